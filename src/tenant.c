@@ -1,0 +1,361 @@
+/*
+ * tenant.c
+ *		Sealed, transaction-scoped tenant and user context.
+ *
+ * The context lives in two custom GUCs, trovella.tenant_id and
+ * trovella.user_id, so that PostgreSQL reverts them at the end of the
+ * transaction (they are only ever set with GUC_ACTION_LOCAL) and copies them
+ * into parallel workers.  Nothing but with_tenant() and with_user() may give
+ * them a value: the check hook refuses any non-empty value unless one of
+ * those functions is setting it, or a parallel worker is restoring its
+ * leader's state.  That covers SET, SET LOCAL, set_config(), ALTER ROLE or
+ * DATABASE ... SET, client options, the configuration files and a placeholder
+ * set before the library was loaded, for every role including superusers.
+ *
+ * The seal is kept apart from the GUCs, keyed by the local transaction id:
+ * once a transaction has had a tenant (or user), no other one may be set in
+ * it, even after ROLLBACK TO SAVEPOINT has reverted the GUC.
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/parallel.h"
+#include "access/xact.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "storage/proc.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/uuid.h"
+
+#include "trovella.h"
+
+/* One side of the context as the assign hook caches it. */
+typedef struct ContextId
+{
+	bool		is_set;
+	pg_uuid_t	id;
+} ContextId;
+
+/* Which identity a GUC or a seal is about. */
+typedef struct ContextSlot
+{
+	const char *guc_name;		/* "trovella.tenant_id" */
+	const char *what;			/* "tenant", for messages */
+	char	   *setting;		/* the GUC's string */
+	const ContextId *current;	/* parsed by the check hook */
+	LocalTransactionId sealed_lxid; /* transaction that sealed it, if any */
+	pg_uuid_t	sealed_id;
+} ContextSlot;
+
+static ContextSlot tenant_slot = {"trovella.tenant_id", "tenant"};
+static ContextSlot user_slot = {"trovella.user_id", "user"};
+
+/* True only while with_tenant()/with_user() set a GUC. */
+static bool setting_from_trovella = false;
+
+static int
+hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Parse uuid_out()'s canonical form without raising errors. */
+static bool
+parse_canonical_uuid(const char *str, pg_uuid_t *id)
+{
+	int			i = 0;
+	const char *p = str;
+
+	while (i < UUID_LEN)
+	{
+		int			hi,
+					lo;
+
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+		{
+			if (*p != '-')
+				return false;
+			p++;
+		}
+		hi = hex_digit(p[0]);
+		lo = (hi < 0) ? -1 : hex_digit(p[1]);
+		if (lo < 0)
+			return false;
+		id->data[i++] = (unsigned char) (hi << 4 | lo);
+		p += 2;
+	}
+	return *p == '\0';
+}
+
+/*
+ * Check hook of both GUCs: the empty value (no context) is always allowed,
+ * since clearing a context fails closed; any other value only from our own
+ * setters or a parallel worker's restore.
+ */
+static bool
+check_context_id(char **newval, void **extra, GucSource source)
+{
+	ContextId  *parsed;
+
+	parsed = (ContextId *) malloc(sizeof(ContextId));
+	if (parsed == NULL)
+		return false;
+	memset(parsed, 0, sizeof(ContextId));
+
+	if (*newval != NULL && **newval != '\0')
+	{
+		if (!setting_from_trovella && !InitializingParallelWorker)
+		{
+			free(parsed);
+			GUC_check_errcode(ERRCODE_INSUFFICIENT_PRIVILEGE);
+			GUC_check_errmsg("trovella: the tenant context can only be set by trovella.with_tenant() or trovella.with_user()");
+			GUC_check_errhint("Call trovella.with_tenant(tenant_id, user_id) inside a transaction.");
+			return false;
+		}
+		if (!parse_canonical_uuid(*newval, &parsed->id))
+		{
+			free(parsed);
+			GUC_check_errcode(ERRCODE_INVALID_TEXT_REPRESENTATION);
+			GUC_check_errmsg("trovella: invalid context id");
+			return false;
+		}
+		parsed->is_set = true;
+	}
+	*extra = parsed;
+	return true;
+}
+
+static void
+assign_tenant_id(const char *newval, void *extra)
+{
+	tenant_slot.current = (const ContextId *) extra;
+}
+
+static void
+assign_user_id(const char *newval, void *extra)
+{
+	user_slot.current = (const ContextId *) extra;
+}
+
+void
+TenantInit(void)
+{
+	DefineCustomStringVariable("trovella.tenant_id",
+							   gettext_noop("Tenant of the current transaction, set only by trovella.with_tenant()."),
+							   NULL,
+							   &tenant_slot.setting,
+							   "",
+							   PGC_SUSET,
+							   GUC_NO_RESET_ALL | GUC_DISALLOW_IN_FILE | GUC_NOT_IN_SAMPLE,
+							   check_context_id,
+							   assign_tenant_id,
+							   NULL);
+
+	DefineCustomStringVariable("trovella.user_id",
+							   gettext_noop("User of the current transaction, set only by trovella.with_tenant() or trovella.with_user()."),
+							   NULL,
+							   &user_slot.setting,
+							   "",
+							   PGC_SUSET,
+							   GUC_NO_RESET_ALL | GUC_DISALLOW_IN_FILE | GUC_NOT_IN_SAMPLE,
+							   check_context_id,
+							   assign_user_id,
+							   NULL);
+}
+
+static bool
+slot_is_set(const ContextSlot *slot)
+{
+	return slot->current != NULL && slot->current->is_set;
+}
+
+static bool
+slot_is_sealed(const ContextSlot *slot)
+{
+	return slot->sealed_lxid == MyProc->lxid;
+}
+
+/* Raise 25000 if the slot is sealed to another id in this transaction. */
+static void
+check_seal(const ContextSlot *slot, const pg_uuid_t *id, const char *function_name)
+{
+	if (slot_is_sealed(slot) &&
+		memcmp(slot->sealed_id.data, id->data, UUID_LEN) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TRANSACTION_STATE),
+				 errmsg("trovella.%s: the %s context of this transaction is already set to another %s",
+						function_name, slot->what, slot->what),
+				 errdetail("A transaction works for one %s only; the context is sealed until it ends.",
+						   slot->what),
+				 errhint("Commit or roll back, then set the other %s in a new transaction.",
+						 slot->what)));
+}
+
+/* Set the slot's GUC for the rest of the transaction and seal it. */
+static void
+apply_context(ContextSlot *slot, const pg_uuid_t *id)
+{
+	if (!slot_is_set(slot) ||
+		memcmp(slot->current->id.data, id->data, UUID_LEN) != 0)
+	{
+		char	   *value = DatumGetCString(DirectFunctionCall1(uuid_out,
+																UUIDPGetDatum(id)));
+
+		setting_from_trovella = true;
+		PG_TRY();
+		{
+			(void) set_config_option(slot->guc_name, value,
+									 PGC_SUSET, PGC_S_SESSION,
+									 GUC_ACTION_LOCAL, true, ERROR, false);
+		}
+		PG_FINALLY();
+		{
+			setting_from_trovella = false;
+		}
+		PG_END_TRY();
+	}
+	slot->sealed_lxid = MyProc->lxid;
+	slot->sealed_id = *id;
+}
+
+static void
+require_transaction_block(const char *function_name)
+{
+	if (!IsTransactionBlock())
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_ACTIVE_SQL_TRANSACTION),
+				 errmsg("trovella.%s can only be used in transaction blocks",
+						function_name),
+				 errdetail("The tenant context lasts for one transaction, so that it cannot leak to the next user of a pooled connection."),
+				 errhint("Run BEGIN first, and COMMIT when the tenant's work is done.")));
+}
+
+static void
+require_not_null(FunctionCallInfo fcinfo, int argno, const char *arg_name,
+				 const char *function_name)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("trovella.%s: %s must not be null", function_name, arg_name)));
+}
+
+/* Set the tenant (and the user, when given) for the rest of the transaction. */
+PG_FUNCTION_INFO_V1(trovella_with_tenant);
+Datum
+trovella_with_tenant(PG_FUNCTION_ARGS)
+{
+	pg_uuid_t  *tenant_id;
+	pg_uuid_t  *user_id = NULL;
+
+	require_not_null(fcinfo, 0, "tenant_id", "with_tenant");
+	tenant_id = PG_GETARG_UUID_P(0);
+	if (!PG_ARGISNULL(1))
+		user_id = PG_GETARG_UUID_P(1);
+	require_transaction_block("with_tenant");
+
+	/* check both seals before changing anything */
+	check_seal(&tenant_slot, tenant_id, "with_tenant");
+	if (user_id != NULL)
+		check_seal(&user_slot, user_id, "with_tenant");
+
+	apply_context(&tenant_slot, tenant_id);
+	if (user_id != NULL)
+		apply_context(&user_slot, user_id);
+	PG_RETURN_VOID();
+}
+
+/* Set the user for the rest of the transaction. */
+PG_FUNCTION_INFO_V1(trovella_with_user);
+Datum
+trovella_with_user(PG_FUNCTION_ARGS)
+{
+	pg_uuid_t  *user_id;
+
+	require_not_null(fcinfo, 0, "user_id", "with_user");
+	user_id = PG_GETARG_UUID_P(0);
+	require_transaction_block("with_user");
+	trovella_set_user(user_id);
+	PG_RETURN_VOID();
+}
+
+/* with_user() for C callers (authenticate); same rules, same errors. */
+void
+trovella_set_user(const pg_uuid_t *user_id)
+{
+	check_seal(&user_slot, user_id, "with_user");
+	apply_context(&user_slot, user_id);
+}
+
+/* The current user, if there is one, for C callers. */
+bool
+trovella_current_user(pg_uuid_t *user_id)
+{
+	if (!slot_is_set(&user_slot))
+		return false;
+	*user_id = user_slot.current->id;
+	return true;
+}
+
+static Datum
+slot_value_or_error(const ContextSlot *slot)
+{
+	pg_uuid_t  *id;
+
+	if (!slot_is_set(slot))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("trovella: no %s context", slot->what),
+				 errdetail("Rows of tenant-isolated tables are only visible inside a transaction that has called trovella.with_tenant()."),
+				 errhint("Run BEGIN; SELECT trovella.with_tenant(tenant_id, user_id); before the query.")));
+	id = palloc(sizeof(pg_uuid_t));
+	*id = slot->current->id;
+	return UUIDPGetDatum(id);
+}
+
+/* The tenant of this transaction, or 42501. */
+PG_FUNCTION_INFO_V1(trovella_current_tenant);
+Datum
+trovella_current_tenant(PG_FUNCTION_ARGS)
+{
+	return slot_value_or_error(&tenant_slot);
+}
+
+/* The user of this transaction, or 42501. */
+PG_FUNCTION_INFO_V1(trovella_current_user_id);
+Datum
+trovella_current_user_id(PG_FUNCTION_ARGS)
+{
+	return slot_value_or_error(&user_slot);
+}
+
+/* (tenant_id, user_id), NULL where unset; never an error. */
+PG_FUNCTION_INFO_V1(trovella_current_context);
+Datum
+trovella_current_context(PG_FUNCTION_ARGS)
+{
+	const ContextSlot *slots[2] = {&tenant_slot, &user_slot};
+	TupleDesc	tupdesc;
+	Datum		values[2];
+	bool		nulls[2];
+	int			i;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	tupdesc = BlessTupleDesc(tupdesc);
+
+	for (i = 0; i < 2; i++)
+	{
+		nulls[i] = !slot_is_set(slots[i]);
+		values[i] = nulls[i] ? (Datum) 0 : slot_value_or_error(slots[i]);
+	}
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}

@@ -1,0 +1,22 @@
+/*
+ * trovella.c
+ *		Module entry point: each capability defines its own settings.
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "utils/guc.h"
+
+#include "trovella.h"
+
+PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+void
+_PG_init(void)
+{
+	TenantInit();
+	IsolationInit();
+	MarkGUCPrefixReserved("trovella");
+}

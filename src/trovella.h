@@ -1,0 +1,27 @@
+/*
+ * trovella.h
+ *		What trovella's modules share.
+ */
+#ifndef TROVELLA_H
+#define TROVELLA_H
+
+#include "postgres.h"
+
+#include "utils/uuid.h"
+
+/* Each module defines its own GUCs; _PG_init calls these. */
+extern void TenantInit(void);
+extern void IsolationInit(void);
+extern void PatInit(void);
+
+/* The tenant context, for the PAT functions (tenant.c). */
+extern bool trovella_current_user(pg_uuid_t *user_id);
+extern void trovella_set_user(const pg_uuid_t *user_id);
+
+/* A new monotonic ULID from the current time (ulid_sql.c). */
+extern void trovella_new_ulid(pg_uuid_t *id);
+
+/* Quote a user-supplied value for an error message, truncated (ulid_sql.c). */
+extern char *trovella_quote_value(const char *value, size_t len);
+
+#endif							/* TROVELLA_H */
