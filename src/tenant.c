@@ -43,14 +43,21 @@ typedef struct ContextSlot
 {
 	const char *guc_name;		/* "trovella.tenant_id" */
 	const char *what;			/* "tenant", for messages */
+	const char *missing_detail; /* why reading it without a context fails */
 	char	   *setting;		/* the GUC's string */
 	const ContextId *current;	/* parsed by the check hook */
 	LocalTransactionId sealed_lxid; /* transaction that sealed it, if any */
 	pg_uuid_t	sealed_id;
 } ContextSlot;
 
-static ContextSlot tenant_slot = {"trovella.tenant_id", "tenant"};
-static ContextSlot user_slot = {"trovella.user_id", "user"};
+static ContextSlot tenant_slot = {
+	"trovella.tenant_id", "tenant",
+	"Rows of tenant-isolated tables are only visible inside a transaction that has called trovella.with_tenant()."
+};
+static ContextSlot user_slot = {
+	"trovella.user_id", "user",
+	"The user is only known inside a transaction that has called trovella.with_tenant() with a user, trovella.with_user() or trovella.authenticate()."
+};
 
 /* True only while with_tenant()/with_user() set a GUC. */
 static bool setting_from_trovella = false;
@@ -314,7 +321,7 @@ slot_value_or_error(const ContextSlot *slot)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("trovella: no %s context", slot->what),
-				 errdetail("Rows of tenant-isolated tables are only visible inside a transaction that has called trovella.with_tenant()."),
+				 errdetail_internal("%s", slot->missing_detail),
 				 errhint("Run BEGIN; SELECT trovella.with_tenant(tenant_id, user_id); before the query.")));
 	id = palloc(sizeof(pg_uuid_t));
 	*id = slot->current->id;
