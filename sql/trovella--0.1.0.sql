@@ -118,3 +118,284 @@ COMMENT ON FUNCTION trovella.current_context() IS
 -- Asserting an identity is the trusted application role's right.
 REVOKE EXECUTE ON FUNCTION trovella.with_tenant(uuid, uuid) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION trovella.with_user(uuid) FROM PUBLIC;
+
+------------------------------------------------------------------------
+-- Row-level security helpers.  The catalog (pg_policy, pg_class,
+-- pg_depend) is the only record of what is isolated.
+------------------------------------------------------------------------
+
+-- STABLE: reads the catalog.  True when policy_id has exactly the shape
+-- trovella gives its policies for tenant_column.
+CREATE FUNCTION trovella.is_tenant_policy(policy_id oid, tenant_column name, permissive boolean)
+RETURNS boolean
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT p.polcmd = '*'
+	   AND p.polroles = '{0}'
+	   AND p.polpermissive = permissive
+	   AND pg_get_expr(p.polqual, p.polrelid) = e.expected
+	   AND pg_get_expr(p.polwithcheck, p.polrelid) = e.expected
+	FROM pg_policy p,
+	     LATERAL (SELECT format('(%I = ( SELECT trovella.current_tenant() AS current_tenant))',
+	                            tenant_column) AS expected) e
+	WHERE p.oid = policy_id
+$$;
+COMMENT ON FUNCTION trovella.is_tenant_policy(oid, name, boolean) IS
+'true when the policy is exactly what enable_tenant_isolation creates for that column (FOR ALL, TO PUBLIC, same USING and WITH CHECK)';
+
+-- STABLE: reads the catalog.
+CREATE FUNCTION trovella.tenant_policy_column(tbl regclass)
+RETURNS name
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT a.attname
+	FROM pg_policy p
+	JOIN pg_depend d ON d.classid = 'pg_policy'::regclass AND d.objid = p.oid
+	                AND d.refclassid = 'pg_class'::regclass AND d.refobjid = p.polrelid
+	                AND d.refobjsubid > 0
+	JOIN pg_attribute a ON a.attrelid = p.polrelid AND a.attnum = d.refobjsubid
+	WHERE p.polrelid = tbl
+	  AND p.polname IN ('trovella_tenant_isolation', 'trovella_tenant_access')
+	ORDER BY p.polname DESC, a.attnum
+	LIMIT 1
+$$;
+COMMENT ON FUNCTION trovella.tenant_policy_column(regclass) IS
+'the column trovella''s policies on the table compare with the current tenant, or NULL';
+
+-- STABLE: reads the catalog.
+CREATE FUNCTION trovella.is_isolated(tbl regclass, tenant_column name)
+RETURNS boolean
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT c.relrowsecurity AND c.relforcerowsecurity
+	   AND coalesce((SELECT trovella.is_tenant_policy(p.oid, tenant_column, false)
+	                 FROM pg_policy p
+	                 WHERE p.polrelid = c.oid AND p.polname = 'trovella_tenant_isolation'), false)
+	   AND coalesce((SELECT trovella.is_tenant_policy(p.oid, tenant_column, true)
+	                 FROM pg_policy p
+	                 WHERE p.polrelid = c.oid AND p.polname = 'trovella_tenant_access'), false)
+	FROM pg_class c
+	WHERE c.oid = tbl
+$$;
+COMMENT ON FUNCTION trovella.is_isolated(regclass, name) IS
+'true when the table has RLS enabled and forced and both trovella policies, unaltered, for that column';
+
+-- STABLE: reads the catalog.  The column's default, when trovella set it.
+CREATE FUNCTION trovella.has_tenant_default(tbl regclass, tenant_column name)
+RETURNS boolean
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT EXISTS (
+		SELECT 1
+		FROM pg_attrdef d
+		JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum
+		WHERE d.adrelid = tbl AND a.attname = tenant_column
+		  AND pg_get_expr(d.adbin, d.adrelid) = 'trovella.current_tenant()')
+$$;
+COMMENT ON FUNCTION trovella.has_tenant_default(regclass, name) IS
+'true when the column''s default is trovella.current_tenant(), as enable_tenant_isolation sets it';
+
+-- Removes trovella's policies from one table, and the default they set.
+CREATE FUNCTION trovella.drop_tenant_policies(tbl regclass)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE STRICT PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	old_column name := trovella.tenant_policy_column(tbl);
+	policy name;
+	dropped boolean := false;
+BEGIN
+	FOR policy IN
+		SELECT p.polname FROM pg_policy p
+		WHERE p.polrelid = tbl AND p.polname IN ('trovella_tenant_isolation', 'trovella_tenant_access')
+	LOOP
+		EXECUTE format('DROP POLICY %I ON %s', policy, tbl);
+		dropped := true;
+	END LOOP;
+	IF old_column IS NOT NULL AND trovella.has_tenant_default(tbl, old_column) THEN
+		EXECUTE format('ALTER TABLE ONLY %s ALTER COLUMN %I DROP DEFAULT', tbl, old_column);
+	END IF;
+	RETURN dropped;
+END
+$$;
+COMMENT ON FUNCTION trovella.drop_tenant_policies(regclass) IS
+'drops trovella''s two policies on one table and the tenant default they set; false when it had none';
+
+CREATE FUNCTION trovella.enable_tenant_isolation(tbl regclass, tenant_column name DEFAULT 'tenant_id')
+RETURNS void
+LANGUAGE plpgsql VOLATILE STRICT PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	kind "char";
+	column_type regtype;
+	member regclass;
+	condition text := format('%I OPERATOR(pg_catalog.=) (SELECT trovella.current_tenant())', tenant_column);
+BEGIN
+	SELECT c.relkind INTO kind FROM pg_class c WHERE c.oid = tbl;
+	IF kind NOT IN ('r', 'p') THEN
+		RAISE EXCEPTION 'trovella: % is not a table', tbl
+			USING ERRCODE = 'wrong_object_type',
+			      HINT = 'Tenant isolation applies to ordinary and partitioned tables.';
+	END IF;
+
+	SELECT a.atttypid INTO column_type
+	FROM pg_attribute a
+	WHERE a.attrelid = tbl AND a.attname = tenant_column AND a.attnum > 0 AND NOT a.attisdropped;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'trovella: column "%" of table % does not exist', tenant_column, tbl
+			USING ERRCODE = 'undefined_column',
+			      HINT = 'Name the tenant column as the second argument.';
+	END IF;
+	IF column_type <> 'uuid'::regtype THEN
+		RAISE EXCEPTION 'trovella: tenant column "%" of table % is of type %, not uuid',
+				tenant_column, tbl, column_type
+			USING ERRCODE = 'datatype_mismatch',
+			      HINT = 'trovella.current_tenant() returns uuid; store tenant ids as uuid.';
+	END IF;
+
+	-- the table, then every partition below it
+	FOR member IN
+		SELECT tbl
+		UNION ALL
+		SELECT t.relid FROM pg_partition_tree(tbl) t WHERE t.relid <> tbl AND t.level > 0
+	LOOP
+		PERFORM trovella.drop_tenant_policies(member);
+		EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY', member);
+		EXECUTE format('CREATE POLICY trovella_tenant_isolation ON %s AS RESTRICTIVE FOR ALL TO PUBLIC USING (%s) WITH CHECK (%s)',
+		               member, condition, condition);
+		EXECUTE format('CREATE POLICY trovella_tenant_access ON %s AS PERMISSIVE FOR ALL TO PUBLIC USING (%s) WITH CHECK (%s)',
+		               member, condition, condition);
+		IF NOT EXISTS (SELECT 1 FROM pg_attrdef d JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum
+		               WHERE d.adrelid = member AND a.attname = tenant_column) THEN
+			EXECUTE format('ALTER TABLE ONLY %s ALTER COLUMN %I SET DEFAULT trovella.current_tenant()',
+			               member, tenant_column);
+		END IF;
+	END LOOP;
+
+	IF NOT EXISTS (SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+	               WHERE i.indrelid = tbl AND a.attname = tenant_column AND i.indpred IS NULL) THEN
+		RAISE NOTICE 'trovella: no index of % has "%" as its leading column', tbl, tenant_column
+			USING HINT = format('Every tenant query filters on it: CREATE INDEX ON %s (%I);', tbl, tenant_column);
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION trovella.enable_tenant_isolation(regclass, name) IS
+'enables and forces RLS on the table and its partitions with trovella''s restrictive and permissive tenant policies; idempotent';
+
+CREATE FUNCTION trovella.disable_tenant_isolation(tbl regclass)
+RETURNS void
+LANGUAGE plpgsql VOLATILE STRICT PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	member regclass;
+BEGIN
+	FOR member IN
+		SELECT tbl
+		UNION ALL
+		SELECT t.relid FROM pg_partition_tree(tbl) t WHERE t.relid <> tbl AND t.level > 0
+	LOOP
+		IF NOT trovella.drop_tenant_policies(member) THEN
+			CONTINUE;			-- not isolated by trovella: leave its RLS alone
+		END IF;
+		EXECUTE format('ALTER TABLE %s NO FORCE ROW LEVEL SECURITY', member);
+		IF NOT EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = member) THEN
+			EXECUTE format('ALTER TABLE %s DISABLE ROW LEVEL SECURITY', member);
+		END IF;
+	END LOOP;
+END
+$$;
+COMMENT ON FUNCTION trovella.disable_tenant_isolation(regclass) IS
+'drops trovella''s policies and tenant default from the table and its partitions, un-forces RLS, and disables it where no other policy remains';
+
+CREATE FUNCTION trovella.isolate_schema(schema name DEFAULT 'public', tenant_column name DEFAULT 'tenant_id')
+RETURNS SETOF regclass
+LANGUAGE plpgsql VOLATILE STRICT PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	tbl regclass;
+	changed regclass[] := '{}';
+BEGIN
+	-- what is not isolated yet, decided before anything changes
+	SELECT coalesce(array_agg(c.oid::regclass ORDER BY c.relispartition, c.oid), '{}') INTO changed
+	FROM pg_class c
+	JOIN pg_namespace n ON n.oid = c.relnamespace
+	JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = tenant_column AND a.attnum > 0 AND NOT a.attisdropped
+	WHERE n.nspname = schema AND c.relkind IN ('r', 'p')
+	  AND NOT (trovella.is_isolated(c.oid, tenant_column) AND trovella.has_tenant_default(c.oid, tenant_column));
+
+	FOREACH tbl IN ARRAY changed LOOP
+		PERFORM trovella.enable_tenant_isolation(tbl, tenant_column);
+		RETURN NEXT tbl;
+	END LOOP;
+END
+$$;
+COMMENT ON FUNCTION trovella.isolate_schema(name, name) IS
+'enables tenant isolation on every table of the schema that has the tenant column; returns the tables it changed';
+
+-- The audit: every table that is, or looks as if it should be, tenant
+-- isolated, and what is wrong with it.  security_invoker, as it advises.
+CREATE VIEW trovella.isolation_status WITH (security_invoker = true) AS
+SELECT c.oid::regclass AS table_name,
+       col.attname AS tenant_column,
+       c.relrowsecurity AS rls_enabled,
+       c.relforcerowsecurity AS rls_forced,
+       coalesce(trovella.is_tenant_policy(iso.oid, col.attname, false)
+                AND trovella.is_tenant_policy(acc.oid, col.attname, true), false) AS policy_ok,
+       idx.has_index,
+       array_remove(ARRAY[
+           CASE WHEN NOT c.relrowsecurity THEN 'RLS disabled' END,
+           CASE WHEN NOT c.relforcerowsecurity THEN 'RLS not forced' END,
+           CASE WHEN iso.oid IS NULL THEN 'policy missing' END,
+           CASE WHEN NOT trovella.is_tenant_policy(iso.oid, col.attname, false) THEN 'policy altered' END,
+           CASE WHEN acc.oid IS NULL THEN 'permissive policy missing' END,
+           CASE WHEN NOT trovella.is_tenant_policy(acc.oid, col.attname, true) THEN 'permissive policy altered' END,
+           CASE WHEN NOT idx.has_index THEN 'no tenant index' END,
+           CASE WHEN NOT col.attnotnull THEN 'tenant column nullable' END
+       ], NULL)
+       || ARRAY(SELECT format('partition %s not isolated', t.relid)
+                FROM pg_partition_tree(c.oid) t
+                WHERE t.level > 0 AND NOT coalesce(trovella.is_isolated(t.relid, col.attname), false)
+                ORDER BY t.relid::text)
+       || ARRAY(SELECT DISTINCT format(CASE v.relkind WHEN 'm' THEN 'materialized view %s copies this table''s rows'
+                                       ELSE 'view %s reads this table without security_invoker' END,
+                                       v.oid::regclass)
+                FROM pg_depend d
+                JOIN pg_rewrite r ON r.oid = d.objid
+                JOIN pg_class v ON v.oid = r.ev_class
+                WHERE d.classid = 'pg_rewrite'::regclass AND d.refclassid = 'pg_class'::regclass
+                  AND d.refobjid = c.oid AND v.oid <> c.oid
+                  AND (v.relkind = 'm'
+                       OR NOT coalesce((SELECT o.option_value::boolean
+                                        FROM pg_options_to_table(v.reloptions) o
+                                        WHERE o.option_name = 'security_invoker'), false)))
+       AS problems
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_policy iso ON iso.polrelid = c.oid AND iso.polname = 'trovella_tenant_isolation'
+LEFT JOIN pg_policy acc ON acc.polrelid = c.oid AND acc.polname = 'trovella_tenant_access'
+CROSS JOIN LATERAL (
+    SELECT a.attname, a.attnum, a.attnotnull
+    FROM pg_attribute a
+    WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+      AND a.attname = coalesce(trovella.tenant_policy_column(c.oid),
+                               current_setting('trovella.tenant_column', true)::name,
+                               'tenant_id')
+) col
+CROSS JOIN LATERAL (
+    SELECT EXISTS (SELECT 1 FROM pg_index i
+                   WHERE i.indrelid = c.oid AND i.indkey[0] = col.attnum AND i.indpred IS NULL) AS has_index
+) idx
+WHERE c.relkind IN ('r', 'p')
+  AND n.nspname NOT LIKE 'pg\_%'
+  AND n.nspname NOT IN ('information_schema', 'trovella');
+COMMENT ON VIEW trovella.isolation_status IS
+'every table with a trovella policy or a column named as trovella.tenant_column, and what keeps it from being isolated; audit with WHERE problems <> ''{}''';
+GRANT SELECT ON trovella.isolation_status TO PUBLIC;
