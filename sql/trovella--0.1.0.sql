@@ -399,3 +399,107 @@ WHERE c.relkind IN ('r', 'p')
 COMMENT ON VIEW trovella.isolation_status IS
 'every table with a trovella policy or a column named as trovella.tenant_column, and what keeps it from being isolated; audit with WHERE problems <> ''{}''';
 GRANT SELECT ON trovella.isolation_status TO PUBLIC;
+
+------------------------------------------------------------------------
+-- Personal access tokens.  Only trovella's SECURITY DEFINER functions
+-- touch the table; no role is granted anything on it.
+------------------------------------------------------------------------
+
+CREATE TABLE trovella.personal_access_token (
+	id uuid PRIMARY KEY DEFAULT trovella.ulid_uuid(),
+	user_id uuid NOT NULL,
+	name text NOT NULL,
+	token_hint text NOT NULL,
+	token_hash bytea NOT NULL UNIQUE,
+	scopes text[] NOT NULL DEFAULT '{}',
+	created_at timestamptz NOT NULL DEFAULT now(),
+	expires_at timestamptz NOT NULL,
+	last_used_at timestamptz,
+	revoked_at timestamptz
+);
+CREATE INDEX personal_access_token_user_idx ON trovella.personal_access_token (user_id, created_at);
+COMMENT ON TABLE trovella.personal_access_token IS
+'personal access tokens: a SHA-256 digest of each token, never the token; reached only through trovella''s functions';
+REVOKE ALL ON trovella.personal_access_token FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('trovella.personal_access_token', '');
+
+CREATE FUNCTION trovella.pat_is_well_formed(token text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'trovella_pat_is_well_formed'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION trovella.pat_is_well_formed(text) IS
+'true when the token has the trv_ prefix, 40 base62 characters and a matching checksum; reads no table';
+
+CREATE FUNCTION trovella.pat_create(name text, expires_at timestamptz, scopes text[] DEFAULT '{}',
+                                    OUT token_id uuid, OUT token text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'trovella_pat_create'
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION trovella.pat_create(text, timestamptz, text[]) IS
+'creates a token for trovella.current_user_id() and returns its plaintext, the only time it is ever shown';
+
+CREATE FUNCTION trovella.pat_verify(token text,
+                                    OUT token_id uuid, OUT user_id uuid, OUT scopes text[], OUT expires_at timestamptz)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'trovella_pat_verify'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION trovella.pat_verify(text) IS
+'one row for a well-formed, known, unrevoked, unexpired token; no row otherwise, whatever the reason';
+
+CREATE FUNCTION trovella.authenticate(token text,
+                                      OUT token_id uuid, OUT user_id uuid, OUT scopes text[], OUT expires_at timestamptz)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'trovella_authenticate'
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION trovella.authenticate(text) IS
+'pat_verify, then with_user() for the token''s user; an invalid token is an error (28000)';
+
+-- STABLE: reads the table and the transaction's context.
+CREATE FUNCTION trovella.pat_list()
+RETURNS TABLE (token_id uuid, name text, token_hint text, scopes text[], created_at timestamptz,
+               expires_at timestamptz, last_used_at timestamptz, revoked_at timestamptz)
+LANGUAGE plpgsql STABLE PARALLEL UNSAFE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	me uuid := trovella.current_user_id();	-- no user context: 42501, even with no tokens
+BEGIN
+	RETURN QUERY
+		SELECT t.id, t.name, t.token_hint, t.scopes, t.created_at, t.expires_at, t.last_used_at, t.revoked_at
+		FROM trovella.personal_access_token t
+		WHERE t.user_id OPERATOR(pg_catalog.=) me
+		ORDER BY t.created_at DESC, t.id DESC;
+END
+$$;
+COMMENT ON FUNCTION trovella.pat_list() IS
+'the current user''s tokens, newest first, with their hints but never their secrets';
+
+CREATE FUNCTION trovella.pat_revoke(token_id uuid)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE STRICT PARALLEL UNSAFE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	me uuid := trovella.current_user_id();	-- no user context: 42501
+BEGIN
+	UPDATE trovella.personal_access_token t
+	SET revoked_at = pg_catalog.now()
+	WHERE t.id OPERATOR(pg_catalog.=) pat_revoke.token_id
+	  AND t.user_id OPERATOR(pg_catalog.=) me
+	  AND t.revoked_at IS NULL;
+	RETURN FOUND;
+END
+$$;
+COMMENT ON FUNCTION trovella.pat_revoke(uuid) IS
+'revokes one of the current user''s tokens; false when unknown, not theirs, or already revoked';
+
+-- Token functions grant an identity or reveal a user's tokens: the
+-- application role gets them explicitly.
+REVOKE EXECUTE ON FUNCTION trovella.pat_create(text, timestamptz, text[]) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION trovella.pat_verify(text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION trovella.authenticate(text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION trovella.pat_list() FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION trovella.pat_revoke(uuid) FROM PUBLIC;

@@ -233,8 +233,8 @@ apply_context(ContextSlot *slot, const pg_uuid_t *id)
 	slot->sealed_id = *id;
 }
 
-static void
-require_transaction_block(const char *function_name)
+void
+trovella_require_transaction_block(const char *function_name)
 {
 	if (!IsTransactionBlock())
 		ereport(ERROR,
@@ -267,7 +267,7 @@ trovella_with_tenant(PG_FUNCTION_ARGS)
 	tenant_id = PG_GETARG_UUID_P(0);
 	if (!PG_ARGISNULL(1))
 		user_id = PG_GETARG_UUID_P(1);
-	require_transaction_block("with_tenant");
+	trovella_require_transaction_block("with_tenant");
 
 	/* check both seals before changing anything */
 	check_seal(&tenant_slot, tenant_id, "with_tenant");
@@ -289,16 +289,16 @@ trovella_with_user(PG_FUNCTION_ARGS)
 
 	require_not_null(fcinfo, 0, "user_id", "with_user");
 	user_id = PG_GETARG_UUID_P(0);
-	require_transaction_block("with_user");
-	trovella_set_user(user_id);
+	trovella_require_transaction_block("with_user");
+	trovella_set_user(user_id, "with_user");
 	PG_RETURN_VOID();
 }
 
 /* with_user() for C callers (authenticate); same rules, same errors. */
 void
-trovella_set_user(const pg_uuid_t *user_id)
+trovella_set_user(const pg_uuid_t *user_id, const char *function_name)
 {
-	check_seal(&user_slot, user_id, "with_user");
+	check_seal(&user_slot, user_id, function_name);
 	apply_context(&user_slot, user_id);
 }
 

@@ -18,5 +18,6 @@ _PG_init(void)
 {
 	TenantInit();
 	IsolationInit();
+	PatInit();
 	MarkGUCPrefixReserved("trovella");
 }

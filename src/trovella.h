@@ -16,7 +16,8 @@ extern void PatInit(void);
 
 /* The tenant context, for the PAT functions (tenant.c). */
 extern bool trovella_current_user(pg_uuid_t *user_id);
-extern void trovella_set_user(const pg_uuid_t *user_id);
+extern void trovella_set_user(const pg_uuid_t *user_id, const char *function_name);
+extern void trovella_require_transaction_block(const char *function_name);
 
 /* A new monotonic ULID from the current time (ulid_sql.c). */
 extern void trovella_new_ulid(pg_uuid_t *id);

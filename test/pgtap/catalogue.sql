@@ -1,7 +1,7 @@
 -- The extension's catalogue: volatility, strictness, parallel safety,
 -- security and privileges of every function are part of the contract.
 BEGIN;
-SELECT plan(40);
+SELECT plan(55);
 
 SELECT has_schema('trovella', 'schema trovella exists');
 SELECT schema_privs_are('trovella', 'public', ARRAY['USAGE'],
@@ -71,6 +71,30 @@ SELECT is((SELECT context FROM pg_settings WHERE name = 'trovella.tenant_id'), '
 	'trovella.tenant_id is PGC_SUSET');
 SELECT is((SELECT context FROM pg_settings WHERE name = 'trovella.user_id'), 'superuser',
 	'trovella.user_id is PGC_SUSET');
+
+-- personal access tokens
+SELECT is_definer('trovella', 'pat_create', ARRAY['text', 'timestamp with time zone', 'text[]'], 'pat_create is SECURITY DEFINER');
+SELECT is_definer('trovella', 'pat_verify', ARRAY['text'], 'pat_verify is SECURITY DEFINER');
+SELECT is_definer('trovella', 'authenticate', ARRAY['text'], 'authenticate is SECURITY DEFINER');
+SELECT is_definer('trovella', 'pat_list', ARRAY[]::text[], 'pat_list is SECURITY DEFINER');
+SELECT is_definer('trovella', 'pat_revoke', ARRAY['uuid'], 'pat_revoke is SECURITY DEFINER');
+SELECT isnt_definer('trovella', 'pat_is_well_formed', ARRAY['text'], 'pat_is_well_formed runs as its caller');
+SELECT volatility_is('trovella', 'pat_is_well_formed', ARRAY['text'], 'immutable', 'pat_is_well_formed is immutable');
+SELECT is_strict('trovella', 'pat_verify', ARRAY['text'], 'pat_verify is strict: NULL verifies nothing');
+SELECT isnt_strict('trovella', 'authenticate', ARRAY['text'], 'authenticate is not strict: NULL is an invalid token, not no answer');
+SELECT isnt_strict('trovella', 'pat_create', ARRAY['text', 'timestamp with time zone', 'text[]'], 'pat_create is not strict: NULL arguments are errors');
+SELECT is(
+	(SELECT array_agg(p.proname::text ORDER BY 1) FROM pg_proc p
+	 WHERE p.pronamespace = 'trovella'::regnamespace
+	   AND p.proname IN ('pat_create', 'pat_verify', 'authenticate', 'pat_list', 'pat_revoke')
+	   AND has_function_privilege('public', p.oid, 'EXECUTE')),
+	NULL, 'PUBLIC may call none of the token functions');
+SELECT function_privs_are('trovella', 'pat_is_well_formed', ARRAY['text'], 'public', ARRAY['EXECUTE'],
+	'PUBLIC may check a token''s format');
+SELECT table_privs_are('trovella', 'personal_access_token', 'public', ARRAY[]::text[],
+	'PUBLIC has no privilege on the token table');
+SELECT col_is_unique('trovella', 'personal_access_token', 'token_hash', 'token digests are unique');
+SELECT hasnt_column('trovella', 'personal_access_token', 'token', 'the token table has no column for the plaintext');
 
 -- every function has a comment
 SELECT is(

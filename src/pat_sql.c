@@ -1,0 +1,460 @@
+/*
+ * pat_sql.c
+ *		Personal access tokens: hashing and the SQL glue of pat_create,
+ *		pat_verify, authenticate and pat_is_well_formed.
+ *
+ * Only a SHA-256 digest of a token is stored.  The table is reached through
+ * saved SPI plans whose only inputs are parameters, so neither a token nor
+ * its digest ever appears in the text of a statement, and no error or log
+ * line carries either.  pat_list and pat_revoke need no hashing and are
+ * PL/pgSQL in the install script.
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "catalog/pg_type.h"
+#include "common/cryptohash.h"
+#include "common/hashfn.h"
+#include "common/sha2.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+#include "utils/uuid.h"
+
+#include "pat.h"
+#include "random.h"
+#include "trovella.h"
+
+#define PAT_NAME_MAX		100
+#define PAT_SCOPES_MAX		32
+#define PAT_SCOPE_LEN_MAX	64
+
+/* "trvp": the advisory lock class that serializes one user's pat_create */
+#define PAT_LOCK_CLASS		0x74727670
+
+static int	pat_max_lifetime = 365 * 24 * 60 * 60;	/* seconds */
+static int	pat_max_per_user = 50;
+static int	pat_last_used_interval = 60;	/* seconds */
+
+/* Saved plans, prepared on first use in each backend. */
+static SPIPlanPtr lookup_plan = NULL;
+static SPIPlanPtr touch_plan = NULL;
+static SPIPlanPtr count_plan = NULL;
+static SPIPlanPtr insert_plan = NULL;
+
+void
+PatInit(void)
+{
+	DefineCustomIntVariable("trovella.pat_max_lifetime",
+							gettext_noop("Longest lifetime pat_create() accepts for a token."),
+							NULL,
+							&pat_max_lifetime,
+							365 * 24 * 60 * 60,
+							60,
+							INT_MAX,
+							PGC_SUSET,
+							GUC_UNIT_S,
+							NULL,
+							NULL,
+							NULL);
+
+	DefineCustomIntVariable("trovella.pat_max_per_user",
+							gettext_noop("Most unrevoked, unexpired tokens one user may hold."),
+							NULL,
+							&pat_max_per_user,
+							50,
+							1,
+							100000,
+							PGC_SUSET,
+							0,
+							NULL,
+							NULL,
+							NULL);
+
+	DefineCustomIntVariable("trovella.pat_last_used_interval",
+							gettext_noop("Least time between two writes of a token's last_used_at."),
+							NULL,
+							&pat_last_used_interval,
+							60,
+							0,
+							INT_MAX,
+							PGC_SUSET,
+							GUC_UNIT_S,
+							NULL,
+							NULL,
+							NULL);
+}
+
+/* SHA-256 of a token. */
+static void
+pat_hash(const char *token, size_t len, uint8 digest[PG_SHA256_DIGEST_LENGTH])
+{
+	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
+
+	if (pg_cryptohash_init(ctx) < 0 ||
+		pg_cryptohash_update(ctx, (const uint8 *) token, len) < 0 ||
+		pg_cryptohash_final(ctx, digest, PG_SHA256_DIGEST_LENGTH) < 0)
+		elog(ERROR, "could not compute SHA-256: %s", pg_cryptohash_error(ctx));
+	pg_cryptohash_free(ctx);
+}
+
+static Datum
+digest_datum(const uint8 digest[PG_SHA256_DIGEST_LENGTH])
+{
+	bytea	   *result = palloc(VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
+
+	SET_VARSIZE(result, VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
+	memcpy(VARDATA(result), digest, PG_SHA256_DIGEST_LENGTH);
+	return PointerGetDatum(result);
+}
+
+/* Prepare and keep a plan the first time it is needed. */
+static SPIPlanPtr
+keep_plan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes)
+{
+	if (*plan == NULL)
+	{
+		SPIPlanPtr	prepared = SPI_prepare(sql, nargs, argtypes);
+
+		if (prepared == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(prepared) != 0)
+			elog(ERROR, "SPI_keepplan failed");
+		*plan = prepared;
+	}
+	return *plan;
+}
+
+/*
+ * Record that a token was used, at most once per pat_last_used_interval,
+ * never in a read-only transaction or on a standby, and never waiting for
+ * another backend that is writing the same row.
+ */
+static void
+touch_last_used(Datum token_id, Datum last_used_at, bool last_used_null)
+{
+	TimestampTz now = GetCurrentTransactionStartTimestamp();
+	TimestampTz due_before = TimestampTzPlusMilliseconds(now, -(int64) pat_last_used_interval * 1000);
+	Oid			argtypes[2] = {UUIDOID, TIMESTAMPTZOID};
+	Datum		values[2];
+
+	if (XactReadOnly || RecoveryInProgress())
+		return;
+	if (!last_used_null && DatumGetTimestampTz(last_used_at) > due_before)
+		return;
+
+	values[0] = token_id;
+	values[1] = TimestampTzGetDatum(due_before);
+	if (SPI_execute_plan(keep_plan(&touch_plan,
+								   "UPDATE trovella.personal_access_token SET last_used_at = pg_catalog.now() "
+								   "WHERE id OPERATOR(pg_catalog.=) ("
+								   "  SELECT t.id FROM trovella.personal_access_token t"
+								   "  WHERE t.id OPERATOR(pg_catalog.=) $1"
+								   "    AND (t.last_used_at IS NULL OR t.last_used_at OPERATOR(pg_catalog.<=) $2)"
+								   "  FOR UPDATE SKIP LOCKED)",
+								   2, argtypes),
+						 values, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not record the use of a token");
+}
+
+/*
+ * Look a token up and, when it is well formed, known, unrevoked and
+ * unexpired, put (token_id, user_id, scopes, expires_at) into the result
+ * and return true, with the user in *user_id.  Malformed tokens never reach
+ * the table.
+ */
+static bool
+pat_lookup(FunctionCallInfo fcinfo, text *token, pg_uuid_t *user_id)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	const char *token_data = VARDATA_ANY(token);
+	size_t		token_len = VARSIZE_ANY_EXHDR(token);
+	uint8		digest[PG_SHA256_DIGEST_LENGTH];
+	Oid			argtypes[1] = {BYTEAOID};
+	Datum		values[4];
+	bool		nulls[4];
+	Datum		last_used_at;
+	bool		last_used_null;
+	bool		found;
+	int			i;
+
+	if (!pat_is_well_formed(token_data, token_len))
+		return false;
+
+	pat_hash(token_data, token_len, digest);
+	values[0] = digest_datum(digest);
+	explicit_bzero(digest, sizeof(digest));
+
+	SPI_connect();
+	if (SPI_execute_plan(keep_plan(&lookup_plan,
+								   "SELECT id, user_id, scopes, expires_at, last_used_at"
+								   " FROM trovella.personal_access_token"
+								   " WHERE token_hash OPERATOR(pg_catalog.=) $1"
+								   "   AND revoked_at IS NULL"
+								   "   AND expires_at OPERATOR(pg_catalog.>) pg_catalog.now()",
+								   1, argtypes),
+						 values, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not look up a token");
+
+	found = SPI_processed == 1;
+	if (found)
+	{
+		HeapTuple	row = SPI_tuptable->vals[0];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+
+		for (i = 0; i < 4; i++)
+			values[i] = SPI_getbinval(row, desc, i + 1, &nulls[i]);
+		last_used_at = SPI_getbinval(row, desc, 5, &last_used_null);
+		*user_id = *DatumGetUUIDP(values[1]);
+		/* the tuplestore copies the row into its own memory */
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		touch_last_used(values[0], last_used_at, last_used_null);
+	}
+	SPI_finish();
+	return found;
+}
+
+/* Prefix, length, alphabet and checksum of a token; no table access. */
+PG_FUNCTION_INFO_V1(trovella_pat_is_well_formed);
+Datum
+trovella_pat_is_well_formed(PG_FUNCTION_ARGS)
+{
+	text	   *token = PG_GETARG_TEXT_PP(0);
+
+	PG_RETURN_BOOL(pat_is_well_formed(VARDATA_ANY(token), VARSIZE_ANY_EXHDR(token)));
+}
+
+/* The token's row when it is valid; no row otherwise, whatever the reason. */
+PG_FUNCTION_INFO_V1(trovella_pat_verify);
+Datum
+trovella_pat_verify(PG_FUNCTION_ARGS)
+{
+	pg_uuid_t	user_id;
+
+	InitMaterializedSRF(fcinfo, 0);
+	(void) pat_lookup(fcinfo, PG_GETARG_TEXT_PP(0), &user_id);
+	return (Datum) 0;
+}
+
+/* pat_verify, then with_user() for the token's user; 28000 if invalid. */
+PG_FUNCTION_INFO_V1(trovella_authenticate);
+Datum
+trovella_authenticate(PG_FUNCTION_ARGS)
+{
+	pg_uuid_t	user_id;
+
+	trovella_require_transaction_block("authenticate");
+	InitMaterializedSRF(fcinfo, 0);
+	if (PG_ARGISNULL(0) || !pat_lookup(fcinfo, PG_GETARG_TEXT_PP(0), &user_id))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("trovella: invalid token"),
+				 errhint("The token may be mistyped, unknown, revoked or expired; present a valid token or create a new one.")));
+	trovella_set_user(&user_id, "authenticate");
+	return (Datum) 0;
+}
+
+static void
+invalid_argument(const char *message, const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("trovella.pat_create: %s", message),
+			 detail ? errdetail_internal("%s", detail) : 0));
+}
+
+/* name: 1 to 100 characters. */
+static void
+check_name(text *name)
+{
+	int			chars = pg_mbstrlen_with_len(VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name));
+
+	if (chars < 1 || chars > PAT_NAME_MAX)
+		invalid_argument("name must be 1 to 100 characters", NULL);
+}
+
+/* expires_at: in the future and within trovella.pat_max_lifetime. */
+static void
+check_expiry(TimestampTz expires_at)
+{
+	TimestampTz now = GetCurrentTransactionStartTimestamp();
+
+	if (TIMESTAMP_NOT_FINITE(expires_at) || expires_at <= now)
+		invalid_argument("expires_at must be in the future", NULL);
+	if (expires_at > TimestampTzPlusMilliseconds(now, (int64) pat_max_lifetime * 1000))
+		invalid_argument("expires_at is beyond trovella.pat_max_lifetime",
+						 psprintf("Tokens may live at most %d seconds.", pat_max_lifetime));
+}
+
+static bool
+scope_is_valid(const char *scope, size_t len)
+{
+	size_t		i;
+
+	if (len < 1 || len > PAT_SCOPE_LEN_MAX || scope[0] < 'a' || scope[0] > 'z')
+		return false;
+	for (i = 1; i < len; i++)
+	{
+		char		c = scope[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+			  c == '_' || c == '.' || c == ':' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+/* scopes: at most 32, no NULLs, each ^[a-z][a-z0-9_.:-]{0,63}$. */
+static void
+check_scopes(ArrayType *scopes)
+{
+	Datum	   *elems;
+	bool	   *elem_nulls;
+	int			count;
+	int			i;
+
+	if (ARR_NDIM(scopes) > 1)
+		invalid_argument("scopes must be a one-dimensional array", NULL);
+	deconstruct_array(scopes, TEXTOID, -1, false, TYPALIGN_INT, &elems, &elem_nulls, &count);
+	if (count > PAT_SCOPES_MAX)
+		invalid_argument("at most 32 scopes are allowed", NULL);
+	for (i = 0; i < count; i++)
+	{
+		text	   *scope;
+
+		if (elem_nulls[i])
+			invalid_argument("scopes must not contain NULL", NULL);
+		scope = DatumGetTextPP(elems[i]);
+		if (!scope_is_valid(VARDATA_ANY(scope), VARSIZE_ANY_EXHDR(scope)))
+			invalid_argument(psprintf("invalid scope \"%s\"",
+									  trovella_quote_value(VARDATA_ANY(scope), VARSIZE_ANY_EXHDR(scope))),
+							 "A scope is a lowercase letter followed by up to 63 of a-z, 0-9, _ . : -");
+	}
+}
+
+static void
+require_arg(FunctionCallInfo fcinfo, int argno, const char *arg_name)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("trovella.pat_create: %s must not be null", arg_name)));
+}
+
+/*
+ * Serialize pat_create for one user until the end of the transaction, then
+ * count that user's live tokens under the latest snapshot, so that a token
+ * committed by a racing transaction is counted even in REPEATABLE READ.
+ */
+static void
+check_token_cap(const pg_uuid_t *user_id)
+{
+	LOCKTAG		tag;
+	Oid			argtypes[1] = {UUIDOID};
+	Datum		values[1];
+	int64		live;
+	bool		isnull;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, PAT_LOCK_CLASS,
+						 hash_bytes(user_id->data, UUID_LEN), 2);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+
+	values[0] = UUIDPGetDatum(user_id);
+	if (SPI_execute_snapshot(keep_plan(&count_plan,
+									   "SELECT pg_catalog.count(*) FROM trovella.personal_access_token"
+									   " WHERE user_id OPERATOR(pg_catalog.=) $1"
+									   "   AND revoked_at IS NULL"
+									   "   AND expires_at OPERATOR(pg_catalog.>) pg_catalog.now()",
+									   1, argtypes),
+							 values, NULL, GetLatestSnapshot(), InvalidSnapshot,
+							 true, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not count tokens");
+	live = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (live >= pat_max_per_user)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("trovella.pat_create: the user already has %d live tokens", pat_max_per_user),
+				 errdetail("trovella.pat_max_per_user allows at most %d unrevoked, unexpired tokens per user.",
+						   pat_max_per_user),
+				 errhint("Revoke a token the user no longer needs with trovella.pat_revoke().")));
+}
+
+/* A new token for the current user; the plaintext is returned only here. */
+PG_FUNCTION_INFO_V1(trovella_pat_create);
+Datum
+trovella_pat_create(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	pg_uuid_t	user_id;
+	pg_uuid_t  *token_id = palloc(sizeof(pg_uuid_t));
+	char		random_part[PAT_RANDOM_LEN];
+	char		token[PAT_TOKEN_LEN];
+	uint8		bytes[64];
+	uint8		digest[PG_SHA256_DIGEST_LENGTH];
+	size_t		have = 0;
+	Oid			argtypes[7] = {UUIDOID, UUIDOID, TEXTOID, TEXTOID, BYTEAOID, TEXTARRAYOID, TIMESTAMPTZOID};
+	Datum		values[7];
+	Datum		result[2];
+	bool		result_nulls[2] = {false, false};
+
+	if (!trovella_current_user(&user_id))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("trovella: no user context"),
+				 errdetail("Tokens belong to a user: pat_create() needs one set in this transaction."),
+				 errhint("Run BEGIN; SELECT trovella.with_user(user_id); first.")));
+	require_arg(fcinfo, 0, "name");
+	require_arg(fcinfo, 1, "expires_at");
+	require_arg(fcinfo, 2, "scopes");
+	check_name(PG_GETARG_TEXT_PP(0));
+	check_expiry(PG_GETARG_TIMESTAMPTZ(1));
+	check_scopes(PG_GETARG_ARRAYTYPE_P(2));
+
+	InitMaterializedSRF(fcinfo, 0);
+
+	while (have < PAT_RANDOM_LEN)
+	{
+		trovella_random_bytes(bytes, sizeof(bytes));
+		have += pat_random_chars(bytes, sizeof(bytes), random_part + have, PAT_RANDOM_LEN - have);
+	}
+	explicit_bzero(bytes, sizeof(bytes));
+	pat_format(random_part, token);
+	explicit_bzero(random_part, sizeof(random_part));
+	pat_hash(token, PAT_TOKEN_LEN, digest);
+	trovella_new_ulid(token_id);
+
+	SPI_connect();
+	check_token_cap(&user_id);
+
+	values[0] = UUIDPGetDatum(token_id);
+	values[1] = UUIDPGetDatum(&user_id);
+	values[2] = PG_GETARG_DATUM(0);
+	values[3] = PointerGetDatum(cstring_to_text_with_len(token, PAT_HINT_LEN));
+	values[4] = digest_datum(digest);
+	values[5] = PG_GETARG_DATUM(2);
+	values[6] = PG_GETARG_DATUM(1);
+	explicit_bzero(digest, sizeof(digest));
+	if (SPI_execute_plan(keep_plan(&insert_plan,
+								   "INSERT INTO trovella.personal_access_token"
+								   " (id, user_id, name, token_hint, token_hash, scopes, expires_at)"
+								   " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+								   7, argtypes),
+						 values, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not store a token");
+	SPI_finish();
+
+	result[0] = UUIDPGetDatum(token_id);
+	result[1] = PointerGetDatum(cstring_to_text_with_len(token, PAT_TOKEN_LEN));
+	explicit_bzero(token, sizeof(token));
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, result, result_nulls);
+	return (Datum) 0;
+}
