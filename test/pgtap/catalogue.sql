@@ -73,9 +73,11 @@ SELECT is((SELECT context FROM pg_settings WHERE name = 'trovella.user_id'), 'su
 	'trovella.user_id is PGC_SUSET');
 
 -- personal access tokens
-SELECT is_definer('trovella', 'pat_create', ARRAY['text', 'timestamp with time zone', 'text[]'], 'pat_create is SECURITY DEFINER');
-SELECT is_definer('trovella', 'pat_verify', ARRAY['text'], 'pat_verify is SECURITY DEFINER');
-SELECT is_definer('trovella', 'authenticate', ARRAY['text'], 'authenticate is SECURITY DEFINER');
+-- the per-request functions take the owner's rights in C, around their
+-- table access only (see pat_sql.c); the others are SECURITY DEFINER
+SELECT isnt_definer('trovella', 'pat_create', ARRAY['text', 'timestamp with time zone', 'text[]'], 'pat_create runs as its caller and takes owner rights in C');
+SELECT isnt_definer('trovella', 'pat_verify', ARRAY['text'], 'pat_verify runs as its caller and takes owner rights in C');
+SELECT isnt_definer('trovella', 'authenticate', ARRAY['text'], 'authenticate runs as its caller and takes owner rights in C');
 SELECT is_definer('trovella', 'pat_list', ARRAY[]::text[], 'pat_list is SECURITY DEFINER');
 SELECT is_definer('trovella', 'pat_revoke', ARRAY['uuid'], 'pat_revoke is SECURITY DEFINER');
 SELECT isnt_definer('trovella', 'pat_is_well_formed', ARRAY['text'], 'pat_is_well_formed runs as its caller');
