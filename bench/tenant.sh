@@ -7,7 +7,7 @@ bench_setup
 CALLS=5000000
 T=aaaaaaaa-0000-0000-0000-000000000000
 
-echo "== tenant context ($REPS repetitions, medians; pgbench -M prepared -T $PGBENCH_SECONDS -c 4)"
+echo "== tenant context ($REPS repetitions, medians; pgbench -n -T $PGBENCH_SECONDS -c 4)"
 per_call_trovella=() per_call_setting=()
 for _ in $(seq "$REPS"); do
 	per_call_trovella+=("$(bq -c "BEGIN" -c "SELECT trovella.with_tenant('$T')" -c "SELECT bench.ms('SELECT count(trovella.current_tenant()) FROM generate_series(1, $CALLS)')" -c "COMMIT" | sed -n 2p)")
