@@ -22,12 +22,19 @@ CREATE TABLE bench.ids_ulid (id uuid PRIMARY KEY DEFAULT trovella.ulid_uuid(), n
 CREATE TABLE bench.ids_random (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), n int);
 CREATE TABLE bench.ids_bigint (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, n int);
 SQL
-ins_ulid=() ins_rand=() ins_big=()
+ins_ulid=() ins_rand=() ins_big=() size_ulid=() size_rand=() size_big=() dens_ulid=() dens_rand=()
 for _ in $(seq "$REPS"); do
 	for kind in ulid random bigint; do
 		bq -c "TRUNCATE bench.ids_$kind" -c "CHECKPOINT"
 		t=$(bq -c "SELECT bench.ms('INSERT INTO bench.ids_$kind (n) SELECT g FROM generate_series(1, $ROWS) g')")
-		case $kind in ulid) ins_ulid+=("$t") ;; random) ins_rand+=("$t") ;; bigint) ins_big+=("$t") ;; esac
+		size=$(bq -c "SELECT pg_relation_size('bench.ids_${kind}_pkey')")
+		case $kind in
+			ulid) ins_ulid+=("$t") size_ulid+=("$size")
+				dens_ulid+=("$(bq -c "SELECT avg_leaf_density FROM pgstatindex('bench.ids_ulid_pkey')")") ;;
+			random) ins_rand+=("$t") size_rand+=("$size")
+				dens_rand+=("$(bq -c "SELECT avg_leaf_density FROM pgstatindex('bench.ids_random_pkey')")") ;;
+			bigint) ins_big+=("$t") size_big+=("$size") ;;
+		esac
 	done
 done
 iu=$(printf '%s\n' "${ins_ulid[@]}" | median)
@@ -35,12 +42,12 @@ ir=$(printf '%s\n' "${ins_rand[@]}" | median)
 ib=$(printf '%s\n' "${ins_big[@]}" | median)
 report "insert 2M rows: ulid pk / gen_random_uuid pk (time)" "$(ratio "$iu" "$ir")" "<=" 0.8 \
 	"$(printf '%.0f vs %.0f ms; bigint identity %.0f ms (%.2fx ulid)' "$iu" "$ir" "$ib" "$(ratio "$iu" "$ib")")"
-su=$(bq -c "SELECT pg_relation_size('bench.ids_ulid_pkey')")
-sr=$(bq -c "SELECT pg_relation_size('bench.ids_random_pkey')")
-sb=$(bq -c "SELECT pg_relation_size('bench.ids_bigint_pkey')")
+su=$(printf '%s\n' "${size_ulid[@]}" | median)
+sr=$(printf '%s\n' "${size_rand[@]}" | median)
+sb=$(printf '%s\n' "${size_big[@]}" | median)
 report "insert 2M rows: ulid pk / gen_random_uuid pk (index size)" "$(ratio "$su" "$sr")" "<=" 0.8 \
 	"$((su / 1048576)) vs $((sr / 1048576)) MiB; bigint $((sb / 1048576)) MiB"
-du=$(bq -c "SELECT avg_leaf_density FROM pgstatindex('bench.ids_ulid_pkey')")
-dr=$(bq -c "SELECT avg_leaf_density FROM pgstatindex('bench.ids_random_pkey')")
+du=$(printf '%s\n' "${dens_ulid[@]}" | median)
+dr=$(printf '%s\n' "${dens_rand[@]}" | median)
 report "insert 2M rows: ulid pk average leaf density (%)" "$du" ">=" 85 "gen_random_uuid pk: $dr%"
 bench_teardown
