@@ -33,3 +33,14 @@ test: deps
 bench: deps
 	$(MAKE) all install
 	scripts/bench
+
+# make dist: a release tarball of what is committed (git archive of HEAD).
+VERSION      = $(shell sed -nE "s/^default_version = '([^']+)'.*/\1/p" $(EXTENSION).control)
+
+.PHONY: dist fuzz
+fuzz:
+	scripts/fuzz
+
+dist:
+	git archive --format=tar.gz --prefix=$(EXTENSION)-$(VERSION)/ -o $(EXTENSION)-$(VERSION).tar.gz HEAD
+	@echo $(EXTENSION)-$(VERSION).tar.gz
