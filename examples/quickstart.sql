@@ -45,16 +45,18 @@ CREATE ROLE demo_app;
 GRANT USAGE ON SCHEMA demo TO demo_app;
 GRANT EXECUTE ON FUNCTION trovella.with_tenant(uuid, uuid), trovella.with_user(uuid) TO demo_app;
 
+-- A migration creates and isolates a tenant table in one transaction.
+-- One call: RLS enabled and forced, the tenant policies, a tenant default.
+BEGIN;
 CREATE TABLE demo.projects (
 	id uuid PRIMARY KEY DEFAULT trovella.ulid_uuid(),
 	tenant_id uuid NOT NULL,
 	name text NOT NULL
 );
 CREATE INDEX ON demo.projects (tenant_id, id);
-GRANT SELECT, INSERT, UPDATE, DELETE ON demo.projects TO demo_app;
-
--- One call: RLS enabled and forced, the tenant policies, a tenant default.
 SELECT trovella.enable_tenant_isolation('demo.projects');
+GRANT SELECT, INSERT, UPDATE, DELETE ON demo.projects TO demo_app;
+COMMIT;
 
 SET ROLE demo_app;
 
@@ -85,7 +87,9 @@ ROLLBACK;
 
 RESET ROLE;
 
--- The audit view: every tenant table, and what keeps it from being isolated.
+-- A tenant table left unisolated: the isolation guard warns at commit
+-- (trovella.isolation_guard = error would refuse it, auto would isolate it),
+-- and the audit view lists what keeps it from being isolated.
 CREATE TABLE demo.invoices (id uuid PRIMARY KEY, tenant_id uuid, total numeric);
 SELECT table_name, rls_forced, policy_ok, has_index, problems FROM trovella.isolation_status;
 

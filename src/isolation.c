@@ -1,21 +1,89 @@
 /*
  * isolation.c
- *		Settings of the RLS helpers.  The helpers themselves are SQL in the
- *		install script: their work is DDL and catalog queries.
+ *		Settings of the RLS helpers, and the isolation guard.
+ *
+ * The helpers themselves are SQL in the install scripts: their work is DDL
+ * and catalog queries.  The guard is an event trigger on ddl_command_end
+ * whose function is here, so that it can keep state across a transaction:
+ *
+ *	off		nothing
+ *	warn	a WARNING at commit for each table the transaction left with a
+ *			tenant column but without isolation
+ *	error	the same as an error: the transaction does not commit
+ *	auto	isolation is enabled on such a table as soon as the DDL ends
+ *
+ * warn and error look at commit, not at the end of each statement, so that
+ * the usual migration, CREATE TABLE then enable_tenant_isolation() in one
+ * transaction, passes.  Which tables need isolation, and whether they have
+ * it, is decided in SQL (isolation_guard_candidates, isolation_guard_problem).
  */
 #include "postgres.h"
 
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "commands/event_trigger.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
 
 #include "trovella.h"
 
+typedef enum IsolationGuardMode
+{
+	GUARD_OFF,
+	GUARD_WARN,
+	GUARD_ERROR,
+	GUARD_AUTO
+} IsolationGuardMode;
+
+static const struct config_enum_entry isolation_guard_modes[] = {
+	{"off", GUARD_OFF, false},
+	{"warn", GUARD_WARN, false},
+	{"error", GUARD_ERROR, false},
+	{"auto", GUARD_AUTO, false},
+	{NULL, 0, false}
+};
+
 static char *tenant_column_setting = NULL;
+static int	isolation_guard = GUARD_WARN;
+
+/* True while the guard runs, so that the DDL it issues does not re-enter it. */
+static bool guard_running = false;
+
+/* Tables to look at when the transaction commits, in TopTransactionContext. */
+static List *pending_tables = NIL;
+
+static void check_pending_tables(void);
+
+static void
+isolation_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+		case XACT_EVENT_PRE_PREPARE:
+			if (pending_tables != NIL)
+				check_pending_tables();
+			break;
+		default:
+			/* the list lived in the transaction's memory */
+			pending_tables = NIL;
+			break;
+	}
+}
 
 void
 IsolationInit(void)
 {
 	DefineCustomStringVariable("trovella.tenant_column",
-							   gettext_noop("Column name that marks a table as tenant-scoped for trovella.isolation_status."),
+							   gettext_noop("Column name that marks a table as tenant-scoped for trovella.isolation_status and the isolation guard."),
 							   NULL,
 							   &tenant_column_setting,
 							   "tenant_id",
@@ -24,4 +92,135 @@ IsolationInit(void)
 							   NULL,
 							   NULL,
 							   NULL);
+
+	DefineCustomEnumVariable("trovella.isolation_guard",
+							 gettext_noop("What to do about DDL that leaves a table with a tenant column but without tenant isolation: off, warn, error or auto."),
+							 NULL,
+							 &isolation_guard,
+							 GUARD_WARN,
+							 isolation_guard_modes,
+							 PGC_SUSET,
+							 0,
+							 NULL,
+							 NULL,
+							 NULL);
+
+	RegisterXactCallback(isolation_xact_callback, NULL);
+}
+
+/* Remember a table until commit, once. */
+static void
+remember_table(Oid relid)
+{
+	MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+
+	pending_tables = list_append_unique_oid(pending_tables, relid);
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * At commit: every remembered table that still exists and still lacks
+ * isolation gets a WARNING, or in error mode stops the commit.
+ */
+static void
+check_pending_tables(void)
+{
+	List	   *tables = pending_tables;
+	ListCell   *lc;
+	Oid			argtypes[1] = {REGCLASSOID};
+
+	pending_tables = NIL;
+	if (isolation_guard == GUARD_OFF)
+		return;
+
+	/* at pre-commit no statement holds a snapshot for the queries */
+	PushActiveSnapshot(GetTransactionSnapshot());
+	SPI_connect();
+	foreach(lc, tables)
+	{
+		Oid			relid = lfirst_oid(lc);
+		Datum		values[1] = {ObjectIdGetDatum(relid)};
+		bool		isnull;
+		Datum		column;
+		char	   *table;
+
+		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
+			continue;			/* dropped again, or rolled back to a savepoint */
+		if (SPI_execute_with_args("SELECT trovella.isolation_guard_problem($1)",
+								  1, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not check tenant isolation");
+		column = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		if (isnull)
+			continue;
+		table = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+										   get_rel_name(relid));
+		ereport(isolation_guard == GUARD_ERROR ? ERROR : WARNING,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("trovella: table %s has tenant column \"%s\" but is not tenant-isolated",
+						table, NameStr(*DatumGetName(column))),
+				 errdetail("trovella.isolation_guard is \"%s\".",
+						   isolation_guard == GUARD_ERROR ? "error" : "warn"),
+				 errhint("In the same transaction, run SELECT trovella.enable_tenant_isolation('%s', '%s');",
+						 table, NameStr(*DatumGetName(column)))));
+	}
+	SPI_finish();
+	PopActiveSnapshot();
+}
+
+/* The isolation guard: event trigger on ddl_command_end. */
+PG_FUNCTION_INFO_V1(trovella_isolation_guard);
+Datum
+trovella_isolation_guard(PG_FUNCTION_ARGS)
+{
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		elog(ERROR, "trovella_isolation_guard: not fired by the event trigger manager");
+	/* extensions manage their own tables; the guard's own DDL is settled */
+	if (isolation_guard == GUARD_OFF || guard_running || creating_extension)
+		PG_RETURN_VOID();
+
+	guard_running = true;
+	PG_TRY();
+	{
+		uint64		count;
+		Oid		   *tables;
+		Datum	   *columns;
+		uint64		i;
+
+		SPI_connect();
+		if (SPI_execute("SELECT tbl, tenant_column FROM trovella.isolation_guard_candidates()",
+						false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not list tables for the isolation guard");
+		count = SPI_processed;
+		tables = palloc(sizeof(Oid) * Max(count, 1));
+		columns = palloc(sizeof(Datum) * Max(count, 1));
+		for (i = 0; i < count; i++)
+		{
+			bool		isnull;
+
+			tables[i] = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+			columns[i] = datumCopy(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull),
+								   false, NAMEDATALEN);
+		}
+		for (i = 0; i < count; i++)
+		{
+			if (isolation_guard == GUARD_AUTO)
+			{
+				Oid			argtypes[2] = {REGCLASSOID, NAMEOID};
+				Datum		values[2] = {ObjectIdGetDatum(tables[i]), columns[i]};
+
+				if (SPI_execute_with_args("SELECT trovella.enable_tenant_isolation($1, $2)",
+										  2, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
+					elog(ERROR, "could not enable tenant isolation");
+			}
+			else
+				remember_table(tables[i]);
+		}
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		guard_running = false;
+	}
+	PG_END_TRY();
+	PG_RETURN_VOID();
 }

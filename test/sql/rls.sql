@@ -1,6 +1,8 @@
 -- Row-level security helpers, as a non-superuser owner and as an
 -- application role that owns nothing (superusers bypass RLS altogether).
 SET timezone = 'UTC';
+-- This suite builds unisolated tenant tables on purpose; guard.sql tests the guard.
+SET trovella.isolation_guard = off;
 
 CREATE FUNCTION pg_temp.error_of(stmt text) RETURNS text LANGUAGE plpgsql AS $$
 BEGIN

@@ -1,5 +1,7 @@
 -- Sealed, transaction-scoped tenant and user context
 SET timezone = 'UTC';
+-- This suite builds unisolated tenant tables on purpose; guard.sql tests the guard.
+SET trovella.isolation_guard = off;
 
 CREATE FUNCTION pg_temp.error_of(stmt text) RETURNS text LANGUAGE plpgsql AS $$
 BEGIN
@@ -148,6 +150,7 @@ RESET ROLE;
 -- Parallel workers see the leader's context.  Each check runs the query
 -- with EXPLAIN ANALYZE to prove workers were launched, then compares the
 -- result with what the leader computes alone.
+SET trovella.isolation_guard = off;  -- RESET ALL above restored the default
 CREATE TABLE tenant_big (tenant_id uuid NOT NULL, n int);
 INSERT INTO tenant_big
 SELECT CASE WHEN n % 4 = 0 THEN 'aaaaaaaa-0000-0000-0000-000000000000'::uuid

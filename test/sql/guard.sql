@@ -1,0 +1,109 @@
+-- The isolation guard (0.2.0): DDL that leaves a table with a tenant column
+-- but without isolation, as a non-superuser owner running migrations.
+CREATE ROLE regress_guard_owner;
+GRANT CREATE ON SCHEMA public TO regress_guard_owner;
+
+-- default: warn, at commit
+LOAD 'trovella';
+SHOW trovella.isolation_guard;
+SET ROLE regress_guard_owner;
+CREATE TABLE g_plain (id int, body text);                        -- no tenant column: silent
+CREATE TABLE g_warned (id int, tenant_id uuid NOT NULL);         -- autocommit: WARNING at commit
+BEGIN;                                                           -- the migration pattern: silent
+CREATE TABLE g_migrated (id int, tenant_id uuid NOT NULL);
+CREATE INDEX ON g_migrated (tenant_id);
+SELECT trovella.enable_tenant_isolation('g_migrated');
+COMMIT;
+ALTER TABLE g_plain ADD COLUMN tenant_id uuid;                   -- altered into a tenant table
+BEGIN;                                                           -- rolled back: nothing to say
+CREATE TABLE g_rolled_back (tenant_id uuid);
+ROLLBACK;
+BEGIN;
+SAVEPOINT s;
+CREATE TABLE g_savepoint (tenant_id uuid);
+ROLLBACK TO SAVEPOINT s;
+COMMIT;
+RESET ROLE;
+-- never for the system schemas or trovella's own
+CREATE TABLE information_schema.g_system (tenant_id uuid);
+DROP TABLE information_schema.g_system;
+
+-- error: the transaction does not commit (55000)
+SET trovella.isolation_guard = error;
+SET ROLE regress_guard_owner;
+\set VERBOSITY sqlstate
+CREATE TABLE g_refused (tenant_id uuid NOT NULL);
+\set VERBOSITY default
+CREATE TABLE g_refused (tenant_id uuid NOT NULL);
+SELECT to_regclass('g_refused') AS refused_table;
+BEGIN;
+CREATE TABLE g_accepted (tenant_id uuid NOT NULL);
+CREATE INDEX ON g_accepted (tenant_id);
+SELECT trovella.enable_tenant_isolation('g_accepted');
+COMMIT;
+SELECT trovella.is_isolated('g_accepted', 'tenant_id') AS accepted_and_isolated;
+\set VERBOSITY sqlstate
+ALTER TABLE g_migrated DISABLE ROW LEVEL SECURITY;               -- breaking isolation: refused
+ALTER TABLE g_migrated NO FORCE ROW LEVEL SECURITY;
+ALTER POLICY trovella_tenant_isolation ON g_migrated USING (true);
+\set VERBOSITY default
+SELECT trovella.is_isolated('g_migrated', 'tenant_id') AS still_isolated;
+RESET ROLE;
+
+-- auto: isolated as soon as the DDL ends, partitions too
+SET trovella.isolation_guard = auto;
+SET ROLE regress_guard_owner;
+CREATE TABLE g_auto (id int, tenant_id uuid NOT NULL);
+CREATE TABLE g_parted (tenant_id uuid NOT NULL, region text NOT NULL) PARTITION BY LIST (region);
+CREATE INDEX ON g_parted (tenant_id);
+CREATE TABLE g_parted_eu PARTITION OF g_parted FOR VALUES IN ('eu');
+RESET ROLE;
+SET trovella.isolation_guard = off;              -- a table made while the guard was off ...
+CREATE TABLE g_parted_us (tenant_id uuid NOT NULL, region text NOT NULL);
+ALTER TABLE g_parted_us OWNER TO regress_guard_owner;
+SET trovella.isolation_guard = auto;
+SET ROLE regress_guard_owner;
+SELECT trovella.is_isolated('g_parted_us', 'tenant_id') AS before_attach;
+ALTER TABLE g_parted ATTACH PARTITION g_parted_us FOR VALUES IN ('us');   -- ... isolated when attached
+ALTER TABLE g_auto DISABLE ROW LEVEL SECURITY;                   -- put back at once
+SELECT t AS table_name, trovella.is_isolated(t, 'tenant_id') AS isolated
+FROM unnest(ARRAY['g_auto', 'g_parted', 'g_parted_eu', 'g_parted_us']::regclass[]) AS t;
+RESET ROLE;
+
+-- the column it looks for follows trovella.tenant_column
+SET trovella.tenant_column = 'org_id';
+SET ROLE regress_guard_owner;
+CREATE TABLE g_orgs (org_id uuid NOT NULL);
+SELECT trovella.is_isolated('g_orgs', 'org_id') AS org_table_isolated;
+RESET ROLE;
+RESET trovella.tenant_column;
+
+-- a restore (pg_dump's output runs with row_security off): it stands aside
+SET trovella.isolation_guard = error;
+SET row_security = off;
+CREATE TABLE g_restored (tenant_id uuid NOT NULL);
+RESET row_security;
+SELECT to_regclass('g_restored') IS NOT NULL AS restored;
+
+-- off: nothing
+SET trovella.isolation_guard = off;
+CREATE TABLE g_off (tenant_id uuid);
+RESET trovella.isolation_guard;
+
+-- only a superuser sets the mode
+SET ROLE regress_guard_owner;
+\set VERBOSITY sqlstate
+SET trovella.isolation_guard = off;
+\set VERBOSITY default
+RESET ROLE;
+
+-- the guard is an extension member, not dumped on its own
+SELECT evtname, evtevent, evtenabled, evtfoid::regproc AS function, evttags
+FROM pg_event_trigger WHERE evtname = 'trovella_isolation_guard';
+SELECT count(*) AS member_of_extension FROM pg_depend d JOIN pg_event_trigger e ON e.oid = d.objid
+WHERE d.classid = 'pg_event_trigger'::regclass AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'trovella') AND d.deptype = 'e';
+
+SET trovella.isolation_guard = off;
+DROP TABLE g_plain, g_warned, g_migrated, g_accepted, g_auto, g_parted, g_orgs, g_restored, g_off;
+REVOKE ALL ON SCHEMA public FROM regress_guard_owner;
+DROP ROLE regress_guard_owner;
