@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# The install scripts are migrations: a database created at every released
+# version, populated, then updated, equals a fresh install object for
+# object and keeps working; the library built now serves it before the
+# update; pg_dump and restore carry tokens, policies and defaults.
+set -u
+. "$(dirname "$0")/lib.sh"
+cd "$(dirname "$0")/../.."
+plan 17
+
+OLD=trovella_upgrade_old
+NEW=trovella_upgrade_fresh
+RESTORED=trovella_upgrade_restored
+APP=regress_upgrade_app
+APP_PASSWORD=upgrade-$$-$RANDOM
+A=aaaaaaaa-0000-0000-0000-000000000000
+B=bbbbbbbb-0000-0000-0000-000000000000
+U=cccccccc-0000-0000-0000-000000000000
+oldest=$(grep -v '^#' sql/RELEASED | awk 'NF == 2 { print $2 }' | sed -nE 's/^trovella--([0-9.]+)\.sql$/\1/p' | head -n 1)
+default_version=$(sed -nE "s/^default_version = '([^']+)'.*/\1/p" trovella.control)
+
+for db in $OLD $NEW $RESTORED; do dropdb --if-exists $db >/dev/null 2>&1; done
+q -c "DROP ROLE IF EXISTS $APP" >/dev/null
+createdb $OLD
+createdb $NEW
+createdb $RESTORED
+
+as_app() { PGUSER=$APP PGPASSWORD=$APP_PASSWORD q "$@"; }
+
+# A database at the oldest released version, in use.
+DB=$OLD q -c "CREATE EXTENSION trovella VERSION '$oldest'" >/dev/null
+is "$(DB=$OLD q -c "SELECT extversion FROM pg_extension WHERE extname = 'trovella'")" "$oldest" \
+	"a database is created at the oldest released version, $oldest"
+DB=$OLD q -c "
+	CREATE ROLE $APP LOGIN PASSWORD '$APP_PASSWORD';
+	GRANT EXECUTE ON FUNCTION trovella.with_tenant(uuid, uuid), trovella.with_user(uuid),
+		trovella.pat_create(text, timestamptz, text[]), trovella.pat_verify(text), trovella.pat_list() TO $APP;
+	CREATE TABLE docs (id uuid PRIMARY KEY DEFAULT trovella.ulid_uuid(), tenant_id uuid NOT NULL, body text);
+	CREATE INDEX ON docs (tenant_id, id);
+	SELECT trovella.enable_tenant_isolation('docs');
+	GRANT SELECT, INSERT ON docs TO $APP;
+	INSERT INTO docs (tenant_id, body) VALUES ('$A', 'a1'), ('$A', 'a2'), ('$B', 'b1');" >/dev/null 2>&1
+token=$(DB=$OLD as_app -c "BEGIN" -c "SELECT trovella.with_user('$U')" \
+	-c "SELECT token FROM trovella.pat_create('upgrade', now() + interval '1 day')" -c "COMMIT" | grep '^trv_')
+
+# The library built now serves the old SQL definitions.
+is "$(DB=$OLD as_app -c "SELECT count(*) FROM trovella.pat_verify('$token')")" "1" \
+	"at $oldest, a token made with today's library verifies"
+is "$(DB=$OLD as_app -c "BEGIN" -c "SELECT trovella.with_tenant('$A')" -c "SELECT string_agg(body, ',' ORDER BY body) FROM docs" -c "COMMIT" | sed -n 2p)" \
+	"a1,a2" "at $oldest, tenant isolation works with today's library"
+is "$(DB=$OLD q -c "SELECT trovella.uuid_to_ulid(trovella.ulid_to_uuid('01ARZ3NDEKTSV4RRFFQ69G5FAV'))")" \
+	"01ARZ3NDEKTSV4RRFFQ69G5FAV" "at $oldest, the id functions work with today's library"
+
+# ALTER EXTENSION UPDATE to the default version.
+DB=$OLD q -c "ALTER EXTENSION trovella UPDATE" >/dev/null
+is "$(DB=$OLD q -c "SELECT extversion FROM pg_extension WHERE extname = 'trovella'")" "$default_version" \
+	"ALTER EXTENSION trovella UPDATE reaches $default_version"
+is "$(DB=$OLD as_app -c "SELECT user_id FROM trovella.pat_verify('$token')")" "$U" \
+	"after the update the token still verifies, for its user"
+is "$(DB=$OLD as_app -c "BEGIN" -c "SELECT trovella.with_tenant('$B')" -c "SELECT string_agg(body, ',') FROM docs" -c "COMMIT" | sed -n 2p)" \
+	"b1" "after the update tenant isolation still holds"
+is "$(DB=$OLD as_app -c "SELECT count(*) FROM docs" | tail -n 1)" "ERROR 42501" \
+	"after the update a read without context still fails closed"
+is "$(DB=$OLD q -c "SELECT problems FROM trovella.isolation_status WHERE table_name = 'docs'::regclass")" "{}" \
+	"after the update the isolated table has no problem"
+
+# Object for object, the updated database equals a fresh install.
+DB=$NEW q -c "CREATE EXTENSION trovella" >/dev/null
+old_catalog=$(DB=$OLD q -f test/upgrade/catalog.sql)
+new_catalog=$(DB=$NEW q -f test/upgrade/catalog.sql)
+is "$(printf '%s\n' "$new_catalog" | grep -c .)" "$(printf '%s\n' "$old_catalog" | grep -c .)" \
+	"the updated and the fresh database list as many extension objects"
+changes=$(diff <(printf '%s\n' "$old_catalog") <(printf '%s\n' "$new_catalog"))
+is "$changes" "" "updated and fresh: same functions, volatility, strictness, security, ACLs, tables, indexes, event triggers, settings"
+ok $([ "$(printf '%s\n' "$new_catalog" | grep -c '^event trigger|trovella_isolation_guard|')" -eq 1 ]; echo $?) \
+	"the comparison covers the event trigger"
+ok $([ "$(printf '%s\n' "$new_catalog" | grep -c '^function|')" -ge 30 ]; echo $?) \
+	"the comparison covers every function"
+
+# pg_dump and restore of the populated, updated database.
+dump="${TMPDIR:-/tmp}/trovella_upgrade.$$.sql"
+pg_dump -d $OLD >"$dump"
+restore_log=$(psql -X -q -v ON_ERROR_STOP=1 -d $RESTORED -f "$dump" 2>&1)
+ok $? "the dump restores without error"
+rm -f "$dump"
+is "$(printf '%s\n' "$restore_log" | grep -c 'WARNING')" "0" "the restore raises no warning (the isolation guard stands aside)"
+is "$(DB=$RESTORED as_app -c "SELECT user_id FROM trovella.pat_verify('$token')")" "$U" \
+	"in the restored database the token rows came along and the token verifies"
+is "$(DB=$RESTORED q -c "SELECT relforcerowsecurity::text || '|' || trovella.is_isolated('docs', 'tenant_id')::text || '|' || (SELECT pg_get_expr(adbin, adrelid) FROM pg_attrdef WHERE adrelid = 'docs'::regclass AND adnum = 2) || '|' || (SELECT string_agg(body, ',' ORDER BY body) FROM docs) FROM pg_class WHERE oid = 'docs'::regclass")" \
+	"true|true|trovella.current_tenant()|a1,a2,b1" \
+	"in the restored database the FORCE flag, policies, default and rows survive"
+
+for db in $OLD $NEW $RESTORED; do dropdb $db; done
+q -c "DROP ROLE $APP" >/dev/null
+done_testing
