@@ -37,9 +37,12 @@ bench: deps
 # make dist: a release tarball of what is committed (git archive of HEAD).
 VERSION      = $(shell sed -nE "s/^default_version = '([^']+)'.*/\1/p" $(EXTENSION).control)
 
-.PHONY: dist fuzz
+.PHONY: dist fuzz sanitize
 fuzz:
 	scripts/fuzz
+
+sanitize:
+	scripts/sanitize
 
 dist:
 	git archive --format=tar.gz --prefix=$(EXTENSION)-$(VERSION)/ -o $(EXTENSION)-$(VERSION).tar.gz HEAD
