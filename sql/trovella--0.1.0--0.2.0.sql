@@ -40,25 +40,50 @@ $$;
 COMMENT ON FUNCTION trovella.isolation_guard_problem(regclass) IS
 'the tenant column of a table that should be tenant-isolated and is not, else NULL; what the isolation guard checks';
 
--- VOLATILE: reads the current DDL command's objects.
+-- VOLATILE: reads the current DDL command's objects.  PL/pgSQL, so that its
+-- plan is kept for the session: it runs after every table DDL statement.
 CREATE FUNCTION trovella.isolation_guard_candidates()
 RETURNS TABLE (tbl regclass, tenant_column name)
-LANGUAGE sql VOLATILE PARALLEL UNSAFE
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
-	SELECT DISTINCT m.relid::regclass, trovella.isolation_guard_problem(m.relid)
-	FROM pg_event_trigger_ddl_commands() c
-	CROSS JOIN LATERAL (
-		SELECT CASE WHEN c.classid = 'pg_policy'::regclass
-		            THEN (SELECT p.polrelid FROM pg_policy p WHERE p.oid = c.objid)
-		            ELSE c.objid END AS relid) r
-	CROSS JOIN LATERAL (
-		SELECT r.relid
-		UNION
-		SELECT t.relid FROM pg_partition_tree(r.relid) t) m
-	WHERE c.classid IN ('pg_class'::regclass, 'pg_policy'::regclass)
-	  AND c.object_type IN ('table', 'policy')
-	  AND trovella.isolation_guard_problem(m.relid) IS NOT NULL
+BEGIN
+	RETURN QUERY
+	WITH touched AS MATERIALIZED (
+		SELECT DISTINCT m.relid
+		FROM pg_event_trigger_ddl_commands() c
+		CROSS JOIN LATERAL (
+			SELECT CASE WHEN c.classid = 'pg_policy'::regclass
+			            THEN (SELECT p.polrelid FROM pg_policy p WHERE p.oid = c.objid)
+			            ELSE c.objid END AS relid) r
+		CROSS JOIN LATERAL (
+			SELECT r.relid
+			UNION
+			SELECT t.relid FROM pg_partition_tree(r.relid) t) m
+		WHERE c.classid IN ('pg_class'::regclass, 'pg_policy'::regclass)
+		  AND c.object_type IN ('table', 'policy')
+	),
+	-- cheap catalog probes first: most DDL is about tables with nothing to do
+	-- with tenants
+	tenant_scoped AS MATERIALIZED (
+		SELECT t.relid
+		FROM touched t
+		WHERE EXISTS (SELECT 1 FROM pg_attribute a
+		              WHERE a.attrelid = t.relid AND NOT a.attisdropped
+		                AND a.attname = coalesce(current_setting('trovella.tenant_column', true), 'tenant_id'))
+		   OR EXISTS (SELECT 1 FROM pg_policy p
+		              WHERE p.polrelid = t.relid
+		                AND p.polname IN ('trovella_tenant_isolation', 'trovella_tenant_access'))
+		   OR EXISTS (SELECT 1 FROM pg_inherits i JOIN pg_policy p ON p.polrelid = i.inhparent
+		              WHERE i.inhrelid = t.relid
+		                AND p.polname IN ('trovella_tenant_isolation', 'trovella_tenant_access'))
+	),
+	judged AS MATERIALIZED (
+		SELECT s.relid, trovella.isolation_guard_problem(s.relid) AS col
+		FROM tenant_scoped s
+	)
+	SELECT j.relid::regclass, j.col FROM judged j WHERE j.col IS NOT NULL;
+END
 $$;
 COMMENT ON FUNCTION trovella.isolation_guard_candidates() IS
 'tables touched by the current DDL command (and their partitions) that should be tenant-isolated and are not; for the isolation guard';

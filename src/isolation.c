@@ -20,9 +20,13 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "commands/event_trigger.h"
 #include "commands/extension.h"
+#include "commands/policy.h"
+#include "nodes/parsenodes.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "utils/builtins.h"
@@ -59,6 +63,9 @@ static bool guard_running = false;
 
 /* Tables to look at when the transaction commits, in TopTransactionContext. */
 static List *pending_tables = NIL;
+
+/* The query run after each DDL statement, planned once per backend. */
+static SPIPlanPtr candidates_plan = NULL;
 
 static void check_pending_tables(void);
 
@@ -167,6 +174,59 @@ check_pending_tables(void)
 	PopActiveSnapshot();
 }
 
+/*
+ * Whether an existing table could need the guard: it has the tenant column,
+ * takes part in partitioning, or carries a trovella policy.
+ */
+static bool
+table_may_need_guard(Oid relid)
+{
+	char		relkind;
+
+	if (!OidIsValid(relid))
+		return true;
+	if (get_attnum(relid, tenant_column_setting) != InvalidAttrNumber)
+		return true;
+	relkind = get_rel_relkind(relid);
+	if (relkind == RELKIND_PARTITIONED_TABLE || get_rel_relispartition(relid))
+		return true;
+	return OidIsValid(get_relation_policy_oid(relid, "trovella_tenant_isolation", true)) ||
+		OidIsValid(get_relation_policy_oid(relid, "trovella_tenant_access", true));
+}
+
+/*
+ * A cheap look at the statement before any SQL runs: most DDL is about
+ * tables that have nothing to do with tenants.  Anything not recognised
+ * here is checked in full.
+ */
+static bool
+command_may_need_guard(Node *parsetree)
+{
+	if (IsA(parsetree, CreateStmt))
+	{
+		CreateStmt *stmt = (CreateStmt *) parsetree;
+		ListCell   *lc;
+
+		if (stmt->partbound != NULL || stmt->inhRelations != NIL || stmt->ofTypename != NULL)
+			return true;
+		foreach(lc, stmt->tableElts)
+		{
+			Node	   *element = lfirst(lc);
+
+			if (IsA(element, TableLikeClause))
+				return true;
+			if (IsA(element, ColumnDef) &&
+				strcmp(((ColumnDef *) element)->colname, tenant_column_setting) == 0)
+				return true;
+		}
+		return false;
+	}
+	if (IsA(parsetree, AlterTableStmt))
+		return table_may_need_guard(RangeVarGetRelid(((AlterTableStmt *) parsetree)->relation,
+													 NoLock, true));
+	return true;
+}
+
 /* The isolation guard: event trigger on ddl_command_end. */
 PG_FUNCTION_INFO_V1(trovella_isolation_guard);
 Datum
@@ -175,7 +235,8 @@ trovella_isolation_guard(PG_FUNCTION_ARGS)
 	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
 		elog(ERROR, "trovella_isolation_guard: not fired by the event trigger manager");
 	/* extensions manage their own tables; the guard's own DDL is settled */
-	if (isolation_guard == GUARD_OFF || guard_running || creating_extension)
+	if (isolation_guard == GUARD_OFF || guard_running || creating_extension ||
+		!command_may_need_guard(((EventTriggerData *) fcinfo->context)->parsetree))
 		PG_RETURN_VOID();
 
 	guard_running = true;
@@ -187,8 +248,16 @@ trovella_isolation_guard(PG_FUNCTION_ARGS)
 		uint64		i;
 
 		SPI_connect();
-		if (SPI_execute("SELECT tbl, tenant_column FROM trovella.isolation_guard_candidates()",
-						false, 0) != SPI_OK_SELECT)
+		if (candidates_plan == NULL)
+		{
+			SPIPlanPtr	plan = SPI_prepare("SELECT tbl, tenant_column FROM trovella.isolation_guard_candidates()",
+										   0, NULL);
+
+			if (plan == NULL || SPI_keepplan(plan) != 0)
+				elog(ERROR, "could not prepare the isolation guard's query");
+			candidates_plan = plan;
+		}
+		if (SPI_execute_plan(candidates_plan, NULL, NULL, false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "could not list tables for the isolation guard");
 		count = SPI_processed;
 		tables = palloc(sizeof(Oid) * Max(count, 1));
