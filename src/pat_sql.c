@@ -408,15 +408,6 @@ check_scopes(ArrayType *scopes)
 	}
 }
 
-static void
-require_arg(FunctionCallInfo fcinfo, int argno, const char *arg_name)
-{
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("trovella.pat_create: %s must not be null", arg_name)));
-}
-
 /*
  * Serialize pat_create for one user until the end of the transaction, then
  * count that user's live tokens under the latest snapshot, so that a token
@@ -480,9 +471,9 @@ trovella_pat_create(PG_FUNCTION_ARGS)
 				 errmsg("trovella: no user context"),
 				 errdetail("Tokens belong to a user: pat_create() needs one set in this transaction."),
 				 errhint("Run BEGIN; SELECT trovella.with_user(user_id); first.")));
-	require_arg(fcinfo, 0, "name");
-	require_arg(fcinfo, 1, "expires_at");
-	require_arg(fcinfo, 2, "scopes");
+	trovella_require_arg(fcinfo, 0, "name", "pat_create");
+	trovella_require_arg(fcinfo, 1, "expires_at", "pat_create");
+	trovella_require_arg(fcinfo, 2, "scopes", "pat_create");
 	check_name(PG_GETARG_TEXT_PP(0));
 	check_expiry(PG_GETARG_TIMESTAMPTZ(1));
 	check_scopes(PG_GETARG_ARRAYTYPE_P(2));

@@ -245,9 +245,10 @@ trovella_require_transaction_block(const char *function_name)
 				 errhint("Run BEGIN first, and COMMIT when the tenant's work is done.")));
 }
 
-static void
-require_not_null(FunctionCallInfo fcinfo, int argno, const char *arg_name,
-				 const char *function_name)
+/* Raise 22004 when an argument of a non-strict function is NULL. */
+void
+trovella_require_arg(FunctionCallInfo fcinfo, int argno, const char *arg_name,
+					 const char *function_name)
 {
 	if (PG_ARGISNULL(argno))
 		ereport(ERROR,
@@ -263,7 +264,7 @@ trovella_with_tenant(PG_FUNCTION_ARGS)
 	pg_uuid_t  *tenant_id;
 	pg_uuid_t  *user_id = NULL;
 
-	require_not_null(fcinfo, 0, "tenant_id", "with_tenant");
+	trovella_require_arg(fcinfo, 0, "tenant_id", "with_tenant");
 	tenant_id = PG_GETARG_UUID_P(0);
 	if (!PG_ARGISNULL(1))
 		user_id = PG_GETARG_UUID_P(1);
@@ -287,7 +288,7 @@ trovella_with_user(PG_FUNCTION_ARGS)
 {
 	pg_uuid_t  *user_id;
 
-	require_not_null(fcinfo, 0, "user_id", "with_user");
+	trovella_require_arg(fcinfo, 0, "user_id", "with_user");
 	user_id = PG_GETARG_UUID_P(0);
 	trovella_require_transaction_block("with_user");
 	trovella_set_user(user_id, "with_user");

@@ -7,6 +7,7 @@
 
 #include "postgres.h"
 
+#include "fmgr.h"
 #include "utils/uuid.h"
 
 /* Each module defines its own GUCs; _PG_init calls these. */
@@ -18,6 +19,8 @@ extern void PatInit(void);
 extern bool trovella_current_user(pg_uuid_t *user_id);
 extern void trovella_set_user(const pg_uuid_t *user_id, const char *function_name);
 extern void trovella_require_transaction_block(const char *function_name);
+extern void trovella_require_arg(FunctionCallInfo fcinfo, int argno,
+								 const char *arg_name, const char *function_name);
 
 /* A new monotonic ULID from the current time (ulid_sql.c). */
 extern void trovella_new_ulid(pg_uuid_t *id);
