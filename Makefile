@@ -37,7 +37,10 @@ bench: deps
 # make dist: a release tarball of what is committed (git archive of HEAD).
 VERSION      = $(shell sed -nE "s/^default_version = '([^']+)'.*/\1/p" $(EXTENSION).control)
 
-.PHONY: dist fuzz sanitize
+.PHONY: dist fuzz sanitize valgrind
+valgrind:
+	scripts/valgrind
+
 fuzz:
 	scripts/fuzz
 
