@@ -216,10 +216,10 @@ touch_last_used(Datum token_id, Datum last_used_at, bool last_used_null)
 }
 
 /*
- * Look a token up and, when it is well formed, known, unrevoked and
+ * Look up a well-formed token (callers check the format, so that malformed
+ * ones never reach the table) and, when it is known, unrevoked and
  * unexpired, put (token_id, user_id, scopes, expires_at) into the result
- * and return true, with the user in *user_id.  Malformed tokens never reach
- * the table.
+ * and return true, with the user in *user_id.
  */
 static bool
 pat_lookup(FunctionCallInfo fcinfo, text *token, pg_uuid_t *user_id)
@@ -236,9 +236,6 @@ pat_lookup(FunctionCallInfo fcinfo, text *token, pg_uuid_t *user_id)
 	bool		found;
 	OwnerSection section;
 	int			i;
-
-	if (!pat_is_well_formed(token_data, token_len))
-		return false;
 
 	pat_hash(token_data, token_len, digest);
 	values[0] = digest_datum(digest);
@@ -292,6 +289,7 @@ trovella_pat_verify(PG_FUNCTION_ARGS)
 {
 	text	   *token = PG_GETARG_TEXT_PP(0);
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	bool		well_formed = pat_is_well_formed(VARDATA_ANY(token), VARSIZE_ANY_EXHDR(token));
 	pg_uuid_t	user_id;
 
 	/*
@@ -299,16 +297,16 @@ trovella_pat_verify(PG_FUNCTION_ARGS)
 	 * built: the executor reads a materialized result without a tuplestore
 	 * as an empty set.  This is most of what garbage costs.
 	 */
-	if (rsinfo != NULL && IsA(rsinfo, ReturnSetInfo) &&
-		(rsinfo->allowedModes & SFRM_Materialize) &&
-		!pat_is_well_formed(VARDATA_ANY(token), VARSIZE_ANY_EXHDR(token)))
+	if (!well_formed && rsinfo != NULL && IsA(rsinfo, ReturnSetInfo) &&
+		(rsinfo->allowedModes & SFRM_Materialize))
 	{
 		rsinfo->returnMode = SFRM_Materialize;
 		return (Datum) 0;
 	}
 
 	InitMaterializedSRF(fcinfo, 0);
-	(void) pat_lookup(fcinfo, token, &user_id);
+	if (well_formed)
+		(void) pat_lookup(fcinfo, token, &user_id);
 	return (Datum) 0;
 }
 
@@ -317,11 +315,15 @@ PG_FUNCTION_INFO_V1(trovella_authenticate);
 Datum
 trovella_authenticate(PG_FUNCTION_ARGS)
 {
+	text	   *token;
 	pg_uuid_t	user_id;
 
 	trovella_require_transaction_block("authenticate");
 	InitMaterializedSRF(fcinfo, 0);
-	if (PG_ARGISNULL(0) || !pat_lookup(fcinfo, PG_GETARG_TEXT_PP(0), &user_id))
+	token = PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0);
+	if (token == NULL ||
+		!pat_is_well_formed(VARDATA_ANY(token), VARSIZE_ANY_EXHDR(token)) ||
+		!pat_lookup(fcinfo, token, &user_id))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 				 errmsg("trovella: invalid token"),
