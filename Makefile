@@ -7,14 +7,18 @@ REGRESS      = $(patsubst test/sql/%.sql,%,$(TESTS))
 REGRESS_OPTS = --inputdir=test --load-extension=$(EXTENSION)
 EXTRA_CLEAN  = results regression.diffs regression.out tmp_check
 
+EXTVERSION   = $(shell sed -nE "s/^default_version = '([^']+)'.*/\1/p" $(EXTENSION).control)
+
 # Zero warnings beyond PGXS's own flags (fmgr's signatures leave parameters unused).
 PG_CFLAGS    = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers
+PG_CPPFLAGS  = -DTROVELLA_VERSION='"$(EXTVERSION)"'
 
 PG_CONFIG   ?= pg_config
 PGXS        := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 $(OBJS): $(wildcard src/*.h)
+src/trovella.o: $(EXTENSION).control
 
 .PHONY: demo test bench deps
 
@@ -35,8 +39,6 @@ bench: deps
 	scripts/bench
 
 # make dist: a release tarball of what is committed (git archive of HEAD).
-VERSION      = $(shell sed -nE "s/^default_version = '([^']+)'.*/\1/p" $(EXTENSION).control)
-
 .PHONY: dist fuzz sanitize valgrind
 valgrind:
 	scripts/valgrind
@@ -48,5 +50,5 @@ sanitize:
 	scripts/sanitize
 
 dist:
-	git archive --format=tar.gz --prefix=$(EXTENSION)-$(VERSION)/ -o $(EXTENSION)-$(VERSION).tar.gz HEAD
-	@echo $(EXTENSION)-$(VERSION).tar.gz
+	git archive --format=tar.gz --prefix=$(EXTENSION)-$(EXTVERSION)/ -o $(EXTENSION)-$(EXTVERSION).tar.gz HEAD
+	@echo $(EXTENSION)-$(EXTVERSION).tar.gz

@@ -12,7 +12,7 @@
 
 #include "pat.h"
 
-static const char base62_alphabet[62] =
+static const char base62_alphabet[] =
 "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 static bool

@@ -12,8 +12,9 @@
  * These functions are called on every API request, so they do not use
  * SECURITY DEFINER with SET search_path: that SET clause costs a third of
  * pat_verify's throughput.  They run as their caller and switch to the
- * function owner's rights only around the table access, with pg_catalog
- * alone on the search path and as a restricted operation, the way
+ * function owner's rights only around the table access, with the search
+ * path restricted to the system catalogs (compat.h) and as a restricted
+ * operation, the way
  * PostgreSQL's own foreign-key checks run their queries as a table's owner.
  */
 #include "postgres.h"
@@ -43,6 +44,7 @@
 
 #include "pat.h"
 #include "random.h"
+#include "compat.h"
 #include "trovella.h"
 
 #define PAT_NAME_MAX		100
@@ -110,18 +112,18 @@ typedef struct OwnerSection
 {
 	Oid			saved_userid;
 	int			saved_sec_context;
+	CatalogSearchPath saved_search_path;
 } OwnerSection;
 
 /*
  * Act as the owner of the called function (the extension's owner, who owns
- * the token table) with only pg_catalog on the search path, until
+ * the token table) with only the system catalogs on the search path, until
  * end_owner_section().  An error in between is cleaned up by transaction or
  * subtransaction abort, which restores both.
  */
 static void
 begin_owner_section(FunctionCallInfo fcinfo, OwnerSection *section)
 {
-	static OverrideSearchPath catalog_only = {NIL, true, false, 0};
 	HeapTuple	proc = SearchSysCache1(PROCOID, ObjectIdGetDatum(fcinfo->flinfo->fn_oid));
 	Oid			owner;
 
@@ -133,13 +135,13 @@ begin_owner_section(FunctionCallInfo fcinfo, OwnerSection *section)
 	GetUserIdAndSecContext(&section->saved_userid, &section->saved_sec_context);
 	SetUserIdAndSecContext(owner, section->saved_sec_context |
 						   SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
-	PushOverrideSearchPath(&catalog_only);
+	push_catalog_search_path(&section->saved_search_path);
 }
 
 static void
 end_owner_section(const OwnerSection *section)
 {
-	PopOverrideSearchPath();
+	pop_catalog_search_path(&section->saved_search_path);
 	SetUserIdAndSecContext(section->saved_userid, section->saved_sec_context);
 }
 

@@ -29,6 +29,7 @@
 #include "utils/guc.h"
 #include "utils/uuid.h"
 
+#include "compat.h"
 #include "trovella.h"
 
 /* One side of the context as the assign hook caches it. */
@@ -187,7 +188,7 @@ slot_is_set(const ContextSlot *slot)
 static bool
 slot_is_sealed(const ContextSlot *slot)
 {
-	return slot->sealed_lxid == MyProc->lxid;
+	return slot->sealed_lxid == TROVELLA_MY_LXID;
 }
 
 /* Raise 25000 if the slot is sealed to another id in this transaction. */
@@ -229,7 +230,7 @@ apply_context(ContextSlot *slot, const pg_uuid_t *id)
 		}
 		PG_END_TRY();
 	}
-	slot->sealed_lxid = MyProc->lxid;
+	slot->sealed_lxid = TROVELLA_MY_LXID;
 	slot->sealed_id = *id;
 }
 

@@ -7,9 +7,10 @@
 #include "fmgr.h"
 #include "utils/guc.h"
 
+#include "compat.h"
 #include "trovella.h"
 
-PG_MODULE_MAGIC;
+TROVELLA_MODULE_MAGIC;
 
 void		_PG_init(void);
 

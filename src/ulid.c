@@ -10,7 +10,7 @@
 
 #include <string.h>
 
-static const char crockford_alphabet[32] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+static const char crockford_alphabet[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
 /*
  * Value of each byte as a Crockford base32 digit, or -1.  Built from the

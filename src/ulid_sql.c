@@ -13,6 +13,7 @@
 #include "utils/uuid.h"
 
 #include "random.h"
+#include "compat.h"
 #include "trovella.h"
 #include "ulid.h"
 

@@ -1,0 +1,83 @@
+/*
+ * compat.h
+ *		The only place for differences between PostgreSQL 15, 16, 17 and 18.
+ *
+ * Each difference is one macro or one small static inline, with the version
+ * that changed it and why.  The rest of the code calls these and carries no
+ * PG_VERSION_NUM test of its own.
+ */
+#ifndef TROVELLA_COMPAT_H
+#define TROVELLA_COMPAT_H
+
+#include "postgres.h"
+
+#include "catalog/namespace.h"
+#include "storage/proc.h"
+#include "utils/guc.h"
+
+/* 16 moved the varlena macros (VARDATA_ANY, SET_VARSIZE...) out of postgres.h. */
+#if PG_VERSION_NUM >= 160000
+#include "varatt.h"
+#endif
+
+/* 17 moved the local transaction id into PGPROC's vxid. */
+#if PG_VERSION_NUM >= 170000
+#define TROVELLA_MY_LXID	(MyProc->vxid.lxid)
+#else
+#define TROVELLA_MY_LXID	(MyProc->lxid)
+#endif
+
+/*
+ * Run a section of code with only the system catalogs on the search path,
+ * whatever the caller has set, so that objects planted earlier on the
+ * caller's path cannot be resolved.  An error inside the section is cleaned
+ * up by (sub)transaction abort, on every version.
+ *
+ * 17 removed the override search path; its replacement in core is a GUC
+ * nest level with search_path = "pg_catalog, pg_temp" (RestrictSearchPath(),
+ * what VACUUM and CREATE INDEX use), which puts pg_temp last: relations are
+ * never looked up there before pg_catalog, functions and operators never.
+ */
+typedef int CatalogSearchPath;	/* the GUC nest level to return to */
+
+#if PG_VERSION_NUM >= 170000
+static inline void
+push_catalog_search_path(CatalogSearchPath *saved)
+{
+	*saved = NewGUCNestLevel();
+	RestrictSearchPath();
+}
+
+static inline void
+pop_catalog_search_path(const CatalogSearchPath *saved)
+{
+	AtEOXact_GUC(false, *saved);
+}
+#else
+
+static inline void
+push_catalog_search_path(CatalogSearchPath *saved)
+{
+	/* schemas: none; pg_catalog implicitly; no pg_temp */
+	static OverrideSearchPath catalog_only = {NIL, true, false, 0};
+
+	*saved = 0;
+	PushOverrideSearchPath(&catalog_only);
+}
+
+static inline void
+pop_catalog_search_path(const CatalogSearchPath *saved)
+{
+	PopOverrideSearchPath();
+}
+#endif
+
+/* 18 lets a module name itself and its version (pg_get_loaded_modules()). */
+#if PG_VERSION_NUM >= 180000
+#define TROVELLA_MODULE_MAGIC \
+	PG_MODULE_MAGIC_EXT(.name = "trovella", .version = TROVELLA_VERSION)
+#else
+#define TROVELLA_MODULE_MAGIC PG_MODULE_MAGIC
+#endif
+
+#endif							/* TROVELLA_COMPAT_H */
