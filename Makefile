@@ -39,7 +39,18 @@ bench: deps
 	scripts/bench
 
 # make dist: a release tarball of what is committed (git archive of HEAD).
-.PHONY: dist fuzz sanitize valgrind
+.PHONY: dist fuzz sanitize valgrind deb matrix
+# Debian packages for this machine's PostgreSQL (debian/, pg_buildext).
+deb:
+	scripts/install-deps core package
+	scripts/deb
+
+# Every suite on PostgreSQL 15, 17 and 18 in cached Debian roots; the
+# packages built and tested in clean roots (scripts/matrix).
+matrix:
+	scripts/install-deps matrix
+	scripts/matrix
+
 valgrind:
 	scripts/valgrind
 

@@ -20,6 +20,18 @@
 #include "varatt.h"
 #endif
 
+/*
+ * 16 keeps GUC values and check-hook extras in a memory context and frees
+ * them with pfree: an extra must come from guc_malloc(), no longer malloc().
+ */
+#if PG_VERSION_NUM >= 160000
+#define guc_extra_malloc(size)	guc_malloc(LOG, (size))
+#define guc_extra_free(ptr)		guc_free(ptr)
+#else
+#define guc_extra_malloc(size)	malloc(size)
+#define guc_extra_free(ptr)		free(ptr)
+#endif
+
 /* 17 moved the local transaction id into PGPROC's vxid. */
 #if PG_VERSION_NUM >= 170000
 #define TROVELLA_MY_LXID	(MyProc->vxid.lxid)

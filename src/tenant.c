@@ -113,7 +113,7 @@ check_context_id(char **newval, void **extra, GucSource source)
 {
 	ContextId  *parsed;
 
-	parsed = (ContextId *) malloc(sizeof(ContextId));
+	parsed = (ContextId *) guc_extra_malloc(sizeof(ContextId));
 	if (parsed == NULL)
 		return false;
 	memset(parsed, 0, sizeof(ContextId));
@@ -122,7 +122,7 @@ check_context_id(char **newval, void **extra, GucSource source)
 	{
 		if (!setting_from_trovella && !InitializingParallelWorker)
 		{
-			free(parsed);
+			guc_extra_free(parsed);
 			GUC_check_errcode(ERRCODE_INSUFFICIENT_PRIVILEGE);
 			GUC_check_errmsg("trovella: the tenant context can only be set by trovella.with_tenant() or trovella.with_user()");
 			GUC_check_errhint("Call trovella.with_tenant(tenant_id, user_id) inside a transaction.");
@@ -130,7 +130,7 @@ check_context_id(char **newval, void **extra, GucSource source)
 		}
 		if (!parse_canonical_uuid(*newval, &parsed->id))
 		{
-			free(parsed);
+			guc_extra_free(parsed);
 			GUC_check_errcode(ERRCODE_INVALID_TEXT_REPRESENTATION);
 			GUC_check_errmsg("trovella: invalid context id");
 			return false;

@@ -184,7 +184,9 @@ SET LOCAL parallel_leader_participation = off;
 EXPLAIN (COSTS OFF) SELECT count(*) FROM tenant_big WHERE tenant_id = trovella.current_tenant();
 SELECT pg_temp.workers_launched('SELECT count(*) FROM tenant_big WHERE tenant_id = trovella.current_tenant()') > 0 AS parallel_scan_used_workers;
 SELECT count(*) AS tenant_rows_in_parallel FROM tenant_big WHERE tenant_id = trovella.current_tenant();
-SET LOCAL force_parallel_mode = on;
+-- force_parallel_mode is called debug_parallel_query from 16 on
+SELECT set_config(CASE WHEN current_setting('server_version_num')::int >= 160000
+	THEN 'debug_parallel_query' ELSE 'force_parallel_mode' END, 'on', true) AS forced_parallel;
 SELECT pg_temp.workers_launched('SELECT trovella.current_tenant()') > 0 AS forced_parallel_used_a_worker;
 SELECT trovella.current_tenant() AS tenant_in_worker;
 SELECT * FROM trovella.current_context();
