@@ -39,7 +39,7 @@ bench: deps
 	scripts/bench
 
 # make dist: a release tarball of what is committed (git archive of HEAD).
-.PHONY: dist fuzz sanitize valgrind deb matrix
+.PHONY: dist fuzz sanitize valgrind deb matrix matrix-bench
 # Debian packages for this machine's PostgreSQL (debian/, pg_buildext).
 deb:
 	scripts/install-deps core package
@@ -50,6 +50,11 @@ deb:
 matrix:
 	scripts/install-deps matrix
 	scripts/matrix
+
+# make bench in those roots: MATRIX_VERSIONS=18 make matrix-bench
+matrix-bench:
+	scripts/install-deps matrix
+	scripts/matrix bench
 
 valgrind:
 	scripts/valgrind
