@@ -8,7 +8,7 @@ cd "$(dirname "$0")/../.."
 
 released=$(grep -v '^#' sql/RELEASED | awk 'NF == 2')
 default_version=$(sed -nE "s/^default_version = '([^']+)'.*/\1/p" trovella.control)
-plan $(( $(printf '%s\n' "$released" | grep -c .) * 2 + 2 ))
+plan $(( $(printf '%s\n' "$released" | grep -c .) * 2 + 3 ))
 
 while read -r sum file; do
 	[ -n "$file" ] || continue
@@ -32,4 +32,7 @@ is "$(sed -nE 's/^   "version": "([^"]+)".*/\1/p' META.json | head -n 1)" "$defa
 	"META.json's version is the control file's default_version"
 grep -q "^## $default_version" CHANGELOG.md
 ok $? "CHANGELOG.md has an entry for $default_version"
+# the Debian package's version is the extension's, with a Debian revision
+is "$(sed -nE '1s/^trovella \(([^-)]+)-[^)]+\).*/\1/p' debian/changelog)" "$default_version" \
+	"debian/changelog's newest entry is for $default_version"
 done_testing
