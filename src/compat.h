@@ -47,10 +47,10 @@
  *
  * 17 removed the override search path; its replacement in core is a GUC
  * nest level with search_path = "pg_catalog, pg_temp" (RestrictSearchPath(),
- * what VACUUM and CREATE INDEX use), which puts pg_temp last: relations are
- * never looked up there before pg_catalog, functions and operators never.
+ * what VACUUM and CREATE INDEX use), which lists pg_temp last: a relation is
+ * looked up there only after pg_catalog, a function or operator never.
  */
-typedef int CatalogSearchPath;	/* the GUC nest level to return to */
+typedef int CatalogSearchPath;	/* 17 on: the GUC nest level to return to */
 
 #if PG_VERSION_NUM >= 170000
 static inline void
@@ -66,7 +66,6 @@ pop_catalog_search_path(const CatalogSearchPath *saved)
 	AtEOXact_GUC(false, *saved);
 }
 #else
-
 static inline void
 push_catalog_search_path(CatalogSearchPath *saved)
 {

@@ -14,8 +14,8 @@
  * pat_verify's throughput.  They run as their caller and switch to the
  * function owner's rights only around the table access, with the search
  * path restricted to the system catalogs (compat.h) and as a restricted
- * operation, the way
- * PostgreSQL's own foreign-key checks run their queries as a table's owner.
+ * operation, the way PostgreSQL's own foreign-key checks run their queries
+ * as a table's owner.
  */
 #include "postgres.h"
 
@@ -42,9 +42,9 @@
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
+#include "compat.h"
 #include "pat.h"
 #include "random.h"
-#include "compat.h"
 #include "trovella.h"
 
 #define PAT_NAME_MAX		100

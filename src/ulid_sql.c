@@ -12,8 +12,8 @@
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
-#include "random.h"
 #include "compat.h"
+#include "random.h"
 #include "trovella.h"
 #include "ulid.h"
 
