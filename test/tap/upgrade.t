@@ -6,7 +6,10 @@
 set -u
 . "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/../.."
-plan 17
+# every released version reached by an upgrade script, besides the oldest
+later_released=$(grep -v '^#' sql/RELEASED | awk 'NF == 2 { print $2 }' |
+	sed -nE 's/^trovella--[0-9.]+--([0-9.]+)\.sql$/\1/p')
+plan $((17 + 2 * $(printf '%s\n' "$later_released" | grep -c .)))
 
 OLD=trovella_upgrade_old
 NEW=trovella_upgrade_fresh
@@ -89,6 +92,18 @@ is "$(DB=$RESTORED as_app -c "SELECT user_id FROM trovella.pat_verify('$token')"
 is "$(DB=$RESTORED q -c "SELECT relforcerowsecurity::text || '|' || trovella.is_isolated('docs', 'tenant_id')::text || '|' || (SELECT pg_get_expr(adbin, adrelid) FROM pg_attrdef WHERE adrelid = 'docs'::regclass AND adnum = 2) || '|' || (SELECT string_agg(body, ',' ORDER BY body) FROM docs) FROM pg_class WHERE oid = 'docs'::regclass")" \
 	"true|true|trovella.current_tenant()|a1,a2,b1" \
 	"in the restored database the FORCE flag, policies, default and rows survive"
+
+# Every later released version, updated, equals a fresh install too.
+for version in $later_released; do
+	dropdb --if-exists trovella_upgrade_from >/dev/null 2>&1
+	createdb trovella_upgrade_from
+	DB=trovella_upgrade_from q -c "CREATE EXTENSION trovella VERSION '$version'" >/dev/null
+	is "$(DB=trovella_upgrade_from q -c "ALTER EXTENSION trovella UPDATE" -c "SELECT extversion FROM pg_extension WHERE extname = 'trovella'")" \
+		"$default_version" "a database created at $version updates to $default_version"
+	is "$(diff <(DB=trovella_upgrade_from q -f test/upgrade/catalog.sql) <(printf '%s\n' "$new_catalog"))" "" \
+		"updated from $version, it equals a fresh install object for object"
+	dropdb trovella_upgrade_from
+done
 
 for db in $OLD $NEW $RESTORED; do dropdb $db; done
 q -c "DROP ROLE $APP" >/dev/null
