@@ -132,28 +132,34 @@ ulid_get_time(const uint8_t ulid_bytes[ULID_BYTES])
 }
 
 /*
- * Add one to the 80-bit random part.  Returns false, leaving the random
- * part all zero, when it overflows.
+ * Add step to the 80-bit random part.  Returns false, leaving the random
+ * part as the sum modulo 2^80, when it overflows.
  */
 bool
-ulid_increment(uint8_t ulid_bytes[ULID_BYTES])
+ulid_add_to_random(uint8_t ulid_bytes[ULID_BYTES], uint64_t step)
 {
+	uint64_t	carry = step;
 	int			i;
 
-	for (i = ULID_BYTES - 1; i >= ULID_TIME_BYTES; i--)
+	for (i = ULID_BYTES - 1; i >= ULID_TIME_BYTES && carry != 0; i--)
 	{
-		if (++ulid_bytes[i] != 0)
-			return true;
+		uint64_t	sum = ulid_bytes[i] + (carry & 0xFF);
+
+		ulid_bytes[i] = (uint8_t) sum;
+		carry = (carry >> 8) + (sum >> 8);
 	}
-	return false;
+	return carry == 0;
 }
 
 /*
- * Next id of a monotonic sequence, as npm ulid's monotonicFactory makes it:
- * a later millisecond gets fresh random bits; the same millisecond, or a
- * clock that went backwards, keeps the last timestamp and increments the
- * random part; an overflowing random part moves on to the next millisecond.
- * Returns false only when the timestamp would leave the 48-bit range.
+ * Next id of a monotonic sequence.  A later millisecond gets fresh random
+ * bits.  The same millisecond, or a clock that went backwards, keeps the
+ * last timestamp and adds a random step of 2 to 2^32 + 1 to the random
+ * part: strictly increasing, like npm ulid's monotonicFactory, but with 2^32
+ * equally likely successors, so that no id tells the next one (a pooled
+ * backend serves many tenants).  An overflowing random part moves on to the
+ * next millisecond.  Returns false only when the timestamp would leave the
+ * 48-bit range.
  */
 bool
 ulid_generate(UlidGenerator *gen, uint64_t now_ms, UlidRandomFn random_fn,
@@ -163,7 +169,13 @@ ulid_generate(UlidGenerator *gen, uint64_t now_ms, UlidRandomFn random_fn,
 
 	if (gen->has_last && now_ms <= gen->last_ms)
 	{
-		if (ulid_increment(gen->last))
+		uint8_t		step_bytes[4];
+		uint64_t	step;
+
+		random_fn(step_bytes, sizeof(step_bytes));
+		step = 2 + ((uint64_t) step_bytes[0] << 24 | (uint64_t) step_bytes[1] << 16 |
+					(uint64_t) step_bytes[2] << 8 | step_bytes[3]);
+		if (ulid_add_to_random(gen->last, step))
 		{
 			memcpy(ulid_bytes, gen->last, ULID_BYTES);
 			return true;

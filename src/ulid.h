@@ -45,7 +45,7 @@ extern UlidDecodeResult ulid_decode(const char *text, size_t len,
 									uint8_t ulid_bytes[ULID_BYTES]);
 extern void ulid_set_time(uint8_t ulid_bytes[ULID_BYTES], uint64_t unix_ms);
 extern uint64_t ulid_get_time(const uint8_t ulid_bytes[ULID_BYTES]);
-extern bool ulid_increment(uint8_t ulid_bytes[ULID_BYTES]);
+extern bool ulid_add_to_random(uint8_t ulid_bytes[ULID_BYTES], uint64_t step);
 extern bool ulid_generate(UlidGenerator *gen, uint64_t now_ms,
 						  UlidRandomFn random_fn,
 						  uint8_t ulid_bytes[ULID_BYTES]);

@@ -57,6 +57,22 @@ SELECT count(*) FILTER (WHERE id <= prev) AS not_increasing,
 FROM (SELECT id, lag(id) OVER (ORDER BY n) AS prev
       FROM (SELECT n, trovella.ulid_uuid() AS id FROM generate_series(1, 1000000) n) g) s;
 
+-- Within one millisecond the next id is the last one plus a random step of
+-- 2 to 2^32 + 1, never a predictable +1: over 20,000 ids, the steps between
+-- neighbours sharing a millisecond are spread over that whole range (their
+-- mean log2 is about 30.6 for a uniform step) and almost all distinct.
+CREATE FUNCTION pg_temp.random_part(id uuid) RETURNS numeric LANGUAGE sql IMMUTABLE AS $$
+	SELECT sum(get_byte(uuid_send(id), i)::numeric * 256::numeric ^ (15 - i)) FROM generate_series(6, 15) i
+$$;
+SELECT count(*) >= 1000 AS enough_shared_milliseconds,
+       count(*) FILTER (WHERE step < 2 OR step > 4294967297) AS steps_out_of_range,
+       count(DISTINCT step) >= 0.99 * count(*) AS steps_almost_all_distinct,
+       avg(ln(step) / ln(2)) BETWEEN 29.5 AND 31.5 AS mean_log2_step_near_30_6
+FROM (SELECT pg_temp.random_part(id) - pg_temp.random_part(prev) AS step
+      FROM (SELECT id, lag(id) OVER (ORDER BY n) AS prev
+            FROM (SELECT n, trovella.ulid_uuid() AS id FROM generate_series(1, 20000) n) g) s
+      WHERE trovella.ulid_time(id) = trovella.ulid_time(prev)) steps;
+
 -- An id for a given time: that millisecond, fresh random bits.
 SELECT trovella.ulid_time(trovella.ulid_uuid('2024-05-01 12:34:56.789123+00')) AS at_time,
        trovella.ulid_uuid('2024-05-01 12:00+00') <> trovella.ulid_uuid('2024-05-01 12:00+00') AS random_differs,
