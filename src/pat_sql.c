@@ -193,7 +193,7 @@ keep_plan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes)
 static void
 touch_last_used(Datum token_id, Datum last_used_at, bool last_used_null)
 {
-	TimestampTz now = GetCurrentTransactionStartTimestamp();
+	TimestampTz now = GetCurrentStatementStartTimestamp();
 	TimestampTz due_before = TimestampTzPlusMilliseconds(now, -(int64) pat_last_used_interval * 1000);
 	Oid			argtypes[2] = {UUIDOID, TIMESTAMPTZOID};
 	Datum		values[2];
@@ -206,7 +206,7 @@ touch_last_used(Datum token_id, Datum last_used_at, bool last_used_null)
 	values[0] = token_id;
 	values[1] = TimestampTzGetDatum(due_before);
 	if (SPI_execute_plan(keep_plan(&touch_plan,
-								   "UPDATE trovella.personal_access_token SET last_used_at = pg_catalog.now() "
+								   "UPDATE trovella.personal_access_token SET last_used_at = pg_catalog.statement_timestamp() "
 								   "WHERE id OPERATOR(pg_catalog.=) ("
 								   "  SELECT t.id FROM trovella.personal_access_token t"
 								   "  WHERE t.id OPERATOR(pg_catalog.=) $1"
@@ -250,7 +250,7 @@ pat_lookup(FunctionCallInfo fcinfo, text *token, pg_uuid_t *user_id)
 								   " FROM trovella.personal_access_token"
 								   " WHERE token_hash OPERATOR(pg_catalog.=) $1"
 								   "   AND revoked_at IS NULL"
-								   "   AND expires_at OPERATOR(pg_catalog.>) pg_catalog.now()",
+								   "   AND expires_at OPERATOR(pg_catalog.>) pg_catalog.statement_timestamp()",
 								   1, argtypes),
 						 values, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not look up a token");
@@ -353,11 +353,16 @@ check_name(text *name)
 		invalid_argument("name must be 1 to 100 characters", NULL);
 }
 
-/* expires_at: in the future and within trovella.pat_max_lifetime. */
+/*
+ * expires_at: in the future and within trovella.pat_max_lifetime.  A
+ * token's validity is always judged at the statement's time, not at the
+ * transaction's start: a token that expired a moment ago must not work in a
+ * transaction that began before.
+ */
 static void
 check_expiry(TimestampTz expires_at)
 {
-	TimestampTz now = GetCurrentTransactionStartTimestamp();
+	TimestampTz now = GetCurrentStatementStartTimestamp();
 
 	if (TIMESTAMP_NOT_FINITE(expires_at) || expires_at <= now)
 		invalid_argument("expires_at must be in the future", NULL);
@@ -435,7 +440,7 @@ check_token_cap(const pg_uuid_t *user_id)
 									   "SELECT pg_catalog.count(*) FROM trovella.personal_access_token"
 									   " WHERE user_id OPERATOR(pg_catalog.=) $1"
 									   "   AND revoked_at IS NULL"
-									   "   AND expires_at OPERATOR(pg_catalog.>) pg_catalog.now()",
+									   "   AND expires_at OPERATOR(pg_catalog.>) pg_catalog.statement_timestamp()",
 									   1, argtypes),
 							 values, NULL, GetLatestSnapshot(), InvalidSnapshot,
 							 true, false, 1) != SPI_OK_SELECT)

@@ -195,6 +195,21 @@ BEGIN;
 SELECT pg_temp.error_of(format('SELECT * FROM trovella.authenticate(%L)', :'u2_token')) AS expired_authenticate;
 COMMIT;
 
+-- Expiry is judged at the statement's time, not at the transaction's start:
+-- a token that expires during a transaction stops working in it.
+BEGIN;
+SELECT trovella.with_user(:U1);
+SELECT token AS short_token FROM trovella.pat_create('short', statement_timestamp() + interval '2 seconds') \gset
+COMMIT;
+BEGIN;
+SELECT trovella.with_user(:U1);
+SELECT count(*) AS rows_before_expiry FROM trovella.pat_verify(:'short_token');
+SELECT pg_sleep(2.2);
+SELECT count(*) AS rows_after_expiry_same_transaction FROM trovella.pat_verify(:'short_token');
+SELECT pg_temp.error_of(format('SELECT * FROM trovella.authenticate(%L)', :'short_token')) AS authenticate_after_expiry;
+SELECT pg_temp.error_of($$SELECT * FROM trovella.pat_create('late', now() + interval '2 seconds')$$) AS expiry_before_statement;
+COMMIT;
+
 -- At most trovella.pat_max_per_user live tokens: 54000; revoked and
 -- expired ones do not count.
 RESET ROLE;
