@@ -343,14 +343,30 @@ invalid_argument(const char *message, const char *detail)
 			 detail ? errdetail_internal("%s", detail) : 0));
 }
 
-/* name: 1 to 100 characters. */
+/*
+ * name: 1 to 100 characters, none of them a control character (a newline or
+ * a BEL would forge lines in whatever shows the name).  Server encodings are
+ * ASCII-safe, so a byte below 0x80 is always a character of its own; in
+ * UTF-8 the C1 controls U+0080 to U+009F are refused too.
+ */
 static void
 check_name(text *name)
 {
-	int			chars = pg_mbstrlen_with_len(VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name));
+	const unsigned char *bytes = (const unsigned char *) VARDATA_ANY(name);
+	size_t		len = VARSIZE_ANY_EXHDR(name);
+	int			chars = pg_mbstrlen_with_len((const char *) bytes, len);
+	bool		utf8 = GetDatabaseEncoding() == PG_UTF8;
+	size_t		i;
 
 	if (chars < 1 || chars > PAT_NAME_MAX)
 		invalid_argument("name must be 1 to 100 characters", NULL);
+	for (i = 0; i < len; i++)
+	{
+		if (bytes[i] < 0x20 || bytes[i] == 0x7F ||
+			(utf8 && bytes[i] == 0xC2 && i + 1 < len && bytes[i + 1] >= 0x80 && bytes[i + 1] <= 0x9F))
+			invalid_argument("name must not contain control characters",
+							 "A token's name is shown to people in lists: printable characters only.");
+	}
 }
 
 /*
@@ -389,8 +405,12 @@ scope_is_valid(const char *scope, size_t len)
 	return true;
 }
 
-/* scopes: at most 32, no NULLs, each ^[a-z][a-z0-9_.:-]{0,63}$. */
-static void
+/*
+ * scopes: at most 32, no NULLs, each ^[a-z][a-z0-9_.:-]{0,63}$.  Returns
+ * the scopes as stored: a one-dimensional array whose first element is
+ * scopes[1], whatever bounds the caller gave ('[5:6]={a,b}' is {a,b}).
+ */
+static Datum
 check_scopes(ArrayType *scopes)
 {
 	Datum	   *elems;
@@ -415,6 +435,7 @@ check_scopes(ArrayType *scopes)
 									  trovella_quote_value(VARDATA_ANY(scope), VARSIZE_ANY_EXHDR(scope))),
 							 "A scope is a lowercase letter followed by up to 63 of a-z, 0-9, _ . : -");
 	}
+	return PointerGetDatum(construct_array(elems, count, TEXTOID, -1, false, TYPALIGN_INT));
 }
 
 /*
@@ -472,6 +493,7 @@ trovella_pat_create(PG_FUNCTION_ARGS)
 	Datum		values[7];
 	Datum		result[2];
 	bool		result_nulls[2] = {false, false};
+	Datum		scopes;
 	OwnerSection section;
 
 	if (!trovella_current_user(&user_id))
@@ -485,7 +507,7 @@ trovella_pat_create(PG_FUNCTION_ARGS)
 	trovella_require_arg(fcinfo, 2, "scopes", "pat_create");
 	check_name(PG_GETARG_TEXT_PP(0));
 	check_expiry(PG_GETARG_TIMESTAMPTZ(1));
-	check_scopes(PG_GETARG_ARRAYTYPE_P(2));
+	scopes = check_scopes(PG_GETARG_ARRAYTYPE_P(2));
 
 	InitMaterializedSRF(fcinfo, 0);
 
@@ -509,7 +531,7 @@ trovella_pat_create(PG_FUNCTION_ARGS)
 	values[2] = PG_GETARG_DATUM(0);
 	values[3] = PointerGetDatum(cstring_to_text_with_len(token, PAT_HINT_LEN));
 	values[4] = digest_datum(digest);
-	values[5] = PG_GETARG_DATUM(2);
+	values[5] = scopes;
 	values[6] = PG_GETARG_DATUM(1);
 	explicit_bzero(digest, sizeof(digest));
 	if (SPI_execute_plan(keep_plan(&insert_plan,

@@ -83,6 +83,10 @@ SELECT stmt, pg_temp.error_of(stmt) AS error FROM unnest(ARRAY[
 	$$SELECT * FROM trovella.pat_create('x', now() + interval '366 days')$$,
 	$$SELECT * FROM trovella.pat_create('', now() + interval '1 day')$$,
 	$$SELECT * FROM trovella.pat_create(repeat('n', 101), now() + interval '1 day')$$,
+	$$SELECT * FROM trovella.pat_create(E'ci\nadmin', now() + interval '1 day')$$,
+	$$SELECT * FROM trovella.pat_create(E'bell\x07', now() + interval '1 day')$$,
+	$$SELECT * FROM trovella.pat_create('del' || chr(127), now() + interval '1 day')$$,
+	$$SELECT * FROM trovella.pat_create('nel' || chr(133), now() + interval '1 day')$$,
 	$$SELECT * FROM trovella.pat_create('x', now() + interval '1 day', '{Repo}')$$,
 	$$SELECT * FROM trovella.pat_create('x', now() + interval '1 day', '{""}')$$,
 	$$SELECT * FROM trovella.pat_create('x', now() + interval '1 day', '{"repo read"}')$$,
@@ -97,6 +101,10 @@ SELECT count(*) AS created_at_the_limits FROM (
 		(SELECT array_agg('s' || n) FROM generate_series(1, 31) n) || ARRAY['a' || repeat('-', 63)])
 	UNION ALL
 	SELECT * FROM trovella.pat_create('n', now() + interval '1 second', '{a.b:c_d-e}')) s;
+-- scopes with other bounds are stored from 1: scopes[1] is the first scope
+SELECT token AS bounds_token FROM trovella.pat_create('bounds', now() + interval '1 day', '[5:6]={repo,admin}') \gset
+SELECT scopes, array_lower(scopes, 1) AS lower_bound, scopes[1] AS first_scope
+FROM trovella.pat_verify(:'bounds_token');
 SELECT count(*) AS tokens_of_u1 FROM trovella.pat_list();
 COMMIT;
 
