@@ -33,6 +33,7 @@
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "storage/latch.h"
 #include "storage/lmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -40,6 +41,7 @@
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
+#include "utils/wait_event.h"
 #include "utils/uuid.h"
 
 #include "compat.h"
@@ -51,8 +53,16 @@
 #define PAT_SCOPES_MAX		32
 #define PAT_SCOPE_LEN_MAX	64
 
-/* "trvp": the advisory lock class that serializes one user's pat_create */
+/*
+ * The lock that serializes one user's pat_create: an advisory lock tag of
+ * class "trvp" whose last field is neither 1 nor 2, the only values SQL's
+ * pg_advisory_lock() functions produce, so that no SQL caller can take,
+ * hold or wait for it.  Waiting for it is bounded (PAT_LOCK_WAIT_MS).
+ */
 #define PAT_LOCK_CLASS		0x74727670
+#define PAT_LOCK_KIND		0x7470
+#define PAT_LOCK_WAIT_MS	5000
+#define PAT_LOCK_POLL_MS	10
 
 static int	pat_max_lifetime = 365 * 24 * 60 * 60;	/* seconds */
 static int	pat_max_per_user = 50;
@@ -439,6 +449,38 @@ check_scopes(ArrayType *scopes)
 }
 
 /*
+ * Take the user's token lock until the end of the transaction.  Only
+ * another pat_create for the same user can hold it, until its transaction
+ * ends; a transaction left open after one must not stall the user's next
+ * pat_create forever, so the wait gives up after PAT_LOCK_WAIT_MS with
+ * 55P03, polling as VACUUM does for its truncation lock.
+ */
+static void
+lock_user_tokens(const pg_uuid_t *user_id)
+{
+	LOCKTAG		tag;
+	int			waited_ms;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, PAT_LOCK_CLASS,
+						 hash_bytes(user_id->data, UUID_LEN), PAT_LOCK_KIND);
+	for (waited_ms = 0;; waited_ms += PAT_LOCK_POLL_MS)
+	{
+		if (LockAcquire(&tag, ExclusiveLock, false, true) != LOCKACQUIRE_NOT_AVAIL)
+			return;
+		if (waited_ms >= PAT_LOCK_WAIT_MS)
+			ereport(ERROR,
+					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+					 errmsg("trovella.pat_create: another transaction is creating a token for this user"),
+					 errdetail("It has not ended within %d seconds.", PAT_LOCK_WAIT_MS / 1000),
+					 errhint("Retry once that transaction has committed or rolled back.")));
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 PAT_LOCK_POLL_MS, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/*
  * Serialize pat_create for one user until the end of the transaction, then
  * count that user's live tokens under the latest snapshot, so that a token
  * committed by a racing transaction is counted even in REPEATABLE READ.
@@ -446,15 +488,12 @@ check_scopes(ArrayType *scopes)
 static void
 check_token_cap(const pg_uuid_t *user_id)
 {
-	LOCKTAG		tag;
 	Oid			argtypes[1] = {UUIDOID};
 	Datum		values[1];
 	int64		live;
 	bool		isnull;
 
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, PAT_LOCK_CLASS,
-						 hash_bytes(user_id->data, UUID_LEN), 2);
-	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	lock_user_tokens(user_id);
 
 	values[0] = UUIDPGetDatum(user_id);
 	if (SPI_execute_snapshot(keep_plan(&count_plan,
