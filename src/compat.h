@@ -83,6 +83,15 @@ pop_catalog_search_path(const CatalogSearchPath *saved)
 }
 #endif
 
+/* 18 gave index_beginscan() an instrumentation argument (NULL: none). */
+#if PG_VERSION_NUM >= 180000
+#define begin_index_scan(heap, index, snapshot, nkeys) \
+	index_beginscan((heap), (index), (snapshot), NULL, (nkeys), 0)
+#else
+#define begin_index_scan(heap, index, snapshot, nkeys) \
+	index_beginscan((heap), (index), (snapshot), (nkeys), 0)
+#endif
+
 /* 18 lets a module name itself and its version (pg_get_loaded_modules()). */
 #if PG_VERSION_NUM >= 180000
 #define TROVELLA_MODULE_MAGIC \

@@ -19,16 +19,22 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/tableam.h"
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_index.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "common/cryptohash.h"
 #include "common/hashfn.h"
 #include "common/sha2.h"
 #include "executor/spi.h"
+#include "executor/tuptable.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
@@ -37,12 +43,16 @@
 #include "storage/lmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/guc.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
-#include "utils/wait_event.h"
 #include "utils/uuid.h"
+#include "utils/wait_event.h"
 
 #include "compat.h"
 #include "pat.h"
@@ -69,14 +79,17 @@ static int	pat_max_per_user = 50;
 static int	pat_last_used_interval = 60;	/* seconds */
 
 /* Saved plans, prepared on first use in each backend. */
-static SPIPlanPtr lookup_plan = NULL;
 static SPIPlanPtr touch_plan = NULL;
 static SPIPlanPtr count_plan = NULL;
 static SPIPlanPtr insert_plan = NULL;
 
+static void forget_token_table(Datum arg, Oid relid);
+
 void
 PatInit(void)
 {
+	CacheRegisterRelcacheCallback(forget_token_table, (Datum) 0);
+
 	DefineCustomIntVariable("trovella.pat_max_lifetime",
 							gettext_noop("Longest lifetime pat_create() accepts for a token."),
 							NULL,
@@ -198,23 +211,28 @@ keep_plan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes)
 /*
  * Record that a token was used, at most once per pat_last_used_interval,
  * never in a read-only transaction or on a standby, and never waiting for
- * another backend that is writing the same row.
+ * another backend that is writing the same row.  The statement runs as the
+ * table's owner with the search path restricted (begin_owner_section).
  */
 static void
-touch_last_used(Datum token_id, Datum last_used_at, bool last_used_null)
+touch_last_used(FunctionCallInfo fcinfo, pg_uuid_t *token_id,
+				Datum last_used_at, bool last_used_null)
 {
 	TimestampTz now = GetCurrentStatementStartTimestamp();
 	TimestampTz due_before = TimestampTzPlusMilliseconds(now, -(int64) pat_last_used_interval * 1000);
 	Oid			argtypes[2] = {UUIDOID, TIMESTAMPTZOID};
 	Datum		values[2];
+	OwnerSection section;
 
 	if (XactReadOnly || RecoveryInProgress())
 		return;
 	if (!last_used_null && DatumGetTimestampTz(last_used_at) > due_before)
 		return;
 
-	values[0] = token_id;
+	values[0] = UUIDPGetDatum(token_id);
 	values[1] = TimestampTzGetDatum(due_before);
+	begin_owner_section(fcinfo, &section);
+	SPI_connect();
 	if (SPI_execute_plan(keep_plan(&touch_plan,
 								   "UPDATE trovella.personal_access_token SET last_used_at = pg_catalog.statement_timestamp() "
 								   "WHERE id OPERATOR(pg_catalog.=) ("
@@ -225,6 +243,91 @@ touch_last_used(Datum token_id, Datum last_used_at, bool last_used_null)
 								   2, argtypes),
 						 values, NULL, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "could not record the use of a token");
+	SPI_finish();
+	end_owner_section(&section);
+}
+
+/*
+ * What the lookup reads, resolved once per backend: the token table, its
+ * unique index on token_hash and the columns the result needs.  Forgotten
+ * whenever the relation cache drops either relation (the extension was
+ * dropped, the table altered, the index rebuilt), and resolved again.
+ */
+typedef struct TokenTable
+{
+	Oid			relid;			/* InvalidOid: not resolved */
+	Oid			hash_index;
+	AttrNumber	id;
+	AttrNumber	user_id;
+	AttrNumber	scopes;
+	AttrNumber	expires_at;
+	AttrNumber	last_used_at;
+	AttrNumber	revoked_at;
+} TokenTable;
+
+static TokenTable token_table;
+
+static void
+forget_token_table(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == token_table.relid || relid == token_table.hash_index)
+		token_table.relid = InvalidOid;
+}
+
+static AttrNumber
+token_column(Oid relid, const char *column)
+{
+	AttrNumber	attnum = get_attnum(relid, column);
+
+	if (attnum == InvalidAttrNumber)
+		elog(ERROR, "column %s of trovella.personal_access_token is missing", column);
+	return attnum;
+}
+
+static void
+resolve_token_table(void)
+{
+	Oid			relid;
+	AttrNumber	hash_column;
+	Relation	rel;
+	List	   *indexes;
+	ListCell   *lc;
+
+	if (OidIsValid(token_table.relid))
+		return;
+	relid = get_relname_relid("personal_access_token", get_namespace_oid("trovella", false));
+	if (!OidIsValid(relid))
+		elog(ERROR, "relation trovella.personal_access_token does not exist");
+	hash_column = token_column(relid, "token_hash");
+
+	rel = table_open(relid, AccessShareLock);
+	indexes = RelationGetIndexList(rel);
+	token_table.hash_index = InvalidOid;
+	foreach(lc, indexes)
+	{
+		HeapTuple	tuple = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(lfirst_oid(lc)));
+		Form_pg_index index;
+
+		if (!HeapTupleIsValid(tuple))
+			elog(ERROR, "cache lookup failed for index %u", lfirst_oid(lc));
+		index = (Form_pg_index) GETSTRUCT(tuple);
+		if (index->indisunique && index->indisvalid && index->indnkeyatts == 1 &&
+			index->indkey.values[0] == hash_column && heap_attisnull(tuple, Anum_pg_index_indpred, NULL))
+			token_table.hash_index = index->indexrelid;
+		ReleaseSysCache(tuple);
+	}
+	list_free(indexes);
+	table_close(rel, AccessShareLock);
+	if (!OidIsValid(token_table.hash_index))
+		elog(ERROR, "trovella.personal_access_token has no unique index on token_hash");
+
+	token_table.id = token_column(relid, "id");
+	token_table.user_id = token_column(relid, "user_id");
+	token_table.scopes = token_column(relid, "scopes");
+	token_table.expires_at = token_column(relid, "expires_at");
+	token_table.last_used_at = token_column(relid, "last_used_at");
+	token_table.revoked_at = token_column(relid, "revoked_at");
+	token_table.relid = relid;
 }
 
 /*
@@ -232,56 +335,92 @@ touch_last_used(Datum token_id, Datum last_used_at, bool last_used_null)
  * ones never reach the table) and, when it is known, unrevoked and
  * unexpired, put (token_id, user_id, scopes, expires_at) into the result
  * and return true, with the user in *user_id.
+ *
+ * One probe of the unique index on token_hash through the access methods,
+ * under the calling statement's snapshot: no SQL is parsed, planned or run,
+ * so nothing on the caller's search path can be resolved and no statement
+ * text exists to carry the digest; and no privilege is checked, the
+ * function itself being what guards the table (its EXECUTE is granted to
+ * the application only).  Only recording last_used_at, at most once per
+ * trovella.pat_last_used_interval, runs a statement, as the table's owner.
  */
 static bool
 pat_lookup(FunctionCallInfo fcinfo, text *token, pg_uuid_t *user_id)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	const char *token_data = VARDATA_ANY(token);
-	size_t		token_len = VARSIZE_ANY_EXHDR(token);
 	uint8		digest[PG_SHA256_DIGEST_LENGTH];
-	Oid			argtypes[1] = {BYTEAOID};
-	Datum		values[4];
-	bool		nulls[4];
-	Datum		last_used_at;
-	bool		last_used_null;
-	bool		found;
-	OwnerSection section;
-	int			i;
+	Datum		digest_value;
+	Relation	rel;
+	Relation	index;
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+	ScanKeyData key;
+	pg_uuid_t	token_id;
+	Datum		last_used_at = (Datum) 0;
+	bool		last_used_null = true;
+	bool		found = false;
 
-	pat_hash(token_data, token_len, digest);
-	values[0] = digest_datum(digest);
+	pat_hash(VARDATA_ANY(token), VARSIZE_ANY_EXHDR(token), digest);
+	digest_value = digest_datum(digest);
 	explicit_bzero(digest, sizeof(digest));
 
-	begin_owner_section(fcinfo, &section);
-	SPI_connect();
-	if (SPI_execute_plan(keep_plan(&lookup_plan,
-								   "SELECT id, user_id, scopes, expires_at, last_used_at"
-								   " FROM trovella.personal_access_token"
-								   " WHERE token_hash OPERATOR(pg_catalog.=) $1"
-								   "   AND revoked_at IS NULL"
-								   "   AND expires_at OPERATOR(pg_catalog.>) pg_catalog.statement_timestamp()",
-								   1, argtypes),
-						 values, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not look up a token");
-
-	found = SPI_processed == 1;
-	if (found)
+	resolve_token_table();
+	rel = table_open(token_table.relid, AccessShareLock);
+	index = index_open(token_table.hash_index, AccessShareLock);
+	slot = table_slot_create(rel, NULL);
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_BYTEAEQ, digest_value);
+	scan = begin_index_scan(rel, index, GetActiveSnapshot(), 1);
+	index_rescan(scan, &key, 1, NULL, 0);
+	if (index_getnext_slot(scan, ForwardScanDirection, slot))
 	{
-		HeapTuple	row = SPI_tuptable->vals[0];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
+		Datum		values[4];
+		bool		nulls[4];
+		bool		revoked_null;
+		bool		expires_null;
+		Datum		expires_at;
 
-		for (i = 0; i < 4; i++)
-			values[i] = SPI_getbinval(row, desc, i + 1, &nulls[i]);
-		last_used_at = SPI_getbinval(row, desc, 5, &last_used_null);
-		*user_id = *DatumGetUUIDP(values[1]);
-		/* the tuplestore copies the row into its own memory */
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-		touch_last_used(values[0], last_used_at, last_used_null);
+		(void) slot_getattr(slot, token_table.revoked_at, &revoked_null);
+		expires_at = slot_getattr(slot, token_table.expires_at, &expires_null);
+		if (revoked_null && !expires_null &&
+			DatumGetTimestampTz(expires_at) > GetCurrentStatementStartTimestamp())
+		{
+			values[0] = slot_getattr(slot, token_table.id, &nulls[0]);
+			values[1] = slot_getattr(slot, token_table.user_id, &nulls[1]);
+			values[2] = slot_getattr(slot, token_table.scopes, &nulls[2]);
+			values[3] = expires_at;
+			nulls[3] = false;
+			last_used_at = slot_getattr(slot, token_table.last_used_at, &last_used_null);
+			token_id = *DatumGetUUIDP(values[0]);
+			*user_id = *DatumGetUUIDP(values[1]);
+			/* the tuplestore copies the row before the buffer is released */
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+			found = true;
+		}
 	}
-	SPI_finish();
-	end_owner_section(&section);
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(index, NoLock);
+	table_close(rel, NoLock);
+	pfree(DatumGetPointer(digest_value));
+
+	if (found)
+		touch_last_used(fcinfo, &token_id, last_used_at, last_used_null);
 	return found;
+}
+
+/*
+ * Set up the materialized result of pat_verify or authenticate.  The
+ * descriptor the caller expects, when it gives one (a FROM clause does),
+ * spares a catalog lookup of the result type on every call.
+ */
+static void
+begin_token_result(FunctionCallInfo fcinfo)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+	InitMaterializedSRF(fcinfo,
+						rsinfo != NULL && IsA(rsinfo, ReturnSetInfo) && rsinfo->expectedDesc != NULL ?
+						MAT_SRF_USE_EXPECTED_DESC : 0);
 }
 
 /* Prefix, length, alphabet and checksum of a token; no table access. */
@@ -316,7 +455,7 @@ trovella_pat_verify(PG_FUNCTION_ARGS)
 		return (Datum) 0;
 	}
 
-	InitMaterializedSRF(fcinfo, 0);
+	begin_token_result(fcinfo);
 	if (well_formed)
 		(void) pat_lookup(fcinfo, token, &user_id);
 	return (Datum) 0;
@@ -331,7 +470,7 @@ trovella_authenticate(PG_FUNCTION_ARGS)
 	pg_uuid_t	user_id;
 
 	trovella_require_transaction_block("authenticate");
-	InitMaterializedSRF(fcinfo, 0);
+	begin_token_result(fcinfo);
 	token = PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0);
 	if (token == NULL ||
 		!pat_is_well_formed(VARDATA_ANY(token), VARSIZE_ANY_EXHDR(token)) ||

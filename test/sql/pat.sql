@@ -249,6 +249,25 @@ SELECT stmt, pg_temp.error_of(stmt) AS error FROM unnest(ARRAY[
 COMMIT;
 RESET ROLE;
 
+-- pat_verify reads the token table's unique index directly and remembers
+-- where it is: a rebuilt index, or the extension dropped and created again
+-- in the same session, is found again.
+SELECT count(*) AS verified_before FROM trovella.pat_verify(:'bounds_token');
+REINDEX TABLE CONCURRENTLY trovella.personal_access_token;
+SELECT count(*) AS verified_after_reindex FROM trovella.pat_verify(:'bounds_token');
+DROP EXTENSION trovella CASCADE;
+CREATE EXTENSION trovella;
+GRANT EXECUTE ON FUNCTION trovella.with_user(uuid), trovella.pat_create(text, timestamptz, text[]),
+	trovella.pat_verify(text) TO regress_pat_app;
+SET ROLE regress_pat_app;
+SELECT count(*) AS old_token_after_recreate FROM trovella.pat_verify(:'bounds_token');
+BEGIN;
+SELECT trovella.with_user(:U1);
+SELECT token AS new_token FROM trovella.pat_create('again', now() + interval '1 day') \gset
+COMMIT;
+SELECT count(*) AS new_token_after_recreate FROM trovella.pat_verify(:'new_token');
+RESET ROLE;
+
 -- pg_dump carries the table's rows.
 SELECT extconfig @> ARRAY['trovella.personal_access_token'::regclass::oid] AS dumped_with_rows
 FROM pg_extension WHERE extname = 'trovella';
