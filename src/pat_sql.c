@@ -48,6 +48,7 @@
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/resowner.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
@@ -84,11 +85,16 @@ static SPIPlanPtr count_plan = NULL;
 static SPIPlanPtr insert_plan = NULL;
 
 static void forget_token_table(Datum arg, Oid relid);
+static void token_scan_xact_callback(XactEvent event, void *arg);
+static void token_scan_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+										SubTransactionId parentSubid, void *arg);
 
 void
 PatInit(void)
 {
 	CacheRegisterRelcacheCallback(forget_token_table, (Datum) 0);
+	RegisterXactCallback(token_scan_xact_callback, NULL);
+	RegisterSubXactCallback(token_scan_subxact_callback, NULL);
 
 	DefineCustomIntVariable("trovella.pat_max_lifetime",
 							gettext_noop("Longest lifetime pat_create() accepts for a token."),
@@ -168,16 +174,24 @@ end_owner_section(const OwnerSection *section)
 	SetUserIdAndSecContext(section->saved_userid, section->saved_sec_context);
 }
 
-/* SHA-256 of a token. */
+/* SHA-256 of a token, with a context that is reused. */
+static void
+pat_hash_with(pg_cryptohash_ctx *ctx, const char *token, size_t len,
+			  uint8 digest[PG_SHA256_DIGEST_LENGTH])
+{
+	if (pg_cryptohash_init(ctx) < 0 ||
+		pg_cryptohash_update(ctx, (const uint8 *) token, len) < 0 ||
+		pg_cryptohash_final(ctx, digest, PG_SHA256_DIGEST_LENGTH) < 0)
+		elog(ERROR, "could not compute SHA-256: %s", pg_cryptohash_error(ctx));
+}
+
+/* SHA-256 of a token, with a context of its own. */
 static void
 pat_hash(const char *token, size_t len, uint8 digest[PG_SHA256_DIGEST_LENGTH])
 {
 	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
 
-	if (pg_cryptohash_init(ctx) < 0 ||
-		pg_cryptohash_update(ctx, (const uint8 *) token, len) < 0 ||
-		pg_cryptohash_final(ctx, digest, PG_SHA256_DIGEST_LENGTH) < 0)
-		elog(ERROR, "could not compute SHA-256: %s", pg_cryptohash_error(ctx));
+	pat_hash_with(ctx, token, len, digest);
 	pg_cryptohash_free(ctx);
 }
 
@@ -331,6 +345,153 @@ resolve_token_table(void)
 }
 
 /*
+ * An open scan of the token table's unique index, kept in the caller's
+ * FmgrInfo for the rest of the query that opened it, so that a query
+ * presenting many tokens (a join, a LATERAL call per row) opens the table
+ * and its index and sets up the scan once, as a nested loop join would.
+ * It is closed when the query's memory goes (a memory context callback),
+ * under the resource owner it was opened with.
+ *
+ * An abort releases the resource owner's buffer pins, relation references
+ * and hash context itself, and the scan must then only be forgotten.  Two
+ * orders occur: a query that fails in the aborting (sub)transaction has its
+ * memory freed during the abort, when the transaction is no longer in
+ * progress; a cursor that was opened before but failed in an aborted
+ * subtransaction keeps its memory to the end of the transaction, and has
+ * its resource owner moved below the subtransaction's before the
+ * subtransaction callbacks run, which mark the scans below the released
+ * owner abandoned.
+ */
+typedef struct TokenScan
+{
+	Relation	rel;
+	Relation	index;
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+	pg_cryptohash_ctx *sha256;	/* reused for every token of the query */
+	Snapshot	snapshot;
+	ResourceOwner owner;		/* what it was opened under */
+	bool		abandoned;		/* closed, or released by an abort */
+	MemoryContextCallback on_free;
+	struct TokenScan *next;		/* in open_scans while not abandoned */
+} TokenScan;
+
+static TokenScan *open_scans = NULL;
+
+static void
+forget_token_scan(TokenScan *ts)
+{
+	TokenScan **link;
+
+	ts->abandoned = true;
+	for (link = &open_scans; *link != NULL; link = &(*link)->next)
+	{
+		if (*link == ts)
+		{
+			*link = ts->next;
+			return;
+		}
+	}
+}
+
+static void
+close_token_scan(TokenScan *ts)
+{
+	if (ts->abandoned)
+		return;
+	forget_token_scan(ts);
+	if (!IsTransactionState())
+		return;					/* freed by an abort, which releases all this */
+	pg_cryptohash_free(ts->sha256);
+	index_endscan(ts->scan);
+	ExecDropSingleTupleTableSlot(ts->slot);
+	index_close(ts->index, NoLock);
+	table_close(ts->rel, NoLock);
+}
+
+static void
+free_token_scan(void *arg)
+{
+	close_token_scan((TokenScan *) arg);
+}
+
+/* Abandon the scans whose owner is released (NULL: every one). */
+static void
+abandon_token_scans(ResourceOwner released)
+{
+	TokenScan  *ts = open_scans;
+
+	while (ts != NULL)
+	{
+		TokenScan  *next = ts->next;
+		ResourceOwner owner;
+
+		for (owner = ts->owner; owner != NULL; owner = ResourceOwnerGetParent(owner))
+		{
+			if (released == NULL || owner == released)
+			{
+				forget_token_scan(ts);
+				break;
+			}
+		}
+		ts = next;
+	}
+}
+
+static void
+token_scan_xact_callback(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
+		abandon_token_scans(NULL);
+}
+
+static void
+token_scan_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+							SubTransactionId parentSubid, void *arg)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		abandon_token_scans(CurTransactionResourceOwner);
+}
+
+/* The query's open scan of the token table, opened on first use. */
+static TokenScan *
+token_scan(FunctionCallInfo fcinfo)
+{
+	TokenScan  *ts = (TokenScan *) fcinfo->flinfo->fn_extra;
+	Snapshot	snapshot;
+	MemoryContext old;
+
+	if (!ActiveSnapshotSet())
+		elog(ERROR, "a token can only be looked up inside a query");
+	snapshot = GetActiveSnapshot();
+
+	/* a scan is tied to its snapshot: another one reopens it */
+	if (ts != NULL && !ts->abandoned && ts->snapshot == snapshot)
+		return ts;
+	if (ts != NULL)
+		close_token_scan(ts);	/* its memory stays until the query ends */
+
+	resolve_token_table();
+	old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+	ts = palloc0(sizeof(TokenScan));
+	ts->rel = table_open(token_table.relid, AccessShareLock);
+	ts->index = index_open(token_table.hash_index, AccessShareLock);
+	ts->slot = table_slot_create(ts->rel, NULL);
+	ts->scan = begin_index_scan(ts->rel, ts->index, snapshot, 1);
+	ts->sha256 = pg_cryptohash_create(PG_SHA256);
+	ts->snapshot = snapshot;
+	ts->owner = CurrentResourceOwner;
+	ts->on_free.func = free_token_scan;
+	ts->on_free.arg = ts;
+	MemoryContextRegisterResetCallback(fcinfo->flinfo->fn_mcxt, &ts->on_free);
+	ts->next = open_scans;
+	open_scans = ts;
+	MemoryContextSwitchTo(old);
+	fcinfo->flinfo->fn_extra = ts;
+	return ts;
+}
+
+/*
  * Look up a well-formed token (callers check the format, so that malformed
  * ones never reach the table) and, when it is known, unrevoked and
  * unexpired, put (token_id, user_id, scopes, expires_at) into the result
@@ -348,31 +509,27 @@ static bool
 pat_lookup(FunctionCallInfo fcinfo, text *token, pg_uuid_t *user_id)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	uint8		digest[PG_SHA256_DIGEST_LENGTH];
-	Datum		digest_value;
-	Relation	rel;
-	Relation	index;
-	IndexScanDesc scan;
-	TupleTableSlot *slot;
+	union
+	{
+		bytea		header;
+		int32		align;		/* SET_VARSIZE writes a 4-byte header */
+		char		bytes[VARHDRSZ + PG_SHA256_DIGEST_LENGTH];
+	}			digest_value;
+	TokenScan  *ts = token_scan(fcinfo);
 	ScanKeyData key;
 	pg_uuid_t	token_id;
 	Datum		last_used_at = (Datum) 0;
 	bool		last_used_null = true;
 	bool		found = false;
 
-	pat_hash(VARDATA_ANY(token), VARSIZE_ANY_EXHDR(token), digest);
-	digest_value = digest_datum(digest);
-	explicit_bzero(digest, sizeof(digest));
-
-	resolve_token_table();
-	rel = table_open(token_table.relid, AccessShareLock);
-	index = index_open(token_table.hash_index, AccessShareLock);
-	slot = table_slot_create(rel, NULL);
-	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_BYTEAEQ, digest_value);
-	scan = begin_index_scan(rel, index, GetActiveSnapshot(), 1);
-	index_rescan(scan, &key, 1, NULL, 0);
-	if (index_getnext_slot(scan, ForwardScanDirection, slot))
+	SET_VARSIZE(&digest_value.header, VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
+	pat_hash_with(ts->sha256, VARDATA_ANY(token), VARSIZE_ANY_EXHDR(token),
+				  (uint8 *) VARDATA(&digest_value.header));
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_BYTEAEQ, PointerGetDatum(&digest_value));
+	index_rescan(ts->scan, &key, 1, NULL, 0);
+	if (index_getnext_slot(ts->scan, ForwardScanDirection, ts->slot))
 	{
+		TupleTableSlot *slot = ts->slot;
 		Datum		values[4];
 		bool		nulls[4];
 		bool		revoked_null;
@@ -392,16 +549,15 @@ pat_lookup(FunctionCallInfo fcinfo, text *token, pg_uuid_t *user_id)
 			last_used_at = slot_getattr(slot, token_table.last_used_at, &last_used_null);
 			token_id = *DatumGetUUIDP(values[0]);
 			*user_id = *DatumGetUUIDP(values[1]);
-			/* the tuplestore copies the row before the buffer is released */
-			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+			/* the tuplestore copies the row */
+			tuplestore_putvalues(rsinfo->setResult,
+								 rsinfo->setDesc ? rsinfo->setDesc : rsinfo->expectedDesc,
+								 values, nulls);
 			found = true;
 		}
+		ExecClearTuple(slot);
 	}
-	index_endscan(scan);
-	ExecDropSingleTupleTableSlot(slot);
-	index_close(index, NoLock);
-	table_close(rel, NoLock);
-	pfree(DatumGetPointer(digest_value));
+	explicit_bzero(&digest_value, sizeof(digest_value));
 
 	if (found)
 		touch_last_used(fcinfo, &token_id, last_used_at, last_used_null);
@@ -409,18 +565,30 @@ pat_lookup(FunctionCallInfo fcinfo, text *token, pg_uuid_t *user_id)
 }
 
 /*
- * Set up the materialized result of pat_verify or authenticate.  The
- * descriptor the caller expects, when it gives one (a FROM clause does),
- * spares a catalog lookup of the result type on every call.
+ * Set up the materialized result of pat_verify or authenticate.  When the
+ * caller gives the descriptor it expects (a FROM clause and a target list
+ * both do), rows are formed with it and no descriptor is returned, which
+ * the executor allows: that spares building, copying and freeing one per
+ * call.  Otherwise, as InitMaterializedSRF() does.
  */
 static void
 begin_token_result(FunctionCallInfo fcinfo)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MemoryContext old;
 
-	InitMaterializedSRF(fcinfo,
-						rsinfo != NULL && IsA(rsinfo, ReturnSetInfo) && rsinfo->expectedDesc != NULL ?
-						MAT_SRF_USE_EXPECTED_DESC : 0);
+	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) || rsinfo->expectedDesc == NULL ||
+		!(rsinfo->allowedModes & SFRM_Materialize))
+	{
+		InitMaterializedSRF(fcinfo, 0);
+		return;
+	}
+	old = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
+	rsinfo->setResult = tuplestore_begin_heap((rsinfo->allowedModes & SFRM_Materialize_Random) != 0,
+											  false, work_mem);
+	rsinfo->setDesc = NULL;
+	rsinfo->returnMode = SFRM_Materialize;
+	MemoryContextSwitchTo(old);
 }
 
 /* Prefix, length, alphabet and checksum of a token; no table access. */

@@ -249,6 +249,36 @@ SELECT stmt, pg_temp.error_of(stmt) AS error FROM unnest(ARRAY[
 COMMIT;
 RESET ROLE;
 
+-- One query presenting many tokens opens the index scan once and keeps it
+-- to its end; a query that fails, a failed subtransaction, a cursor read in
+-- a savepoint that is rolled back: each leaves nothing behind (a leaked
+-- buffer pin or relation reference would show as a WARNING here).
+SET ROLE regress_pat_app;
+SELECT count(*) AS verified_in_one_query FROM generate_series(1, 50) n, LATERAL trovella.pat_verify(:'bounds_token');
+-- (the filters read the function's output, so they run after each call)
+SELECT pg_temp.error_of(format('SELECT count(*) FROM generate_series(1, 5) n, LATERAL trovella.pat_verify(%L) v WHERE 1.0 / (3 - n) * cardinality(v.scopes) > 0', :'bounds_token')) AS failing_query;
+BEGIN;
+SAVEPOINT s;
+SELECT count(*) FROM generate_series(1, 5) n, LATERAL trovella.pat_verify(:'bounds_token') v WHERE 1.0 / (3 - n) * cardinality(v.scopes) > 0;
+ROLLBACK TO SAVEPOINT s;
+SELECT count(*) AS verified_after_rollback_to FROM generate_series(1, 5) n, LATERAL trovella.pat_verify(:'bounds_token');
+DECLARE tokens CURSOR FOR SELECT v.scopes FROM generate_series(1, 3) n, LATERAL trovella.pat_verify(:'bounds_token') v;
+FETCH 1 FROM tokens;
+SAVEPOINT t;
+FETCH 1 FROM tokens;
+ROLLBACK TO SAVEPOINT t;
+FETCH 1 FROM tokens;
+CLOSE tokens;
+DECLARE failing CURSOR FOR SELECT n FROM generate_series(1, 5) n, LATERAL trovella.pat_verify(:'bounds_token') v WHERE 1.0 / (3 - n) * cardinality(v.scopes) > 0;
+FETCH 1 FROM failing;
+SAVEPOINT u;
+FETCH 1 FROM failing;
+FETCH 1 FROM failing;
+ROLLBACK TO SAVEPOINT u;
+SELECT count(*) AS verified_after_failed_cursor FROM trovella.pat_verify(:'bounds_token');
+COMMIT;
+RESET ROLE;
+
 -- pat_verify reads the token table's unique index directly and remembers
 -- where it is: a rebuilt index, or the extension dropped and created again
 -- in the same session, is found again.
