@@ -370,6 +370,8 @@ typedef struct TokenScan
 	TupleTableSlot *slot;
 	pg_cryptohash_ctx *sha256;	/* reused for every token of the query */
 	Snapshot	snapshot;
+	TransactionId snapshot_xmin;	/* to tell the snapshot from a later */
+	CommandId	snapshot_cid;	/* one at the same address */
 	ResourceOwner owner;		/* what it was opened under */
 	bool		abandoned;		/* closed, or released by an abort */
 	MemoryContextCallback on_free;
@@ -465,8 +467,12 @@ token_scan(FunctionCallInfo fcinfo)
 		elog(ERROR, "a token can only be looked up inside a query");
 	snapshot = GetActiveSnapshot();
 
-	/* a scan is tied to its snapshot: another one reopens it */
-	if (ts != NULL && !ts->abandoned && ts->snapshot == snapshot)
+	/*
+	 * A scan is tied to its snapshot, which stays the query's for the
+	 * FmgrInfo's life; should another one ever be active, reopen.
+	 */
+	if (ts != NULL && !ts->abandoned && ts->snapshot == snapshot &&
+		ts->snapshot_xmin == snapshot->xmin && ts->snapshot_cid == snapshot->curcid)
 		return ts;
 	if (ts != NULL)
 		close_token_scan(ts);	/* its memory stays until the query ends */
@@ -480,6 +486,8 @@ token_scan(FunctionCallInfo fcinfo)
 	ts->scan = begin_index_scan(ts->rel, ts->index, snapshot, 1);
 	ts->sha256 = pg_cryptohash_create(PG_SHA256);
 	ts->snapshot = snapshot;
+	ts->snapshot_xmin = snapshot->xmin;
+	ts->snapshot_cid = snapshot->curcid;
 	ts->owner = CurrentResourceOwner;
 	ts->on_free.func = free_token_scan;
 	ts->on_free.arg = ts;
