@@ -3,19 +3,21 @@
  *		Personal access tokens: hashing and the SQL glue of pat_create,
  *		pat_verify, authenticate and pat_is_well_formed.
  *
- * Only a SHA-256 digest of a token is stored.  The table is reached through
- * saved SPI plans whose only inputs are parameters, so neither a token nor
- * its digest ever appears in the text of a statement, and no error or log
- * line carries either.  pat_list and pat_revoke need no hashing and are
- * PL/pgSQL in the install script.
+ * Only a SHA-256 digest of a token is stored, and neither a token nor its
+ * digest ever appears in the text of a statement, an error or a log line.
+ * pat_list and pat_revoke need no hashing and are PL/pgSQL in the install
+ * script.
  *
- * These functions are called on every API request, so they do not use
- * SECURITY DEFINER with SET search_path: that SET clause costs a third of
- * pat_verify's throughput.  They run as their caller and switch to the
- * function owner's rights only around the table access, with the search
- * path restricted to the system catalogs (compat.h) and as a restricted
- * operation, the way PostgreSQL's own foreign-key checks run their queries
- * as a table's owner.
+ * pat_verify and authenticate are called on every API request.  They read
+ * the token through the table's unique index on token_hash with the access
+ * methods, running no statement at all (pat_lookup).  pat_create, and the
+ * throttled write of a token's last_used_at, run saved SPI plans whose only
+ * inputs are parameters.  None of them is SECURITY DEFINER with SET
+ * search_path (that SET clause cost a third of pat_verify's throughput):
+ * they run as their caller and switch to the function owner's rights only
+ * around a statement, with the search path restricted to the system
+ * catalogs (compat.h) and as a restricted operation, the way PostgreSQL's
+ * own foreign-key checks run their queries as a table's owner.
  */
 #include "postgres.h"
 
