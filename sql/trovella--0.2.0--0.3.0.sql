@@ -21,3 +21,263 @@ BEGIN
 	RETURN FOUND;
 END
 $$;
+
+------------------------------------------------------------------------
+-- The isolation audit after an outside review: it names every way a
+-- table's policies differ from what enable_tenant_isolation creates, and
+-- the holes row-level security leaves open around an isolated table.
+------------------------------------------------------------------------
+
+-- A policy whose USING or WITH CHECK is NULL is not a tenant policy (the
+-- comparison used to be NULL, which isolation_status read as "no problem").
+CREATE OR REPLACE FUNCTION trovella.is_tenant_policy(policy_id oid, tenant_column name, permissive boolean)
+RETURNS boolean
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT p.polcmd = '*'
+	   AND p.polroles = '{0}'
+	   AND p.polpermissive = permissive
+	   AND pg_get_expr(p.polqual, p.polrelid) IS NOT DISTINCT FROM e.expected
+	   AND pg_get_expr(p.polwithcheck, p.polrelid) IS NOT DISTINCT FROM e.expected
+	FROM pg_policy p,
+	     LATERAL (SELECT format('(%I = ( SELECT trovella.current_tenant() AS current_tenant))',
+	                            tenant_column) AS expected) e
+	WHERE p.oid = policy_id
+$$;
+
+-- STABLE: reads the catalog.  Each way the named policy differs from what
+-- enable_tenant_isolation creates, one entry each; empty when it does not.
+-- Every attribute is_tenant_policy() compares has its entry here, so that
+-- isolation_status never says policy_ok = false without saying why.
+CREATE FUNCTION trovella.policy_problems(tbl regclass, policy_name name, tenant_column name, permissive boolean)
+RETURNS text[]
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT CASE WHEN p.oid IS NULL THEN ARRAY[format('policy %s missing', policy_name)]
+	ELSE array_remove(ARRAY[
+		CASE WHEN p.polpermissive <> permissive
+		     THEN format('policy %s is %s, not %s', policy_name,
+		                 CASE WHEN p.polpermissive THEN 'permissive' ELSE 'restrictive' END,
+		                 CASE WHEN permissive THEN 'permissive' ELSE 'restrictive' END) END,
+		CASE WHEN p.polcmd <> '*'
+		     THEN format('policy %s is for %s only, not ALL commands', policy_name,
+		                 CASE p.polcmd WHEN 'r' THEN 'SELECT' WHEN 'a' THEN 'INSERT'
+		                               WHEN 'w' THEN 'UPDATE' WHEN 'd' THEN 'DELETE' END) END,
+		CASE WHEN p.polroles <> '{0}'
+		     THEN format('policy %s is for %s only, not PUBLIC', policy_name,
+		                 (SELECT string_agg(CASE WHEN r = 0 THEN 'PUBLIC' ELSE r::regrole::text END, ', ' ORDER BY r)
+		                  FROM unnest(p.polroles) r)) END,
+		CASE WHEN p.polqual IS NULL THEN format('policy %s has no USING clause', policy_name)
+		     WHEN pg_get_expr(p.polqual, p.polrelid) <> e.expected
+		     THEN format('policy %s: USING is not the tenant check', policy_name) END,
+		CASE WHEN p.polwithcheck IS NULL THEN format('policy %s has no WITH CHECK clause', policy_name)
+		     WHEN pg_get_expr(p.polwithcheck, p.polrelid) <> e.expected
+		     THEN format('policy %s: WITH CHECK is not the tenant check', policy_name) END
+	], NULL) END
+	FROM (SELECT format('(%I = ( SELECT trovella.current_tenant() AS current_tenant))', tenant_column) AS expected) e
+	LEFT JOIN pg_policy p ON p.polrelid = tbl AND p.polname = policy_name
+$$;
+COMMENT ON FUNCTION trovella.policy_problems(regclass, name, name, boolean) IS
+'how a trovella policy on the table differs from what enable_tenant_isolation creates for that column; empty when it does not';
+
+-- STABLE: reads the catalog.  A single-column key whose values the database
+-- draws at random is no oracle: nobody guesses another tenant's ids.
+CREATE FUNCTION trovella.has_random_default(tbl regclass, column_number smallint)
+RETURNS boolean
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT EXISTS (
+		SELECT 1 FROM pg_attrdef d
+		WHERE d.adrelid = tbl AND d.adnum = column_number
+		  AND pg_get_expr(d.adbin, d.adrelid) IN ('trovella.ulid_uuid()', 'gen_random_uuid()', 'uuidv7()'))
+$$;
+COMMENT ON FUNCTION trovella.has_random_default(regclass, smallint) IS
+'true when the column''s default is trovella.ulid_uuid(), gen_random_uuid() or uuidv7()';
+
+-- STABLE: reads the catalog.  Everything isolation_status reports about a
+-- table isolated (or to be isolated) on tenant_column, in a fixed order.
+-- Object names are schema-qualified whatever the caller's search_path.
+CREATE FUNCTION trovella.isolation_problems(tbl regclass, tenant_column name)
+RETURNS text[]
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT array_remove(ARRAY[
+	           CASE WHEN NOT c.relrowsecurity THEN 'RLS disabled' END,
+	           CASE WHEN NOT c.relforcerowsecurity THEN 'RLS not forced' END], NULL)
+	    || trovella.policy_problems(tbl, 'trovella_tenant_isolation', tenant_column, false)
+	    || trovella.policy_problems(tbl, 'trovella_tenant_access', tenant_column, true)
+	    || array_remove(ARRAY[
+	           CASE WHEN NOT EXISTS (SELECT 1 FROM pg_index i
+	                                 WHERE i.indrelid = tbl AND i.indkey[0] = a.attnum AND i.indpred IS NULL)
+	                THEN 'no tenant index' END,
+	           CASE WHEN NOT a.attnotnull THEN 'tenant column nullable' END], NULL)
+	    || ARRAY(SELECT format('partition %s not isolated', t.relid)
+	             FROM pg_partition_tree(tbl) t
+	             WHERE t.level > 0 AND NOT coalesce(trovella.is_isolated(t.relid, tenant_column), false)
+	             ORDER BY t.relid::text)
+	    || ARRAY(SELECT DISTINCT format(CASE v.relkind WHEN 'm' THEN 'materialized view %s copies this table''s rows'
+	                                    ELSE 'view %s reads this table without security_invoker' END,
+	                                    v.oid::regclass)
+	             FROM pg_depend d
+	             JOIN pg_rewrite r ON r.oid = d.objid
+	             JOIN pg_class v ON v.oid = r.ev_class
+	             WHERE d.classid = 'pg_rewrite'::regclass AND d.refclassid = 'pg_class'::regclass
+	               AND d.refobjid = tbl AND v.oid <> tbl
+	               AND (v.relkind = 'm'
+	                    OR NOT coalesce((SELECT o.option_value::boolean
+	                                     FROM pg_options_to_table(v.reloptions) o
+	                                     WHERE o.option_name = 'security_invoker'), false)))
+	    -- referential checks bypass RLS: a key without the tenant column lets
+	    -- one tenant point at, probe and cascade into another's rows
+	    || ARRAY(SELECT format('foreign key %I to %s does not include the tenant column: make it FOREIGN KEY (%s) REFERENCES %s (%s)',
+	                           f.conname, f.confrelid::regclass,
+	                           concat_ws(', ', quote_ident(tenant_column), k.child_columns),
+	                           f.confrelid::regclass,
+	                           concat_ws(', ', quote_ident(p.col), k.parent_columns))
+	             FROM pg_constraint f
+	             CROSS JOIN LATERAL (SELECT trovella.expected_tenant_column(f.confrelid) AS col) p
+	             CROSS JOIN LATERAL (
+	                 SELECT string_agg(quote_ident(ca.attname), ', ' ORDER BY n) AS child_columns,
+	                        string_agg(quote_ident(pa.attname), ', ' ORDER BY n) AS parent_columns
+	                 FROM generate_subscripts(f.conkey, 1) n
+	                 JOIN pg_attribute ca ON ca.attrelid = f.conrelid AND ca.attnum = f.conkey[n]
+	                 JOIN pg_attribute pa ON pa.attrelid = f.confrelid AND pa.attnum = f.confkey[n]) k
+	             WHERE f.conrelid = tbl AND f.contype = 'f' AND f.conparentid = 0
+	               AND p.col IS NOT NULL
+	               AND NOT EXISTS (SELECT 1
+	                               FROM generate_subscripts(f.conkey, 1) n
+	                               JOIN pg_attribute pa ON pa.attrelid = f.confrelid AND pa.attnum = f.confkey[n]
+	                               WHERE f.conkey[n] = a.attnum AND pa.attname = p.col)
+	             ORDER BY f.conname)
+	    || ARRAY(SELECT format('foreign key %I of %s, a table without a tenant column, references this table: it can point at, and probe for, any tenant''s rows',
+	                           f.conname, f.conrelid::regclass)
+	             FROM pg_constraint f
+	             WHERE f.confrelid = tbl AND f.contype = 'f' AND f.conparentid = 0 AND f.conrelid <> tbl
+	               AND trovella.expected_tenant_column(f.conrelid) IS NULL
+	             ORDER BY f.conname)
+	    -- a duplicate-key error or ON CONFLICT answers for every tenant
+	    || ARRAY(SELECT format('unique index %s does not include the tenant column: it tells one tenant what another stores; make it unique on (%s)',
+	                           i.indexrelid::regclass,
+	                           concat_ws(', ', quote_ident(tenant_column), k.columns))
+	             FROM pg_index i
+	             CROSS JOIN LATERAL (
+	                 SELECT string_agg(pg_get_indexdef(i.indexrelid, n, false), ', ' ORDER BY n) AS columns
+	                 FROM generate_series(1, i.indnkeyatts) n) k
+	             WHERE i.indrelid = tbl AND (i.indisunique OR i.indisexclusion)
+	               AND NOT EXISTS (SELECT 1 FROM generate_series(0, i.indnkeyatts - 1) n
+	                               WHERE i.indkey[n] = a.attnum)
+	               AND NOT EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = i.indexrelid)
+	               AND NOT (i.indnkeyatts = 1 AND trovella.has_random_default(tbl, i.indkey[0]))
+	             ORDER BY i.indexrelid::regclass::text)
+	    -- privileges row-level security does not limit
+	    || ARRAY(SELECT format('row-level security does not apply to %s granted to %s: REVOKE %s ON %s FROM %s',
+	                           g.privileges, g.grantee, g.privileges, tbl, g.grantee)
+	             FROM (SELECT string_agg(x.privilege_type, ', ' ORDER BY x.privilege_type) AS privileges,
+	                          CASE WHEN x.grantee = 0 THEN 'PUBLIC' ELSE x.grantee::regrole::text END AS grantee
+	                   FROM aclexplode(c.relacl) x
+	                   WHERE x.privilege_type IN ('TRUNCATE', 'TRIGGER', 'REFERENCES')
+	                     AND x.grantee <> c.relowner
+	                   GROUP BY x.grantee) g
+	             ORDER BY g.grantee)
+	    -- code that runs on every tenant's rows: a reviewer should read it
+	    || ARRAY(SELECT format('trigger %I runs on every tenant''s rows: check that it keeps them in their tenant', t.tgname)
+	             FROM pg_trigger t
+	             WHERE t.tgrelid = tbl AND NOT t.tgisinternal AND t.tgparentid = 0
+	               AND NOT EXISTS (SELECT 1 FROM pg_depend d
+	                               WHERE d.classid = 'pg_trigger'::regclass AND d.objid = t.oid AND d.deptype = 'e')
+	             ORDER BY t.tgname)
+	    || ARRAY(SELECT format('rule %I runs on every tenant''s rows: check that it keeps them in their tenant', r.rulename)
+	             FROM pg_rewrite r
+	             WHERE r.ev_class = tbl AND r.rulename <> '_RETURN'
+	             ORDER BY r.rulename)
+	FROM pg_class c
+	JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = tenant_column AND a.attnum > 0 AND NOT a.attisdropped
+	WHERE c.oid = tbl
+$$;
+COMMENT ON FUNCTION trovella.isolation_problems(regclass, name) IS
+'what keeps the table from being tenant-isolated on that column, and the holes RLS leaves open around it; empty when there are none';
+
+CREATE OR REPLACE VIEW trovella.isolation_status WITH (security_invoker = true) AS
+SELECT c.oid::regclass AS table_name,
+       col.attname AS tenant_column,
+       c.relrowsecurity AS rls_enabled,
+       c.relforcerowsecurity AS rls_forced,
+       coalesce(trovella.is_tenant_policy(iso.oid, col.attname, false)
+                AND trovella.is_tenant_policy(acc.oid, col.attname, true), false) AS policy_ok,
+       EXISTS (SELECT 1 FROM pg_index i
+               WHERE i.indrelid = c.oid AND i.indkey[0] = col.attnum AND i.indpred IS NULL) AS has_index,
+       -- (the name argument would give the array the "C" collation)
+       trovella.isolation_problems(c.oid, col.attname) COLLATE "default" AS problems
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_policy iso ON iso.polrelid = c.oid AND iso.polname = 'trovella_tenant_isolation'
+LEFT JOIN pg_policy acc ON acc.polrelid = c.oid AND acc.polname = 'trovella_tenant_access'
+CROSS JOIN LATERAL (
+    SELECT a.attname, a.attnum
+    FROM pg_attribute a
+    WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+      AND a.attname = coalesce(trovella.tenant_policy_column(c.oid),
+                               current_setting('trovella.tenant_column', true)::name,
+                               'tenant_id')
+) col
+WHERE c.relkind IN ('r', 'p')
+  AND n.nspname NOT LIKE 'pg\_%'
+  AND n.nspname NOT IN ('information_schema', 'trovella');
+COMMENT ON VIEW trovella.isolation_status IS
+'every table with a trovella policy or a column named as trovella.tenant_column, what keeps it from being isolated and what RLS does not cover; audit with WHERE problems <> ''{}''';
+
+------------------------------------------------------------------------
+-- The isolation guard cannot be talked out of its mode.
+------------------------------------------------------------------------
+
+-- pg_dump's output runs with row_security off and creates tables before
+-- their policies.  That allowance is for roles that RLS does not bind
+-- anyway (superusers, BYPASSRLS): for anyone else, row_security = off
+-- changes nothing here.
+CREATE OR REPLACE FUNCTION trovella.isolation_guard_problem(tbl regclass)
+RETURNS name
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT e.col
+	FROM (SELECT trovella.expected_tenant_column(tbl) AS col) e
+	WHERE e.col IS NOT NULL
+	  AND NOT trovella.is_isolated(tbl, e.col)
+	  AND NOT (current_setting('row_security') = 'off'
+	           AND coalesce((SELECT r.rolsuper OR r.rolbypassrls FROM pg_roles r
+	                         WHERE r.rolname = current_user), false))
+$$;
+
+-- VOLATILE: reads the dropped objects of the current command.  The tables
+-- that lost a policy and are no longer isolated.
+CREATE FUNCTION trovella.isolation_guard_dropped()
+RETURNS TABLE (tbl regclass, tenant_column name)
+LANGUAGE sql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT r.relid, trovella.isolation_guard_problem(r.relid)
+	FROM pg_event_trigger_dropped_objects() o
+	CROSS JOIN LATERAL (
+		SELECT to_regclass(format('%I.%I', o.address_names[1], o.address_names[2])) AS relid) r
+	WHERE o.object_type = 'policy' AND r.relid IS NOT NULL
+	  AND trovella.isolation_guard_problem(r.relid) IS NOT NULL
+$$;
+COMMENT ON FUNCTION trovella.isolation_guard_dropped() IS
+'tables whose policies the current DROP command removed and that should be tenant-isolated and are not; for the isolation guard';
+
+CREATE FUNCTION trovella.isolation_guard_drop()
+RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'trovella_isolation_guard_drop'
+LANGUAGE C;
+COMMENT ON FUNCTION trovella.isolation_guard_drop() IS
+'event trigger function of the isolation guard for dropped policies (trovella.isolation_guard)';
+
+CREATE EVENT TRIGGER trovella_isolation_guard_drop ON sql_drop
+	WHEN TAG IN ('DROP POLICY')
+	EXECUTE FUNCTION trovella.isolation_guard_drop();
+COMMENT ON EVENT TRIGGER trovella_isolation_guard_drop IS
+'warns about or refuses a DROP POLICY that leaves a table with a tenant column but without tenant isolation (trovella.isolation_guard)';

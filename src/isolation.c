@@ -16,6 +16,14 @@
  * the usual migration, CREATE TABLE then enable_tenant_isolation() in one
  * transaction, passes.  Which tables need isolation, and whether they have
  * it, is decided in SQL (isolation_guard_candidates, isolation_guard_problem).
+ *
+ * A second event trigger, on sql_drop, catches DROP POLICY.  It only ever
+ * remembers the table: enable_tenant_isolation() itself drops and recreates
+ * the policies, so a dropped policy is judged at commit, where auto acts as
+ * error (putting a policy back at commit time is not the guard's place).
+ *
+ * Both settings that steer the guard are PGC_SUSET: a mode a database
+ * administrator chose is not for an ordinary role's SET to undo.
  */
 #include "postgres.h"
 
@@ -64,8 +72,9 @@ static bool guard_running = false;
 /* Tables to look at when the transaction commits, in TopTransactionContext. */
 static List *pending_tables = NIL;
 
-/* The query run after each DDL statement, planned once per backend. */
+/* The queries run after each DDL statement, planned once per backend. */
 static SPIPlanPtr candidates_plan = NULL;
+static SPIPlanPtr dropped_plan = NULL;
 
 static void check_pending_tables(void);
 
@@ -94,7 +103,7 @@ IsolationInit(void)
 							   NULL,
 							   &tenant_column_setting,
 							   "tenant_id",
-							   PGC_USERSET,
+							   PGC_SUSET,
 							   0,
 							   NULL,
 							   NULL,
@@ -161,12 +170,12 @@ check_pending_tables(void)
 			continue;
 		table = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 										   get_rel_name(relid));
-		ereport(isolation_guard == GUARD_ERROR ? ERROR : WARNING,
+		ereport(isolation_guard == GUARD_WARN ? WARNING : ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("trovella: table %s has tenant column \"%s\" but is not tenant-isolated",
 						table, NameStr(*DatumGetName(column))),
 				 errdetail("trovella.isolation_guard is \"%s\".",
-						   isolation_guard == GUARD_ERROR ? "error" : "warn"),
+						   GetConfigOption("trovella.isolation_guard", false, false)),
 				 errhint("In the same transaction, run SELECT trovella.enable_tenant_isolation('%s', '%s');",
 						 table, NameStr(*DatumGetName(column)))));
 	}
@@ -227,16 +236,58 @@ command_may_need_guard(Node *parsetree)
 	return true;
 }
 
+/*
+ * Run one of the guard's queries (planned once per backend) and return the
+ * tables it lists with their tenant columns, copied out of SPI's memory.
+ * The caller is connected to SPI.
+ */
+static uint64
+guard_tables(SPIPlanPtr *plan, const char *query, Oid **tables, Datum **columns)
+{
+	uint64		count;
+	uint64		i;
+
+	if (*plan == NULL)
+	{
+		SPIPlanPtr	prepared = SPI_prepare(query, 0, NULL);
+
+		if (prepared == NULL || SPI_keepplan(prepared) != 0)
+			elog(ERROR, "could not prepare the isolation guard's query");
+		*plan = prepared;
+	}
+	if (SPI_execute_plan(*plan, NULL, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not list tables for the isolation guard");
+	count = SPI_processed;
+	*tables = palloc(sizeof(Oid) * Max(count, 1));
+	*columns = palloc(sizeof(Datum) * Max(count, 1));
+	for (i = 0; i < count; i++)
+	{
+		bool		isnull;
+
+		(*tables)[i] = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		(*columns)[i] = datumCopy(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull),
+								  false, NAMEDATALEN);
+	}
+	return count;
+}
+
 /* The isolation guard: event trigger on ddl_command_end. */
 PG_FUNCTION_INFO_V1(trovella_isolation_guard);
 Datum
 trovella_isolation_guard(PG_FUNCTION_ARGS)
 {
+	Node	   *parsetree;
+
 	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
 		elog(ERROR, "trovella_isolation_guard: not fired by the event trigger manager");
+	parsetree = ((EventTriggerData *) fcinfo->context)->parsetree;
+
+	/* what a tenant transaction may write into and keep (residue.c) */
+	trovella_note_created_table(parsetree);
+
 	/* extensions manage their own tables; the guard's own DDL is settled */
 	if (isolation_guard == GUARD_OFF || guard_running || creating_extension ||
-		!command_may_need_guard(((EventTriggerData *) fcinfo->context)->parsetree))
+		!command_may_need_guard(parsetree))
 		PG_RETURN_VOID();
 
 	guard_running = true;
@@ -248,28 +299,9 @@ trovella_isolation_guard(PG_FUNCTION_ARGS)
 		uint64		i;
 
 		SPI_connect();
-		if (candidates_plan == NULL)
-		{
-			SPIPlanPtr	plan = SPI_prepare("SELECT tbl, tenant_column FROM trovella.isolation_guard_candidates()",
-										   0, NULL);
-
-			if (plan == NULL || SPI_keepplan(plan) != 0)
-				elog(ERROR, "could not prepare the isolation guard's query");
-			candidates_plan = plan;
-		}
-		if (SPI_execute_plan(candidates_plan, NULL, NULL, false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "could not list tables for the isolation guard");
-		count = SPI_processed;
-		tables = palloc(sizeof(Oid) * Max(count, 1));
-		columns = palloc(sizeof(Datum) * Max(count, 1));
-		for (i = 0; i < count; i++)
-		{
-			bool		isnull;
-
-			tables[i] = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
-			columns[i] = datumCopy(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull),
-								   false, NAMEDATALEN);
-		}
+		count = guard_tables(&candidates_plan,
+							 "SELECT tbl, tenant_column FROM trovella.isolation_guard_candidates()",
+							 &tables, &columns);
 		for (i = 0; i < count; i++)
 		{
 			if (isolation_guard == GUARD_AUTO)
@@ -291,5 +323,33 @@ trovella_isolation_guard(PG_FUNCTION_ARGS)
 		guard_running = false;
 	}
 	PG_END_TRY();
+	PG_RETURN_VOID();
+}
+
+/*
+ * The isolation guard on sql_drop (DROP POLICY): the tables that lost a
+ * policy and with it their isolation are judged at commit, in every mode.
+ */
+PG_FUNCTION_INFO_V1(trovella_isolation_guard_drop);
+Datum
+trovella_isolation_guard_drop(PG_FUNCTION_ARGS)
+{
+	uint64		count;
+	Oid		   *tables;
+	Datum	   *columns;
+	uint64		i;
+
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		elog(ERROR, "trovella_isolation_guard_drop: not fired by the event trigger manager");
+	if (isolation_guard == GUARD_OFF || guard_running || creating_extension)
+		PG_RETURN_VOID();
+
+	SPI_connect();
+	count = guard_tables(&dropped_plan,
+						 "SELECT tbl, tenant_column FROM trovella.isolation_guard_dropped()",
+						 &tables, &columns);
+	for (i = 0; i < count; i++)
+		remember_table(tables[i]);
+	SPI_finish();
 	PG_RETURN_VOID();
 }

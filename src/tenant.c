@@ -275,6 +275,8 @@ trovella_with_tenant(PG_FUNCTION_ARGS)
 	check_seal(&tenant_slot, tenant_id, "with_tenant");
 	if (user_id != NULL)
 		check_seal(&user_slot, user_id, "with_tenant");
+	if (!trovella_context_in_transaction())
+		trovella_check_residue_before_context();
 
 	apply_context(&tenant_slot, tenant_id);
 	if (user_id != NULL)
@@ -301,7 +303,19 @@ void
 trovella_set_user(const pg_uuid_t *user_id, const char *function_name)
 {
 	check_seal(&user_slot, user_id, function_name);
+	if (!trovella_context_in_transaction())
+		trovella_check_residue_before_context();
 	apply_context(&user_slot, user_id);
+}
+
+/*
+ * Whether this transaction has had a context, even one a rollback to a
+ * savepoint has reverted since: what it read may still be around.
+ */
+bool
+trovella_context_in_transaction(void)
+{
+	return slot_is_sealed(&tenant_slot) || slot_is_sealed(&user_slot);
 }
 
 /* The current user, if there is one, for C callers. */

@@ -20,5 +20,6 @@ _PG_init(void)
 	TenantInit();
 	IsolationInit();
 	PatInit();
+	ResidueInit();
 	MarkGUCPrefixReserved("trovella");
 }

@@ -8,12 +8,14 @@
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "nodes/nodes.h"
 #include "utils/uuid.h"
 
 /* Each module defines its own GUCs; _PG_init calls these. */
 extern void TenantInit(void);
 extern void IsolationInit(void);
 extern void PatInit(void);
+extern void ResidueInit(void);
 
 /* The tenant context, for the PAT functions (tenant.c). */
 extern bool trovella_current_user(pg_uuid_t *user_id);
@@ -21,6 +23,13 @@ extern void trovella_set_user(const pg_uuid_t *user_id, const char *function_nam
 extern void trovella_require_transaction_block(const char *function_name);
 extern void trovella_require_arg(FunctionCallInfo fcinfo, int argno,
 								 const char *arg_name, const char *function_name);
+
+/* Whether this transaction has had a tenant or user context (tenant.c). */
+extern bool trovella_context_in_transaction(void);
+
+/* What a tenant transaction could leave on the connection (residue.c). */
+extern void trovella_check_residue_before_context(void);
+extern void trovella_note_created_table(Node *parsetree);
 
 /* A new monotonic ULID from the current time (ulid_sql.c). */
 extern void trovella_new_ulid(pg_uuid_t *id);

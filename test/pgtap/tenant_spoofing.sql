@@ -6,6 +6,10 @@
 \set U1 '''11111111-0000-0000-0000-000000000000'''
 \set U2 '''22222222-0000-0000-0000-000000000000'''
 
+-- pgTAP keeps its results in a temporary table that these committed tenant
+-- transactions write to: a test harness's case for trovella.residue_check.
+LOAD 'trovella';
+SET trovella.residue_check = off;
 SELECT plan(41);
 
 CREATE ROLE regress_spoof_app;
@@ -44,6 +48,9 @@ SELECT throws_ok(format('SELECT trovella.with_tenant(%L, %L)', :A, :U2), '25000'
 SELECT throws_ok(format('SELECT trovella.with_user(%L)', :U2), '25000', NULL,
 	'with_user() cannot switch to another user');
 SELECT lives_ok('RESET ALL', 'RESET ALL runs');
+RESET ROLE;                                  -- (RESET ALL also reset trovella.residue_check)
+SET trovella.residue_check = off;
+SET LOCAL ROLE regress_spoof_app;
 SELECT throws_ok('DISCARD ALL', '25001', NULL, 'DISCARD ALL cannot run inside the transaction');
 SELECT throws_ok(format('CREATE FUNCTION pg_temp.f() RETURNS int LANGUAGE sql SET trovella.tenant_id = %L AS $f$ SELECT 1 $f$', :B),
 	'42501', NULL, 'a function cannot carry SET trovella.tenant_id');

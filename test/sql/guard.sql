@@ -70,7 +70,7 @@ SELECT t AS table_name, trovella.is_isolated(t, 'tenant_id') AS isolated
 FROM unnest(ARRAY['g_auto', 'g_parted', 'g_parted_eu', 'g_parted_us']::regclass[]) AS t;
 RESET ROLE;
 
--- the column it looks for follows trovella.tenant_column
+-- the column it looks for follows trovella.tenant_column (a superuser's setting)
 SET trovella.tenant_column = 'org_id';
 SET ROLE regress_guard_owner;
 CREATE TABLE g_orgs (org_id uuid NOT NULL);
@@ -97,13 +97,62 @@ SET trovella.isolation_guard = off;
 \set VERBOSITY default
 RESET ROLE;
 
+-- 0.3.0: a non-superuser owner cannot talk the guard out of error.  The
+-- mode is a superuser's (as ALTER DATABASE ... SET would make it).
+SET trovella.isolation_guard = error;
+SET ROLE regress_guard_owner;
+\set VERBOSITY sqlstate
+SET trovella.tenant_column = 'nope';                             -- 42501
+SET row_security = off;                                          -- allowed, but ...
+CREATE TABLE g_escape (tenant_id uuid NOT NULL);                 -- ... refused all the same
+ALTER TABLE g_migrated DISABLE ROW LEVEL SECURITY;
+ALTER TABLE g_migrated NO FORCE ROW LEVEL SECURITY;
+RESET row_security;
+DROP POLICY trovella_tenant_isolation ON g_migrated;             -- a dropped policy: refused at commit
+DROP POLICY trovella_tenant_access ON g_migrated;
+BEGIN;
+DROP POLICY trovella_tenant_isolation ON g_migrated;
+DROP POLICY trovella_tenant_access ON g_migrated;
+ALTER TABLE g_migrated DISABLE ROW LEVEL SECURITY;
+COMMIT;
+\set VERBOSITY default
+SELECT to_regclass('g_escape') AS escaped_table,
+       trovella.is_isolated('g_migrated', 'tenant_id') AS still_isolated;
+BEGIN;                                           -- re-isolating drops and recreates the policies: fine
+SELECT trovella.enable_tenant_isolation('g_migrated');
+COMMIT;
+DROP POLICY IF EXISTS unrelated ON g_migrated;   -- dropping nothing of trovella's: fine
+RESET ROLE;
+-- a role that RLS does not bind (superuser, BYPASSRLS) may restore with row_security off
+ALTER ROLE regress_guard_owner BYPASSRLS;
+SET ROLE regress_guard_owner;
+SET row_security = off;
+CREATE TABLE g_bypass (tenant_id uuid NOT NULL);
+RESET row_security;
+RESET ROLE;
+ALTER ROLE regress_guard_owner NOBYPASSRLS;
+SELECT to_regclass('g_bypass') IS NOT NULL AS restored_by_bypassrls;
+-- warn: a dropped policy gets its warning; auto: it is refused like error
+SET trovella.isolation_guard = warn;
+SET ROLE regress_guard_owner;
+DROP POLICY trovella_tenant_access ON g_accepted;
+RESET ROLE;
+SET trovella.isolation_guard = auto;
+SET ROLE regress_guard_owner;
+\set VERBOSITY sqlstate
+DROP POLICY trovella_tenant_isolation ON g_auto;
+\set VERBOSITY default
+SELECT trovella.is_isolated('g_auto', 'tenant_id') AS auto_still_isolated;
+RESET ROLE;
+RESET trovella.isolation_guard;
+
 -- the guard is an extension member, not dumped on its own
 SELECT evtname, evtevent, evtenabled, evtfoid::regproc AS function, evttags
-FROM pg_event_trigger WHERE evtname = 'trovella_isolation_guard';
+FROM pg_event_trigger WHERE evtname LIKE 'trovella_isolation_guard%' ORDER BY evtname;
 SELECT count(*) AS member_of_extension FROM pg_depend d JOIN pg_event_trigger e ON e.oid = d.objid
 WHERE d.classid = 'pg_event_trigger'::regclass AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'trovella') AND d.deptype = 'e';
 
 SET trovella.isolation_guard = off;
-DROP TABLE g_plain, g_warned, g_migrated, g_accepted, g_auto, g_parted, g_orgs, g_restored, g_off;
+DROP TABLE g_plain, g_warned, g_migrated, g_accepted, g_auto, g_parted, g_orgs, g_restored, g_off, g_bypass;
 REVOKE ALL ON SCHEMA public FROM regress_guard_owner;
 DROP ROLE regress_guard_owner;

@@ -251,8 +251,8 @@ SELECT relrowsecurity FROM pg_class WHERE relname = 'kept';
 
 -- isolate_schema: every table with the column, returning those it changed.
 CREATE SCHEMA saas;
-CREATE TABLE saas.projects (id uuid PRIMARY KEY, tenant_id uuid NOT NULL);
-CREATE TABLE saas.tasks (id uuid PRIMARY KEY, tenant_id uuid NOT NULL);
+CREATE TABLE saas.projects (id uuid PRIMARY KEY DEFAULT trovella.ulid_uuid(), tenant_id uuid NOT NULL);
+CREATE TABLE saas.tasks (id uuid PRIMARY KEY DEFAULT trovella.ulid_uuid(), tenant_id uuid NOT NULL);
 CREATE TABLE saas.countries (code text PRIMARY KEY);
 CREATE INDEX ON saas.projects (tenant_id);
 CREATE INDEX ON saas.tasks (tenant_id);
@@ -264,9 +264,13 @@ SELECT table_name, problems FROM trovella.isolation_status WHERE table_name::tex
 -- trovella.tenant_column decides which unprotected tables the view lists.
 CREATE TABLE orgs_data (org_id uuid NOT NULL);
 SELECT count(*) AS listed_by_default FROM trovella.isolation_status WHERE table_name = 'orgs_data'::regclass;
-SET trovella.tenant_column = 'org_id';
+RESET ROLE;
+SET trovella.tenant_column = 'org_id';           -- a superuser's setting (0.3.0)
+SET ROLE regress_rls_owner;
 SELECT table_name, tenant_column, problems FROM trovella.isolation_status WHERE table_name = 'orgs_data'::regclass;
+RESET ROLE;
 RESET trovella.tenant_column;
+SET ROLE regress_rls_owner;
 
 RESET ROLE;
 DROP SCHEMA saas CASCADE;

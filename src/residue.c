@@ -1,0 +1,354 @@
+/*
+ * residue.c
+ *		Nothing a tenant's transaction read outlives it on the connection.
+ *
+ * The context itself ends with its transaction (tenant.c).  Two things can
+ * carry what the transaction read past its end, to whoever uses the session
+ * next (the next client of a pooled connection):
+ *
+ *	- a cursor declared WITH HOLD, which PostgreSQL materializes at commit;
+ *	- a temporary table that keeps its rows at commit.
+ *
+ * trovella refuses both, at the first moment it can, so that nothing is left
+ * behind even in part:
+ *
+ *	- DECLARE ... WITH HOLD in a transaction that has had a context fails
+ *	  (25000), and so does setting a context in a transaction that has
+ *	  declared such a cursor and not closed it;
+ *	- a temporary table written after the transaction had a context makes
+ *	  the commit fail (25000), unless it was created ON COMMIT DROP or ON
+ *	  COMMIT DELETE ROWS.  The failed commit rolls the writes back.
+ *
+ * Writes are seen at the executor's end (INSERT, UPDATE, MERGE, also from
+ * functions and triggers) and in ProcessUtility (COPY FROM, CREATE TABLE AS,
+ * SELECT INTO).  Which temporary tables are ON COMMIT DROP or DELETE ROWS is
+ * not in the catalog: the isolation guard's event trigger, which fires on
+ * every CREATE TABLE, notes them (trovella_note_created_table).  A table it
+ * did not see counts as keeping its rows: the check fails closed.
+ *
+ * trovella.residue_check (superuser only, on by default) turns both checks
+ * off, for test harnesses such as pgTAP whose results live in a temporary
+ * table across transactions.
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "executor/executor.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "tcop/utility.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/portal.h"
+#include "utils/rel.h"
+
+#include "trovella.h"
+
+/* Something of this transaction to look at again, with its subtransaction. */
+typedef struct Residue
+{
+	SubTransactionId subid;
+	Oid			relid;			/* a temporary table written */
+	char	   *cursor;			/* or a cursor declared WITH HOLD */
+} Residue;
+
+/* This transaction's residues, in TopTransactionContext. */
+static List *residues = NIL;
+
+/* Temporary tables created ON COMMIT DROP or DELETE ROWS, for the session. */
+static List *transient_tables = NIL;
+
+/*
+ * False until the first transaction that started with the hooks installed:
+ * a cursor declared before the library was loaded was not seen.
+ */
+static bool hooks_whole_transaction = false;
+
+static bool residue_check = true;
+
+static ExecutorEnd_hook_type prev_ExecutorEnd = NULL;
+static ProcessUtility_hook_type prev_ProcessUtility = NULL;
+
+static void
+remember(Oid relid, const char *cursor)
+{
+	MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+	Residue    *residue = palloc(sizeof(Residue));
+
+	residue->subid = GetCurrentSubTransactionId();
+	residue->relid = relid;
+	residue->cursor = cursor ? pstrdup(cursor) : NULL;
+	residues = lappend(residues, residue);
+	MemoryContextSwitchTo(old);
+}
+
+/* A temporary table written while the transaction has had a context. */
+static void
+note_written(Oid relid)
+{
+	ListCell   *lc;
+
+	foreach(lc, residues)
+	{
+		Residue    *residue = lfirst(lc);
+
+		if (residue->relid == relid)
+			return;
+	}
+	remember(relid, NULL);
+}
+
+static void
+note_written_rangevar(RangeVar *relation)
+{
+	Oid			relid = RangeVarGetRelid(relation, NoLock, true);
+
+	if (OidIsValid(relid) && get_rel_persistence(relid) == RELPERSISTENCE_TEMP)
+		note_written(relid);
+}
+
+static void
+residue_ExecutorEnd(QueryDesc *queryDesc)
+{
+	if (residue_check && queryDesc->estate != NULL && trovella_context_in_transaction())
+	{
+		ListCell   *lc;
+
+		foreach(lc, queryDesc->estate->es_opened_result_relations)
+		{
+			Relation	rel = ((ResultRelInfo *) lfirst(lc))->ri_RelationDesc;
+
+			if (rel->rd_rel->relpersistence == RELPERSISTENCE_TEMP)
+				note_written(RelationGetRelid(rel));
+		}
+	}
+	if (prev_ExecutorEnd)
+		prev_ExecutorEnd(queryDesc);
+	else
+		standard_ExecutorEnd(queryDesc);
+}
+
+static void
+refuse_hold_cursor(const char *name, const char *when)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_TRANSACTION_STATE),
+			 errmsg("trovella: cursor \"%s\" is WITH HOLD %s", name, when),
+			 errdetail("A held cursor outlives its transaction on this connection, where the next client of a connection pool could fetch what the tenant's transaction read."),
+			 errhint("Declare the cursor without WITH HOLD, or close it before the tenant context is set.")));
+}
+
+static void
+residue_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
+					   bool readOnlyTree, ProcessUtilityContext context,
+					   ParamListInfo params, QueryEnvironment *queryEnv,
+					   DestReceiver *dest, QueryCompletion *qc)
+{
+	Node	   *stmt = pstmt->utilityStmt;
+
+	if (IsA(stmt, DeclareCursorStmt) &&
+		(((DeclareCursorStmt *) stmt)->options & CURSOR_OPT_HOLD))
+	{
+		if (residue_check && trovella_context_in_transaction())
+			refuse_hold_cursor(((DeclareCursorStmt *) stmt)->portalname,
+							   "in a transaction that has a tenant context");
+		remember(InvalidOid, ((DeclareCursorStmt *) stmt)->portalname);
+	}
+
+	if (prev_ProcessUtility)
+		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+							params, queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+								params, queryEnv, dest, qc);
+
+	/* the statement itself may have set the context */
+	if (!residue_check || !trovella_context_in_transaction())
+		return;
+	if (IsA(stmt, CopyStmt) && ((CopyStmt *) stmt)->is_from &&
+		((CopyStmt *) stmt)->relation != NULL)
+		note_written_rangevar(((CopyStmt *) stmt)->relation);
+	else if (IsA(stmt, CreateTableAsStmt) &&
+			 ((CreateTableAsStmt *) stmt)->objtype == OBJECT_TABLE)
+		note_written_rangevar(((CreateTableAsStmt *) stmt)->into->rel);
+}
+
+/*
+ * Called when a transaction gets its first context: a cursor it declared
+ * WITH HOLD and still has open would keep what the context lets it read.
+ */
+void
+trovella_check_residue_before_context(void)
+{
+	ListCell   *lc;
+
+	if (!residue_check)
+		return;
+	foreach(lc, residues)
+	{
+		Residue    *residue = lfirst(lc);
+		Portal		portal;
+
+		if (residue->cursor == NULL)
+			continue;
+		portal = GetPortalByName(residue->cursor);
+		if (PortalIsValid(portal) && (portal->cursorOptions & CURSOR_OPT_HOLD) &&
+			portal->createSubid != InvalidSubTransactionId)
+			refuse_hold_cursor(residue->cursor, "open in this transaction");
+	}
+
+	/* the library was loaded in this transaction: ask the portal manager */
+	if (!hooks_whole_transaction)
+	{
+		SPI_connect();
+		if (SPI_execute("SELECT name FROM pg_catalog.pg_cursors"
+						" WHERE is_holdable AND creation_time >= pg_catalog.transaction_timestamp()",
+						true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not list the open cursors");
+		if (SPI_processed > 0)
+			refuse_hold_cursor(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1),
+							   "open in this transaction");
+		SPI_finish();
+	}
+}
+
+/*
+ * From the isolation guard's event trigger, for every CREATE TABLE, CREATE
+ * TABLE AS and SELECT INTO: remember temporary tables whose rows end with
+ * the transaction anyway.
+ */
+void
+trovella_note_created_table(Node *parsetree)
+{
+	RangeVar   *relation;
+	OnCommitAction oncommit;
+	Oid			relid;
+	MemoryContext old;
+
+	if (IsA(parsetree, CreateStmt))
+	{
+		relation = ((CreateStmt *) parsetree)->relation;
+		oncommit = ((CreateStmt *) parsetree)->oncommit;
+	}
+	else if (IsA(parsetree, CreateTableAsStmt) &&
+			 ((CreateTableAsStmt *) parsetree)->into != NULL)
+	{
+		relation = ((CreateTableAsStmt *) parsetree)->into->rel;
+		oncommit = ((CreateTableAsStmt *) parsetree)->into->onCommit;
+	}
+	else
+		return;
+	if (oncommit != ONCOMMIT_DROP && oncommit != ONCOMMIT_DELETE_ROWS)
+		return;
+	relid = RangeVarGetRelid(relation, NoLock, true);
+	if (!OidIsValid(relid) || get_rel_persistence(relid) != RELPERSISTENCE_TEMP)
+		return;
+
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	/* forget the tables dropped since, so that the list stays short */
+	if (list_length(transient_tables) >= 32)
+	{
+		List	   *alive = NIL;
+		ListCell   *lc;
+
+		foreach(lc, transient_tables)
+			if (get_rel_persistence(lfirst_oid(lc)) == RELPERSISTENCE_TEMP)
+				alive = lappend_oid(alive, lfirst_oid(lc));
+		list_free(transient_tables);
+		transient_tables = alive;
+	}
+	transient_tables = lappend_oid(transient_tables, relid);
+	MemoryContextSwitchTo(old);
+}
+
+/* At commit: a temporary table the tenant's transaction wrote keeps rows. */
+static void
+check_written_tables(void)
+{
+	ListCell   *lc;
+
+	foreach(lc, residues)
+	{
+		Residue    *residue = lfirst(lc);
+		char	   *name;
+
+		if (!OidIsValid(residue->relid) ||
+			list_member_oid(transient_tables, residue->relid))
+			continue;
+		name = get_rel_name(residue->relid);
+		if (name == NULL)
+			continue;			/* dropped in the transaction */
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TRANSACTION_STATE),
+				 errmsg("trovella: temporary table \"%s\" was written in a transaction with a tenant context and keeps its rows at commit",
+						name),
+				 errdetail("The rows would outlive the transaction on this connection, where the next client of a connection pool could read them."),
+				 errhint("Create the table with ON COMMIT DROP or ON COMMIT DELETE ROWS, or drop it before COMMIT.")));
+	}
+}
+
+static void
+residue_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+		case XACT_EVENT_PRE_PREPARE:
+			if (residue_check)
+				check_written_tables();
+			break;
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PREPARE:
+			/* the list lived in the transaction's memory */
+			residues = NIL;
+			hooks_whole_transaction = true;
+			break;
+		default:
+			break;
+	}
+}
+
+/* What a rolled-back subtransaction wrote or declared is gone with it. */
+static void
+residue_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+						 SubTransactionId parentSubid, void *arg)
+{
+	ListCell   *lc;
+
+	if (event != SUBXACT_EVENT_ABORT_SUB)
+		return;
+	foreach(lc, residues)
+	{
+		Residue    *residue = lfirst(lc);
+
+		if (residue->subid >= mySubid)
+			residues = foreach_delete_current(residues, lc);
+	}
+}
+
+void
+ResidueInit(void)
+{
+	DefineCustomBoolVariable("trovella.residue_check",
+							 gettext_noop("Refuses cursors WITH HOLD and temporary tables that would keep what a transaction with a tenant context read."),
+							 gettext_noop("Only for test harnesses that keep their results in a temporary table, such as pgTAP."),
+							 &residue_check,
+							 true,
+							 PGC_SUSET,
+							 0,
+							 NULL,
+							 NULL,
+							 NULL);
+
+	prev_ExecutorEnd = ExecutorEnd_hook;
+	ExecutorEnd_hook = residue_ExecutorEnd;
+	prev_ProcessUtility = ProcessUtility_hook;
+	ProcessUtility_hook = residue_ProcessUtility;
+	RegisterXactCallback(residue_xact_callback, NULL);
+	RegisterSubXactCallback(residue_subxact_callback, NULL);
+}
