@@ -6,9 +6,63 @@
 //
 // Every helper runs its work in one transaction that names the tenant or the
 // user first: the context ends with the transaction, so a pooled connection
-// never carries it to its next borrower.
+// never carries it to its next borrower.  The pool behind db is guarded
+// (guardPool below) the first time a helper uses it.
 import { sql } from 'drizzle-orm';
 import { uuid } from 'drizzle-orm/pg-core';
+
+const GUARDED = Symbol('trovella.guardedPool');
+
+function transactionStatus(client) {
+  if (typeof client.getTransactionStatus !== 'function') {
+    throw new Error('trovella: guardPool needs pg 8.21 or later (Client.getTransactionStatus)');
+  }
+  return client.getTransactionStatus();
+}
+
+// Makes a pg.Pool refuse to pass on a connection in the middle of a
+// transaction.  A client released while its transaction is still open
+// (release() without COMMIT or ROLLBACK, or a ROLLBACK that failed) would
+// carry that transaction, tenant context included, to whoever borrows it
+// next: pool.query() would read the previous tenant's rows.  A guarded pool
+// destroys such a client instead, and never hands one out.  Returns the pool.
+export function guardPool(pool) {
+  if (pool[GUARDED]) return pool;
+  const connect = pool.connect.bind(pool);
+  async function guardedConnect() {
+    for (;;) {
+      const client = await connect();
+      if (transactionStatus(client) !== 'I') {
+        // released carelessly behind the guard's back: never reuse it
+        client.release(new Error('trovella: pooled connection was in a transaction'));
+        continue;
+      }
+      const release = client.release;
+      client.release = (err) => release(err ?? (transactionStatus(client) === 'I'
+        ? undefined
+        : new Error('trovella: connection released in the middle of a transaction; destroyed')));
+      return client;
+    }
+  }
+  pool.connect = (callback) => {
+    const connecting = guardedConnect();
+    if (!callback) return connecting;
+    connecting.then((client) => callback(undefined, client, client.release), (err) => callback(err));
+    return undefined;
+  };
+  pool[GUARDED] = true;
+  return pool;
+}
+
+// drizzle over a pg.Pool: its pool, guarded.  A db over a single client
+// is the caller's to manage.
+function guarded(db) {
+  const client = db.$client;
+  if (client && typeof client.connect === 'function' && typeof client.totalCount === 'number') {
+    guardPool(client);
+  }
+  return db;
+}
 
 // A uuid primary key filled with a time-ordered ULID by the database.
 export function ulidPrimaryKey(name = 'id') {
@@ -17,7 +71,7 @@ export function ulidPrimaryKey(name = 'id') {
 
 // Runs fn(tx) in a transaction working for tenantId (and userId, if given).
 export function withTenant(db, tenantId, userId, fn) {
-  return db.transaction(async (tx) => {
+  return guarded(db).transaction(async (tx) => {
     await tx.execute(sql`select trovella.with_tenant(${tenantId}::uuid, ${userId ?? null}::uuid)`);
     return fn(tx);
   });
@@ -25,7 +79,7 @@ export function withTenant(db, tenantId, userId, fn) {
 
 // Runs fn(tx) in a transaction working for userId alone (their own tokens).
 export function withUser(db, userId, fn) {
-  return db.transaction(async (tx) => {
+  return guarded(db).transaction(async (tx) => {
     await tx.execute(sql`select trovella.with_user(${userId}::uuid)`);
     return fn(tx);
   });
@@ -60,7 +114,7 @@ export async function revokePAT(db, userId, tokenId) {
 // Runs fn(tx, identity) in a transaction working for the token's user; an
 // invalid token rejects with SQLSTATE 28000 before fn runs.
 export function authenticate(db, token, fn) {
-  return db.transaction(async (tx) => {
+  return guarded(db).transaction(async (tx) => {
     const { rows } = await tx.execute(sql`
       select token_id, user_id, scopes, expires_at from trovella.authenticate(${token})`);
     const identity = {
