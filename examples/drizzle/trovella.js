@@ -9,7 +9,7 @@
 // never carries it to its next borrower.  The pool behind db is guarded
 // (guardPool below) the first time a helper uses it.
 import { sql } from 'drizzle-orm';
-import { uuid } from 'drizzle-orm/pg-core';
+import { pgPolicy, uuid } from 'drizzle-orm/pg-core';
 
 const GUARDED = Symbol('trovella.guardedPool');
 
@@ -67,6 +67,34 @@ function guarded(db) {
 // A uuid primary key filled with a time-ordered ULID by the database.
 export function ulidPrimaryKey(name = 'id') {
   return uuid(name).primaryKey().default(sql`trovella.ulid_uuid()`);
+}
+
+// The tenant column as enable_tenant_isolation() leaves it: uuid, not null,
+// filled from the transaction's tenant.
+export function tenantColumn(name = 'tenant_id') {
+  return uuid(name).notNull().default(sql`trovella.current_tenant()`);
+}
+
+// trovella's two policies on an isolated table, declared for drizzle-kit so
+// that push and generate see no drift (they would drop them otherwise).
+// Use with .enableRLS(); FORCE ROW LEVEL SECURITY cannot be declared, so a
+// custom migration still runs trovella.enable_tenant_isolation():
+//
+//   export const projects = pgTable('projects', {
+//     id: ulidPrimaryKey(), tenantId: tenantColumn(), name: text('name').notNull(),
+//   }, () => tenantPolicies()).enableRLS();
+//
+// The clauses are written as PostgreSQL prints them back (pg_get_expr), which
+// is what drizzle-kit compares.
+export function tenantPolicies(column = 'tenant_id') {
+  if (!/^[a-z_][a-z0-9_]*$/.test(column)) {
+    throw new Error(`trovella: tenantPolicies needs a lower-case, unquoted column name, not ${JSON.stringify(column)}`);
+  }
+  const check = sql.raw(`(${column} = ( SELECT trovella.current_tenant() AS current_tenant))`);
+  return [
+    pgPolicy('trovella_tenant_isolation', { as: 'restrictive', for: 'all', to: 'public', using: check, withCheck: check }),
+    pgPolicy('trovella_tenant_access', { as: 'permissive', for: 'all', to: 'public', using: check, withCheck: check }),
+  ];
 }
 
 // Runs fn(tx) in a transaction working for tenantId (and userId, if given).
