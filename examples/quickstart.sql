@@ -51,11 +51,21 @@ BEGIN;
 CREATE TABLE demo.projects (
 	id uuid PRIMARY KEY DEFAULT trovella.ulid_uuid(),
 	tenant_id uuid NOT NULL,
-	name text NOT NULL
+	name text NOT NULL,
+	UNIQUE (tenant_id, id)              -- what child tables reference
 );
-CREATE INDEX ON demo.projects (tenant_id, id);
+-- Keys include the tenant column: PostgreSQL checks them without RLS.
+CREATE TABLE demo.tasks (
+	id uuid PRIMARY KEY DEFAULT trovella.ulid_uuid(),
+	tenant_id uuid NOT NULL,
+	project_id uuid NOT NULL,
+	title text NOT NULL,
+	FOREIGN KEY (tenant_id, project_id) REFERENCES demo.projects (tenant_id, id) ON DELETE CASCADE
+);
+CREATE INDEX ON demo.tasks (tenant_id, project_id);
 SELECT trovella.enable_tenant_isolation('demo.projects');
-GRANT SELECT, INSERT, UPDATE, DELETE ON demo.projects TO demo_app;
+SELECT trovella.enable_tenant_isolation('demo.tasks');
+GRANT SELECT, INSERT, UPDATE, DELETE ON demo.projects, demo.tasks TO demo_app;
 COMMIT;
 
 SET ROLE demo_app;
@@ -64,6 +74,8 @@ SET ROLE demo_app;
 BEGIN;
 SELECT trovella.with_tenant('aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa');
 INSERT INTO demo.projects (name) VALUES ('apollo'), ('gemini');  -- tenant_id filled in
+INSERT INTO demo.tasks (project_id, title)
+SELECT id, 'launch' FROM demo.projects WHERE name = 'apollo';
 COMMIT;
 
 BEGIN;
@@ -90,8 +102,9 @@ RESET ROLE;
 -- A tenant table left unisolated: the isolation guard warns at commit
 -- (trovella.isolation_guard = error would refuse it, auto would isolate it),
 -- and the audit view lists what keeps it from being isolated.
-CREATE TABLE demo.invoices (id uuid PRIMARY KEY, tenant_id uuid, total numeric);
-SELECT table_name, rls_forced, policy_ok, has_index, problems FROM trovella.isolation_status;
+CREATE TABLE demo.invoices (id uuid PRIMARY KEY, tenant_id uuid, total numeric,
+	project_id uuid REFERENCES demo.projects (id));
+SELECT table_name, policy_ok, unnest(problems) AS problem FROM trovella.isolation_status WHERE problems <> '{}';
 
 ------------------------------------------------------------------------
 -- 3. Personal access tokens: only a hash is stored.

@@ -183,16 +183,21 @@ AS $$
 	                     AND x.grantee <> c.relowner
 	                   GROUP BY x.grantee) g
 	             ORDER BY g.grantee)
-	    -- code that runs on every tenant's rows: a reviewer should read it
-	    || ARRAY(SELECT format('trigger %I runs on every tenant''s rows: check that it keeps them in their tenant', t.tgname)
+	    -- code that runs on every tenant's rows: a reviewer should read it,
+	    -- and says so with a comment starting 'trovella: reviewed'
+	    || ARRAY(SELECT format('trigger %I runs on every tenant''s rows: check that it keeps them in their tenant, then COMMENT ON TRIGGER %I ON %s IS ''trovella: reviewed''',
+	                           t.tgname, t.tgname, tbl)
 	             FROM pg_trigger t
 	             WHERE t.tgrelid = tbl AND NOT t.tgisinternal AND t.tgparentid = 0
 	               AND NOT EXISTS (SELECT 1 FROM pg_depend d
 	                               WHERE d.classid = 'pg_trigger'::regclass AND d.objid = t.oid AND d.deptype = 'e')
+	               AND coalesce(obj_description(t.oid, 'pg_trigger'), '') NOT LIKE 'trovella: reviewed%'
 	             ORDER BY t.tgname)
-	    || ARRAY(SELECT format('rule %I runs on every tenant''s rows: check that it keeps them in their tenant', r.rulename)
+	    || ARRAY(SELECT format('rule %I runs on every tenant''s rows: check that it keeps them in their tenant, then COMMENT ON RULE %I ON %s IS ''trovella: reviewed''',
+	                           r.rulename, r.rulename, tbl)
 	             FROM pg_rewrite r
 	             WHERE r.ev_class = tbl AND r.rulename <> '_RETURN'
+	               AND coalesce(obj_description(r.oid, 'pg_rewrite'), '') NOT LIKE 'trovella: reviewed%'
 	             ORDER BY r.rulename)
 	FROM pg_class c
 	JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = tenant_column AND a.attnum > 0 AND NOT a.attisdropped

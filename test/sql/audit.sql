@@ -98,10 +98,12 @@ $$;
 CREATE TRIGGER copy_out AFTER INSERT ON priv FOR EACH ROW EXECUTE FUNCTION priv_copy_out();
 CREATE RULE also_copy AS ON INSERT TO priv DO ALSO INSERT INTO priv_copy VALUES (NEW.body);
 SELECT unnest(problems) AS priv_problems FROM trovella.isolation_status WHERE table_name = 'priv'::regclass;
--- with only what RLS covers granted, and the code gone, nothing is left to say
+-- with only what RLS covers granted, and the code read and marked as
+-- reviewed (or gone), nothing is left to say
 REVOKE ALL ON priv FROM regress_audit_app, PUBLIC;
 GRANT SELECT, INSERT, UPDATE, DELETE ON priv TO regress_audit_app;
-DROP TRIGGER copy_out ON priv;
+COMMENT ON TRIGGER copy_out ON priv IS 'trovella: reviewed by the security team';
+SELECT unnest(problems) AS after_review FROM trovella.isolation_status WHERE table_name = 'priv'::regclass;
 DROP RULE also_copy ON priv;
 SELECT problems FROM trovella.isolation_status WHERE table_name = 'priv'::regclass;
 
