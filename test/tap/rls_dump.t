@@ -26,9 +26,12 @@ DB=$SRC q -c "
 	GRANT SELECT, INSERT ON docs TO $APP;
 	INSERT INTO docs (tenant_id, body) VALUES ('$A', 'a1'), ('$A', 'a2'), ('$B', 'b1');" >/dev/null
 
+# the guard in error does not refuse a restore run by a superuser (0.3.0:
+# row_security = off excuses only roles RLS does not bind)
+q -c "ALTER DATABASE $DST SET trovella.isolation_guard = error" >/dev/null
 pg_dump -d $SRC >"${TMPDIR:-/tmp}/trovella_dump.$$.sql"
 psql -X -q -v ON_ERROR_STOP=1 -d $DST -f "${TMPDIR:-/tmp}/trovella_dump.$$.sql" >/dev/null 2>&1
-ok $? "the dump restores without error"
+ok $? "the dump restores without error, with the isolation guard in error"
 rm -f "${TMPDIR:-/tmp}/trovella_dump.$$.sql"
 
 DB=$DST
