@@ -5,7 +5,7 @@
 # transactions.  Each new psql is a new backend with the library not loaded.
 set -u
 . "$(dirname "$0")/lib.sh"
-plan 16
+plan 19
 
 A=aaaaaaaa-0000-0000-0000-000000000000
 B=bbbbbbbb-0000-0000-0000-000000000000
@@ -86,6 +86,19 @@ fi
 
 is "$(q -c "SELECT count(*) FROM pg_db_role_setting WHERE array_to_string(setconfig, ',') LIKE '%trovella%'")" "0" \
 	"no stored trovella setting is left behind"
+
+# 0.3.0: the settings that steer the guard and the residue check are a
+# superuser's, even as placeholders set before the library loads
+is "$(as_app -c "SET trovella.tenant_column = 'nope'" -c "SELECT trovella.ulid_uuid() IS NOT NULL" \
+	-c "SHOW trovella.tenant_column" 2>/dev/null | tail -n 1)" "tenant_id" \
+	"a placeholder trovella.tenant_column set by the application role is dropped when the library loads"
+is "$(as_app -c "SET trovella.residue_check = off" -c "SELECT trovella.ulid_uuid() IS NOT NULL" \
+	-c "SHOW trovella.residue_check" 2>/dev/null | tail -n 1)" "on" \
+	"a placeholder trovella.residue_check set by the application role is dropped when the library loads"
+# a cursor WITH HOLD declared before the library was loaded is still seen
+is "$(as_app -c "BEGIN" -c "DECLARE held CURSOR WITH HOLD FOR SELECT 1" \
+	-c "SELECT trovella.with_tenant('$A')" | tail -n 1)" "ERROR 25000" \
+	"with_tenant() in a new backend refuses a cursor WITH HOLD of its transaction"
 
 q -c "REVOKE ALL ON FUNCTION trovella.with_tenant(uuid, uuid) FROM $APP; DROP ROLE $APP" >/dev/null
 done_testing
