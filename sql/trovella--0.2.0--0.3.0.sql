@@ -264,12 +264,13 @@ RETURNS TABLE (tbl regclass, tenant_column name)
 LANGUAGE sql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
-	SELECT r.relid, trovella.isolation_guard_problem(r.relid)
-	FROM pg_event_trigger_dropped_objects() o
-	CROSS JOIN LATERAL (
-		SELECT to_regclass(format('%I.%I', o.address_names[1], o.address_names[2])) AS relid) r
-	WHERE o.object_type = 'policy' AND r.relid IS NOT NULL
-	  AND trovella.isolation_guard_problem(r.relid) IS NOT NULL
+	SELECT j.relid, j.col
+	FROM (SELECT DISTINCT r.relid, trovella.isolation_guard_problem(r.relid) AS col
+	      FROM pg_event_trigger_dropped_objects() o
+	      CROSS JOIN LATERAL (
+	          SELECT to_regclass(format('%I.%I', o.address_names[1], o.address_names[2])) AS relid) r
+	      WHERE o.object_type = 'policy' AND r.relid IS NOT NULL) j
+	WHERE j.col IS NOT NULL
 $$;
 COMMENT ON FUNCTION trovella.isolation_guard_dropped() IS
 'tables whose policies the current DROP command removed and that should be tenant-isolated and are not; for the isolation guard';

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/../.."
 # every released version reached by an upgrade script, besides the oldest
 later_released=$(grep -v '^#' sql/RELEASED | awk 'NF == 2 { print $2 }' |
 	sed -nE 's/^trovella--[0-9.]+--([0-9.]+)\.sql$/\1/p')
-plan $((17 + 2 * $(printf '%s\n' "$later_released" | grep -c .)))
+plan $((19 + 2 * $(printf '%s\n' "$later_released" | grep -c .)))
 
 OLD=trovella_upgrade_old
 NEW=trovella_upgrade_fresh
@@ -66,6 +66,8 @@ is "$(DB=$OLD as_app -c "SELECT count(*) FROM docs" | tail -n 1)" "ERROR 42501" 
 	"after the update a read without context still fails closed"
 is "$(DB=$OLD q -c "SELECT problems FROM trovella.isolation_status WHERE table_name = 'docs'::regclass")" "{}" \
 	"after the update the isolated table has no problem"
+is "$(DB=$OLD q -c "SET trovella.isolation_guard = error" -c "DROP POLICY trovella_tenant_access ON docs" | tail -n 1)" \
+	"ERROR 55000" "after the update the guard refuses a DROP POLICY (0.3.0)"
 
 # Object for object, the updated database equals a fresh install.
 DB=$NEW q -c "CREATE EXTENSION trovella" >/dev/null
@@ -77,6 +79,8 @@ changes=$(diff <(printf '%s\n' "$old_catalog") <(printf '%s\n' "$new_catalog"))
 is "$changes" "" "updated and fresh: same functions, volatility, strictness, security, ACLs, tables, indexes, event triggers, settings"
 ok $([ "$(printf '%s\n' "$new_catalog" | grep -c '^event trigger|trovella_isolation_guard|')" -eq 1 ]; echo $?) \
 	"the comparison covers the event trigger"
+ok $([ "$(printf '%s\n' "$new_catalog" | grep -c '^event trigger|trovella_isolation_guard_drop|')" -eq 1 ]; echo $?) \
+	"the comparison covers the DROP POLICY event trigger (0.3.0)"
 ok $([ "$(printf '%s\n' "$new_catalog" | grep -c '^function|')" -ge 30 ]; echo $?) \
 	"the comparison covers every function"
 
