@@ -238,8 +238,8 @@ command_may_need_guard(Node *parsetree)
 
 /*
  * Run one of the guard's queries (planned once per backend) and return the
- * tables it lists with their tenant columns, copied out of SPI's memory.
- * The caller is connected to SPI.
+ * tables it lists with their tenant columns, copied out of the result: the
+ * arrays live in the caller's SPI connection, until its SPI_finish().
  */
 static uint64
 guard_tables(SPIPlanPtr *plan, const char *query, Oid **tables, Datum **columns)
