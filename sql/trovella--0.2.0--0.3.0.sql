@@ -287,3 +287,53 @@ CREATE EVENT TRIGGER trovella_isolation_guard_drop ON sql_drop
 	EXECUTE FUNCTION trovella.isolation_guard_drop();
 COMMENT ON EVENT TRIGGER trovella_isolation_guard_drop IS
 'warns about or refuses a DROP POLICY that leaves a table with a tenant column but without tenant isolation (trovella.isolation_guard)';
+
+------------------------------------------------------------------------
+-- Membership: with_tenant opens only the tenants the user belongs to,
+-- once the application's membership table is registered (src/membership.c).
+------------------------------------------------------------------------
+
+-- At most one row: the registered table and its columns.  An extension
+-- configuration table, so that pg_dump keeps the registration.  Written
+-- only by use_membership and stop_membership, as the extension's owner.
+CREATE TABLE trovella.membership (
+	singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+	tbl regclass NOT NULL,
+	tenant_column name NOT NULL,
+	user_column name NOT NULL,
+	role_column name
+);
+COMMENT ON TABLE trovella.membership IS
+'the membership table with_tenant checks, registered with trovella.use_membership(); at most one row';
+REVOKE ALL ON trovella.membership FROM PUBLIC;
+GRANT SELECT ON trovella.membership TO PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('trovella.membership', '');
+
+CREATE FUNCTION trovella.use_membership(tbl regclass, tenant_column name, user_column name,
+                                        role_column name DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'trovella_use_membership'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION trovella.use_membership(regclass, name, name, name) IS
+'registers the table of (tenant, user[, role]) memberships that with_tenant checks; the caller must own it';
+
+CREATE FUNCTION trovella.stop_membership()
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'trovella_stop_membership'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION trovella.stop_membership() IS
+'removes the membership registration; false when there was none';
+
+-- STABLE: the same answer for the whole transaction (read once).
+-- PARALLEL RESTRICTED: it may read the member table in the leader only.
+CREATE FUNCTION trovella.current_member_role()
+RETURNS text
+AS 'MODULE_PATHNAME', 'trovella_current_member_role'
+LANGUAGE C STABLE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION trovella.current_member_role() IS
+'the current user''s role in the current tenant, from the membership table; NULL without a role column; 42501 without a context';
+
+-- Registration decides who may open which tenant: a superuser grants it to
+-- the role that runs migrations.
+REVOKE EXECUTE ON FUNCTION trovella.use_membership(regclass, name, name, name) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION trovella.stop_membership() FROM PUBLIC;

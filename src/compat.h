@@ -12,7 +12,9 @@
 #include "postgres.h"
 
 #include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "storage/proc.h"
+#include "utils/acl.h"
 #include "utils/guc.h"
 
 /* 16 moved the varlena macros (VARDATA_ANY, SET_VARSIZE...) out of postgres.h. */
@@ -81,6 +83,13 @@ pop_catalog_search_path(const CatalogSearchPath *saved)
 {
 	PopOverrideSearchPath();
 }
+#endif
+
+/* 16 folded the per-class ownership checks into object_ownercheck(). */
+#if PG_VERSION_NUM >= 160000
+#define table_ownercheck(relid, roleid) object_ownercheck(RelationRelationId, (relid), (roleid))
+#else
+#define table_ownercheck(relid, roleid) pg_class_ownercheck((relid), (roleid))
 #endif
 
 /* 18 gave index_beginscan() an instrumentation argument (NULL: none). */

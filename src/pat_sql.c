@@ -138,44 +138,6 @@ PatInit(void)
 							NULL);
 }
 
-/* The caller's identity, saved while the table is accessed as the owner. */
-typedef struct OwnerSection
-{
-	Oid			saved_userid;
-	int			saved_sec_context;
-	CatalogSearchPath saved_search_path;
-} OwnerSection;
-
-/*
- * Act as the owner of the called function (the extension's owner, who owns
- * the token table) with only the system catalogs on the search path, until
- * end_owner_section().  An error in between is cleaned up by transaction or
- * subtransaction abort, which restores both.
- */
-static void
-begin_owner_section(FunctionCallInfo fcinfo, OwnerSection *section)
-{
-	HeapTuple	proc = SearchSysCache1(PROCOID, ObjectIdGetDatum(fcinfo->flinfo->fn_oid));
-	Oid			owner;
-
-	if (!HeapTupleIsValid(proc))
-		elog(ERROR, "cache lookup failed for function %u", fcinfo->flinfo->fn_oid);
-	owner = ((Form_pg_proc) GETSTRUCT(proc))->proowner;
-	ReleaseSysCache(proc);
-
-	GetUserIdAndSecContext(&section->saved_userid, &section->saved_sec_context);
-	SetUserIdAndSecContext(owner, section->saved_sec_context |
-						   SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
-	push_catalog_search_path(&section->saved_search_path);
-}
-
-static void
-end_owner_section(const OwnerSection *section)
-{
-	pop_catalog_search_path(&section->saved_search_path);
-	SetUserIdAndSecContext(section->saved_userid, section->saved_sec_context);
-}
-
 /* SHA-256 of a token, with a context that is reused. */
 static void
 pat_hash_with(pg_cryptohash_ctx *ctx, const char *token, size_t len,
@@ -228,7 +190,7 @@ keep_plan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes)
  * Record that a token was used, at most once per pat_last_used_interval,
  * never in a read-only transaction or on a standby, and never waiting for
  * another backend that is writing the same row.  The statement runs as the
- * table's owner with the search path restricted (begin_owner_section).
+ * table's owner with the search path restricted (trovella_begin_owner_section).
  */
 static void
 touch_last_used(FunctionCallInfo fcinfo, pg_uuid_t *token_id,
@@ -247,7 +209,7 @@ touch_last_used(FunctionCallInfo fcinfo, pg_uuid_t *token_id,
 
 	values[0] = UUIDPGetDatum(token_id);
 	values[1] = TimestampTzGetDatum(due_before);
-	begin_owner_section(fcinfo, &section);
+	trovella_begin_owner_section(fcinfo, &section);
 	SPI_connect();
 	if (SPI_execute_plan(keep_plan(&touch_plan,
 								   "UPDATE trovella.personal_access_token SET last_used_at = pg_catalog.statement_timestamp() "
@@ -260,7 +222,7 @@ touch_last_used(FunctionCallInfo fcinfo, pg_uuid_t *token_id,
 						 values, NULL, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "could not record the use of a token");
 	SPI_finish();
-	end_owner_section(&section);
+	trovella_end_owner_section(&section);
 }
 
 /*
@@ -878,7 +840,7 @@ trovella_pat_create(PG_FUNCTION_ARGS)
 	pat_hash(token, PAT_TOKEN_LEN, digest);
 	trovella_new_ulid(token_id);
 
-	begin_owner_section(fcinfo, &section);
+	trovella_begin_owner_section(fcinfo, &section);
 	SPI_connect();
 	check_token_cap(&user_id);
 
@@ -898,7 +860,7 @@ trovella_pat_create(PG_FUNCTION_ARGS)
 						 values, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not store a token");
 	SPI_finish();
-	end_owner_section(&section);
+	trovella_end_owner_section(&section);
 
 	result[0] = UUIDPGetDatum(token_id);
 	result[1] = PointerGetDatum(cstring_to_text_with_len(token, PAT_TOKEN_LEN));

@@ -60,6 +60,8 @@ static ContextSlot user_slot = {
 	"The user is only known inside a transaction that has called trovella.with_tenant() with a user, trovella.with_user() or trovella.authenticate()."
 };
 
+static Datum slot_value_or_error(const ContextSlot *slot);
+
 /* True only while with_tenant()/with_user() set a GUC. */
 static bool setting_from_trovella = false;
 
@@ -275,6 +277,10 @@ trovella_with_tenant(PG_FUNCTION_ARGS)
 	check_seal(&tenant_slot, tenant_id, "with_tenant");
 	if (user_id != NULL)
 		check_seal(&user_slot, user_id, "with_tenant");
+	if (user_id != NULL)
+		trovella_check_membership(tenant_id, user_id, "with_tenant");
+	else if (slot_is_set(&user_slot))
+		trovella_check_membership(tenant_id, &user_slot.current->id, "with_tenant");
 	if (!trovella_context_in_transaction())
 		trovella_check_residue_before_context();
 
@@ -303,9 +309,19 @@ void
 trovella_set_user(const pg_uuid_t *user_id, const char *function_name)
 {
 	check_seal(&user_slot, user_id, function_name);
+	if (slot_is_set(&tenant_slot))
+		trovella_check_membership(&tenant_slot.current->id, user_id, function_name);
 	if (!trovella_context_in_transaction())
 		trovella_check_residue_before_context();
 	apply_context(&user_slot, user_id);
+}
+
+/* The tenant and the user, for C callers; 42501 unless both are set. */
+void
+trovella_current_context_or_error(pg_uuid_t *tenant_id, pg_uuid_t *user_id)
+{
+	*tenant_id = *DatumGetUUIDP(slot_value_or_error(&tenant_slot));
+	*user_id = *DatumGetUUIDP(slot_value_or_error(&user_slot));
 }
 
 /*

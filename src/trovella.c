@@ -21,5 +21,6 @@ _PG_init(void)
 	IsolationInit();
 	PatInit();
 	ResidueInit();
+	MembershipInit();
 	MarkGUCPrefixReserved("trovella");
 }

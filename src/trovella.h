@@ -11,6 +11,8 @@
 #include "nodes/nodes.h"
 #include "utils/uuid.h"
 
+#include "compat.h"
+
 /* Each module defines its own GUCs; _PG_init calls these. */
 extern void TenantInit(void);
 extern void IsolationInit(void);
@@ -19,10 +21,27 @@ extern void ResidueInit(void);
 
 /* The tenant context, for the PAT functions (tenant.c). */
 extern bool trovella_current_user(pg_uuid_t *user_id);
+extern void trovella_current_context_or_error(pg_uuid_t *tenant_id, pg_uuid_t *user_id);
 extern void trovella_set_user(const pg_uuid_t *user_id, const char *function_name);
 extern void trovella_require_transaction_block(const char *function_name);
 extern void trovella_require_arg(FunctionCallInfo fcinfo, int argno,
 								 const char *arg_name, const char *function_name);
+
+/* The caller's identity, saved while a statement runs as the owner (owner.c). */
+typedef struct OwnerSection
+{
+	Oid			saved_userid;
+	int			saved_sec_context;
+	CatalogSearchPath saved_search_path;
+} OwnerSection;
+
+extern void trovella_begin_owner_section(FunctionCallInfo fcinfo, OwnerSection *section);
+extern void trovella_end_owner_section(const OwnerSection *section);
+
+/* Membership checks (membership.c). */
+extern void MembershipInit(void);
+extern void trovella_check_membership(const pg_uuid_t *tenant_id, const pg_uuid_t *user_id,
+									  const char *function_name);
 
 /* Whether this transaction has had a tenant or user context (tenant.c). */
 extern bool trovella_context_in_transaction(void);

@@ -1,0 +1,46 @@
+/*
+ * owner.c
+ *		Running a statement with the extension owner's rights, for functions
+ *		that are not SECURITY DEFINER (pat_sql.c, membership.c).
+ */
+#include "postgres.h"
+
+#include "catalog/pg_proc.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/syscache.h"
+
+#include "compat.h"
+#include "trovella.h"
+
+/*
+ * Act as the owner of the called function (the extension's owner, who owns
+ * its tables) with only the system catalogs on the search path, and as a
+ * restricted operation, until trovella_end_owner_section().  An error in
+ * between is cleaned up by transaction or subtransaction abort, which
+ * restores both.
+ */
+void
+trovella_begin_owner_section(FunctionCallInfo fcinfo, OwnerSection *section)
+{
+	HeapTuple	proc = SearchSysCache1(PROCOID, ObjectIdGetDatum(fcinfo->flinfo->fn_oid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(proc))
+		elog(ERROR, "cache lookup failed for function %u", fcinfo->flinfo->fn_oid);
+	owner = ((Form_pg_proc) GETSTRUCT(proc))->proowner;
+	ReleaseSysCache(proc);
+
+	GetUserIdAndSecContext(&section->saved_userid, &section->saved_sec_context);
+	SetUserIdAndSecContext(owner, section->saved_sec_context |
+						   SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+	push_catalog_search_path(&section->saved_search_path);
+}
+
+void
+trovella_end_owner_section(const OwnerSection *section)
+{
+	pop_catalog_search_path(&section->saved_search_path);
+	SetUserIdAndSecContext(section->saved_userid, section->saved_sec_context);
+}
+
