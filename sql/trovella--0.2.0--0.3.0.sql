@@ -337,3 +337,30 @@ COMMENT ON FUNCTION trovella.current_member_role() IS
 -- the role that runs migrations.
 REVOKE EXECUTE ON FUNCTION trovella.use_membership(regclass, name, name, name) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION trovella.stop_membership() FROM PUBLIC;
+
+-- Tokens bound to a tenant: authenticate sets that tenant too, after
+-- checking that the user still belongs to it.
+ALTER TABLE trovella.personal_access_token ADD COLUMN tenant_id uuid;
+COMMENT ON COLUMN trovella.personal_access_token.tenant_id IS
+'the tenant the token is bound to (pat_create''s fourth argument), or NULL';
+
+CREATE FUNCTION trovella.pat_create(name text, expires_at timestamptz, scopes text[], tenant_id uuid,
+                                    OUT token_id uuid, OUT token text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'trovella_pat_create'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION trovella.pat_create(text, timestamptz, text[], uuid) IS
+'creates a token for trovella.current_user_id() bound to a tenant the user is a member of; returns its plaintext, the only time it is ever shown';
+
+-- pat_verify with the binding (pat_verify keeps its columns, and its grants).
+CREATE FUNCTION trovella.pat_verify_with_tenant(token text,
+                                                OUT token_id uuid, OUT user_id uuid, OUT tenant_id uuid,
+                                                OUT scopes text[], OUT expires_at timestamptz)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'trovella_pat_verify'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+COMMENT ON FUNCTION trovella.pat_verify_with_tenant(text) IS
+'pat_verify with the tenant the token is bound to (NULL: none)';
+
+REVOKE EXECUTE ON FUNCTION trovella.pat_create(text, timestamptz, text[], uuid) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION trovella.pat_verify_with_tenant(text) FROM PUBLIC;

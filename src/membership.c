@@ -328,7 +328,16 @@ trovella_check_membership(const pg_uuid_t *tenant_id, const pg_uuid_t *user_id,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			 errmsg("trovella.%s: the user is not a member of the tenant", function_name),
 			 errdetail("The registered membership table has no row for this user in this tenant."),
-			 errhint("The application chose a tenant the signed-in user does not belong to.")));
+			 strcmp(function_name, "authenticate") == 0
+			 ? errhint("The token is bound to a tenant its user no longer belongs to.")
+			 : errhint("The application chose a tenant the signed-in user does not belong to.")));
+}
+
+/* Whether a membership table is registered (pat_create binds tokens only then). */
+bool
+trovella_membership_registered(void)
+{
+	return current_membership()->registered;
 }
 
 /* The user's role in the current tenant: NULL without a role column. */

@@ -85,6 +85,7 @@ static int	pat_last_used_interval = 60;	/* seconds */
 static SPIPlanPtr touch_plan = NULL;
 static SPIPlanPtr count_plan = NULL;
 static SPIPlanPtr insert_plan = NULL;
+static SPIPlanPtr bound_insert_plan = NULL;
 
 static void forget_token_table(Datum arg, Oid relid);
 static void token_scan_xact_callback(XactEvent event, void *arg);
@@ -241,6 +242,7 @@ typedef struct TokenTable
 	AttrNumber	expires_at;
 	AttrNumber	last_used_at;
 	AttrNumber	revoked_at;
+	AttrNumber	tenant_id;		/* 0.3.0; InvalidAttrNumber before the update */
 } TokenTable;
 
 static TokenTable token_table;
@@ -305,6 +307,7 @@ resolve_token_table(void)
 	token_table.expires_at = token_column(relid, "expires_at");
 	token_table.last_used_at = token_column(relid, "last_used_at");
 	token_table.revoked_at = token_column(relid, "revoked_at");
+	token_table.tenant_id = get_attnum(relid, "tenant_id");
 	token_table.relid = relid;
 }
 
@@ -478,7 +481,8 @@ token_scan(FunctionCallInfo fcinfo)
  * trovella.pat_last_used_interval, runs a statement, as the table's owner.
  */
 static bool
-pat_lookup(FunctionCallInfo fcinfo, text *token, pg_uuid_t *user_id)
+pat_lookup(FunctionCallInfo fcinfo, text *token, pg_uuid_t *user_id,
+		   bool *bound, pg_uuid_t *tenant_id)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	union
@@ -502,29 +506,44 @@ pat_lookup(FunctionCallInfo fcinfo, text *token, pg_uuid_t *user_id)
 	if (index_getnext_slot(ts->scan, ForwardScanDirection, ts->slot))
 	{
 		TupleTableSlot *slot = ts->slot;
-		Datum		values[4];
-		bool		nulls[4];
+		TupleDesc	desc = rsinfo->setDesc ? rsinfo->setDesc : rsinfo->expectedDesc;
+		Datum		values[5];
+		bool		nulls[5];
 		bool		revoked_null;
 		bool		expires_null;
 		Datum		expires_at;
+		Datum		tenant = (Datum) 0;
+		bool		tenant_null = true;
+		int			n = 0;
 
 		(void) slot_getattr(slot, token_table.revoked_at, &revoked_null);
 		expires_at = slot_getattr(slot, token_table.expires_at, &expires_null);
 		if (revoked_null && !expires_null &&
 			DatumGetTimestampTz(expires_at) > GetCurrentStatementStartTimestamp())
 		{
-			values[0] = slot_getattr(slot, token_table.id, &nulls[0]);
-			values[1] = slot_getattr(slot, token_table.user_id, &nulls[1]);
-			values[2] = slot_getattr(slot, token_table.scopes, &nulls[2]);
-			values[3] = expires_at;
-			nulls[3] = false;
+			if (token_table.tenant_id != InvalidAttrNumber)
+				tenant = slot_getattr(slot, token_table.tenant_id, &tenant_null);
+			values[n] = slot_getattr(slot, token_table.id, &nulls[n]);
+			token_id = *DatumGetUUIDP(values[n++]);
+			values[n] = slot_getattr(slot, token_table.user_id, &nulls[n]);
+			*user_id = *DatumGetUUIDP(values[n++]);
+			/* pat_verify_with_tenant (0.3.0) has the binding third */
+			if (desc->natts == 5)
+			{
+				values[n] = tenant;
+				nulls[n++] = tenant_null;
+			}
+			values[n] = slot_getattr(slot, token_table.scopes, &nulls[n]);
+			n++;
+			values[n] = expires_at;
+			nulls[n++] = false;
+			Assert(n == desc->natts);
+			*bound = !tenant_null;
+			if (!tenant_null)
+				*tenant_id = *DatumGetUUIDP(tenant);
 			last_used_at = slot_getattr(slot, token_table.last_used_at, &last_used_null);
-			token_id = *DatumGetUUIDP(values[0]);
-			*user_id = *DatumGetUUIDP(values[1]);
 			/* the tuplestore copies the row */
-			tuplestore_putvalues(rsinfo->setResult,
-								 rsinfo->setDesc ? rsinfo->setDesc : rsinfo->expectedDesc,
-								 values, nulls);
+			tuplestore_putvalues(rsinfo->setResult, desc, values, nulls);
 			found = true;
 		}
 		ExecClearTuple(slot);
@@ -582,6 +601,8 @@ trovella_pat_verify(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	bool		well_formed = pat_is_well_formed(VARDATA_ANY(token), VARSIZE_ANY_EXHDR(token));
 	pg_uuid_t	user_id;
+	pg_uuid_t	tenant_id;
+	bool		bound;
 
 	/*
 	 * A malformed token returns no row before even a result descriptor is
@@ -597,29 +618,37 @@ trovella_pat_verify(PG_FUNCTION_ARGS)
 
 	begin_token_result(fcinfo);
 	if (well_formed)
-		(void) pat_lookup(fcinfo, token, &user_id);
+		(void) pat_lookup(fcinfo, token, &user_id, &bound, &tenant_id);
 	return (Datum) 0;
 }
 
-/* pat_verify, then with_user() for the token's user; 28000 if invalid. */
+/*
+ * pat_verify, then with_user() for the token's user, and for a token bound
+ * to a tenant with_tenant() for that tenant; 28000 if invalid, 42501 if the
+ * user is no longer a member of the bound tenant.
+ */
 PG_FUNCTION_INFO_V1(trovella_authenticate);
 Datum
 trovella_authenticate(PG_FUNCTION_ARGS)
 {
 	text	   *token;
 	pg_uuid_t	user_id;
+	pg_uuid_t	tenant_id;
+	bool		bound;
 
 	trovella_require_transaction_block("authenticate");
 	begin_token_result(fcinfo);
 	token = PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0);
 	if (token == NULL ||
 		!pat_is_well_formed(VARDATA_ANY(token), VARSIZE_ANY_EXHDR(token)) ||
-		!pat_lookup(fcinfo, token, &user_id))
+		!pat_lookup(fcinfo, token, &user_id, &bound, &tenant_id))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 				 errmsg("trovella: invalid token"),
 				 errhint("The token may be mistyped, unknown, revoked or expired; present a valid token or create a new one.")));
 	trovella_set_user(&user_id, "authenticate");
+	if (bound)
+		trovella_set_tenant(&tenant_id, "authenticate");
 	return (Datum) 0;
 }
 
@@ -807,8 +836,10 @@ trovella_pat_create(PG_FUNCTION_ARGS)
 	uint8		bytes[64];
 	uint8		digest[PG_SHA256_DIGEST_LENGTH];
 	size_t		have = 0;
-	Oid			argtypes[7] = {UUIDOID, UUIDOID, TEXTOID, TEXTOID, BYTEAOID, TEXTARRAYOID, TIMESTAMPTZOID};
-	Datum		values[7];
+	Oid			argtypes[8] = {UUIDOID, UUIDOID, TEXTOID, TEXTOID, BYTEAOID, TEXTARRAYOID, TIMESTAMPTZOID, UUIDOID};
+	Datum		values[8];
+	pg_uuid_t  *tenant_id = NULL;
+	SPIPlanPtr	plan;
 	Datum		result[2];
 	bool		result_nulls[2] = {false, false};
 	Datum		scopes;
@@ -826,6 +857,18 @@ trovella_pat_create(PG_FUNCTION_ARGS)
 	check_name(PG_GETARG_TEXT_PP(0));
 	check_expiry(PG_GETARG_TIMESTAMPTZ(1));
 	scopes = check_scopes(PG_GETARG_ARRAYTYPE_P(2));
+	/* the four-argument form (0.3.0) binds the token to a tenant */
+	if (PG_NARGS() == 4)
+	{
+		trovella_require_arg(fcinfo, 3, "tenant_id", "pat_create");
+		tenant_id = PG_GETARG_UUID_P(3);
+		if (!trovella_membership_registered())
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("trovella.pat_create: a token is bound to a tenant only with a membership table"),
+					 errhint("Register the application's membership table with trovella.use_membership().")));
+		trovella_check_membership(tenant_id, &user_id, "pat_create");
+	}
 
 	InitMaterializedSRF(fcinfo, 0);
 
@@ -852,12 +895,22 @@ trovella_pat_create(PG_FUNCTION_ARGS)
 	values[5] = scopes;
 	values[6] = PG_GETARG_DATUM(1);
 	explicit_bzero(digest, sizeof(digest));
-	if (SPI_execute_plan(keep_plan(&insert_plan,
-								   "INSERT INTO trovella.personal_access_token"
-								   " (id, user_id, name, token_hint, token_hash, scopes, expires_at)"
-								   " VALUES ($1, $2, $3, $4, $5, $6, $7)",
-								   7, argtypes),
-						 values, NULL, false, 0) != SPI_OK_INSERT)
+	if (tenant_id == NULL)
+		plan = keep_plan(&insert_plan,
+						 "INSERT INTO trovella.personal_access_token"
+						 " (id, user_id, name, token_hint, token_hash, scopes, expires_at)"
+						 " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+						 7, argtypes);
+	else
+	{
+		values[7] = UUIDPGetDatum(tenant_id);
+		plan = keep_plan(&bound_insert_plan,
+						 "INSERT INTO trovella.personal_access_token"
+						 " (id, user_id, name, token_hint, token_hash, scopes, expires_at, tenant_id)"
+						 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+						 8, argtypes);
+	}
+	if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not store a token");
 	SPI_finish();
 	trovella_end_owner_section(&section);

@@ -325,6 +325,21 @@ trovella_current_context_or_error(pg_uuid_t *tenant_id, pg_uuid_t *user_id)
 }
 
 /*
+ * Set the tenant for the rest of the transaction, for C callers (authenticate
+ * of a token bound to a tenant); the same checks as with_tenant(tenant).
+ */
+void
+trovella_set_tenant(const pg_uuid_t *tenant_id, const char *function_name)
+{
+	check_seal(&tenant_slot, tenant_id, function_name);
+	if (slot_is_set(&user_slot))
+		trovella_check_membership(tenant_id, &user_slot.current->id, function_name);
+	if (!trovella_context_in_transaction())
+		trovella_check_residue_before_context();
+	apply_context(&tenant_slot, tenant_id);
+}
+
+/*
  * Whether this transaction has had a context, even one a rollback to a
  * savepoint has reverted since: what it read may still be around.
  */

@@ -23,6 +23,7 @@ extern void ResidueInit(void);
 extern bool trovella_current_user(pg_uuid_t *user_id);
 extern void trovella_current_context_or_error(pg_uuid_t *tenant_id, pg_uuid_t *user_id);
 extern void trovella_set_user(const pg_uuid_t *user_id, const char *function_name);
+extern void trovella_set_tenant(const pg_uuid_t *tenant_id, const char *function_name);
 extern void trovella_require_transaction_block(const char *function_name);
 extern void trovella_require_arg(FunctionCallInfo fcinfo, int argno,
 								 const char *arg_name, const char *function_name);
@@ -42,6 +43,7 @@ extern void trovella_end_owner_section(const OwnerSection *section);
 extern void MembershipInit(void);
 extern void trovella_check_membership(const pg_uuid_t *tenant_id, const pg_uuid_t *user_id,
 									  const char *function_name);
+extern bool trovella_membership_registered(void);
 
 /* Whether this transaction has had a tenant or user context (tenant.c). */
 extern bool trovella_context_in_transaction(void);
