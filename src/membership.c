@@ -432,7 +432,8 @@ registered_table(Oid *relid)
 	bool		found;
 
 	SPI_connect();
-	if (SPI_execute("SELECT tbl::pg_catalog.oid FROM trovella.membership", true, 1) != SPI_OK_SELECT)
+	/* not read-only: a new snapshot sees a change earlier in the same statement */
+	if (SPI_execute("SELECT tbl::pg_catalog.oid FROM trovella.membership", false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read trovella.membership");
 	found = (SPI_processed == 1);
 	if (found)
