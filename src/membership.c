@@ -13,10 +13,11 @@
  * The lookup is one probe of the table's unique index on (tenant, user) with
  * the access methods: no statement runs, so nothing on the caller's search
  * path takes part, and no privilege or policy of the caller's applies (the
- * caller may well have no right to read the table).  It uses the latest
- * snapshot, not the transaction's: in REPEATABLE READ or SERIALIZABLE the
- * transaction's snapshot predates memberships removed since it began, and a
- * removal that has committed must be refused.
+ * caller may well have no right to read the table).  In READ COMMITTED it
+ * uses the calling statement's snapshot, taken as the statement began; in
+ * REPEATABLE READ or SERIALIZABLE the latest snapshot, not the
+ * transaction's, which predates memberships removed since the transaction
+ * began: a removal that has committed before the check must be refused.
  *
  * What the registration resolves to (relation, index, columns) is kept per
  * backend and forgotten by relcache invalidation: of the member table or
@@ -97,14 +98,11 @@ MembershipInit(void)
 	CacheRegisterRelcacheCallback(forget_membership, (Datum) 0);
 }
 
+/* trovella.membership; InvalidOid in a database still at 0.2.0 or older. */
 static Oid
 config_relid(void)
 {
-	Oid			relid = get_relname_relid("membership", get_namespace_oid("trovella", false));
-
-	if (!OidIsValid(relid))
-		elog(ERROR, "relation trovella.membership does not exist");
-	return relid;
+	return get_relname_relid("membership", get_namespace_oid("trovella", false));
 }
 
 static void
@@ -167,10 +165,11 @@ resolve_member_table(Membership *m, Oid relid, const char *tenant,
 	ListCell   *lc;
 	char		relkind = get_rel_relkind(relid);
 
-	if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE)
+	if (relkind != RELKIND_RELATION)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("trovella: %s is not a table", get_rel_name(relid))));
+				 errmsg("trovella: %s is not an ordinary table", get_rel_name(relid)),
+				 errdetail("The membership table is read through one unique index, which a partitioned table does not have.")));
 	if (get_rel_persistence(relid) == RELPERSISTENCE_TEMP)
 		not_usable(relid, "It is a temporary table.");
 	m->relid = relid;
@@ -230,6 +229,12 @@ current_membership(void)
 		return &membership;
 
 	m.config = config_relid();
+	if (!OidIsValid(m.config))
+	{
+		/* not updated yet: nothing registered, and asked again next time */
+		membership = m;
+		return &membership;
+	}
 	SPI_connect();
 	if (SPI_execute("SELECT tbl::pg_catalog.oid, tenant_column::pg_catalog.text,"
 					" user_column::pg_catalog.text, role_column::pg_catalog.text"
@@ -276,7 +281,8 @@ member_lookup(Membership *m, const pg_uuid_t *tenant, const pg_uuid_t *user, tex
 
 	rel = table_open(m->relid, AccessShareLock);
 	index = index_open(m->index, AccessShareLock);
-	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	snapshot = RegisterSnapshot(IsolationUsesXactSnapshot() || !ActiveSnapshotSet()
+								? GetLatestSnapshot() : GetActiveSnapshot());
 	slot = table_slot_create(rel, NULL);
 	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_UUID_EQ,
 				UUIDPGetDatum(m->tenant_key == 1 ? tenant : user));

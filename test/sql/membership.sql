@@ -36,6 +36,8 @@ CREATE UNIQUE INDEX ON partial_unique (organization_id, user_id) WHERE user_id I
 CREATE TABLE text_ids (organization_id text, user_id text, UNIQUE (organization_id, user_id));
 CREATE TABLE int_role (organization_id uuid, user_id uuid, role int, UNIQUE (organization_id, user_id));
 CREATE VIEW member_view AS SELECT * FROM member;
+CREATE TABLE parted_member (organization_id uuid, user_id uuid, UNIQUE (organization_id, user_id))
+	PARTITION BY HASH (organization_id);
 \set VERBOSITY sqlstate
 SELECT trovella.use_membership(NULL, 'organization_id', 'user_id');                 -- 22004
 SELECT trovella.use_membership('member', 'org_id', 'user_id');                      -- 42703
@@ -46,6 +48,7 @@ SELECT trovella.use_membership('half_unique', 'organization_id', 'user_id');    
 SELECT trovella.use_membership('partial_unique', 'organization_id', 'user_id');     -- 55000
 SELECT trovella.use_membership('member', 'user_id', 'user_id');                     -- 55000
 SELECT trovella.use_membership('member_view', 'organization_id', 'user_id');        -- 42809
+SELECT trovella.use_membership('parted_member', 'organization_id', 'user_id');      -- 42809
 CREATE TEMP TABLE temp_member (organization_id uuid, user_id uuid, UNIQUE (organization_id, user_id));
 SELECT trovella.use_membership('temp_member', 'organization_id', 'user_id');        -- 55000
 DROP TABLE temp_member;
@@ -211,7 +214,7 @@ ROLLBACK;
 RESET ROLE;
 RESET trovella.isolation_guard;
 DELETE FROM trovella.personal_access_token;
-DROP TABLE member, no_unique, half_unique, partial_unique, text_ids, int_role, org_settings CASCADE;
+DROP TABLE member, no_unique, half_unique, partial_unique, text_ids, int_role, parted_member, org_settings CASCADE;
 REVOKE ALL ON FUNCTION trovella.use_membership(regclass, name, name, name), trovella.stop_membership()
 	FROM regress_member_owner, regress_member_other;
 REVOKE ALL ON FUNCTION trovella.with_tenant(uuid, uuid), trovella.with_user(uuid),
