@@ -364,3 +364,49 @@ COMMENT ON FUNCTION trovella.pat_verify_with_tenant(text) IS
 
 REVOKE EXECUTE ON FUNCTION trovella.pat_create(text, timestamptz, text[], uuid) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION trovella.pat_verify_with_tenant(text) FROM PUBLIC;
+
+------------------------------------------------------------------------
+-- Per-tenant statistics (src/stats.c): needs shared_preload_libraries.
+------------------------------------------------------------------------
+
+CREATE FUNCTION trovella.tenant_stats(
+	OUT tenant_id uuid, OUT transactions bigint, OUT statements bigint, OUT rows bigint,
+	OUT total_exec_time double precision, OUT max_exec_time double precision,
+	OUT shared_blks_hit bigint, OUT shared_blks_read bigint, OUT shared_blks_dirtied bigint,
+	OUT shared_blks_written bigint, OUT temp_blks_written bigint,
+	OUT wal_records bigint, OUT wal_bytes numeric,
+	OUT first_activity timestamptz, OUT last_activity timestamptz)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'trovella_tenant_stats'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION trovella.tenant_stats() IS
+'what each tenant has cost since the last reset; 55000 without trovella in shared_preload_libraries';
+
+CREATE VIEW trovella.tenant_stats AS SELECT * FROM trovella.tenant_stats();
+COMMENT ON VIEW trovella.tenant_stats IS
+'one row per tenant seen (tenant_id NULL: work without a tenant context): transactions, statements, rows, time, buffers, WAL';
+
+CREATE FUNCTION trovella.tenant_stats_info(
+	OUT evictions bigint, OUT stats_reset timestamptz, OUT tenants integer, OUT max_tenants integer)
+RETURNS record
+AS 'MODULE_PATHNAME', 'trovella_tenant_stats_info'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION trovella.tenant_stats_info() IS
+'evictions since the last full reset, its time, and how many tenants are tracked of how many allowed; 55000 without the preload';
+CREATE VIEW trovella.tenant_stats_info AS SELECT * FROM trovella.tenant_stats_info();
+COMMENT ON VIEW trovella.tenant_stats_info IS
+'tenants evicted from trovella.tenant_stats since the last full reset, when that was, and how many are tracked of how many allowed';
+
+CREATE FUNCTION trovella.tenant_stats_reset(tenant_id uuid DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'trovella_tenant_stats_reset'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION trovella.tenant_stats_reset(uuid) IS
+'forgets one tenant''s statistics, or everything when called without a tenant';
+
+-- Superusers and pg_read_all_stats read them; a superuser resets them.
+REVOKE ALL ON FUNCTION trovella.tenant_stats(), trovella.tenant_stats_info(),
+	trovella.tenant_stats_reset(uuid) FROM PUBLIC;
+REVOKE ALL ON trovella.tenant_stats, trovella.tenant_stats_info FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION trovella.tenant_stats(), trovella.tenant_stats_info() TO pg_read_all_stats;
+GRANT SELECT ON trovella.tenant_stats, trovella.tenant_stats_info TO pg_read_all_stats;

@@ -92,6 +92,15 @@ pop_catalog_search_path(const CatalogSearchPath *saved)
 #define table_ownercheck(relid, roleid) pg_class_ownercheck((relid), (roleid))
 #endif
 
+/* 18 dropped ExecutorRun()'s execute_once argument. */
+#if PG_VERSION_NUM >= 180000
+#define TROVELLA_EXECUTOR_RUN_ONCE_PARAM
+#define TROVELLA_EXECUTOR_RUN_ONCE_ARG
+#else
+#define TROVELLA_EXECUTOR_RUN_ONCE_PARAM , bool execute_once
+#define TROVELLA_EXECUTOR_RUN_ONCE_ARG , execute_once
+#endif
+
 /* 18 gave index_beginscan() an instrumentation argument (NULL: none). */
 #if PG_VERSION_NUM >= 180000
 #define begin_index_scan(heap, index, snapshot, nkeys) \

@@ -349,6 +349,16 @@ trovella_context_in_transaction(void)
 	return slot_is_sealed(&tenant_slot) || slot_is_sealed(&user_slot);
 }
 
+/* The current tenant, if there is one, for C callers. */
+bool
+trovella_current_tenant_id(pg_uuid_t *tenant_id)
+{
+	if (!slot_is_set(&tenant_slot))
+		return false;
+	*tenant_id = tenant_slot.current->id;
+	return true;
+}
+
 /* The current user, if there is one, for C callers. */
 bool
 trovella_current_user(pg_uuid_t *user_id)

@@ -22,5 +22,6 @@ _PG_init(void)
 	PatInit();
 	ResidueInit();
 	MembershipInit();
+	StatsInit();
 	MarkGUCPrefixReserved("trovella");
 }

@@ -18,9 +18,11 @@ extern void TenantInit(void);
 extern void IsolationInit(void);
 extern void PatInit(void);
 extern void ResidueInit(void);
+extern void StatsInit(void);
 
 /* The tenant context, for the PAT functions (tenant.c). */
 extern bool trovella_current_user(pg_uuid_t *user_id);
+extern bool trovella_current_tenant_id(pg_uuid_t *tenant_id);
 extern void trovella_current_context_or_error(pg_uuid_t *tenant_id, pg_uuid_t *user_id);
 extern void trovella_set_user(const pg_uuid_t *user_id, const char *function_name);
 extern void trovella_set_tenant(const pg_uuid_t *tenant_id, const char *function_name);

@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# Per-tenant statistics (0.3.0) on clusters of its own, since they need
+# shared_preload_libraries and restarts: exact counts for known workloads,
+# the row without a tenant, who may read, eviction, a clean restart, a hot
+# standby's own counts, and the 55000 without the preload.  Servers listen
+# on a socket in a temporary directory only, and stop on every exit path.
+set -u
+. "$(dirname "$0")/lib.sh"
+plan 20
+
+bindir=$(pg_config --bindir)
+as_server() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+dir=$(mktemp -d)
+chmod 755 "$dir"
+[ "$(id -u)" -eq 0 ] && chown postgres "$dir"
+PRIMARY=$dir/primary
+STANDBY=$dir/standby
+stop_all() {
+	for d in "$STANDBY" "$PRIMARY"; do
+		[ -f "$d/postmaster.pid" ] && as_server "$bindir/pg_ctl" -D "$d" -m fast -w stop >/dev/null 2>&1
+	done
+	rm -rf "$dir"
+}
+trap stop_all EXIT
+
+port_primary=$((20000 + RANDOM % 20000))
+port_standby=$((port_primary + 1))
+start() {  # start DATADIR PORT [OPTIONS]
+	as_server "$bindir/pg_ctl" -D "$1" -l "$1.log" -w \
+		-o "-p $2 -k $dir -c listen_addresses='' ${3:-}" start >/dev/null
+}
+s() { psql -X -q -At -v ON_ERROR_STOP=1 -v VERBOSITY=sqlstate -h "$dir" -p "$port_primary" -U postgres -d postgres "$@" 2>&1 |
+	sed -E 's/^psql:[^ ]* ERROR:  ([0-9A-Z]{5}).*/ERROR \1/; s/^ERROR:  ([0-9A-Z]{5}).*/ERROR \1/'; }
+app() { s -c "SET ROLE stats_app" "$@"; }
+
+as_server "$bindir/initdb" -D "$PRIMARY" -U postgres -A trust >/dev/null
+printf '%s\n' "shared_preload_libraries = 'trovella'" "trovella.stats_max_tenants = 20" \
+	"wal_level = replica" "max_wal_senders = 2" >>"$PRIMARY/postgresql.conf"
+echo "local replication postgres trust" >>"$PRIMARY/pg_hba.conf"
+start "$PRIMARY" $port_primary
+s -c "CREATE EXTENSION trovella;
+	CREATE ROLE stats_app; CREATE ROLE stats_watcher IN ROLE pg_read_all_stats; CREATE ROLE stats_nobody;
+	GRANT EXECUTE ON FUNCTION trovella.with_tenant(uuid, uuid) TO stats_app;
+	CREATE TABLE docs (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, tenant_id uuid NOT NULL, body text);
+	CREATE INDEX ON docs (tenant_id);
+	SELECT trovella.enable_tenant_isolation('docs');
+	GRANT SELECT, INSERT, UPDATE ON docs TO stats_app;
+	SELECT trovella.tenant_stats_reset();" >/dev/null
+
+A=aaaaaaaa-0000-0000-0000-000000000000
+B=bbbbbbbb-0000-0000-0000-000000000000
+# tenant A: 2 transactions of 3 statements (with_tenant, INSERT 10 rows, a count)
+for _ in 1 2; do
+	app -c "BEGIN" -c "SELECT trovella.with_tenant('$A')" \
+		-c "INSERT INTO docs (body) SELECT 'a' FROM generate_series(1, 10)" \
+		-c "SELECT count(*) FROM docs" -c "COMMIT" >/dev/null
+done
+# tenant B: 1 transaction of 2 statements (with_tenant, an UPDATE of no row), and a failed one
+app -c "BEGIN" -c "SELECT trovella.with_tenant('$B')" -c "UPDATE docs SET body = 'b'" -c "COMMIT" >/dev/null
+app -c "BEGIN" -c "SELECT trovella.with_tenant('$B')" -c "SELECT 1 / 0" >/dev/null
+row() { s -c "SELECT concat_ws('|', transactions, statements, rows) FROM trovella.tenant_stats WHERE tenant_id = '$1'"; }
+is "$(row $A)" "2|6|24" "tenant A: 2 transactions, 6 statements, 24 rows (with_tenant's, 20 inserted, 2 counts)"
+is "$(row $B)" "2|3|2" "tenant B: 2 transactions (one rolled back), 3 statements that ended, 2 rows (with_tenant's)"
+is "$(s -c "SELECT wal_records > 0 AND wal_bytes > 0 AND shared_blks_hit + shared_blks_read > 0 AND total_exec_time > 0
+	AND max_exec_time <= total_exec_time AND first_activity <= last_activity FROM trovella.tenant_stats WHERE tenant_id = '$A'")" \
+	"t" "tenant A's inserts show WAL, buffers, time and activity times"
+before=$(s -c "SELECT statements FROM trovella.tenant_stats WHERE tenant_id IS NULL")
+s -c "SELECT 1" -c "SELECT 2" >/dev/null
+is "$(s -c "SELECT statements - $before FROM trovella.tenant_stats WHERE tenant_id IS NULL")" "3" \
+	"work without a context lands in the row without a tenant (2 statements, and the reading one)"
+is "$(s -c "SELECT count(*) FROM trovella.tenant_stats WHERE tenant_id IN ('$A', '$B') OR tenant_id IS NULL")" "3" \
+	"the view lists both tenants and the row without one"
+
+# top-level statements by default; nested ones with stats_track = all; none
+nested() {  # nested TENANT TRACK
+	s -c "SET trovella.stats_track = '$2'" -c "SET ROLE stats_app" -c "BEGIN" -c "SELECT trovella.with_tenant('$1')" \
+		-c "DO \$\$ BEGIN PERFORM count(*) FROM docs; PERFORM count(*) FROM docs; END \$\$" -c "COMMIT" >/dev/null
+	s -c "SELECT coalesce((SELECT statements FROM trovella.tenant_stats WHERE tenant_id = '$1'), 0)"
+}
+is "$(nested dddddddd-0000-0000-0000-000000000001 top)" "2" "stats_track = top: with_tenant and the DO block"
+is "$(nested dddddddd-0000-0000-0000-000000000002 all)" "4" "stats_track = all: and the two statements the DO block runs"
+is "$(nested dddddddd-0000-0000-0000-000000000003 none)" "0" "stats_track = none: nothing"
+
+# who may read: pg_read_all_stats, superusers; nobody else
+is "$(s -c "SET ROLE stats_watcher" -c "SELECT count(*) > 0 FROM trovella.tenant_stats")" "t" "a member of pg_read_all_stats reads it"
+is "$(s -c "SET ROLE stats_nobody" -c "SELECT count(*) FROM trovella.tenant_stats" | tail -n 1)" "ERROR 42501" "anyone else is refused"
+is "$(s -c "SET ROLE stats_watcher" -c "SELECT trovella.tenant_stats_reset()" | tail -n 1)" "ERROR 42501" "only a superuser resets"
+
+# reset one tenant
+s -c "SELECT trovella.tenant_stats_reset('$B')" >/dev/null
+is "$(s -c "SELECT count(*) FROM trovella.tenant_stats WHERE tenant_id = '$B'")" "0" "tenant_stats_reset(tenant) forgets that tenant only"
+
+# a clean restart keeps the counts
+as_server "$bindir/pg_ctl" -D "$PRIMARY" -m fast -w stop >/dev/null
+start "$PRIMARY" $port_primary
+is "$(row $A)" "2|6|24" "after a clean restart tenant A's counts are back"
+
+# eviction: 25 more tenants in a table of 20
+for i in $(seq 10 34); do
+	app -c "BEGIN" -c "SELECT trovella.with_tenant('$(printf 'cccccccc-0000-0000-0000-%012d' "$i")')" -c "COMMIT" >/dev/null
+done
+is "$(s -c "SELECT evictions > 0 AND tenants <= max_tenants AND max_tenants = 20 FROM trovella.tenant_stats_info")" "t" \
+	"a full table evicts tenants and says how many"
+is "$(s -c "SELECT count(*) FROM trovella.tenant_stats WHERE tenant_id = '$(printf 'cccccccc-0000-0000-0000-%012d' 34)'")" "1" \
+	"the most recent tenant is kept"
+is "$(s -c "SELECT count(*) FROM trovella.tenant_stats WHERE tenant_id = '$A'")" "0" "the least recently active one was evicted"
+
+# a hot standby counts its own work
+as_server "$bindir/pg_basebackup" -h "$dir" -p $port_primary -U postgres -D "$STANDBY" -R >/dev/null 2>&1
+start "$STANDBY" $port_standby
+for _ in 1 2 3; do
+	psql -X -q -At -h "$dir" -p $port_standby -U postgres -d postgres -c "SET ROLE stats_app" -c "BEGIN" \
+		-c "SELECT trovella.with_tenant('$A')" -c "SELECT count(*) FROM docs" -c "COMMIT" >/dev/null 2>&1
+done
+is "$(psql -X -q -At -h "$dir" -p $port_standby -U postgres -d postgres \
+	-c "SELECT concat_ws('|', pg_is_in_recovery(), transactions, statements) FROM trovella.tenant_stats WHERE tenant_id = '$A'")" \
+	"t|3|6" "a hot standby counts its own transactions and statements"
+as_server "$bindir/pg_ctl" -D "$STANDBY" -m fast -w stop >/dev/null
+
+# without shared_preload_libraries: 55000, and the rest works
+as_server "$bindir/pg_ctl" -D "$PRIMARY" -m fast -w stop >/dev/null
+sed -i "s/^shared_preload_libraries = 'trovella'/#&/; s/^trovella.stats_max_tenants/#&/" "$PRIMARY/postgresql.conf"
+start "$PRIMARY" $port_primary
+is "$(s -c "SELECT count(*) FROM trovella.tenant_stats" | tail -n 1)" "ERROR 55000" "without the preload, reading the view fails with 55000"
+is "$(s -v VERBOSITY=default -c "SELECT * FROM trovella.tenant_stats_info" 2>&1 | grep -c "shared_preload_libraries")" "2" \
+	"its message and hint say how to enable it"
+is "$(app -c "BEGIN" -c "SELECT trovella.with_tenant('$A')" -c "SELECT count(*) FROM docs" -c "COMMIT" | tail -n 1)" "20" \
+	"and tenant isolation works as before"
+
+done_testing
