@@ -387,12 +387,13 @@ COMMENT ON VIEW trovella.tenant_stats IS
 'one row per tenant seen (tenant_id NULL: work without a tenant context): transactions, statements, rows, time, buffers, WAL';
 
 CREATE FUNCTION trovella.tenant_stats_info(
-	OUT evictions bigint, OUT stats_reset timestamptz, OUT tenants integer, OUT max_tenants integer)
+	OUT evictions bigint, OUT stats_reset timestamptz, OUT tenants integer, OUT max_tenants integer,
+	OUT shared_memory bigint)
 RETURNS record
 AS 'MODULE_PATHNAME', 'trovella_tenant_stats_info'
 LANGUAGE C VOLATILE PARALLEL RESTRICTED;
 COMMENT ON FUNCTION trovella.tenant_stats_info() IS
-'evictions since the last full reset, its time, and how many tenants are tracked of how many allowed; 55000 without the preload';
+'evictions since the last full reset, its time, how many tenants are tracked of how many allowed, and the shared memory that takes; 55000 without the preload';
 CREATE VIEW trovella.tenant_stats_info AS SELECT * FROM trovella.tenant_stats_info();
 COMMENT ON VIEW trovella.tenant_stats_info IS
 'tenants evicted from trovella.tenant_stats since the last full reset, when that was, and how many are tracked of how many allowed';

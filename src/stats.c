@@ -643,8 +643,8 @@ Datum
 trovella_tenant_stats_info(PG_FUNCTION_ARGS)
 {
 	TupleDesc	desc;
-	Datum		values[4];
-	bool		nulls[4] = {0};
+	Datum		values[5];
+	bool		nulls[5] = {0};
 
 	require_stats("tenant_stats_info");
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
@@ -657,6 +657,7 @@ trovella_tenant_stats_info(PG_FUNCTION_ARGS)
 	values[1] = TimestampTzGetDatum(stats_state->stats_reset);
 	SpinLockRelease(&stats_state->mutex);
 	values[3] = Int32GetDatum(stats_max_tenants);
+	values[4] = Int64GetDatum((int64) stats_memsize());
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
 }
 

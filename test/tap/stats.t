@@ -6,7 +6,7 @@
 # on a socket in a temporary directory only, and stop on every exit path.
 set -u
 . "$(dirname "$0")/lib.sh"
-plan 20
+plan 22
 
 bindir=$(pg_config --bindir)
 as_server() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
@@ -70,6 +70,35 @@ is "$(s -c "SELECT statements - $before FROM trovella.tenant_stats WHERE tenant_
 	"work without a context lands in the row without a tenant (2 statements, and the reading one)"
 is "$(s -c "SELECT count(*) FROM trovella.tenant_stats WHERE tenant_id IN ('$A', '$B') OR tenant_id IS NULL")" "3" \
 	"the view lists both tenants and the row without one"
+
+# the Prometheus exporter, with examples/prometheus/queries.yaml, on a
+# loopback port: the two tenants' counters as labelled metrics
+exporter=$(command -v prometheus-postgres-exporter || command -v postgres_exporter || true)
+if [ -n "$exporter" ]; then
+	port_exporter=$((port_primary + 2))
+	DATA_SOURCE_NAME="postgresql://postgres@:$port_primary/postgres?host=$dir&sslmode=disable" \
+		"$exporter" --web.listen-address="127.0.0.1:$port_exporter" --disable-default-metrics \
+		--disable-settings-metrics --extend.query-path="$PWD/examples/prometheus/queries.yaml" \
+		>"$dir/exporter.log" 2>&1 &
+	exporter_pid=$!
+	trap 'kill $exporter_pid 2>/dev/null; wait $exporter_pid 2>/dev/null; stop_all' EXIT
+	metrics=""
+	for _ in $(seq 50); do
+		metrics=$(curl -sf "http://127.0.0.1:$port_exporter/metrics" || true)
+		printf '%s\n' "$metrics" | grep -q '^trovella_tenant_statements_total' && break
+		sleep 0.2
+	done
+	kill $exporter_pid 2>/dev/null
+	wait $exporter_pid 2>/dev/null
+	metric() { printf '%s\n' "$metrics" | grep "^trovella_tenant_$1{" | grep "tenant_id=\"$2\"" | awk '{ print $2 }'; }
+	is "$(metric statements_total $A) $(metric transactions_total $A) $(metric rows_total $A)" "6 2 24" \
+		"the exporter serves tenant A's statements, transactions and rows"
+	is "$(metric statements_total $B) $(metric transactions_total $B)" "3 2" "and tenant B's"
+else
+	echo "ok 6 # SKIP prometheus-postgres-exporter is not installed"
+	echo "ok 7 # SKIP prometheus-postgres-exporter is not installed"
+	tap_n=7
+fi
 
 # top-level statements by default; nested ones with stats_track = all; none
 nested() {  # nested TENANT TRACK
