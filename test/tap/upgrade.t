@@ -9,7 +9,7 @@ cd "$(dirname "$0")/../.."
 # every released version reached by an upgrade script, besides the oldest
 later_released=$(grep -v '^#' sql/RELEASED | awk 'NF == 2 { print $2 }' |
 	sed -nE 's/^trovella--[0-9.]+--([0-9.]+)\.sql$/\1/p')
-plan $((20 + 2 * $(printf '%s\n' "$later_released" | grep -c .)))
+plan $((22 + 2 * $(printf '%s\n' "$later_released" | grep -c .)))
 
 OLD=trovella_upgrade_old
 NEW=trovella_upgrade_fresh
@@ -70,6 +70,13 @@ is "$(DB=$OLD q -c "SELECT problems FROM trovella.isolation_status WHERE table_n
 	"after the update the isolated table has no problem"
 is "$(DB=$OLD q -c "SET trovella.isolation_guard = error" -c "DROP POLICY trovella_tenant_access ON docs" | tail -n 1)" \
 	"ERROR 55000" "after the update the guard refuses a DROP POLICY (0.3.0)"
+# a membership registration made after the update (0.3.0) ...
+DB=$OLD q -c "CREATE TABLE org_member (organization_id uuid NOT NULL, user_id uuid NOT NULL, role text,
+	PRIMARY KEY (organization_id, user_id));
+	INSERT INTO org_member VALUES ('$B', '$U', 'admin');
+	SELECT trovella.use_membership('org_member', 'organization_id', 'user_id', 'role')" >/dev/null
+is "$(DB=$OLD as_app -c "BEGIN" -c "SELECT trovella.with_tenant('$A', '$U')" | tail -n 1)" "ERROR 42501" \
+	"after the update a registered membership table is checked (0.3.0)"
 
 # Object for object, the updated database equals a fresh install.
 DB=$NEW q -c "CREATE EXTENSION trovella" >/dev/null
@@ -98,6 +105,8 @@ is "$(DB=$RESTORED as_app -c "SELECT user_id FROM trovella.pat_verify('$token')"
 is "$(DB=$RESTORED q -c "SELECT relforcerowsecurity::text || '|' || trovella.is_isolated('docs', 'tenant_id')::text || '|' || (SELECT pg_get_expr(adbin, adrelid) FROM pg_attrdef WHERE adrelid = 'docs'::regclass AND adnum = 2) || '|' || (SELECT string_agg(body, ',' ORDER BY body) FROM docs) FROM pg_class WHERE oid = 'docs'::regclass")" \
 	"true|true|trovella.current_tenant()|a1,a2,b1" \
 	"in the restored database the FORCE flag, policies, default and rows survive"
+is "$(DB=$RESTORED as_app -c "BEGIN" -c "SELECT trovella.with_tenant('$B', '$U')" -c "SELECT trovella.current_member_role()" | sed -n 2p)" \
+	"admin" "... survives the dump and restore of the updated database"
 
 # Every later released version, updated, equals a fresh install too.
 for version in $later_released; do
