@@ -187,16 +187,19 @@ evict_entries(void)
 	SpinLockRelease(&stats_state->mutex);
 }
 
-/* The entry of key, created if need be; the lock is held shared on return. */
+/*
+ * The entry of key, created if need be and create is true; the lock is held
+ * shared on return.
+ */
 static StatsEntry *
-find_entry(const StatsKey *key)
+find_entry(const StatsKey *key, bool create)
 {
 	StatsEntry *entry;
 	bool		found;
 
 	LWLockAcquire(stats_state->lock, LW_SHARED);
 	entry = hash_search(stats_hash, key, HASH_FIND, NULL);
-	if (entry != NULL)
+	if (entry != NULL || !create)
 		return entry;
 
 	LWLockRelease(stats_state->lock);
@@ -217,16 +220,20 @@ find_entry(const StatsKey *key)
 	return hash_search(stats_hash, key, HASH_FIND, NULL);
 }
 
-/* Add one statement's figures (or one transaction) to the current tenant. */
+/*
+ * Add one statement's figures (or one transaction) to the current tenant;
+ * create its entry unless only_existing (an aborting transaction does not
+ * allocate).
+ */
 static void
 stats_add(int64 transactions, int64 statements, int64 rows, double ms,
-		  const BufferUsage *bufusage, const WalUsage *walusage)
+		  const BufferUsage *bufusage, const WalUsage *walusage, bool only_existing)
 {
 	StatsKey	key;
 	StatsEntry *entry;
 
 	current_key(&key);
-	entry = find_entry(&key);
+	entry = find_entry(&key, !only_existing);
 	if (entry != NULL)
 	{
 		StatsCounters *c = &entry->counters;
@@ -320,7 +327,7 @@ stats_ExecutorEnd(QueryDesc *queryDesc)
 		InstrEndLoop(queryDesc->totaltime);
 		stats_add(0, 1, queryDesc->estate->es_processed,
 				  queryDesc->totaltime->total * 1000.0,
-				  &queryDesc->totaltime->bufusage, &queryDesc->totaltime->walusage);
+				  &queryDesc->totaltime->bufusage, &queryDesc->totaltime->walusage, false);
 	}
 	if (prev_ExecutorEnd)
 		prev_ExecutorEnd(queryDesc);
@@ -384,7 +391,7 @@ stats_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	/* transaction control ends or starts a transaction: counted there */
 	if (!IsA(stmt, TransactionStmt))
 		stats_add(0, 1, (qc && qc->commandTag != CMDTAG_UNKNOWN) ? qc->nprocessed : 0,
-				  INSTR_TIME_GET_MILLISEC(duration), &bufusage, &walusage);
+				  INSTR_TIME_GET_MILLISEC(duration), &bufusage, &walusage, false);
 }
 
 /* A transaction ends: one more for the tenant it had then. */
@@ -394,7 +401,7 @@ stats_xact_callback(XactEvent event, void *arg)
 	if ((event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT) &&
 		stats_hash != NULL && stats_track != STATS_TRACK_NONE &&
 		MyBackendType == B_BACKEND && !IsParallelWorker())
-		stats_add(1, 0, 0, 0.0, NULL, NULL);
+		stats_add(1, 0, 0, 0.0, NULL, NULL, event == XACT_EVENT_ABORT);
 }
 
 /* Save the table at a clean shutdown, in the postmaster. */
