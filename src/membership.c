@@ -43,6 +43,7 @@
 #include "miscadmin.h"
 #include "storage/proc.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/fmgroids.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -363,7 +364,8 @@ trovella_current_member_role(PG_FUNCTION_ARGS)
 	{
 		if (member_role.isnull)
 			PG_RETURN_NULL();
-		PG_RETURN_TEXT_P(member_role.role);
+		/* a copy: the cache is replaced in a later transaction */
+		PG_RETURN_DATUM(datumCopy(PointerGetDatum(member_role.role), false, -1));
 	}
 
 	m = current_membership();
@@ -386,7 +388,7 @@ trovella_current_member_role(PG_FUNCTION_ARGS)
 	member_role.lxid = TROVELLA_MY_LXID;
 	if (member_role.isnull)
 		PG_RETURN_NULL();
-	PG_RETURN_TEXT_P(member_role.role);
+	PG_RETURN_TEXT_P(role);
 }
 
 /* Raise 42501 unless the caller owns relid (superusers own everything). */
