@@ -32,6 +32,18 @@ GRANT EXECUTE ON FUNCTION bench.ms(text, int) TO PUBLIC;
 SQL
 }
 
+# bench.points: 1,000,000 rows over 1,000 tenants, read by primary key in
+# the pgbench transactions of tenant.sh, membership.sh and stats.sh
+bench_points() {
+	bq <<'SQL'
+CREATE TABLE bench.points (id int PRIMARY KEY, tenant_id uuid NOT NULL, payload text);
+INSERT INTO bench.points
+SELECT n, ('00000000-0000-0000-0000-' || lpad((n % 1000)::text, 12, '0'))::uuid, md5(n::text)
+FROM generate_series(1, 1000000) n;
+VACUUM ANALYZE bench.points;
+SQL
+}
+
 bench_teardown() { dropdb --if-exists "$BENCH_DB" >/dev/null 2>&1; }
 
 # median of the numbers on stdin

@@ -6,11 +6,8 @@ cd "$(dirname "$0")/.."
 . bench/common.sh
 bench_setup
 
+bench_points
 bq <<'SQL'
-CREATE TABLE bench.points (id int PRIMARY KEY, tenant_id uuid NOT NULL, payload text);
-INSERT INTO bench.points
-SELECT n, ('00000000-0000-0000-0000-' || lpad((n % 1000)::text, 12, '0'))::uuid, md5(n::text)
-FROM generate_series(1, 1000000) n;
 -- 1,000 tenants of 10 members each, as Better Auth's member table
 CREATE TABLE bench.member (
 	id uuid PRIMARY KEY DEFAULT trovella.ulid_uuid(),
@@ -22,7 +19,7 @@ INSERT INTO bench.member (organization_id, user_id, role)
 SELECT ('00000000-0000-0000-0000-' || lpad(t::text, 12, '0'))::uuid,
        ('11111111-0000-0000-' || lpad(t::text, 4, '0') || '-' || lpad(u::text, 12, '0'))::uuid, 'member'
 FROM generate_series(0, 999) t, generate_series(0, 9) u;
-VACUUM ANALYZE bench.points, bench.member;
+VACUUM ANALYZE bench.member;
 SQL
 tmp=$(mktemp -d)
 cat >"$tmp/member.sql" <<'SQL'

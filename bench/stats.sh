@@ -12,13 +12,7 @@ if [ "$(bq -c "SHOW shared_preload_libraries")" != "trovella" ]; then
 	bench_teardown
 	exit 0
 fi
-bq <<'SQL'
-CREATE TABLE bench.points (id int PRIMARY KEY, tenant_id uuid NOT NULL, payload text);
-INSERT INTO bench.points
-SELECT n, ('00000000-0000-0000-0000-' || lpad((n % 1000)::text, 12, '0'))::uuid, md5(n::text)
-FROM generate_series(1, 1000000) n;
-VACUUM ANALYZE bench.points;
-SQL
+bench_points
 tmp=$(mktemp -d)
 cat >"$tmp/tenant.sql" <<'SQL'
 \set t random(0, 999)

@@ -18,13 +18,7 @@ b=$(printf '%s\n' "${per_call_setting[@]}" | median)
 report "per call: current_tenant() / current_setting()::uuid" "$(ratio "$a" "$b")" "<=" 0.5 \
 	"$(awk -v a="$a" -v b="$b" -v n=$CALLS 'BEGIN { printf "%.3f vs %.3f us/call", a * 1000 / n, b * 1000 / n }')"
 
-bq <<'SQL'
-CREATE TABLE bench.points (id int PRIMARY KEY, tenant_id uuid NOT NULL, payload text);
-INSERT INTO bench.points
-SELECT n, ('00000000-0000-0000-0000-' || lpad((n % 1000)::text, 12, '0'))::uuid, md5(n::text)
-FROM generate_series(1, 1000000) n;
-VACUUM ANALYZE bench.points;
-SQL
+bench_points
 tmp=$(mktemp -d)
 cat >"$tmp/trovella.sql" <<'SQL'
 \set t random(0, 999)
