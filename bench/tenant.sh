@@ -37,9 +37,15 @@ SELECT payload FROM bench.points WHERE id = :id;
 COMMIT;
 SQL
 tps_trovella=() tps_setting=()
-for _ in $(seq "$REPS"); do
-	tps_trovella+=("$(pgbench_tps "$tmp/trovella.sql")")
-	tps_setting+=("$(pgbench_tps "$tmp/setting.sql")")
+# the order alternates between repetitions, as in membership.sh and stats.sh
+for rep in $(seq "$REPS"); do
+	if [ $((rep % 2)) -eq 1 ]; then
+		tps_trovella+=("$(pgbench_tps "$tmp/trovella.sql")")
+		tps_setting+=("$(pgbench_tps "$tmp/setting.sql")")
+	else
+		tps_setting+=("$(pgbench_tps "$tmp/setting.sql")")
+		tps_trovella+=("$(pgbench_tps "$tmp/trovella.sql")")
+	fi
 done
 a=$(printf '%s\n' "${tps_trovella[@]}" | median)
 b=$(printf '%s\n' "${tps_setting[@]}" | median)
