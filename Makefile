@@ -20,7 +20,7 @@ include $(PGXS)
 $(OBJS): $(wildcard src/*.h)
 src/trovella.o: $(EXTENSION).control
 
-.PHONY: demo test bench deps
+.PHONY: demo test test-citus bench deps
 
 deps:
 	scripts/install-deps
@@ -37,6 +37,12 @@ test: deps
 bench: deps
 	$(MAKE) all install
 	scripts/bench
+
+# The Citus suite alone (make test runs it too): Citus 13.0.5 on the host's
+# PostgreSQL 15, a coordinator and two workers on 127.0.0.1.
+test-citus: deps
+	$(MAKE) all install
+	TROVELLA_SUITES=citus scripts/run-suites; status=$$?; cat tmp_check/summary; exit $$status
 
 # make dist: a release tarball of what is committed (git archive of HEAD).
 .PHONY: dist fuzz sanitize valgrind deb matrix matrix-bench

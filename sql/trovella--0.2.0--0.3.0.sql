@@ -28,6 +28,23 @@ $$;
 -- the holes row-level security leaves open around an isolated table.
 ------------------------------------------------------------------------
 
+-- IMMUTABLE: formats a name.  The tenant check of trovella's policies as
+-- pg_get_expr() prints it, in its two forms: with a scalar subquery, which
+-- the planner evaluates once per query (an InitPlan), and with the bare
+-- call, which Citus requires in the policies of distributed tables.  On a
+-- database with Citus, enable_tenant_isolation() creates the second on the
+-- table and the first on every shard (cluster.c).
+CREATE FUNCTION trovella.tenant_check_forms(tenant_column name)
+RETURNS text[]
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT ARRAY[format('(%I = ( SELECT trovella.current_tenant() AS current_tenant))', tenant_column),
+	             format('(%I = trovella.current_tenant())', tenant_column)]
+$$;
+COMMENT ON FUNCTION trovella.tenant_check_forms(name) IS
+'the two ways pg_get_expr prints the tenant check of trovella''s policies: per query (a subquery), and as Citus accepts it on distributed tables';
+
 -- A policy whose USING or WITH CHECK is NULL is not a tenant policy (the
 -- comparison used to be NULL, which isolation_status read as "no problem").
 CREATE OR REPLACE FUNCTION trovella.is_tenant_policy(policy_id oid, tenant_column name, permissive boolean)
@@ -38,11 +55,9 @@ AS $$
 	SELECT p.polcmd = '*'
 	   AND p.polroles = '{0}'
 	   AND p.polpermissive = permissive
-	   AND pg_get_expr(p.polqual, p.polrelid) IS NOT DISTINCT FROM e.expected
-	   AND pg_get_expr(p.polwithcheck, p.polrelid) IS NOT DISTINCT FROM e.expected
-	FROM pg_policy p,
-	     LATERAL (SELECT format('(%I = ( SELECT trovella.current_tenant() AS current_tenant))',
-	                            tenant_column) AS expected) e
+	   AND coalesce(pg_get_expr(p.polqual, p.polrelid) = ANY (trovella.tenant_check_forms(tenant_column)), false)
+	   AND coalesce(pg_get_expr(p.polwithcheck, p.polrelid) = ANY (trovella.tenant_check_forms(tenant_column)), false)
+	FROM pg_policy p
 	WHERE p.oid = policy_id
 $$;
 
@@ -70,13 +85,13 @@ AS $$
 		                 (SELECT string_agg(CASE WHEN r = 0 THEN 'PUBLIC' ELSE r::regrole::text END, ', ' ORDER BY r)
 		                  FROM unnest(p.polroles) r)) END,
 		CASE WHEN p.polqual IS NULL THEN format('policy %s has no USING clause', policy_name)
-		     WHEN pg_get_expr(p.polqual, p.polrelid) <> e.expected
+		     WHEN pg_get_expr(p.polqual, p.polrelid) <> ALL (e.expected)
 		     THEN format('policy %s: USING is not the tenant check', policy_name) END,
 		CASE WHEN p.polwithcheck IS NULL THEN format('policy %s has no WITH CHECK clause', policy_name)
-		     WHEN pg_get_expr(p.polwithcheck, p.polrelid) <> e.expected
+		     WHEN pg_get_expr(p.polwithcheck, p.polrelid) <> ALL (e.expected)
 		     THEN format('policy %s: WITH CHECK is not the tenant check', policy_name) END
 	], NULL) END
-	FROM (SELECT format('(%I = ( SELECT trovella.current_tenant() AS current_tenant))', tenant_column) AS expected) e
+	FROM (SELECT trovella.tenant_check_forms(tenant_column) AS expected) e
 	LEFT JOIN pg_policy p ON p.polrelid = tbl AND p.polname = policy_name
 $$;
 COMMENT ON FUNCTION trovella.policy_problems(regclass, name, name, boolean) IS
@@ -206,6 +221,189 @@ $$;
 COMMENT ON FUNCTION trovella.isolation_problems(regclass, name) IS
 'what keeps the table from being tenant-isolated on that column, and the holes RLS leaves open around it; empty when there are none';
 
+------------------------------------------------------------------------
+-- Citus: policies a coordinator accepts, and a check of every shard.
+------------------------------------------------------------------------
+
+-- Sets (or drops) the tenant column's default trovella.current_tenant().
+-- Citus alters no distribution column, and evaluates defaults on the
+-- coordinator: there, for a table it distributes, the default is set on
+-- the coordinator's table alone.
+CREATE FUNCTION trovella.set_tenant_default(tbl regclass, tenant_column name, present boolean)
+RETURNS void
+LANGUAGE plpgsql VOLATILE STRICT PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	distributed boolean := false;
+	propagation text;
+BEGIN
+	IF EXISTS (SELECT 1 FROM pg_extension e WHERE e.extname = 'citus') THEN
+		EXECUTE 'SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition d WHERE d.logicalrelid = $1)'
+			INTO distributed USING tbl;
+	END IF;
+	IF distributed THEN
+		propagation := current_setting('citus.enable_ddl_propagation');
+		PERFORM set_config('citus.enable_ddl_propagation', 'off', true);
+	END IF;
+	IF present THEN
+		EXECUTE format('ALTER TABLE ONLY %s ALTER COLUMN %I SET DEFAULT trovella.current_tenant()', tbl, tenant_column);
+	ELSE
+		EXECUTE format('ALTER TABLE ONLY %s ALTER COLUMN %I DROP DEFAULT', tbl, tenant_column);
+	END IF;
+	IF distributed THEN
+		PERFORM set_config('citus.enable_ddl_propagation', propagation, true);
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION trovella.set_tenant_default(regclass, name, boolean) IS
+'sets or drops the tenant column''s default trovella.current_tenant(); on a Citus coordinator, for a distributed table, on the coordinator''s table alone';
+
+CREATE OR REPLACE FUNCTION trovella.drop_tenant_policies(tbl regclass)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE STRICT PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	old_column name := trovella.tenant_policy_column(tbl);
+	policy name;
+	dropped boolean := false;
+BEGIN
+	FOR policy IN
+		SELECT p.polname FROM pg_policy p
+		WHERE p.polrelid = tbl AND p.polname IN ('trovella_tenant_isolation', 'trovella_tenant_access')
+	LOOP
+		EXECUTE format('DROP POLICY %I ON %s', policy, tbl);
+		dropped := true;
+	END LOOP;
+	IF old_column IS NOT NULL AND trovella.has_tenant_default(tbl, old_column) THEN
+		PERFORM trovella.set_tenant_default(tbl, old_column, false);
+	END IF;
+	RETURN dropped;
+END
+$$;
+CREATE OR REPLACE FUNCTION trovella.enable_tenant_isolation(tbl regclass, tenant_column name DEFAULT 'tenant_id')
+RETURNS void
+LANGUAGE plpgsql VOLATILE STRICT PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	kind "char";
+	column_type regtype;
+	member regclass;
+	condition text;
+BEGIN
+	-- Citus refuses subqueries in the policies of distributed tables, and a
+	-- table of a Citus database may be distributed after it is isolated: it
+	-- gets the bare call, and its shards the per-query form (cluster.c)
+	IF EXISTS (SELECT 1 FROM pg_extension e WHERE e.extname = 'citus') THEN
+		condition := format('%I OPERATOR(pg_catalog.=) trovella.current_tenant()', tenant_column);
+	ELSE
+		condition := format('%I OPERATOR(pg_catalog.=) (SELECT trovella.current_tenant())', tenant_column);
+	END IF;
+	SELECT c.relkind INTO kind FROM pg_class c WHERE c.oid = tbl;
+	IF kind NOT IN ('r', 'p') THEN
+		RAISE EXCEPTION 'trovella: % is not a table', tbl
+			USING ERRCODE = 'wrong_object_type',
+			      HINT = 'Tenant isolation applies to ordinary and partitioned tables.';
+	END IF;
+
+	SELECT a.atttypid INTO column_type
+	FROM pg_attribute a
+	WHERE a.attrelid = tbl AND a.attname = tenant_column AND a.attnum > 0 AND NOT a.attisdropped;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'trovella: column "%" of table % does not exist', tenant_column, tbl
+			USING ERRCODE = 'undefined_column',
+			      HINT = 'Name the tenant column as the second argument.';
+	END IF;
+	IF column_type <> 'uuid'::regtype THEN
+		RAISE EXCEPTION 'trovella: tenant column "%" of table % is of type %, not uuid',
+				tenant_column, tbl, column_type
+			USING ERRCODE = 'datatype_mismatch',
+			      HINT = 'trovella.current_tenant() returns uuid; store tenant ids as uuid.';
+	END IF;
+
+	-- the table, then every partition below it
+	FOR member IN
+		SELECT tbl
+		UNION ALL
+		SELECT t.relid FROM pg_partition_tree(tbl) t WHERE t.relid <> tbl AND t.level > 0
+	LOOP
+		PERFORM trovella.drop_tenant_policies(member);
+		EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY', member);
+		EXECUTE format('CREATE POLICY trovella_tenant_isolation ON %s AS RESTRICTIVE FOR ALL TO PUBLIC USING (%s) WITH CHECK (%s)',
+		               member, condition, condition);
+		EXECUTE format('CREATE POLICY trovella_tenant_access ON %s AS PERMISSIVE FOR ALL TO PUBLIC USING (%s) WITH CHECK (%s)',
+		               member, condition, condition);
+		IF NOT EXISTS (SELECT 1 FROM pg_attrdef d JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum
+		               WHERE d.adrelid = member AND a.attname = tenant_column) THEN
+			PERFORM trovella.set_tenant_default(member, tenant_column, true);
+		END IF;
+	END LOOP;
+
+	IF NOT EXISTS (SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+	               WHERE i.indrelid = tbl AND a.attname = tenant_column AND i.indpred IS NULL) THEN
+		RAISE NOTICE 'trovella: no index of % has "%" as its leading column', tbl, tenant_column
+			USING HINT = format('Every tenant query filters on it: CREATE INDEX ON %s (%I);', tbl, tenant_column);
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION trovella.enable_tenant_isolation(regclass, name) IS
+'enables and forces RLS on the table and its partitions with trovella''s restrictive and permissive tenant policies (on Citus, the form distributed tables accept); idempotent';
+
+-- STABLE: reads the catalog.  What keeps one table of this node (a Citus
+-- shard, when called through run_command_on_placements) from carrying
+-- trovella's isolation on tenant_column.
+CREATE FUNCTION trovella.shard_problems(tbl regclass, tenant_column name)
+RETURNS text[]
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT array_remove(ARRAY[
+	           CASE WHEN NOT c.relrowsecurity THEN 'RLS disabled' END,
+	           CASE WHEN NOT c.relforcerowsecurity THEN 'RLS not forced' END], NULL)
+	    || trovella.policy_problems(tbl, 'trovella_tenant_isolation', tenant_column, false)
+	    || trovella.policy_problems(tbl, 'trovella_tenant_access', tenant_column, true)
+	FROM pg_class c
+	WHERE c.oid = tbl
+$$;
+COMMENT ON FUNCTION trovella.shard_problems(regclass, name) IS
+'how one table of this node (a Citus shard) differs from trovella''s isolation on that column; empty when it does not';
+
+-- STABLE: reads Citus's metadata and asks every placement of a distributed
+-- table (run_command_on_placements, as the caller).  One entry per shard
+-- placement whose isolation differs from the table's; empty without Citus or
+-- for a table Citus does not distribute.
+CREATE FUNCTION trovella.placement_problems(tbl regclass, tenant_column name)
+RETURNS text[]
+LANGUAGE plpgsql STABLE STRICT PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	problems text[];
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_extension e WHERE e.extname = 'citus') THEN
+		RETURN '{}';
+	END IF;
+	-- Citus's objects are named only in this text, so that the function is
+	-- valid on a database without Citus
+	EXECUTE $q$
+		SELECT coalesce(array_agg(format('shard %s on %s:%s: %s', p.shardid, p.nodename, p.nodeport,
+		                                 CASE WHEN p.success THEN p.result
+		                                      ELSE 'cannot be checked (' || p.result || ')' END)
+		                          ORDER BY p.shardid, p.nodename, p.nodeport), '{}')
+		FROM pg_catalog.pg_dist_partition d,
+		     LATERAL pg_catalog.run_command_on_placements(d.logicalrelid,
+		         format('SELECT pg_catalog.array_to_string(trovella.shard_problems(%L, %L), ''; '')',
+		                '%s', $2)) p
+		WHERE d.logicalrelid = $1 AND (NOT p.success OR p.result <> '')
+	$q$ INTO problems USING tbl, tenant_column;
+	RETURN problems;
+END
+$$;
+COMMENT ON FUNCTION trovella.placement_problems(regclass, name) IS
+'for a table Citus distributes: each shard placement whose RLS or trovella policies differ, checked on its node; empty otherwise';
+
 CREATE OR REPLACE VIEW trovella.isolation_status WITH (security_invoker = true) AS
 SELECT c.oid::regclass AS table_name,
        col.attname AS tenant_column,
@@ -216,7 +414,8 @@ SELECT c.oid::regclass AS table_name,
        EXISTS (SELECT 1 FROM pg_index i
                WHERE i.indrelid = c.oid AND i.indkey[0] = col.attnum AND i.indpred IS NULL) AS has_index,
        -- (the name argument would give the array the "C" collation)
-       trovella.isolation_problems(c.oid, col.attname) COLLATE "default" AS problems
+       (trovella.isolation_problems(c.oid, col.attname)
+        || trovella.placement_problems(c.oid, col.attname)) COLLATE "default" AS problems
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_policy iso ON iso.polrelid = c.oid AND iso.polname = 'trovella_tenant_isolation'
@@ -233,7 +432,7 @@ WHERE c.relkind IN ('r', 'p')
   AND n.nspname NOT LIKE 'pg\_%'
   AND n.nspname NOT IN ('information_schema', 'trovella');
 COMMENT ON VIEW trovella.isolation_status IS
-'every table with a trovella policy or a column named as trovella.tenant_column, what keeps it from being isolated and what RLS does not cover; audit with WHERE problems <> ''{}''';
+'every table with a trovella policy or a column named as trovella.tenant_column, what keeps it from being isolated and what RLS does not cover (on Citus, on every shard placement too); audit with WHERE problems <> ''{}''';
 
 ------------------------------------------------------------------------
 -- The isolation guard cannot be talked out of its mode.

@@ -24,7 +24,8 @@
 
 /*
  * 16 keeps GUC values and check-hook extras in a memory context and frees
- * them with pfree: an extra must come from guc_malloc(), no longer malloc().
+ * them with pfree: an extra, or a value a check hook substitutes, must come
+ * from guc_malloc(), no longer malloc().
  */
 #if PG_VERSION_NUM >= 160000
 #define guc_extra_malloc(size)	guc_malloc(LOG, (size))

@@ -22,6 +22,10 @@
  * the policies, so a dropped policy is judged at commit, where auto acts as
  * error (putting a policy back at commit time is not the guard's place).
  *
+ * On Citus, the guard does not judge what Citus's own backends create on a
+ * node (shards, and the copies of distributed tables' definitions): those
+ * are the coordinator's table, judged there.
+ *
  * Both settings that steer the guard are PGC_SUSET: a mode a database
  * administrator chose is not for an ordinary role's SET to undo.
  */
@@ -285,9 +289,13 @@ trovella_isolation_guard(PG_FUNCTION_ARGS)
 	/* what a tenant transaction may write into and keep (residue.c) */
 	trovella_note_created_table(parsetree);
 
-	/* extensions manage their own tables; the guard's own DDL is settled */
+	/*
+	 * Extensions manage their own tables; the guard's own DDL is settled;
+	 * the shards Citus makes of a table are judged as that table, on the
+	 * coordinator (and their policies checked by isolation_status there).
+	 */
 	if (isolation_guard == GUARD_OFF || guard_running || creating_extension ||
-		!command_may_need_guard(parsetree))
+		trovella_citus_internal_backend() || !command_may_need_guard(parsetree))
 		PG_RETURN_VOID();
 
 	guard_running = true;
@@ -341,7 +349,8 @@ trovella_isolation_guard_drop(PG_FUNCTION_ARGS)
 
 	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
 		elog(ERROR, "trovella_isolation_guard_drop: not fired by the event trigger manager");
-	if (isolation_guard == GUARD_OFF || guard_running || creating_extension)
+	if (isolation_guard == GUARD_OFF || guard_running || creating_extension ||
+		trovella_citus_internal_backend())
 		PG_RETURN_VOID();
 
 	SPI_connect();

@@ -234,7 +234,9 @@ touch_last_used(FunctionCallInfo fcinfo, pg_uuid_t *token_id,
  */
 typedef struct TokenTable
 {
-	Oid			relid;			/* InvalidOid: not resolved */
+	Oid			relid;			/* what is read; InvalidOid: not resolved */
+	Oid			table;			/* trovella.personal_access_token (relid, or
+								 * Citus's local copy of it) */
 	Oid			hash_index;
 	AttrNumber	id;
 	AttrNumber	user_id;
@@ -250,7 +252,8 @@ static TokenTable token_table;
 static void
 forget_token_table(Datum arg, Oid relid)
 {
-	if (relid == InvalidOid || relid == token_table.relid || relid == token_table.hash_index)
+	if (relid == InvalidOid || relid == token_table.relid || relid == token_table.hash_index ||
+		relid == token_table.table)
 		token_table.relid = InvalidOid;
 }
 
@@ -278,6 +281,9 @@ resolve_token_table(void)
 	relid = get_relname_relid("personal_access_token", get_namespace_oid("trovella", false));
 	if (!OidIsValid(relid))
 		elog(ERROR, "relation trovella.personal_access_token does not exist");
+	/* a Citus reference table: this node's copy (cluster.c) */
+	token_table.table = relid;
+	relid = trovella_citus_local_copy(relid);
 	hash_column = token_column(relid, "token_hash");
 
 	rel = table_open(relid, AccessShareLock);

@@ -65,8 +65,8 @@ static Datum slot_value_or_error(const ContextSlot *slot);
 /* True only while with_tenant()/with_user() set a GUC. */
 static bool setting_from_trovella = false;
 
-static int
-hex_digit(char c)
+int
+trovella_hex_digit(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -78,8 +78,8 @@ hex_digit(char c)
 }
 
 /* Parse uuid_out()'s canonical form without raising errors. */
-static bool
-parse_canonical_uuid(const char *str, pg_uuid_t *id)
+bool
+trovella_parse_uuid(const char *str, pg_uuid_t *id)
 {
 	int			i = 0;
 	const char *p = str;
@@ -95,8 +95,8 @@ parse_canonical_uuid(const char *str, pg_uuid_t *id)
 				return false;
 			p++;
 		}
-		hi = hex_digit(p[0]);
-		lo = (hi < 0) ? -1 : hex_digit(p[1]);
+		hi = trovella_hex_digit(p[0]);
+		lo = (hi < 0) ? -1 : trovella_hex_digit(p[1]);
 		if (lo < 0)
 			return false;
 		id->data[i++] = (unsigned char) (hi << 4 | lo);
@@ -130,7 +130,7 @@ check_context_id(char **newval, void **extra, GucSource source)
 			GUC_check_errhint("Call trovella.with_tenant(tenant_id, user_id) inside a transaction.");
 			return false;
 		}
-		if (!parse_canonical_uuid(*newval, &parsed->id))
+		if (!trovella_parse_uuid(*newval, &parsed->id))
 		{
 			guc_extra_free(parsed);
 			GUC_check_errcode(ERRCODE_INVALID_TEXT_REPRESENTATION);
@@ -287,6 +287,7 @@ trovella_with_tenant(PG_FUNCTION_ARGS)
 	apply_context(&tenant_slot, tenant_id);
 	if (user_id != NULL)
 		apply_context(&user_slot, user_id);
+	trovella_propagate_context();
 	PG_RETURN_VOID();
 }
 
@@ -314,6 +315,7 @@ trovella_set_user(const pg_uuid_t *user_id, const char *function_name)
 	if (!trovella_context_in_transaction())
 		trovella_check_residue_before_context();
 	apply_context(&user_slot, user_id);
+	trovella_propagate_context();
 }
 
 /* The tenant and the user, for C callers; 42501 unless both are set. */
@@ -337,6 +339,26 @@ trovella_set_tenant(const pg_uuid_t *tenant_id, const char *function_name)
 	if (!trovella_context_in_transaction())
 		trovella_check_residue_before_context();
 	apply_context(&tenant_slot, tenant_id);
+	trovella_propagate_context();
+}
+
+/*
+ * Seal the context a coordinator signed (cluster.c, on a Citus worker): the
+ * same seal and settings as with_tenant(), without the membership and
+ * residue checks, which the coordinator made before it signed.  Either id
+ * may be NULL.
+ */
+void
+trovella_set_signed_context(const pg_uuid_t *tenant_id, const pg_uuid_t *user_id)
+{
+	if (tenant_id != NULL)
+		check_seal(&tenant_slot, tenant_id, "signed_context");
+	if (user_id != NULL)
+		check_seal(&user_slot, user_id, "signed_context");
+	if (tenant_id != NULL)
+		apply_context(&tenant_slot, tenant_id);
+	if (user_id != NULL)
+		apply_context(&user_slot, user_id);
 }
 
 /*

@@ -23,5 +23,6 @@ _PG_init(void)
 	ResidueInit();
 	MembershipInit();
 	StatsInit();
+	ClusterInit();
 	MarkGUCPrefixReserved("trovella");
 }

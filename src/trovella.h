@@ -19,6 +19,7 @@ extern void IsolationInit(void);
 extern void PatInit(void);
 extern void ResidueInit(void);
 extern void StatsInit(void);
+extern void ClusterInit(void);
 
 /* The tenant context, for the PAT functions (tenant.c). */
 extern bool trovella_current_user(pg_uuid_t *user_id);
@@ -26,6 +27,9 @@ extern bool trovella_current_tenant_id(pg_uuid_t *tenant_id);
 extern void trovella_current_context_or_error(pg_uuid_t *tenant_id, pg_uuid_t *user_id);
 extern void trovella_set_user(const pg_uuid_t *user_id, const char *function_name);
 extern void trovella_set_tenant(const pg_uuid_t *tenant_id, const char *function_name);
+extern bool trovella_parse_uuid(const char *str, pg_uuid_t *id);
+extern int	trovella_hex_digit(char c);
+extern void trovella_set_signed_context(const pg_uuid_t *tenant_id, const pg_uuid_t *user_id);
 extern void trovella_require_transaction_block(const char *function_name);
 extern void trovella_require_arg(FunctionCallInfo fcinfo, int argno,
 								 const char *arg_name, const char *function_name);
@@ -53,6 +57,11 @@ extern bool trovella_context_in_transaction(void);
 /* What a tenant transaction could leave on the connection (residue.c). */
 extern void trovella_check_residue_before_context(void);
 extern void trovella_note_created_table(Node *parsetree);
+
+/* Citus: the signed context, and Citus's own backends (cluster.c). */
+extern void trovella_propagate_context(void);
+extern bool trovella_citus_internal_backend(void);
+extern Oid	trovella_citus_local_copy(Oid relid);
 
 /* A new monotonic ULID from the current time (ulid_sql.c). */
 extern void trovella_new_ulid(pg_uuid_t *id);

@@ -1,0 +1,649 @@
+/*
+ * cluster.c
+ *		trovella on a Citus cluster: the signed context, and shard policies
+ *		that stay restrictive.
+ *
+ * Signed context.  A worker cannot tell the coordinator's connection from a
+ * client's: Citus connects as the same role, and anyone can set its
+ * application name.  So when Citus is loaded and a cluster key is configured
+ * (trovella.cluster_key_file, the same file content on every node), every
+ * change of the context also sets trovella.signed_context with SET LOCAL, a
+ * statement Citus replays on each worker connection of the transaction
+ * (citus.propagate_set_commands, which we turn to 'local' around that one
+ * statement).  The value is
+ *
+ *		v1:<tenant>:<user>:<expiry>:<HMAC-SHA256 in hex>
+ *
+ * with either id empty when unset, the expiry in microseconds since 2000,
+ * and the MAC over the ids, the expiry, the current role's name and the
+ * database's name.  A worker accepts it only from SET LOCAL in a transaction
+ * block, only if the MAC verifies (in constant time) for the role and
+ * database of that session and the expiry has not passed, and then seals the
+ * context exactly as with_tenant() would.  A value that does not verify
+ * leaves the session without a context (see check_signed_context for why
+ * that is not an error); an expired or malformed one is an error.  Any other
+ * way of setting it (set_config(), SET, ALTER ROLE ... SET, client options)
+ * is refused.
+ *
+ * Shard policies.  Citus copies a distributed table's policies to its shards
+ * through worker_apply_shard_ddl_command(), but deparses them without AS
+ * RESTRICTIVE, and it refuses subqueries in the policies of distributed
+ * tables.  On a worker, a CREATE POLICY for trovella's policy names that
+ * comes from a Citus backend through that function is put back as trovella
+ * creates it on a single node: the isolation policy restrictive, and the
+ * tenant compared with (SELECT trovella.current_tenant()), an InitPlan
+ * evaluated once per query instead of once per row.
+ */
+#include "postgres.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "access/xact.h"
+#include "access/parallel.h"
+#include "catalog/namespace.h"
+#include "commands/dbcommands.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "utils/lsyscache.h"
+#include "common/hmac.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "nodes/parsenodes.h"
+#include "storage/fd.h"
+#include "tcop/utility.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/timestamp.h"
+#include "utils/uuid.h"
+
+#include "compat.h"
+#include "trovella.h"
+
+#define SIGNED_CONTEXT_GUC	"trovella.signed_context"
+#define SIGNED_VERSION		"v1"
+#define MAC_LEN				32	/* SHA-256 */
+#define MIN_KEY_LEN			32
+#define MAX_KEY_LEN			1024
+
+static char *cluster_key_file = NULL;
+static int	signed_context_lifetime = 60;	/* seconds */
+static char *signed_context = NULL;
+
+/* The key, read from cluster_key_file once per backend. */
+static bool key_loaded = false;
+static uint8 cluster_key[MAX_KEY_LEN];
+static size_t cluster_key_len = 0;
+
+/* True while we set the GUC ourselves on the coordinator. */
+static bool signing_here = false;
+
+/* True while a worker runs a SET LOCAL of the signed context. */
+static bool receiving = false;
+
+/* What the check hook verified for the SET LOCAL being run. */
+static struct
+{
+	bool		valid;
+	bool		has_tenant;
+	bool		has_user;
+	pg_uuid_t	tenant_id;
+	pg_uuid_t	user_id;
+}			verified;
+
+static ProcessUtility_hook_type prev_ProcessUtility = NULL;
+
+/* Whether the Citus library is loaded in this backend (not a placeholder). */
+static bool
+citus_loaded(void)
+{
+	const char *name = "citus.propagate_set_commands";
+
+	return GetConfigOption(name, true, false) != NULL &&
+		(GetConfigOptionFlags(name, true) & GUC_CUSTOM_PLACEHOLDER) == 0;
+}
+
+/*
+ * Whether this backend is one Citus opened to run its own work on this node
+ * (creating shards, syncing metadata, moving shards).  Citus itself tells
+ * them by application name; so do we, and only for decisions that never
+ * loosen isolation: the guard leaves the shards of a distributed table to the
+ * coordinator's judgement, and shard policies are only ever tightened.
+ */
+bool
+trovella_citus_internal_backend(void)
+{
+	static const char *const prefixes[] = {
+		"citus_internal gpid=", "citus_rebalancer gpid=", "citus_shard_"
+	};
+
+	if (application_name == NULL || !citus_loaded())
+		return false;
+	for (size_t i = 0; i < lengthof(prefixes); i++)
+		if (strncmp(application_name, prefixes[i], strlen(prefixes[i])) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * The relation that holds this node's copy of a table Citus has made a
+ * reference table: its local shard placement (a full copy, which Citus
+ * writes with every other copy in one distributed transaction).  Code that
+ * reads a table directly, below the planner (the token lookup), must read
+ * that copy, since the table itself keeps only what it held before Citus
+ * took it over.  The table itself when Citus does not manage it; 55000
+ * when Citus does but keeps no copy here, or shards it.
+ */
+Oid
+trovella_citus_local_copy(Oid relid)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+	uint64		rows;
+	int64		first_shard = 0;
+	int64		local_shard = 0;
+	bool		sharded = false;
+	char	   *name;
+	Oid			copy;
+
+	if (!citus_loaded() || !OidIsValid(get_extension_oid("citus", true)))
+		return relid;
+
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT s.shardid, p.groupid OPERATOR(pg_catalog.=) "
+							  "  (SELECT g.groupid FROM pg_catalog.pg_dist_local_group g) "
+							  "FROM pg_catalog.pg_dist_shard s "
+							  "JOIN pg_catalog.pg_dist_placement p ON p.shardid OPERATOR(pg_catalog.=) s.shardid "
+							  "WHERE s.logicalrelid OPERATOR(pg_catalog.=) $1",
+							  1, argtypes, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read Citus's metadata");
+	rows = SPI_processed;
+	for (uint64 i = 0; i < rows; i++)
+	{
+		bool		isnull;
+		int64		shard = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+
+		if (i == 0)
+			first_shard = shard;
+		else if (shard != first_shard)
+			sharded = true;
+		if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull)))
+			local_shard = shard;
+	}
+	SPI_finish();
+	if (rows == 0)
+		return relid;			/* not Citus's */
+	if (sharded || local_shard == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("trovella: %s must be a Citus reference table with a copy on this node",
+						get_rel_name(relid)),
+				 errhint("On the coordinator: SELECT citus_set_coordinator_host('<host>', <port>); then SELECT create_reference_table('trovella.personal_access_token');")));
+	name = psprintf("%s_" INT64_FORMAT, get_rel_name(relid), local_shard);
+	copy = get_relname_relid(name, get_rel_namespace(relid));
+	if (!OidIsValid(copy))
+		elog(ERROR, "the local copy %s of a Citus reference table is missing", name);
+	return copy;
+}
+
+/*
+ * Read the key file once.  On failure, *problem says why (never the key) and
+ * false is returned: callers in a check hook cannot raise errors.
+ */
+static bool
+load_cluster_key(const char **problem)
+{
+	FILE	   *file;
+	struct stat st;
+	size_t		len;
+
+	if (key_loaded)
+		return true;
+	if (cluster_key_file == NULL || cluster_key_file[0] == '\0')
+	{
+		*problem = "trovella.cluster_key_file is not set on this node";
+		return false;
+	}
+	file = AllocateFile(cluster_key_file, PG_BINARY_R);
+	if (file == NULL)
+	{
+		*problem = "the cluster key file cannot be opened";
+		return false;
+	}
+	if (fstat(fileno(file), &st) != 0 || !S_ISREG(st.st_mode))
+	{
+		FreeFile(file);
+		*problem = "the cluster key file is not a regular file";
+		return false;
+	}
+	if (st.st_uid != geteuid() || (st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
+	{
+		FreeFile(file);
+		*problem = "the cluster key file must belong to the server's user and be readable by it alone (chmod 600)";
+		return false;
+	}
+	len = fread(cluster_key, 1, sizeof(cluster_key), file);
+	FreeFile(file);
+	while (len > 0 && (cluster_key[len - 1] == '\n' || cluster_key[len - 1] == '\r' ||
+					   cluster_key[len - 1] == ' ' || cluster_key[len - 1] == '\t'))
+		len--;
+	if (len < MIN_KEY_LEN || len >= sizeof(cluster_key))
+	{
+		explicit_bzero(cluster_key, sizeof(cluster_key));
+		*problem = "the cluster key must be between 32 and 1023 bytes (openssl rand -hex 32)";
+		return false;
+	}
+	cluster_key_len = len;
+	key_loaded = true;
+	return true;
+}
+
+/* The MAC of one context for the current role and database. */
+static bool
+compute_mac(const char *tenant, const char *user, const char *expiry,
+			uint8 mac[MAC_LEN])
+{
+	const char *parts[6];
+	pg_hmac_ctx *ctx;
+	bool		ok;
+
+	parts[0] = "trovella-context-" SIGNED_VERSION;
+	parts[1] = tenant;
+	parts[2] = user;
+	parts[3] = expiry;
+	parts[4] = GetUserNameFromId(GetUserId(), false);
+	parts[5] = get_database_name(MyDatabaseId);
+	if (parts[5] == NULL)
+		return false;
+
+	ctx = pg_hmac_create(PG_SHA256);
+	if (ctx == NULL)
+		return false;
+	ok = pg_hmac_init(ctx, cluster_key, cluster_key_len) == 0;
+	/* each part with its terminating NUL, so that no two splits collide */
+	for (size_t i = 0; ok && i < lengthof(parts); i++)
+		ok = pg_hmac_update(ctx, (const uint8 *) parts[i], strlen(parts[i]) + 1) == 0;
+	ok = ok && pg_hmac_final(ctx, mac, MAC_LEN) == 0;
+	pg_hmac_free(ctx);
+	return ok;
+}
+
+static char *
+uuid_text(const pg_uuid_t *id)
+{
+	return DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(id)));
+}
+
+/*
+ * After with_tenant(), with_user() or authenticate() changed the context:
+ * have Citus carry it, signed, to the workers of this transaction.  Nothing
+ * without Citus or without a key, which keeps a single server as it was.
+ */
+void
+trovella_propagate_context(void)
+{
+	pg_uuid_t	id;
+	const char *tenant = "";
+	const char *user = "";
+	const char *problem = NULL;
+	char		expiry[32];
+	uint8		mac[MAC_LEN];
+	char		mac_hex[MAC_LEN * 2 + 1];
+	char	   *value;
+	VariableSetStmt *stmt;
+	A_Const    *arg;
+	PlannedStmt *pstmt;
+	int			nest_level;
+
+	if (cluster_key_file == NULL || cluster_key_file[0] == '\0' || !citus_loaded())
+		return;
+	if (!load_cluster_key(&problem))
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIG_FILE_ERROR),
+				 errmsg("trovella: cannot sign the tenant context for the Citus workers"),
+				 errdetail_internal("%s", problem)));
+
+	if (trovella_current_tenant_id(&id))
+		tenant = uuid_text(&id);
+	if (trovella_current_user(&id))
+		user = uuid_text(&id);
+	snprintf(expiry, sizeof(expiry), INT64_FORMAT,
+			 (int64) (GetCurrentTimestamp() + (int64) signed_context_lifetime * USECS_PER_SEC));
+	if (!compute_mac(tenant, user, expiry, mac))
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("trovella: cannot sign the tenant context for the Citus workers")));
+	hex_encode((const char *) mac, MAC_LEN, mac_hex);
+	mac_hex[MAC_LEN * 2] = '\0';
+	value = psprintf("%s:%s:%s:%s:%s", SIGNED_VERSION, tenant, user, expiry, mac_hex);
+
+	/* SET LOCAL trovella.signed_context, through Citus's utility hook */
+	stmt = makeNode(VariableSetStmt);
+	stmt->kind = VAR_SET_VALUE;
+	stmt->name = SIGNED_CONTEXT_GUC;
+	stmt->is_local = true;
+	arg = makeNode(A_Const);
+	arg->val.sval.type = T_String;
+	arg->val.sval.sval = value;
+	arg->location = -1;
+	stmt->args = list_make1(arg);
+	pstmt = makeNode(PlannedStmt);
+	pstmt->commandType = CMD_UTILITY;
+	pstmt->canSetTag = false;
+	pstmt->utilityStmt = (Node *) stmt;
+	pstmt->stmt_location = -1;
+
+	/* like a function's SET clause: propagation on for this statement only */
+	nest_level = NewGUCNestLevel();
+	(void) set_config_option("citus.propagate_set_commands", "local",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
+	signing_here = true;
+	PG_TRY();
+	{
+		ProcessUtility(pstmt,
+					   psprintf("SET LOCAL %s TO %s", SIGNED_CONTEXT_GUC,
+								quote_literal_cstr(value)),
+					   false, PROCESS_UTILITY_QUERY, NULL, NULL,
+					   None_Receiver, NULL);
+	}
+	PG_FINALLY();
+	{
+		signing_here = false;
+	}
+	PG_END_TRY();
+	AtEOXact_GUC(true, nest_level);
+}
+
+/* Parse one id of the value: empty means unset. */
+static bool
+parse_id(const char *text, size_t len, bool *has, pg_uuid_t *id)
+{
+	*has = len > 0;
+	return len == 0 || trovella_parse_uuid(text, id);
+}
+
+/* Decode the MAC's hex digits without raising errors. */
+static bool
+decode_mac(const char *hex, size_t len, uint8 mac[MAC_LEN])
+{
+	if (len != MAC_LEN * 2)
+		return false;
+	for (int i = 0; i < MAC_LEN; i++)
+	{
+		int			hi = trovella_hex_digit(hex[2 * i]);
+		int			lo = trovella_hex_digit(hex[2 * i + 1]);
+
+		if (hi < 0 || lo < 0)
+			return false;
+		mac[i] = (uint8) (hi << 4 | lo);
+	}
+	return true;
+}
+
+/*
+ * Check hook of trovella.signed_context.  The empty value is always allowed
+ * (it is no context).  Any other value only through a worker's SET LOCAL,
+ * and only if it verifies; what it verified is left in "verified" for the
+ * utility hook to seal.
+ */
+static bool
+check_signed_context(char **newval, void **extra, GucSource source)
+{
+	const char *value = *newval;
+	const char *field[5];
+	size_t		field_len[5];
+	const char *p;
+	const char *problem = NULL;
+	char		tenant[64];
+	char		user[64];
+	char		expiry[32];
+	char	   *end;
+	int64		expires;
+	uint8		mac[MAC_LEN];
+	uint8		given[MAC_LEN];
+
+	verified.valid = false;
+	if (value == NULL || value[0] == '\0' || signing_here || InitializingParallelWorker)
+		return true;
+	if (!receiving)
+	{
+		GUC_check_errcode(ERRCODE_INSUFFICIENT_PRIVILEGE);
+		GUC_check_errmsg("trovella: the signed context can only be set with SET LOCAL by a coordinator's Citus connection");
+		GUC_check_errhint("Call trovella.with_tenant() on the coordinator; Citus carries the context to the workers.");
+		return false;
+	}
+	if (!load_cluster_key(&problem))
+	{
+		GUC_check_errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE);
+		GUC_check_errmsg("trovella: this node cannot verify a signed context");
+		GUC_check_errdetail("%s", problem);
+		return false;
+	}
+
+	/* v1:<tenant>:<user>:<expiry>:<mac> */
+	p = value;
+	for (int i = 0; i < 5; i++)
+	{
+		const char *colon = strchr(p, ':');
+
+		if ((colon == NULL) != (i == 4))
+			goto malformed;
+		field[i] = p;
+		field_len[i] = colon ? (size_t) (colon - p) : strlen(p);
+		p = colon ? colon + 1 : p;
+	}
+	if (field_len[0] != strlen(SIGNED_VERSION) ||
+		strncmp(field[0], SIGNED_VERSION, field_len[0]) != 0 ||
+		field_len[1] >= sizeof(tenant) || field_len[2] >= sizeof(user) ||
+		field_len[3] == 0 || field_len[3] >= sizeof(expiry) ||
+		!decode_mac(field[4], field_len[4], given))
+		goto malformed;
+	memcpy(tenant, field[1], field_len[1]);
+	tenant[field_len[1]] = '\0';
+	memcpy(user, field[2], field_len[2]);
+	user[field_len[2]] = '\0';
+	memcpy(expiry, field[3], field_len[3]);
+	expiry[field_len[3]] = '\0';
+	errno = 0;
+	expires = strtoi64(expiry, &end, 10);
+	if (errno != 0 || *end != '\0' ||
+		!parse_id(tenant, field_len[1], &verified.has_tenant, &verified.tenant_id) ||
+		!parse_id(user, field_len[2], &verified.has_user, &verified.user_id) ||
+		(!verified.has_tenant && !verified.has_user))
+		goto malformed;
+
+	if (!compute_mac(tenant, user, expiry, mac) ||
+		timingsafe_bcmp(mac, given, MAC_LEN) != 0)
+	{
+		/*
+		 * Not signed for this role and database (or not by this cluster):
+		 * no context, and no error.  Citus replays the transaction's SET
+		 * LOCALs on every connection it opens, also on those it opens as
+		 * another role (for a SECURITY DEFINER function, or trovella's own
+		 * token functions, which run as the token table's owner); failing
+		 * them would fail legitimate work, and no context fails closed.
+		 */
+		char	   *empty = guc_extra_malloc(1);
+
+		if (empty == NULL)
+			return false;
+		empty[0] = '\0';
+		guc_extra_free(*newval);
+		*newval = empty;
+		return true;
+	}
+	if (expires <= GetCurrentTimestamp())
+	{
+		GUC_check_errcode(ERRCODE_INSUFFICIENT_PRIVILEGE);
+		GUC_check_errmsg("trovella: the signed context has expired");
+		GUC_check_errhint("The coordinator signs contexts for trovella.signed_context_lifetime seconds; check the nodes' clocks, or raise it for long transactions.");
+		return false;
+	}
+	verified.valid = true;
+	return true;
+
+malformed:
+	GUC_check_errcode(ERRCODE_INVALID_PARAMETER_VALUE);
+	GUC_check_errmsg("trovella: malformed signed context");
+	return false;
+}
+
+/* Rewrite "col = trovella.current_tenant()" as "col = (SELECT ...)". */
+static Node *
+per_query_condition(Node *expr)
+{
+	A_Expr	   *op;
+	FuncCall   *call;
+	ResTarget  *target;
+	SelectStmt *select;
+	SubLink    *sublink;
+
+	if (expr == NULL || !IsA(expr, A_Expr))
+		return expr;
+	op = (A_Expr *) expr;
+	if (op->kind != AEXPR_OP || op->rexpr == NULL || !IsA(op->rexpr, FuncCall) ||
+		op->lexpr == NULL || !IsA(op->lexpr, ColumnRef) ||
+		strcmp(strVal(llast(op->name)), "=") != 0)
+		return expr;
+	call = (FuncCall *) op->rexpr;
+	if (list_length(call->funcname) != 2 || call->args != NIL ||
+		strcmp(strVal(linitial(call->funcname)), "trovella") != 0 ||
+		strcmp(strVal(lsecond(call->funcname)), "current_tenant") != 0)
+		return expr;
+
+	target = makeNode(ResTarget);
+	target->val = (Node *) call;
+	target->location = -1;
+	select = makeNode(SelectStmt);
+	select->targetList = list_make1(target);
+	sublink = makeNode(SubLink);
+	sublink->subLinkType = EXPR_SUBLINK;
+	sublink->subselect = (Node *) select;
+	sublink->location = -1;
+	op->rexpr = (Node *) sublink;
+	return expr;
+}
+
+static void
+next_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
+					bool readOnlyTree, ProcessUtilityContext context,
+					ParamListInfo params, QueryEnvironment *queryEnv,
+					DestReceiver *dest, QueryCompletion *qc)
+{
+	if (prev_ProcessUtility)
+		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+							params, queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+								params, queryEnv, dest, qc);
+}
+
+/* A worker's SET LOCAL trovella.signed_context: verify, then seal. */
+static void
+receive_signed_context(PlannedStmt *pstmt, const char *queryString,
+					   bool readOnlyTree, ProcessUtilityContext context,
+					   ParamListInfo params, QueryEnvironment *queryEnv,
+					   DestReceiver *dest, QueryCompletion *qc)
+{
+	if (!((VariableSetStmt *) pstmt->utilityStmt)->is_local)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("trovella: the signed context can only be set with SET LOCAL")));
+	trovella_require_transaction_block("signed_context");
+
+	receiving = true;
+	verified.valid = false;
+	PG_TRY();
+	{
+		next_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+							params, queryEnv, dest, qc);
+	}
+	PG_FINALLY();
+	{
+		receiving = false;
+	}
+	PG_END_TRY();
+	if (verified.valid)
+	{
+		verified.valid = false;
+		trovella_set_signed_context(verified.has_tenant ? &verified.tenant_id : NULL,
+									verified.has_user ? &verified.user_id : NULL);
+	}
+}
+
+static void
+cluster_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
+					   bool readOnlyTree, ProcessUtilityContext context,
+					   ParamListInfo params, QueryEnvironment *queryEnv,
+					   DestReceiver *dest, QueryCompletion *qc)
+{
+	Node	   *parsetree = pstmt->utilityStmt;
+
+	/* a shard's copy of trovella's policies, as trovella creates them */
+	if (IsA(parsetree, CreatePolicyStmt) && context == PROCESS_UTILITY_QUERY &&
+		trovella_citus_internal_backend())
+	{
+		CreatePolicyStmt *policy = (CreatePolicyStmt *) parsetree;
+		bool		isolation = strcmp(policy->policy_name, "trovella_tenant_isolation") == 0;
+
+		if (isolation || strcmp(policy->policy_name, "trovella_tenant_access") == 0)
+		{
+			if (readOnlyTree)
+			{
+				pstmt = copyObject(pstmt);
+				readOnlyTree = false;
+				policy = (CreatePolicyStmt *) pstmt->utilityStmt;
+			}
+			if (isolation)
+				policy->permissive = false;
+			policy->qual = per_query_condition(policy->qual);
+			policy->with_check = per_query_condition(policy->with_check);
+		}
+	}
+	else if (IsA(parsetree, VariableSetStmt) && !signing_here &&
+			 ((VariableSetStmt *) parsetree)->kind == VAR_SET_VALUE &&
+			 pg_strcasecmp(((VariableSetStmt *) parsetree)->name, SIGNED_CONTEXT_GUC) == 0)
+	{
+		receive_signed_context(pstmt, queryString, readOnlyTree, context,
+							   params, queryEnv, dest, qc);
+		return;
+	}
+	next_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+						params, queryEnv, dest, qc);
+}
+
+void
+ClusterInit(void)
+{
+	DefineCustomStringVariable("trovella.cluster_key_file",
+							   gettext_noop("File holding the key that signs the tenant context for Citus workers; the same content on every node."),
+							   gettext_noop("Empty: no signed context (a single server, or workers that refuse every tenant context)."),
+							   &cluster_key_file,
+							   "",
+							   PGC_POSTMASTER,
+							   GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("trovella.signed_context_lifetime",
+							gettext_noop("Seconds for which workers accept a context the coordinator signed."),
+							NULL,
+							&signed_context_lifetime,
+							60, 1, 86400,
+							PGC_SUSET,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable(SIGNED_CONTEXT_GUC,
+							   gettext_noop("Tenant context signed by a Citus coordinator, set by Citus on its worker connections."),
+							   NULL,
+							   &signed_context,
+							   "",
+							   PGC_USERSET,
+							   GUC_NO_RESET_ALL | GUC_DISALLOW_IN_FILE | GUC_NOT_IN_SAMPLE | GUC_NO_SHOW_ALL,
+							   check_signed_context,
+							   NULL, NULL);
+
+	prev_ProcessUtility = ProcessUtility_hook;
+	ProcessUtility_hook = cluster_ProcessUtility;
+}

@@ -1,0 +1,79 @@
+# A Citus cluster of a coordinator and two workers for the Citus suite and
+# bench: each node its own data directory in a temporary directory, listening
+# on 127.0.0.1 only, on free ports.  Sourced, not run.  citus_start starts
+# it; citus_stop (also run on EXIT) stops every node it started.
+#
+#   CITUS_KEY=1   give every node the same cluster key (trovella.cluster_key_file)
+
+citus_bindir=$(pg_config --bindir)
+citus_dir=$(mktemp -d /tmp/trovella-citus-XXXXXX)
+chmod 755 "$citus_dir"
+citus_as_server() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+[ "$(id -u)" -eq 0 ] && chown postgres "$citus_dir"
+CITUS_NODES="coord w1 w2"
+
+citus_stop() {
+	local n
+	for n in $CITUS_NODES; do
+		[ -f "$citus_dir/$n/postmaster.pid" ] &&
+			citus_as_server "$citus_bindir/pg_ctl" -D "$citus_dir/$n" -m immediate -w stop >/dev/null 2>&1
+	done
+	rm -rf "$citus_dir"
+}
+trap citus_stop EXIT
+
+# a port nothing listens on yet
+citus_free_port() {
+	local p
+	while :; do
+		p=$((20000 + RANDOM % 30000))
+		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+	done
+}
+
+# citus_node NODE: its port
+citus_port() { cat "$citus_dir/$1.port"; }
+
+# citus_start [EXTRA_CONF_LINE...]: initdb, configure and start every node,
+# then register the workers with the coordinator
+citus_start() {
+	local n port key=$citus_dir/cluster.key
+	if [ -n "${CITUS_KEY:-}" ]; then
+		head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$key"
+		chmod 600 "$key"
+		[ "$(id -u)" -eq 0 ] && chown postgres "$key"
+	fi
+	for n in $CITUS_NODES; do
+		port=$(citus_free_port)
+		echo "$port" >"$citus_dir/$n.port"
+		citus_as_server "$citus_bindir/initdb" -D "$citus_dir/$n" -U postgres -A trust >/dev/null || return 1
+		{
+			echo "listen_addresses = '127.0.0.1'"
+			echo "port = $port"
+			echo "unix_socket_directories = '$citus_dir'"
+			echo "shared_preload_libraries = 'citus, trovella'"
+			echo "max_prepared_transactions = 20"
+			echo "citus.propagate_set_commands = 'local'"
+			[ -n "${CITUS_KEY:-}" ] && echo "trovella.cluster_key_file = '$key'"
+			local line
+			for line in "$@"; do echo "$line"; done
+		} >>"$citus_dir/$n/postgresql.conf"
+		citus_as_server "$citus_bindir/pg_ctl" -D "$citus_dir/$n" -l "$citus_dir/$n.log" -w start >/dev/null || {
+			cat "$citus_dir/$n.log" >&2
+			return 1
+		}
+		citus_psql "$n" -c "CREATE EXTENSION citus" >/dev/null || return 1
+	done
+	citus_psql coord -c "SELECT citus_set_coordinator_host('127.0.0.1', $(citus_port coord))" >/dev/null || return 1
+	for n in w1 w2; do
+		citus_psql coord -c "SELECT citus_add_node('127.0.0.1', $(citus_port "$n"))" >/dev/null || return 1
+	done
+}
+
+# citus_psql NODE [psql args]: as postgres over TCP, unaligned tuples, errors as "ERROR <sqlstate>"
+citus_psql() {
+	local n=$1
+	shift
+	psql -X -q -At -v ON_ERROR_STOP=1 -v VERBOSITY=sqlstate -h 127.0.0.1 -p "$(citus_port "$n")" -U "${CITUS_USER:-postgres}" -d postgres "$@" 2>&1 |
+		sed -E 's/^psql:[^ ]* ERROR:  ([0-9A-Z]{5}).*/ERROR \1/; s/^ERROR:  ([0-9A-Z]{5}).*/ERROR \1/'
+}
