@@ -201,7 +201,7 @@ load_cluster_key(const char **problem)
 		return true;
 	if (cluster_key_file == NULL || cluster_key_file[0] == '\0')
 	{
-		*problem = "trovella.cluster_key_file is not set on this node";
+		*problem = "trovella.cluster_key_file is not set on this node (it needs trovella in shared_preload_libraries)";
 		return false;
 	}
 	file = AllocateFile(cluster_key_file, PG_BINARY_R);
@@ -616,14 +616,16 @@ cluster_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 void
 ClusterInit(void)
 {
-	DefineCustomStringVariable("trovella.cluster_key_file",
-							   gettext_noop("File holding the key that signs the tenant context for Citus workers; the same content on every node."),
-							   gettext_noop("Empty: no signed context (a single server, or workers that refuse every tenant context)."),
-							   &cluster_key_file,
-							   "",
-							   PGC_POSTMASTER,
-							   GUC_SUPERUSER_ONLY,
-							   NULL, NULL, NULL);
+	/* a PGC_POSTMASTER setting can only come with the preload */
+	if (process_shared_preload_libraries_in_progress)
+		DefineCustomStringVariable("trovella.cluster_key_file",
+								   gettext_noop("File holding the key that signs the tenant context for Citus workers; the same content on every node."),
+								   gettext_noop("Empty: no signed context (a single server, or workers that refuse every tenant context)."),
+								   &cluster_key_file,
+								   "",
+								   PGC_POSTMASTER,
+								   GUC_SUPERUSER_ONLY,
+								   NULL, NULL, NULL);
 
 	DefineCustomIntVariable("trovella.signed_context_lifetime",
 							gettext_noop("Seconds for which workers accept a context the coordinator signed."),
