@@ -9,16 +9,11 @@ PGBENCH_SECONDS=${BENCH_SECONDS:-20}
 
 bq() { psql -X -q -At -v ON_ERROR_STOP=1 -d "$BENCH_DB" "$@"; }
 
-bench_setup() {
-	dropdb --if-exists "$BENCH_DB" >/dev/null 2>&1
-	createdb "$BENCH_DB"
-	bq <<'SQL'
-CREATE EXTENSION trovella;
-CREATE EXTENSION pgcrypto;
-CREATE EXTENSION pgstattuple;
+# The schema bench and bench.ms(stmt, n): the milliseconds one statement
+# takes, run n times, measured in the server.
+BENCH_SCHEMA_SQL=$(cat <<'SQL'
 CREATE SCHEMA bench;
 GRANT USAGE ON SCHEMA bench TO PUBLIC;
--- Milliseconds one statement takes, run n times, measured in the server.
 CREATE FUNCTION bench.ms(stmt text, n int DEFAULT 1) RETURNS float8 LANGUAGE plpgsql AS $$
 DECLARE
 	started timestamptz := clock_timestamp();
@@ -30,6 +25,13 @@ BEGIN
 END $$;
 GRANT EXECUTE ON FUNCTION bench.ms(text, int) TO PUBLIC;
 SQL
+)
+
+bench_setup() {
+	dropdb --if-exists "$BENCH_DB" >/dev/null 2>&1
+	createdb "$BENCH_DB"
+	bq -c "CREATE EXTENSION trovella" -c "CREATE EXTENSION pgcrypto" -c "CREATE EXTENSION pgstattuple"
+	bq <<<"$BENCH_SCHEMA_SQL"
 }
 
 # bench.points: 1,000,000 rows over 1,000 tenants, read by primary key in
