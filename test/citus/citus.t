@@ -10,7 +10,7 @@ here=$(dirname "$0")
 . "$here/../tap/lib.sh"
 CITUS_KEY=1
 . "$here/cluster.sh"
-plan 59
+plan 60
 
 if ! citus_start "trovella.isolation_guard = 'error'"; then
 	ok 1 "the cluster starts"
@@ -135,6 +135,12 @@ is "$(c -c "SELECT count(*) FROM docs WHERE body = 'x'")" "0" "an update of anot
 is "$(in_tenant $A "UPDATE docs SET tenant_id = '$B' WHERE body = 'a1'")" "ERROR 0A000" \
 	"moving a row to another tenant is refused (Citus: the distribution column cannot change)"
 is "$(app -c "SELECT count(*) FROM docs")" "ERROR 42501" "without a context, the coordinator fails closed (42501)"
+plan_text=$(app -c "BEGIN" -c "SELECT trovella.with_tenant('$A')" -c "EXPLAIN (COSTS OFF) SELECT count(*) FROM docs" -c "COMMIT")
+case "$plan_text" in
+	*"InitPlan 1"*"Index Cond: (tenant_id = \$0)"*) status=0 ;;
+	*) status=1; echo "$plan_text" | sed 's/^/# /' ;;
+esac
+ok $status "on the shards the tenant is evaluated once per query (an InitPlan), and drives the index"
 
 # 6. straight to the workers: no context, and none that can be forged
 for n in w1 w2; do
