@@ -255,7 +255,9 @@ current_membership(void)
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("trovella: the registered membership table no longer exists"),
 					 errhint("Register the new one with trovella.use_membership(), or stop with trovella.stop_membership().")));
-		resolve_member_table(&m, relid, SPI_getvalue(row, desc, 2), SPI_getvalue(row, desc, 3),
+		/* a Citus reference table: this node's copy (cluster.c) */
+		resolve_member_table(&m, trovella_citus_local_copy(relid),
+							 SPI_getvalue(row, desc, 2), SPI_getvalue(row, desc, 3),
 							 SPI_getvalue(row, desc, 4));
 		m.registered = true;
 	}

@@ -10,7 +10,7 @@ here=$(dirname "$0")
 . "$here/../tap/lib.sh"
 CITUS_KEY=1
 . "$here/cluster.sh"
-plan 60
+plan 62
 
 if ! citus_start "trovella.isolation_guard = 'error'"; then
 	ok 1 "the cluster starts"
@@ -245,6 +245,17 @@ is "$(app -c "BEGIN" -c "SELECT trovella.with_tenant('$A', '$U')" -c "SELECT tro
 is "$(app -c "SELECT count(*) FROM trovella.pat_verify('$token')")" "0" "a revoked token no longer verifies"
 is "$(copies)" "1 3" "after the revoke, the copies are still identical"
 is "$(app -c "BEGIN" -c "SELECT * FROM trovella.authenticate('$token')")" "ERROR 28000" "authenticate of it fails (28000)"
+
+# 8. membership on a reference table
+V2=22222222-0000-0000-0000-000000000000
+c -c "SET trovella.isolation_guard = off" \
+	-c "CREATE TABLE members (tenant_id uuid NOT NULL, user_id uuid NOT NULL, PRIMARY KEY (tenant_id, user_id))" \
+	-c "SELECT create_reference_table('members')" -c "INSERT INTO members VALUES ('$A', '$U')" \
+	-c "SELECT trovella.use_membership('members', 'tenant_id', 'user_id')" >/dev/null
+is "$(app -c "BEGIN" -c "SELECT trovella.with_tenant('$A', '$U')" -c "SELECT count(*) FROM docs" -c "COMMIT" | sed -n 2p)" "3" \
+	"a member of a reference membership table opens the tenant, and the workers follow"
+is "$(app -c "BEGIN" -c "SELECT trovella.with_tenant('$A', '$V2')")" "ERROR 42501" "a non-member is refused (42501)"
+c -c "SELECT trovella.stop_membership()" >/dev/null
 
 # 8. all of it left the servers running
 is "$(c -c "SELECT count(*) FROM citus_get_active_worker_nodes()")" "2" "both workers are still active"
