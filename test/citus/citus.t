@@ -10,7 +10,7 @@ here=$(dirname "$0")
 . "$here/../tap/lib.sh"
 CITUS_KEY=1
 . "$here/cluster.sh"
-plan 62
+plan 63
 
 if ! citus_start "trovella.isolation_guard = 'error'"; then
 	ok 1 "the cluster starts"
@@ -257,6 +257,11 @@ is "$(app -c "BEGIN" -c "SELECT trovella.with_tenant('$A', '$U')" -c "SELECT cou
 is "$(app -c "BEGIN" -c "SELECT trovella.with_tenant('$A', '$V2')")" "ERROR 42501" "a non-member is refused (42501)"
 c -c "SELECT trovella.stop_membership()" >/dev/null
 
-# 8. all of it left the servers running
+# 9. per-tenant statistics: each node counts what it ran for the tenant
+is "$(c -c "SELECT string_agg((result::bigint > 0)::text, ' ' ORDER BY nodeport) FROM run_command_on_workers(
+	\$\$SELECT coalesce(sum(statements), 0) FROM trovella.tenant_stats WHERE tenant_id = '$A'\$\$)")" "true true" \
+	"each worker counts statements for the tenant of the signed context"
+
+# 10. all of it left the servers running
 is "$(c -c "SELECT count(*) FROM citus_get_active_worker_nodes()")" "2" "both workers are still active"
 done_testing
