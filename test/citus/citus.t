@@ -10,7 +10,7 @@ here=$(dirname "$0")
 . "$here/../tap/lib.sh"
 CITUS_KEY=1
 . "$here/cluster.sh"
-plan 63
+plan 64
 
 if ! citus_start "trovella.isolation_guard = 'error'"; then
 	ok 1 "the cluster starts"
@@ -119,6 +119,9 @@ app -c "BEGIN" -c "SELECT trovella.with_tenant('$B')" \
 	-c "INSERT INTO docs (body) VALUES ('b1'), ('b2')" -c "COMMIT" >/dev/null
 is "$(c -c "SELECT tenant_id || ' ' || count(*) FROM docs GROUP BY tenant_id ORDER BY tenant_id")" "$(printf '%s 3\n%s 2' $A $B)" \
 	"inserts without tenant_id get the tenant of the context"
+app -c "BEGIN" -c "SELECT trovella.with_tenant('$B')" -c "INSERT INTO notes (id, body) VALUES (1, 'n')" -c "COMMIT" >/dev/null
+is "$(c -c "SELECT tenant_id FROM notes")" "$B" \
+	"... also on the table isolated after it was distributed (the default is the coordinator's)"
 in_tenant() {  # TENANT SQL
 	app -c "BEGIN" -c "SELECT trovella.with_tenant('$1')" -c "$2" -c "COMMIT" | sed -n '2p'
 }
