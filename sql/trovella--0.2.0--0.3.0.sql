@@ -112,10 +112,11 @@ $$;
 COMMENT ON FUNCTION trovella.has_random_default(regclass, smallint) IS
 'true when the column''s default is trovella.ulid_uuid(), gen_random_uuid() or uuidv7()';
 
--- STABLE: reads the catalog.  Everything isolation_status reports about a
--- table isolated (or to be isolated) on tenant_column, in a fixed order.
--- Object names are schema-qualified whatever the caller's search_path.
-CREATE FUNCTION trovella.isolation_problems(tbl regclass, tenant_column name)
+-- STABLE: reads the catalog.  RLS and trovella's two policies of one table
+-- of this node against what enable_tenant_isolation creates: the first
+-- entries of isolation_problems, and all that is checked on each shard
+-- placement of a Citus table (placement_problems).
+CREATE FUNCTION trovella.policy_state_problems(tbl regclass, tenant_column name)
 RETURNS text[]
 LANGUAGE sql STABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
@@ -125,6 +126,21 @@ AS $$
 	           CASE WHEN NOT c.relforcerowsecurity THEN 'RLS not forced' END], NULL)
 	    || trovella.policy_problems(tbl, 'trovella_tenant_isolation', tenant_column, false)
 	    || trovella.policy_problems(tbl, 'trovella_tenant_access', tenant_column, true)
+	FROM pg_class c
+	WHERE c.oid = tbl
+$$;
+COMMENT ON FUNCTION trovella.policy_state_problems(regclass, name) IS
+'how RLS and trovella''s policies on one table of this node (a Citus shard, say) differ from what enable_tenant_isolation creates; empty when they do not';
+
+-- STABLE: reads the catalog.  Everything isolation_status reports about a
+-- table isolated (or to be isolated) on tenant_column, in a fixed order.
+-- Object names are schema-qualified whatever the caller's search_path.
+CREATE FUNCTION trovella.isolation_problems(tbl regclass, tenant_column name)
+RETURNS text[]
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT trovella.policy_state_problems(tbl, tenant_column)
 	    || array_remove(ARRAY[
 	           CASE WHEN NOT EXISTS (SELECT 1 FROM pg_index i
 	                                 WHERE i.indrelid = tbl AND i.indkey[0] = a.attnum AND i.indpred IS NULL)
@@ -351,25 +367,6 @@ $$;
 COMMENT ON FUNCTION trovella.enable_tenant_isolation(regclass, name) IS
 'enables and forces RLS on the table and its partitions with trovella''s restrictive and permissive tenant policies (on Citus, the form distributed tables accept); idempotent';
 
--- STABLE: reads the catalog.  What keeps one table of this node (a Citus
--- shard, when called through run_command_on_placements) from carrying
--- trovella's isolation on tenant_column.
-CREATE FUNCTION trovella.shard_problems(tbl regclass, tenant_column name)
-RETURNS text[]
-LANGUAGE sql STABLE STRICT PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-AS $$
-	SELECT array_remove(ARRAY[
-	           CASE WHEN NOT c.relrowsecurity THEN 'RLS disabled' END,
-	           CASE WHEN NOT c.relforcerowsecurity THEN 'RLS not forced' END], NULL)
-	    || trovella.policy_problems(tbl, 'trovella_tenant_isolation', tenant_column, false)
-	    || trovella.policy_problems(tbl, 'trovella_tenant_access', tenant_column, true)
-	FROM pg_class c
-	WHERE c.oid = tbl
-$$;
-COMMENT ON FUNCTION trovella.shard_problems(regclass, name) IS
-'how one table of this node (a Citus shard) differs from trovella''s isolation on that column; empty when it does not';
-
 -- STABLE: reads Citus's metadata and asks every placement of a distributed
 -- table (run_command_on_placements, as the caller).  One entry per shard
 -- placement whose isolation differs from the table's; empty without Citus or
@@ -394,7 +391,7 @@ BEGIN
 		                          ORDER BY p.shardid, p.nodename, p.nodeport), '{}')
 		FROM pg_catalog.pg_dist_partition d,
 		     LATERAL pg_catalog.run_command_on_placements(d.logicalrelid,
-		         format('SELECT pg_catalog.array_to_string(trovella.shard_problems(%L, %L), ''; '')',
+		         format('SELECT pg_catalog.array_to_string(trovella.policy_state_problems(%L, %L), ''; '')',
 		                '%s', $2)) p
 		WHERE d.logicalrelid = $1 AND (NOT p.success OR p.result <> '')
 	$q$ INTO problems USING tbl, tenant_column;
