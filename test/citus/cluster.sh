@@ -21,6 +21,7 @@ citus_stop() {
 	rm -rf "$citus_dir"
 }
 trap citus_stop EXIT
+trap 'exit 130' INT TERM HUP	# so that EXIT runs on a signal too
 
 # a port nothing listens on yet
 citus_free_port() {
