@@ -28,9 +28,9 @@
  * Shard policies.  Citus copies a distributed table's policies to its shards
  * through worker_apply_shard_ddl_command(), but deparses them without AS
  * RESTRICTIVE, and it refuses subqueries in the policies of distributed
- * tables.  On a worker, a CREATE POLICY for trovella's policy names that
- * comes from a Citus backend through that function is put back as trovella
- * creates it on a single node: the isolation policy restrictive, and the
+ * tables.  On a worker, a CREATE POLICY for trovella's policy names that a
+ * Citus backend runs nested in a function call (as that function runs it)
+ * is put back as trovella creates it on a single node: the isolation policy restrictive, and the
  * tenant compared with (SELECT trovella.current_tenant()), an InitPlan
  * evaluated once per query instead of once per row.
  */
@@ -44,9 +44,8 @@
 #include "catalog/namespace.h"
 #include "commands/dbcommands.h"
 #include "commands/extension.h"
-#include "executor/spi.h"
-#include "utils/lsyscache.h"
 #include "common/hmac.h"
+#include "executor/spi.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "nodes/parsenodes.h"
@@ -54,6 +53,7 @@
 #include "tcop/utility.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
@@ -106,9 +106,12 @@ citus_loaded(void)
 /*
  * Whether this backend is one Citus opened to run its own work on this node
  * (creating shards, syncing metadata, moving shards).  Citus itself tells
- * them by application name; so do we, and only for decisions that never
- * loosen isolation: the guard leaves the shards of a distributed table to the
- * coordinator's judgement, and shard policies are only ever tightened.
+ * them by application name, which any client can set; so we use it only
+ * where that gains a client nothing: shard policies are only ever
+ * tightened, and the guard, a safety net for migrations rather than a
+ * boundary, leaves the shards to the coordinator's judgement (a client that
+ * spoofs the name escapes the guard alone; isolation_status still lists
+ * every table that is not isolated).
  */
 bool
 trovella_citus_internal_backend(void)

@@ -10,7 +10,7 @@ here=$(dirname "$0")
 . "$here/../tap/lib.sh"
 CITUS_KEY=1
 . "$here/cluster.sh"
-plan 64
+plan 68
 
 if ! citus_start "trovella.isolation_guard = 'error'"; then
 	ok 1 "the cluster starts"
@@ -258,7 +258,22 @@ c -c "SET trovella.isolation_guard = off" \
 is "$(app -c "BEGIN" -c "SELECT trovella.with_tenant('$A', '$U')" -c "SELECT count(*) FROM docs" -c "COMMIT" | sed -n 2p)" "3" \
 	"a member of a reference membership table opens the tenant, and the workers follow"
 is "$(app -c "BEGIN" -c "SELECT trovella.with_tenant('$A', '$V2')")" "ERROR 42501" "a non-member is refused (42501)"
+c -c "SET trovella.isolation_guard = off" \
+	-c "CREATE TABLE members_sharded (tenant_id uuid NOT NULL, user_id uuid NOT NULL, PRIMARY KEY (tenant_id, user_id))" \
+	-c "SELECT create_distributed_table('members_sharded', 'tenant_id')" \
+	-c "SELECT trovella.use_membership('members_sharded', 'tenant_id', 'user_id')" >/dev/null
+is "$(app -c "BEGIN" -c "SELECT trovella.with_tenant('$A', '$U')")" "ERROR 55000" \
+	"a sharded membership table is refused: it must be a reference table (55000)"
 c -c "SELECT trovella.stop_membership()" >/dev/null
+
+# a key file that anyone may read is no key: the coordinator does not sign
+# (F0000), the workers verify nothing (55000); each backend reads it once
+chmod 644 "$citus_dir/cluster.key"
+is "$(app -c "BEGIN" -c "SELECT trovella.with_tenant('$A')")" "ERROR F0000" \
+	"a key file readable by others: with_tenant on the coordinator fails (F0000)"
+is "$(worker_tx w1 app "$V" "SELECT 1")" "ERROR 55000" "... and a worker cannot verify (55000)"
+chmod 600 "$citus_dir/cluster.key"
+is "$(in_tenant $A "SELECT count(*) FROM docs")" "3" "with the key private again, the cluster works"
 
 # 9. per-tenant statistics: each node counts what it ran for the tenant
 is "$(c -c "SELECT string_agg((result::bigint > 0)::text, ' ' ORDER BY nodeport) FROM run_command_on_workers(
