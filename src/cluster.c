@@ -278,7 +278,8 @@ uuid_text(const pg_uuid_t *id)
 }
 
 /*
- * After with_tenant(), with_user() or authenticate() changed the context:
+ * After with_tenant(), with_user() or authenticate() changed the context
+ * (not when they set what it already was):
  * have Citus carry it, signed, to the workers of this transaction.  Nothing
  * without Citus or without a key, which keeps a single server as it was.
  */
@@ -528,20 +529,6 @@ per_query_condition(Node *expr)
 	return expr;
 }
 
-static void
-next_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
-					bool readOnlyTree, ProcessUtilityContext context,
-					ParamListInfo params, QueryEnvironment *queryEnv,
-					DestReceiver *dest, QueryCompletion *qc)
-{
-	if (prev_ProcessUtility)
-		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context,
-							params, queryEnv, dest, qc);
-	else
-		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
-								params, queryEnv, dest, qc);
-}
-
 /* A worker's SET LOCAL trovella.signed_context: verify, then seal. */
 static void
 receive_signed_context(PlannedStmt *pstmt, const char *queryString,
@@ -559,8 +546,8 @@ receive_signed_context(PlannedStmt *pstmt, const char *queryString,
 	verified.valid = false;
 	PG_TRY();
 	{
-		next_ProcessUtility(pstmt, queryString, readOnlyTree, context,
-							params, queryEnv, dest, qc);
+		trovella_next_ProcessUtility(prev_ProcessUtility, pstmt, queryString,
+									 readOnlyTree, context, params, queryEnv, dest, qc);
 	}
 	PG_FINALLY();
 	{
@@ -612,8 +599,8 @@ cluster_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 							   params, queryEnv, dest, qc);
 		return;
 	}
-	next_ProcessUtility(pstmt, queryString, readOnlyTree, context,
-						params, queryEnv, dest, qc);
+	trovella_next_ProcessUtility(prev_ProcessUtility, pstmt, queryString, readOnlyTree,
+								 context, params, queryEnv, dest, qc);
 }
 
 void

@@ -159,12 +159,8 @@ residue_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 		remember(InvalidOid, ((DeclareCursorStmt *) stmt)->portalname);
 	}
 
-	if (prev_ProcessUtility)
-		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context,
-							params, queryEnv, dest, qc);
-	else
-		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
-								params, queryEnv, dest, qc);
+	trovella_next_ProcessUtility(prev_ProcessUtility, pstmt, queryString, readOnlyTree,
+								 context, params, queryEnv, dest, qc);
 
 	/* the statement itself may have set the context */
 	if (!residue_check || !trovella_context_in_transaction())

@@ -335,20 +335,6 @@ stats_ExecutorEnd(QueryDesc *queryDesc)
 		standard_ExecutorEnd(queryDesc);
 }
 
-static void
-next_process_utility(PlannedStmt *pstmt, const char *queryString,
-					 bool readOnlyTree, ProcessUtilityContext context,
-					 ParamListInfo params, QueryEnvironment *queryEnv,
-					 DestReceiver *dest, QueryCompletion *qc)
-{
-	if (prev_ProcessUtility)
-		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context,
-							params, queryEnv, dest, qc);
-	else
-		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
-								params, queryEnv, dest, qc);
-}
-
 /*
  * Utility statements, timed around their execution.  EXECUTE, PREPARE and
  * DEALLOCATE are left to the executor, which counts what EXECUTE runs.
@@ -371,7 +357,8 @@ stats_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 
 	if (!track)
 	{
-		next_process_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+		trovella_next_ProcessUtility(prev_ProcessUtility, pstmt, queryString, readOnlyTree,
+									 context, params, queryEnv, dest, qc);
 		return;
 	}
 
@@ -379,7 +366,8 @@ stats_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	nesting_level++;
 	PG_TRY();
 	{
-		next_process_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+		trovella_next_ProcessUtility(prev_ProcessUtility, pstmt, queryString, readOnlyTree,
+									 context, params, queryEnv, dest, qc);
 	}
 	PG_FINALLY();
 	{

@@ -9,9 +9,28 @@
 
 #include "fmgr.h"
 #include "nodes/nodes.h"
+#include "tcop/utility.h"
 #include "utils/uuid.h"
 
 #include "compat.h"
+
+/*
+ * Pass a utility statement on from a module's ProcessUtility hook: to the
+ * hook that module found installed, or to the standard one.
+ */
+static inline void
+trovella_next_ProcessUtility(ProcessUtility_hook_type prev, PlannedStmt *pstmt,
+							 const char *queryString, bool readOnlyTree,
+							 ProcessUtilityContext context, ParamListInfo params,
+							 QueryEnvironment *queryEnv, DestReceiver *dest,
+							 QueryCompletion *qc)
+{
+	if (prev)
+		prev(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+								params, queryEnv, dest, qc);
+}
 
 /* Each module defines its own GUCs; _PG_init calls these. */
 extern void TenantInit(void);
