@@ -209,31 +209,41 @@ check_seal(const ContextSlot *slot, const pg_uuid_t *id, const char *function_na
 						 slot->what)));
 }
 
-/* Set the slot's GUC for the rest of the transaction and seal it. */
+/* Set the slot's GUC to id for the rest of the transaction. */
 static void
+set_slot_guc(ContextSlot *slot, const pg_uuid_t *id)
+{
+	char	   *value = DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(id)));
+
+	setting_from_trovella = true;
+	PG_TRY();
+	{
+		(void) set_config_option(slot->guc_name, value,
+								 PGC_SUSET, PGC_S_SESSION,
+								 GUC_ACTION_LOCAL, true, ERROR, false);
+	}
+	PG_FINALLY();
+	{
+		setting_from_trovella = false;
+	}
+	PG_END_TRY();
+}
+
+/*
+ * Set the slot's GUC for the rest of the transaction and seal it; false when
+ * it already held that id.
+ */
+static bool
 apply_context(ContextSlot *slot, const pg_uuid_t *id)
 {
-	if (!slot_is_set(slot) ||
-		memcmp(slot->current->id.data, id->data, UUID_LEN) != 0)
-	{
-		char	   *value = DatumGetCString(DirectFunctionCall1(uuid_out,
-																UUIDPGetDatum(id)));
+	bool		changed = !slot_is_set(slot) ||
+		memcmp(slot->current->id.data, id->data, UUID_LEN) != 0;
 
-		setting_from_trovella = true;
-		PG_TRY();
-		{
-			(void) set_config_option(slot->guc_name, value,
-									 PGC_SUSET, PGC_S_SESSION,
-									 GUC_ACTION_LOCAL, true, ERROR, false);
-		}
-		PG_FINALLY();
-		{
-			setting_from_trovella = false;
-		}
-		PG_END_TRY();
-	}
+	if (changed)
+		set_slot_guc(slot, id);
 	slot->sealed_lxid = TROVELLA_MY_LXID;
 	slot->sealed_id = *id;
+	return changed;
 }
 
 void
@@ -266,6 +276,7 @@ trovella_with_tenant(PG_FUNCTION_ARGS)
 {
 	pg_uuid_t  *tenant_id;
 	pg_uuid_t  *user_id = NULL;
+	bool		changed;
 
 	trovella_require_arg(fcinfo, 0, "tenant_id", "with_tenant");
 	tenant_id = PG_GETARG_UUID_P(0);
@@ -284,10 +295,11 @@ trovella_with_tenant(PG_FUNCTION_ARGS)
 	if (!trovella_context_in_transaction())
 		trovella_check_residue_before_context();
 
-	apply_context(&tenant_slot, tenant_id);
+	changed = apply_context(&tenant_slot, tenant_id);
 	if (user_id != NULL)
-		apply_context(&user_slot, user_id);
-	trovella_propagate_context();
+		changed |= apply_context(&user_slot, user_id);
+	if (changed)
+		trovella_propagate_context();
 	PG_RETURN_VOID();
 }
 
@@ -314,8 +326,8 @@ trovella_set_user(const pg_uuid_t *user_id, const char *function_name)
 		trovella_check_membership(&tenant_slot.current->id, user_id, function_name);
 	if (!trovella_context_in_transaction())
 		trovella_check_residue_before_context();
-	apply_context(&user_slot, user_id);
-	trovella_propagate_context();
+	if (apply_context(&user_slot, user_id))
+		trovella_propagate_context();
 }
 
 /* The tenant and the user, for C callers; 42501 unless both are set. */
@@ -338,8 +350,8 @@ trovella_set_tenant(const pg_uuid_t *tenant_id, const char *function_name)
 		trovella_check_membership(tenant_id, &user_slot.current->id, function_name);
 	if (!trovella_context_in_transaction())
 		trovella_check_residue_before_context();
-	apply_context(&tenant_slot, tenant_id);
-	trovella_propagate_context();
+	if (apply_context(&tenant_slot, tenant_id))
+		trovella_propagate_context();
 }
 
 /*
@@ -356,9 +368,9 @@ trovella_set_signed_context(const pg_uuid_t *tenant_id, const pg_uuid_t *user_id
 	if (user_id != NULL)
 		check_seal(&user_slot, user_id, "signed_context");
 	if (tenant_id != NULL)
-		apply_context(&tenant_slot, tenant_id);
+		(void) apply_context(&tenant_slot, tenant_id);
 	if (user_id != NULL)
-		apply_context(&user_slot, user_id);
+		(void) apply_context(&user_slot, user_id);
 }
 
 /*
