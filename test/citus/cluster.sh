@@ -23,11 +23,14 @@ citus_stop() {
 trap citus_stop EXIT
 trap 'exit 130' INT TERM HUP	# so that EXIT runs on a signal too
 
-# a port nothing listens on yet
+# a port nothing listens on yet, below the kernel's range for outgoing
+# connections (a port some connection uses locally cannot be bound either)
 citus_free_port() {
-	local p
+	local p low
+	low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+	[ "$low" -gt 21000 ] || low=32768
 	while :; do
-		p=$((20000 + RANDOM % 30000))
+		p=$((20000 + RANDOM % (low - 20000)))
 		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
 	done
 }
@@ -45,12 +48,9 @@ citus_start() {
 		[ "$(id -u)" -eq 0 ] && chown postgres "$key"
 	fi
 	for n in $CITUS_NODES; do
-		port=$(citus_free_port)
-		echo "$port" >"$citus_dir/$n.port"
 		citus_as_server "$citus_bindir/initdb" -D "$citus_dir/$n" -U postgres -A trust >/dev/null || return 1
 		{
 			echo "listen_addresses = '127.0.0.1'"
-			echo "port = $port"
 			echo "unix_socket_directories = '$citus_dir'"
 			echo "shared_preload_libraries = 'citus, trovella'"
 			echo "max_prepared_transactions = 20"
@@ -59,10 +59,18 @@ citus_start() {
 			local line
 			for line in "$@"; do echo "$line"; done
 		} >>"$citus_dir/$n/postgresql.conf"
-		citus_as_server "$citus_bindir/pg_ctl" -D "$citus_dir/$n" -l "$citus_dir/$n.log" -w start >/dev/null || {
-			cat "$citus_dir/$n.log" >&2
-			return 1
-		}
+		# a port found free may be taken before the server binds it: try others
+		local try
+		for try in 1 2 3 4 5; do
+			port=$(citus_free_port)
+			echo "$port" >"$citus_dir/$n.port"
+			citus_as_server "$citus_bindir/pg_ctl" -D "$citus_dir/$n" -l "$citus_dir/$n.log" \
+				-o "-p $port" -w start >/dev/null && break
+			grep -q 'could not create any TCP/IP sockets' "$citus_dir/$n.log" && [ "$try" -lt 5 ] || {
+				cat "$citus_dir/$n.log" >&2
+				return 1
+			}
+		done
 		citus_psql "$n" -c "CREATE EXTENSION citus" >/dev/null || return 1
 	done
 	citus_psql coord -c "SELECT citus_set_coordinator_host('127.0.0.1', $(citus_port coord))" >/dev/null || return 1
