@@ -41,11 +41,8 @@
 
 #include "access/xact.h"
 #include "access/parallel.h"
-#include "catalog/namespace.h"
 #include "commands/dbcommands.h"
-#include "commands/extension.h"
 #include "common/hmac.h"
-#include "executor/spi.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "nodes/parsenodes.h"
@@ -53,12 +50,13 @@
 #include "tcop/utility.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
-#include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
+#include "citus.h"
+#include "cluster.h"
 #include "compat.h"
-#include "trovella.h"
+#include "context.h"
 
 #define SIGNED_CONTEXT_GUC	"trovella.signed_context"
 #define SIGNED_VERSION		"v1"
@@ -90,104 +88,6 @@ static struct
 	pg_uuid_t	tenant_id;
 	pg_uuid_t	user_id;
 }			verified;
-
-static ProcessUtility_hook_type prev_ProcessUtility = NULL;
-
-/* Whether the Citus library is loaded in this backend (not a placeholder). */
-static bool
-citus_loaded(void)
-{
-	const char *name = "citus.propagate_set_commands";
-
-	return GetConfigOption(name, true, false) != NULL &&
-		(GetConfigOptionFlags(name, true) & GUC_CUSTOM_PLACEHOLDER) == 0;
-}
-
-/*
- * Whether this backend is one Citus opened to run its own work on this node
- * (creating shards, syncing metadata, moving shards).  Citus itself tells
- * them by application name, which any client can set; so we use it only
- * where that gains a client nothing: shard policies are only ever
- * tightened, and the guard, a safety net for migrations rather than a
- * boundary, leaves the shards to the coordinator's judgement (a client that
- * spoofs the name escapes the guard alone; isolation_status still lists
- * every table that is not isolated).
- */
-bool
-trovella_citus_internal_backend(void)
-{
-	static const char *const prefixes[] = {
-		"citus_internal gpid=", "citus_rebalancer gpid=", "citus_shard_"
-	};
-
-	if (application_name == NULL || !citus_loaded())
-		return false;
-	for (size_t i = 0; i < lengthof(prefixes); i++)
-		if (strncmp(application_name, prefixes[i], strlen(prefixes[i])) == 0)
-			return true;
-	return false;
-}
-
-/*
- * The relation that holds this node's copy of a table Citus has made a
- * reference table: its local shard placement (a full copy, which Citus
- * writes with every other copy in one distributed transaction).  Code that
- * reads a table directly, below the planner (the token lookup), must read
- * that copy, since the table itself keeps only what it held before Citus
- * took it over.  The table itself when Citus does not manage it; 55000
- * when Citus does but keeps no copy here, or shards it.
- */
-Oid
-trovella_citus_local_copy(Oid relid)
-{
-	Oid			argtypes[1] = {OIDOID};
-	Datum		values[1] = {ObjectIdGetDatum(relid)};
-	uint64		rows;
-	int64		first_shard = 0;
-	int64		local_shard = 0;
-	bool		sharded = false;
-	char	   *name;
-	Oid			copy;
-
-	if (!citus_loaded() || !OidIsValid(get_extension_oid("citus", true)))
-		return relid;
-
-	SPI_connect();
-	if (SPI_execute_with_args("SELECT s.shardid, p.groupid OPERATOR(pg_catalog.=) "
-							  "  (SELECT g.groupid FROM pg_catalog.pg_dist_local_group g) "
-							  "FROM pg_catalog.pg_dist_shard s "
-							  "JOIN pg_catalog.pg_dist_placement p ON p.shardid OPERATOR(pg_catalog.=) s.shardid "
-							  "WHERE s.logicalrelid OPERATOR(pg_catalog.=) $1",
-							  1, argtypes, values, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read Citus's metadata");
-	rows = SPI_processed;
-	for (uint64 i = 0; i < rows; i++)
-	{
-		bool		isnull;
-		int64		shard = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
-
-		if (i == 0)
-			first_shard = shard;
-		else if (shard != first_shard)
-			sharded = true;
-		if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull)))
-			local_shard = shard;
-	}
-	SPI_finish();
-	if (rows == 0)
-		return relid;			/* not Citus's */
-	if (sharded || local_shard == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("trovella: %s must be a Citus reference table with a copy on this node",
-						get_rel_name(relid)),
-				 errhint("On the coordinator: SELECT citus_set_coordinator_host('<host>', <port>); then SELECT create_reference_table('trovella.personal_access_token');")));
-	name = psprintf("%s_" INT64_FORMAT, get_rel_name(relid), local_shard);
-	copy = get_relname_relid(name, get_rel_namespace(relid));
-	if (!OidIsValid(copy))
-		elog(ERROR, "the local copy %s of a Citus reference table is missing", name);
-	return copy;
-}
 
 /*
  * Read the key file once.  On failure, *problem says why (never the key) and
@@ -283,8 +183,8 @@ uuid_text(const pg_uuid_t *id)
  * have Citus carry it, signed, to the workers of this transaction.  Nothing
  * without Citus or without a key, which keeps a single server as it was.
  */
-void
-trovella_propagate_context(void)
+static void
+propagate_context(void)
 {
 	pg_uuid_t	id;
 	const char *tenant = "";
@@ -299,7 +199,7 @@ trovella_propagate_context(void)
 	PlannedStmt *pstmt;
 	int			nest_level;
 
-	if (cluster_key_file == NULL || cluster_key_file[0] == '\0' || !citus_loaded())
+	if (cluster_key_file == NULL || cluster_key_file[0] == '\0' || !trovella_citus_loaded())
 		return;
 	if (!load_cluster_key(&problem))
 		ereport(ERROR,
@@ -529,48 +429,18 @@ per_query_condition(Node *expr)
 	return expr;
 }
 
-/* A worker's SET LOCAL trovella.signed_context: verify, then seal. */
-static void
-receive_signed_context(PlannedStmt *pstmt, const char *queryString,
-					   bool readOnlyTree, ProcessUtilityContext context,
-					   ParamListInfo params, QueryEnvironment *queryEnv,
-					   DestReceiver *dest, QueryCompletion *qc)
+/*
+ * Before a utility statement (hooks.c): put a shard's copy of trovella's
+ * policies back as trovella creates them, and start receiving a worker's
+ * SET LOCAL trovella.signed_context, which the check hook verifies.
+ */
+void
+trovella_cluster_utility_before(PlannedStmt **pstmt, bool *readOnlyTree,
+								ProcessUtilityContext context, ClusterUtility *state)
 {
-	if (!((VariableSetStmt *) pstmt->utilityStmt)->is_local)
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("trovella: the signed context can only be set with SET LOCAL")));
-	trovella_require_transaction_block("signed_context");
+	Node	   *parsetree = (*pstmt)->utilityStmt;
 
-	receiving = true;
-	verified.valid = false;
-	PG_TRY();
-	{
-		trovella_next_ProcessUtility(prev_ProcessUtility, pstmt, queryString,
-									 readOnlyTree, context, params, queryEnv, dest, qc);
-	}
-	PG_FINALLY();
-	{
-		receiving = false;
-	}
-	PG_END_TRY();
-	if (verified.valid)
-	{
-		verified.valid = false;
-		trovella_set_signed_context(verified.has_tenant ? &verified.tenant_id : NULL,
-									verified.has_user ? &verified.user_id : NULL);
-	}
-}
-
-static void
-cluster_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
-					   bool readOnlyTree, ProcessUtilityContext context,
-					   ParamListInfo params, QueryEnvironment *queryEnv,
-					   DestReceiver *dest, QueryCompletion *qc)
-{
-	Node	   *parsetree = pstmt->utilityStmt;
-
-	/* a shard's copy of trovella's policies, as trovella creates them */
+	state->receiving = false;
 	if (IsA(parsetree, CreatePolicyStmt) && context == PROCESS_UTILITY_QUERY &&
 		trovella_citus_internal_backend())
 	{
@@ -579,11 +449,11 @@ cluster_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 
 		if (isolation || strcmp(policy->policy_name, "trovella_tenant_access") == 0)
 		{
-			if (readOnlyTree)
+			if (*readOnlyTree)
 			{
-				pstmt = copyObject(pstmt);
-				readOnlyTree = false;
-				policy = (CreatePolicyStmt *) pstmt->utilityStmt;
+				*pstmt = copyObject(*pstmt);
+				*readOnlyTree = false;
+				policy = (CreatePolicyStmt *) (*pstmt)->utilityStmt;
 			}
 			if (isolation)
 				policy->permissive = false;
@@ -595,12 +465,35 @@ cluster_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 			 ((VariableSetStmt *) parsetree)->kind == VAR_SET_VALUE &&
 			 pg_strcasecmp(((VariableSetStmt *) parsetree)->name, SIGNED_CONTEXT_GUC) == 0)
 	{
-		receive_signed_context(pstmt, queryString, readOnlyTree, context,
-							   params, queryEnv, dest, qc);
-		return;
+		if (!((VariableSetStmt *) parsetree)->is_local)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("trovella: the signed context can only be set with SET LOCAL")));
+		trovella_require_transaction_block("signed_context");
+		receiving = true;
+		verified.valid = false;
+		state->receiving = true;
 	}
-	trovella_next_ProcessUtility(prev_ProcessUtility, pstmt, queryString, readOnlyTree,
-								 context, params, queryEnv, dest, qc);
+}
+
+/* After the statement, whether it succeeded or not: receiving ends. */
+void
+trovella_cluster_utility_done(ClusterUtility *state)
+{
+	if (state->receiving)
+		receiving = false;
+}
+
+/* After the statement succeeded: seal the context the check hook verified. */
+void
+trovella_cluster_utility_after(ClusterUtility *state)
+{
+	if (state->receiving && verified.valid)
+	{
+		verified.valid = false;
+		trovella_set_verified_context(verified.has_tenant ? &verified.tenant_id : NULL,
+									  verified.has_user ? &verified.user_id : NULL);
+	}
 }
 
 void
@@ -636,6 +529,5 @@ ClusterInit(void)
 							   check_signed_context,
 							   NULL, NULL);
 
-	prev_ProcessUtility = ProcessUtility_hook;
-	ProcessUtility_hook = cluster_ProcessUtility;
+	trovella_register_context_observer(propagate_context);
 }

@@ -49,7 +49,10 @@
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
-#include "trovella.h"
+#include "citus.h"
+#include "isolation.h"
+#include "residue.h"
+#include "statement.h"
 
 typedef enum IsolationGuardMode
 {
@@ -82,8 +85,9 @@ static SPIPlanPtr dropped_plan = NULL;
 
 static void check_pending_tables(void);
 
-static void
-isolation_xact_callback(XactEvent event, void *arg)
+/* At a transaction's end (hooks.c): judge the remembered tables. */
+void
+trovella_isolation_xact(XactEvent event)
 {
 	switch (event)
 	{
@@ -124,8 +128,6 @@ IsolationInit(void)
 							 NULL,
 							 NULL,
 							 NULL);
-
-	RegisterXactCallback(isolation_xact_callback, NULL);
 }
 
 /* Remember a table until commit, once. */
@@ -251,15 +253,8 @@ guard_tables(SPIPlanPtr *plan, const char *query, Oid **tables, Datum **columns)
 	uint64		count;
 	uint64		i;
 
-	if (*plan == NULL)
-	{
-		SPIPlanPtr	prepared = SPI_prepare(query, 0, NULL);
-
-		if (prepared == NULL || SPI_keepplan(prepared) != 0)
-			elog(ERROR, "could not prepare the isolation guard's query");
-		*plan = prepared;
-	}
-	if (SPI_execute_plan(*plan, NULL, NULL, false, 0) != SPI_OK_SELECT)
+	if (SPI_execute_plan(trovella_keep_plan(plan, query, 0, NULL),
+						 NULL, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not list tables for the isolation guard");
 	count = SPI_processed;
 	*tables = palloc(sizeof(Oid) * Max(count, 1));

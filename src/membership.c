@@ -53,8 +53,11 @@
 #include "utils/syscache.h"
 #include "utils/uuid.h"
 
+#include "citus.h"
 #include "compat.h"
-#include "trovella.h"
+#include "context.h"
+#include "index_probe.h"
+#include "membership.h"
 
 /* The registration, resolved; valid until a relcache invalidation. */
 typedef struct Membership
@@ -73,35 +76,18 @@ typedef struct Membership
 
 static Membership membership;
 
-/* current_member_role(), read once per transaction. */
-typedef struct MemberRole
-{
-	LocalTransactionId lxid;
-	pg_uuid_t	tenant;
-	pg_uuid_t	user;
-	bool		isnull;
-	text	   *role;			/* in TopMemoryContext */
-} MemberRole;
-
-static MemberRole member_role;
-
-static void
-forget_membership(Datum arg, Oid relid)
+/* A relcache invalidation (hooks.c): what it resolved to may have changed. */
+void
+trovella_membership_relcache(Oid relid)
 {
 	if (relid == InvalidOid || relid == membership.config ||
 		relid == membership.relid || relid == membership.index)
 		membership.resolved = false;
 }
 
-void
-MembershipInit(void)
-{
-	CacheRegisterRelcacheCallback(forget_membership, (Datum) 0);
-}
-
 /* trovella.membership; InvalidOid in a database still at 0.2.0 or older. */
-static Oid
-config_relid(void)
+Oid
+trovella_membership_config_relid(void)
 {
 	return get_relname_relid("membership", get_namespace_oid("trovella", false));
 }
@@ -140,19 +126,6 @@ member_column(Oid relid, const char *column, bool uuid_type)
 	return attnum;
 }
 
-static Oid
-index_access_method(Oid indexrelid)
-{
-	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(indexrelid));
-	Oid			am;
-
-	if (!HeapTupleIsValid(tuple))
-		elog(ERROR, "cache lookup failed for relation %u", indexrelid);
-	am = ((Form_pg_class) GETSTRUCT(tuple))->relam;
-	ReleaseSysCache(tuple);
-	return am;
-}
-
 /*
  * Fill m with what table, tenant, user and role (NULL: none) resolve to,
  * or raise the error that says why they cannot serve.
@@ -161,9 +134,8 @@ static void
 resolve_member_table(Membership *m, Oid relid, const char *tenant,
 					 const char *user, const char *role)
 {
-	Relation	rel;
-	List	   *indexes;
-	ListCell   *lc;
+	AttrNumber	columns[2];
+	int			positions[2];
 	char		relkind = get_rel_relkind(relid);
 
 	if (relkind != RELKIND_RELATION)
@@ -180,42 +152,11 @@ resolve_member_table(Membership *m, Oid relid, const char *tenant,
 	if (m->tenant == m->user)
 		not_usable(relid, "The tenant and user columns are the same column.");
 
-	m->index = InvalidOid;
-	rel = table_open(relid, AccessShareLock);
-	indexes = RelationGetIndexList(rel);
-	foreach(lc, indexes)
-	{
-		HeapTuple	tuple = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(lfirst_oid(lc)));
-		Form_pg_index index;
-
-		if (!HeapTupleIsValid(tuple))
-			elog(ERROR, "cache lookup failed for index %u", lfirst_oid(lc));
-		index = (Form_pg_index) GETSTRUCT(tuple);
-		if (index->indisunique && index->indisvalid && index->indnkeyatts == 2 &&
-			index_access_method(index->indexrelid) == BTREE_AM_OID &&
-			heap_attisnull(tuple, Anum_pg_index_indpred, NULL) &&
-			heap_attisnull(tuple, Anum_pg_index_indexprs, NULL))
-		{
-			AttrNumber	first = index->indkey.values[0];
-			AttrNumber	second = index->indkey.values[1];
-
-			if (first == m->tenant && second == m->user)
-			{
-				m->index = index->indexrelid;
-				m->tenant_key = 1;
-				m->user_key = 2;
-			}
-			else if (first == m->user && second == m->tenant)
-			{
-				m->index = index->indexrelid;
-				m->tenant_key = 2;
-				m->user_key = 1;
-			}
-		}
-		ReleaseSysCache(tuple);
-	}
-	list_free(indexes);
-	table_close(rel, AccessShareLock);
+	columns[0] = m->tenant;
+	columns[1] = m->user;
+	m->index = trovella_find_unique_index(relid, 2, columns, positions);
+	m->tenant_key = positions[0];
+	m->user_key = positions[1];
 	if (!OidIsValid(m->index))
 		not_usable(relid, "It has no valid unique B-tree index on exactly the tenant and user columns.");
 }
@@ -229,7 +170,7 @@ current_membership(void)
 	if (membership.resolved)
 		return &membership;
 
-	m.config = config_relid();
+	m.config = trovella_membership_config_relid();
 	if (!OidIsValid(m.config))
 	{
 		/* not updated yet: nothing registered, and asked again next time */
@@ -255,7 +196,7 @@ current_membership(void)
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("trovella: the registered membership table no longer exists"),
 					 errhint("Register the new one with trovella.use_membership(), or stop with trovella.stop_membership().")));
-		/* a Citus reference table: this node's copy (cluster.c) */
+		/* a Citus reference table: this node's copy (citus.c) */
 		resolve_member_table(&m, trovella_citus_local_copy(relid),
 							 SPI_getvalue(row, desc, 2), SPI_getvalue(row, desc, 3),
 							 SPI_getvalue(row, desc, 4));
@@ -274,37 +215,30 @@ current_membership(void)
 static bool
 member_lookup(Membership *m, const pg_uuid_t *tenant, const pg_uuid_t *user, text **role)
 {
-	Relation	rel;
-	Relation	index;
-	IndexScanDesc scan;
-	TupleTableSlot *slot;
+	IndexProbe	probe;
 	ScanKeyData keys[2];
 	Snapshot	snapshot;
 	bool		found;
 
-	rel = table_open(m->relid, AccessShareLock);
-	index = index_open(m->index, AccessShareLock);
 	snapshot = RegisterSnapshot(IsolationUsesXactSnapshot() || !ActiveSnapshotSet()
 								? GetLatestSnapshot() : GetActiveSnapshot());
-	slot = table_slot_create(rel, NULL);
-	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_UUID_EQ,
-				UUIDPGetDatum(m->tenant_key == 1 ? tenant : user));
-	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_UUID_EQ,
-				UUIDPGetDatum(m->tenant_key == 1 ? user : tenant));
-	scan = begin_index_scan(rel, index, snapshot, 2);
-	index_rescan(scan, keys, 2, NULL, 0);
-	found = index_getnext_slot(scan, ForwardScanDirection, slot);
+	trovella_probe_open(&probe, m->relid, m->index, snapshot, 2);
+	ScanKeyInit(&keys[m->tenant_key - 1], m->tenant_key, BTEqualStrategyNumber, F_UUID_EQ,
+				UUIDPGetDatum(tenant));
+	ScanKeyInit(&keys[m->user_key - 1], m->user_key, BTEqualStrategyNumber, F_UUID_EQ,
+				UUIDPGetDatum(user));
+	found = trovella_probe(&probe, keys);
 	if (role != NULL)
 	{
 		*role = NULL;
 		if (found && m->role != InvalidAttrNumber)
 		{
 			bool		isnull;
-			Datum		value = slot_getattr(slot, m->role, &isnull);
+			Datum		value = slot_getattr(probe.slot, m->role, &isnull);
 
 			if (!isnull)
 			{
-				Oid			type = TupleDescAttr(RelationGetDescr(rel), m->role - 1)->atttypid;
+				Oid			type = TupleDescAttr(RelationGetDescr(probe.rel), m->role - 1)->atttypid;
 				Oid			output;
 				bool		varlena;
 
@@ -313,11 +247,8 @@ member_lookup(Membership *m, const pg_uuid_t *tenant, const pg_uuid_t *user, tex
 			}
 		}
 	}
-	index_endscan(scan);
-	ExecDropSingleTupleTableSlot(slot);
+	trovella_probe_close(&probe, false);
 	UnregisterSnapshot(snapshot);
-	index_close(index, AccessShareLock);
-	table_close(rel, AccessShareLock);
 	return found;
 }
 
@@ -349,176 +280,48 @@ trovella_membership_registered(void)
 	return current_membership()->registered;
 }
 
-/* The user's role in the current tenant: NULL without a role column. */
-PG_FUNCTION_INFO_V1(trovella_current_member_role);
-Datum
-trovella_current_member_role(PG_FUNCTION_ARGS)
+/*
+ * Whether user is a member of tenant, and its role (NULL: no role column,
+ * or a NULL role), in the caller's memory; 55000 when no membership table
+ * is registered.
+ */
+bool
+trovella_member_role(const pg_uuid_t *tenant_id, const pg_uuid_t *user_id, text **role)
 {
-	pg_uuid_t	tenant;
-	pg_uuid_t	user;
-	Membership *m;
-	text	   *role;
+	Membership *m = current_membership();
 
-	trovella_current_context_or_error(&tenant, &user);
-	if (member_role.lxid == TROVELLA_MY_LXID &&
-		memcmp(&member_role.tenant, &tenant, sizeof(pg_uuid_t)) == 0 &&
-		memcmp(&member_role.user, &user, sizeof(pg_uuid_t)) == 0)
-	{
-		if (member_role.isnull)
-			PG_RETURN_NULL();
-		/* a copy: the cache is replaced in a later transaction */
-		PG_RETURN_DATUM(datumCopy(PointerGetDatum(member_role.role), false, -1));
-	}
-
-	m = current_membership();
 	if (!m->registered)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("trovella.current_member_role: no membership table is registered"),
 				 errhint("Register one with trovella.use_membership().")));
-	if (!member_lookup(m, &tenant, &user, &role))
-		trovella_check_membership(&tenant, &user, "current_member_role");
-
-	if (member_role.role != NULL)
-		pfree(member_role.role);
-	member_role.role = role ? MemoryContextAlloc(TopMemoryContext, VARSIZE_ANY(role)) : NULL;
-	if (role != NULL)
-		memcpy(member_role.role, role, VARSIZE_ANY(role));
-	member_role.isnull = (role == NULL);
-	member_role.tenant = tenant;
-	member_role.user = user;
-	member_role.lxid = TROVELLA_MY_LXID;
-	if (member_role.isnull)
-		PG_RETURN_NULL();
-	PG_RETURN_TEXT_P(role);
+	return member_lookup(m, tenant_id, user_id, role);
 }
 
-/* Raise 42501 unless the caller owns relid (superusers own everything). */
-static void
-require_owner(Oid relid, const char *function_name)
+/* 42P01/42703/42804/42809/55000 unless relid can serve as the membership table. */
+void
+trovella_membership_validate(Oid relid, const char *tenant, const char *user, const char *role)
 {
-	if (!table_ownercheck(relid, GetUserId()))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("trovella.%s: must be the owner of table %s",
-						function_name, get_rel_name(relid))));
-}
-
-/* Write trovella.membership as the extension's owner, then tell every backend. */
-static void
-write_registration(FunctionCallInfo fcinfo, Oid relid, const char *tenant,
-				   const char *user, const char *role)
-{
-	OwnerSection section;
-	Oid			argtypes[4] = {OIDOID, TEXTOID, TEXTOID, TEXTOID};
-	Datum		values[4] = {ObjectIdGetDatum(relid)};
-	char		nulls[4] = {' ', ' ', ' ', role ? ' ' : 'n'};
-
-	if (OidIsValid(relid))
-	{
-		values[1] = CStringGetTextDatum(tenant);
-		values[2] = CStringGetTextDatum(user);
-		values[3] = role ? CStringGetTextDatum(role) : (Datum) 0;
-	}
-	trovella_begin_owner_section(fcinfo, &section);
-	SPI_connect();
-	if (SPI_execute("DELETE FROM trovella.membership", false, 0) != SPI_OK_DELETE)
-		elog(ERROR, "could not clear trovella.membership");
-	if (OidIsValid(relid) &&
-		SPI_execute_with_args("INSERT INTO trovella.membership (tbl, tenant_column, user_column, role_column)"
-							  " VALUES ($1::pg_catalog.regclass, $2::pg_catalog.name,"
-							  " $3::pg_catalog.name, $4::pg_catalog.name)",
-							  4, argtypes, values, nulls, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "could not write trovella.membership");
-	SPI_finish();
-	trovella_end_owner_section(&section);
-	CacheInvalidateRelcacheByRelid(config_relid());
-}
-
-/* Whether a table is registered, and which (its OID may be a dropped table's). */
-static bool
-registered_table(Oid *relid)
-{
-	bool		found;
-
-	SPI_connect();
-	/* not read-only: a new snapshot sees a change earlier in the same statement */
-	if (SPI_execute("SELECT tbl::pg_catalog.oid FROM trovella.membership", false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read trovella.membership");
-	found = (SPI_processed == 1);
-	if (found)
-	{
-		bool		isnull;
-
-		*relid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	}
-	SPI_finish();
-	return found;
-}
-
-/*
- * Raise 42501 unless the caller may replace or remove the registration of
- * relid: its owner, or a superuser once the table is gone.
- */
-static void
-require_registration_owner(Oid relid, const char *function_name)
-{
-	if (SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
-		require_owner(relid, function_name);
-	else if (!superuser())
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("trovella.%s: the registered membership table no longer exists; only a superuser may replace or remove the registration",
-						function_name)));
-}
-
-/*
- * use_membership(tbl, tenant_column, user_column, role_column DEFAULT NULL):
- * register tbl.  The caller must own it, and the table registered before,
- * if it still exists.
- */
-PG_FUNCTION_INFO_V1(trovella_use_membership);
-Datum
-trovella_use_membership(PG_FUNCTION_ARGS)
-{
-	Oid			relid;
-	Oid			previous;
-	char	   *tenant;
-	char	   *user;
-	char	   *role = NULL;
 	Membership	m = {0};
 
-	trovella_require_arg(fcinfo, 0, "tbl", "use_membership");
-	trovella_require_arg(fcinfo, 1, "tenant_column", "use_membership");
-	trovella_require_arg(fcinfo, 2, "user_column", "use_membership");
-	relid = PG_GETARG_OID(0);
-	tenant = NameStr(*PG_GETARG_NAME(1));
-	user = NameStr(*PG_GETARG_NAME(2));
-	if (!PG_ARGISNULL(3))
-		role = NameStr(*PG_GETARG_NAME(3));
-	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("trovella.use_membership: table with OID %u does not exist", relid)));
-
-	require_owner(relid, "use_membership");
-	if (registered_table(&previous) && previous != relid)
-		require_registration_owner(previous, "use_membership");
 	resolve_member_table(&m, relid, tenant, user, role);
-	write_registration(fcinfo, relid, tenant, user, role);
-	PG_RETURN_VOID();
 }
 
-/* stop_membership(): no membership checks any more; false if there were none. */
-PG_FUNCTION_INFO_V1(trovella_stop_membership);
-Datum
-trovella_stop_membership(PG_FUNCTION_ARGS)
+/*
+ * The context check (context.h): a context that pairs a user with a tenant
+ * needs the membership table to say the user belongs there.
+ */
+static void
+check_member_of_context(const ContextProposal *proposal)
 {
-	Oid			previous;
-
-	if (!registered_table(&previous))
-		PG_RETURN_BOOL(false);
-	require_registration_owner(previous, "stop_membership");
-	write_registration(fcinfo, InvalidOid, NULL, NULL, NULL);
-	PG_RETURN_BOOL(true);
+	if (proposal->tenant_id != NULL && proposal->user_id != NULL)
+		trovella_check_membership(proposal->tenant_id, proposal->user_id,
+								  proposal->function_name);
 }
+
+void
+MembershipInit(void)
+{
+	trovella_register_context_check(check_member_of_context);
+}
+

@@ -2,7 +2,7 @@
  * residue.c
  *		Nothing a tenant's transaction read outlives it on the connection.
  *
- * The context itself ends with its transaction (tenant.c).  Two things can
+ * The context itself ends with its transaction (context.c).  Two things can
  * carry what the transaction read past its end, to whoever uses the session
  * next (the next client of a pooled connection):
  *
@@ -46,7 +46,8 @@
 #include "utils/portal.h"
 #include "utils/rel.h"
 
-#include "trovella.h"
+#include "context.h"
+#include "residue.h"
 
 /* Something of this transaction to look at again, with its subtransaction. */
 typedef struct Residue
@@ -69,9 +70,6 @@ static List *transient_tables = NIL;
 static bool hooks_whole_transaction = false;
 
 static bool residue_check = true;
-
-static ExecutorEnd_hook_type prev_ExecutorEnd = NULL;
-static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 
 static void
 remember(Oid relid, const char *cursor)
@@ -111,25 +109,21 @@ note_written_rangevar(RangeVar *relation)
 		note_written(relid);
 }
 
-static void
-residue_ExecutorEnd(QueryDesc *queryDesc)
+/* At the executor's end (hooks.c): temporary tables the query wrote. */
+void
+trovella_residue_executor_end(QueryDesc *queryDesc)
 {
-	if (residue_check && queryDesc->estate != NULL && trovella_context_in_transaction())
+	ListCell   *lc;
+
+	if (!residue_check || queryDesc->estate == NULL || !trovella_context_in_transaction())
+		return;
+	foreach(lc, queryDesc->estate->es_opened_result_relations)
 	{
-		ListCell   *lc;
+		Relation	rel = ((ResultRelInfo *) lfirst(lc))->ri_RelationDesc;
 
-		foreach(lc, queryDesc->estate->es_opened_result_relations)
-		{
-			Relation	rel = ((ResultRelInfo *) lfirst(lc))->ri_RelationDesc;
-
-			if (rel->rd_rel->relpersistence == RELPERSISTENCE_TEMP)
-				note_written(RelationGetRelid(rel));
-		}
+		if (rel->rd_rel->relpersistence == RELPERSISTENCE_TEMP)
+			note_written(RelationGetRelid(rel));
 	}
-	if (prev_ExecutorEnd)
-		prev_ExecutorEnd(queryDesc);
-	else
-		standard_ExecutorEnd(queryDesc);
 }
 
 static void
@@ -142,14 +136,10 @@ refuse_hold_cursor(const char *name, const char *when)
 			 errhint("Declare the cursor without WITH HOLD, or close it before the tenant context is set.")));
 }
 
-static void
-residue_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
-					   bool readOnlyTree, ProcessUtilityContext context,
-					   ParamListInfo params, QueryEnvironment *queryEnv,
-					   DestReceiver *dest, QueryCompletion *qc)
+/* Before a utility statement (hooks.c): a cursor declared WITH HOLD. */
+void
+trovella_residue_utility_before(Node *stmt)
 {
-	Node	   *stmt = pstmt->utilityStmt;
-
 	if (IsA(stmt, DeclareCursorStmt) &&
 		(((DeclareCursorStmt *) stmt)->options & CURSOR_OPT_HOLD))
 	{
@@ -158,10 +148,12 @@ residue_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 							   "in a transaction that has a tenant context");
 		remember(InvalidOid, ((DeclareCursorStmt *) stmt)->portalname);
 	}
+}
 
-	trovella_next_ProcessUtility(prev_ProcessUtility, pstmt, queryString, readOnlyTree,
-								 context, params, queryEnv, dest, qc);
-
+/* After a utility statement (hooks.c): temporary tables it wrote. */
+void
+trovella_residue_utility_after(Node *stmt)
+{
 	/* the statement itself may have set the context */
 	if (!residue_check || !trovella_context_in_transaction())
 		return;
@@ -174,15 +166,16 @@ residue_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 }
 
 /*
- * Called when a transaction gets its first context: a cursor it declared
- * WITH HOLD and still has open would keep what the context lets it read.
+ * A context check (context.h): when a transaction gets its first context, a
+ * cursor it declared WITH HOLD and still has open would keep what the
+ * context lets it read.
  */
-void
-trovella_check_residue_before_context(void)
+static void
+check_residue_before_context(const ContextProposal *proposal)
 {
 	ListCell   *lc;
 
-	if (!residue_check)
+	if (!residue_check || !proposal->first_in_transaction)
 		return;
 	foreach(lc, residues)
 	{
@@ -287,8 +280,9 @@ check_written_tables(void)
 	}
 }
 
-static void
-residue_xact_callback(XactEvent event, void *arg)
+/* At a transaction's end (hooks.c). */
+void
+trovella_residue_xact(XactEvent event)
 {
 	switch (event)
 	{
@@ -309,10 +303,12 @@ residue_xact_callback(XactEvent event, void *arg)
 	}
 }
 
-/* What a rolled-back subtransaction wrote or declared is gone with it. */
-static void
-residue_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
-						 SubTransactionId parentSubid, void *arg)
+/*
+ * At a subtransaction's end (hooks.c): what a rolled-back subtransaction
+ * wrote or declared is gone with it.
+ */
+void
+trovella_residue_subxact(SubXactEvent event, SubTransactionId mySubid)
 {
 	ListCell   *lc;
 
@@ -341,10 +337,5 @@ ResidueInit(void)
 							 NULL,
 							 NULL);
 
-	prev_ExecutorEnd = ExecutorEnd_hook;
-	ExecutorEnd_hook = residue_ExecutorEnd;
-	prev_ProcessUtility = ProcessUtility_hook;
-	ProcessUtility_hook = residue_ProcessUtility;
-	RegisterXactCallback(residue_xact_callback, NULL);
-	RegisterSubXactCallback(residue_subxact_callback, NULL);
+	trovella_register_context_check(check_residue_before_context);
 }

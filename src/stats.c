@@ -43,7 +43,8 @@
 #include "utils/uuid.h"
 
 #include "compat.h"
-#include "trovella.h"
+#include "context.h"
+#include "stats.h"
 
 #define STATS_FILE		PGSTAT_STAT_PERMANENT_DIRECTORY "/trovella_tenant_stats.stat"
 #define STATS_MAGIC		0x74727673	/* "trvs" */
@@ -62,31 +63,6 @@ static const struct config_enum_entry stats_track_options[] = {
 	{"all", STATS_TRACK_ALL, false},
 	{NULL, 0, false}
 };
-
-/* A tenant, or no tenant (is_null). */
-typedef struct StatsKey
-{
-	pg_uuid_t	tenant;
-	bool		is_null;
-} StatsKey;
-
-typedef struct StatsCounters
-{
-	int64		transactions;
-	int64		statements;
-	int64		rows;
-	double		total_time;		/* milliseconds */
-	double		max_time;
-	int64		shared_blks_hit;
-	int64		shared_blks_read;
-	int64		shared_blks_dirtied;
-	int64		shared_blks_written;
-	int64		temp_blks_written;
-	int64		wal_records;
-	uint64		wal_bytes;
-	TimestampTz first_activity;
-	TimestampTz last_activity;
-} StatsCounters;
 
 typedef struct StatsEntry
 {
@@ -114,14 +90,6 @@ static HTAB *stats_hash = NULL;
 /* Executor nesting, to tell top-level statements from nested ones. */
 static int	nesting_level = 0;
 
-static shmem_request_hook_type prev_shmem_request_hook = NULL;
-static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
-static ExecutorStart_hook_type prev_ExecutorStart = NULL;
-static ExecutorRun_hook_type prev_ExecutorRun = NULL;
-static ExecutorFinish_hook_type prev_ExecutorFinish = NULL;
-static ExecutorEnd_hook_type prev_ExecutorEnd = NULL;
-static ProcessUtility_hook_type prev_ProcessUtility = NULL;
-
 #define stats_enabled(level) \
 	(stats_hash != NULL && MyBackendType == B_BACKEND && !IsParallelWorker() && \
 	 (stats_track == STATS_TRACK_ALL || (stats_track == STATS_TRACK_TOP && (level) == 0)))
@@ -132,11 +100,10 @@ stats_memsize(void)
 	return MAXALIGN(sizeof(StatsState)) + hash_estimate_size(stats_max_tenants, sizeof(StatsEntry));
 }
 
-static void
-stats_shmem_request(void)
+/* shmem_request_hook (hooks.c, preloaded only). */
+void
+trovella_stats_shmem_request(void)
 {
-	if (prev_shmem_request_hook)
-		prev_shmem_request_hook();
 	RequestAddinShmemSpace(stats_memsize());
 	RequestNamedLWLockTranche("trovella_stats", 1);
 }
@@ -264,15 +231,10 @@ stats_add(int64 transactions, int64 statements, int64 rows, double ms,
 	LWLockRelease(stats_state->lock);
 }
 
-static void
-stats_ExecutorStart(QueryDesc *queryDesc, int eflags)
+/* After ExecutorStart (hooks.c): as pg_stat_statements, total time and buffer and WAL usage. */
+void
+trovella_stats_executor_start(QueryDesc *queryDesc)
 {
-	if (prev_ExecutorStart)
-		prev_ExecutorStart(queryDesc, eflags);
-	else
-		standard_ExecutorStart(queryDesc, eflags);
-
-	/* as pg_stat_statements: total time and buffer and WAL usage */
 	if (stats_enabled(nesting_level) && queryDesc->totaltime == NULL)
 	{
 		MemoryContext old = MemoryContextSwitchTo(queryDesc->estate->es_query_cxt);
@@ -282,45 +244,25 @@ stats_ExecutorStart(QueryDesc *queryDesc, int eflags)
 	}
 }
 
-static void
-stats_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count
-				  TROVELLA_EXECUTOR_RUN_ONCE_PARAM)
+/*
+ * Around ExecutorRun and ExecutorFinish (hooks.c): what runs inside is
+ * nested, and counted only with stats_track = all.
+ */
+void
+trovella_stats_enter(void)
 {
 	nesting_level++;
-	PG_TRY();
-	{
-		if (prev_ExecutorRun)
-			prev_ExecutorRun(queryDesc, direction, count TROVELLA_EXECUTOR_RUN_ONCE_ARG);
-		else
-			standard_ExecutorRun(queryDesc, direction, count TROVELLA_EXECUTOR_RUN_ONCE_ARG);
-	}
-	PG_FINALLY();
-	{
-		nesting_level--;
-	}
-	PG_END_TRY();
 }
 
-static void
-stats_ExecutorFinish(QueryDesc *queryDesc)
+void
+trovella_stats_leave(void)
 {
-	nesting_level++;
-	PG_TRY();
-	{
-		if (prev_ExecutorFinish)
-			prev_ExecutorFinish(queryDesc);
-		else
-			standard_ExecutorFinish(queryDesc);
-	}
-	PG_FINALLY();
-	{
-		nesting_level--;
-	}
-	PG_END_TRY();
+	nesting_level--;
 }
 
-static void
-stats_ExecutorEnd(QueryDesc *queryDesc)
+/* Before ExecutorEnd (hooks.c): one statement for the current tenant. */
+void
+trovella_stats_executor_end(QueryDesc *queryDesc)
 {
 	if (queryDesc->totaltime != NULL && stats_enabled(nesting_level))
 	{
@@ -329,66 +271,58 @@ stats_ExecutorEnd(QueryDesc *queryDesc)
 				  queryDesc->totaltime->total * 1000.0,
 				  &queryDesc->totaltime->bufusage, &queryDesc->totaltime->walusage, false);
 	}
-	if (prev_ExecutorEnd)
-		prev_ExecutorEnd(queryDesc);
-	else
-		standard_ExecutorEnd(queryDesc);
 }
 
 /*
- * Utility statements, timed around their execution.  EXECUTE, PREPARE and
- * DEALLOCATE are left to the executor, which counts what EXECUTE runs.
+ * Utility statements, timed around their execution (hooks.c): begin before
+ * it, done after it whatever happened, after once it succeeded.  EXECUTE,
+ * PREPARE and DEALLOCATE are left to the executor, which counts what
+ * EXECUTE runs.
  */
-static void
-stats_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
-					 bool readOnlyTree, ProcessUtilityContext context,
-					 ParamListInfo params, QueryEnvironment *queryEnv,
-					 DestReceiver *dest, QueryCompletion *qc)
+void
+trovella_stats_utility_begin(Node *stmt, StatsUtility *state)
 {
-	Node	   *stmt = pstmt->utilityStmt;
-	bool		track = stats_enabled(nesting_level) &&
+	state->track = stats_enabled(nesting_level) &&
 		!IsA(stmt, ExecuteStmt) && !IsA(stmt, PrepareStmt) && !IsA(stmt, DeallocateStmt);
-	instr_time	start;
+	if (!state->track)
+		return;
+	state->bufusage_start = pgBufferUsage;
+	state->walusage_start = pgWalUsage;
+	INSTR_TIME_SET_CURRENT(state->start);
+	nesting_level++;
+}
+
+void
+trovella_stats_utility_done(StatsUtility *state)
+{
+	if (state->track)
+		nesting_level--;
+}
+
+void
+trovella_stats_utility_after(Node *stmt, QueryCompletion *qc, StatsUtility *state)
+{
 	instr_time	duration;
-	BufferUsage bufusage_start = pgBufferUsage;
 	BufferUsage bufusage;
-	WalUsage	walusage_start = pgWalUsage;
 	WalUsage	walusage;
 
-	if (!track)
-	{
-		trovella_next_ProcessUtility(prev_ProcessUtility, pstmt, queryString, readOnlyTree,
-									 context, params, queryEnv, dest, qc);
+	if (!state->track)
 		return;
-	}
-
-	INSTR_TIME_SET_CURRENT(start);
-	nesting_level++;
-	PG_TRY();
-	{
-		trovella_next_ProcessUtility(prev_ProcessUtility, pstmt, queryString, readOnlyTree,
-									 context, params, queryEnv, dest, qc);
-	}
-	PG_FINALLY();
-	{
-		nesting_level--;
-	}
-	PG_END_TRY();
 	INSTR_TIME_SET_CURRENT(duration);
-	INSTR_TIME_SUBTRACT(duration, start);
+	INSTR_TIME_SUBTRACT(duration, state->start);
 	memset(&bufusage, 0, sizeof(bufusage));
-	BufferUsageAccumDiff(&bufusage, &pgBufferUsage, &bufusage_start);
+	BufferUsageAccumDiff(&bufusage, &pgBufferUsage, &state->bufusage_start);
 	memset(&walusage, 0, sizeof(walusage));
-	WalUsageAccumDiff(&walusage, &pgWalUsage, &walusage_start);
+	WalUsageAccumDiff(&walusage, &pgWalUsage, &state->walusage_start);
 	/* transaction control ends or starts a transaction: counted there */
 	if (!IsA(stmt, TransactionStmt))
 		stats_add(0, 1, (qc && qc->commandTag != CMDTAG_UNKNOWN) ? qc->nprocessed : 0,
 				  INSTR_TIME_GET_MILLISEC(duration), &bufusage, &walusage, false);
 }
 
-/* A transaction ends: one more for the tenant it had then. */
-static void
-stats_xact_callback(XactEvent event, void *arg)
+/* A transaction ends (hooks.c): one more for the tenant it had then. */
+void
+trovella_stats_xact(XactEvent event)
 {
 	if ((event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT) &&
 		stats_hash != NULL && stats_track != STATS_TRACK_NONE &&
@@ -480,14 +414,12 @@ done:
 	unlink(STATS_FILE);
 }
 
-static void
-stats_shmem_startup(void)
+/* shmem_startup_hook (hooks.c, preloaded only). */
+void
+trovella_stats_shmem_startup(void)
 {
 	bool		found;
 	HASHCTL		info;
-
-	if (prev_shmem_startup_hook)
-		prev_shmem_startup_hook();
 
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	stats_state = ShmemInitStruct("trovella tenant stats", sizeof(StatsState), &found);
@@ -550,27 +482,12 @@ StatsInit(void)
 							 NULL,
 							 NULL,
 							 NULL);
-
-	prev_shmem_request_hook = shmem_request_hook;
-	shmem_request_hook = stats_shmem_request;
-	prev_shmem_startup_hook = shmem_startup_hook;
-	shmem_startup_hook = stats_shmem_startup;
-	prev_ExecutorStart = ExecutorStart_hook;
-	ExecutorStart_hook = stats_ExecutorStart;
-	prev_ExecutorRun = ExecutorRun_hook;
-	ExecutorRun_hook = stats_ExecutorRun;
-	prev_ExecutorFinish = ExecutorFinish_hook;
-	ExecutorFinish_hook = stats_ExecutorFinish;
-	prev_ExecutorEnd = ExecutorEnd_hook;
-	ExecutorEnd_hook = stats_ExecutorEnd;
-	prev_ProcessUtility = ProcessUtility_hook;
-	ProcessUtility_hook = stats_ProcessUtility;
-	RegisterXactCallback(stats_xact_callback, NULL);
 }
 
+
 /* 55000 unless the library was preloaded; 42501 is EXECUTE's business. */
-static void
-require_stats(const char *function_name)
+void
+trovella_stats_require(const char *function_name)
 {
 	if (stats_hash == NULL)
 		ereport(ERROR,
@@ -580,94 +497,51 @@ require_stats(const char *function_name)
 				 errhint("Add trovella to shared_preload_libraries in postgresql.conf and restart the server.")));
 }
 
-PG_FUNCTION_INFO_V1(trovella_tenant_stats);
-Datum
-trovella_tenant_stats(PG_FUNCTION_ARGS)
+/*
+ * Call visit for each entry with a copy of its counters, under the lock
+ * held shared (visit must not raise an error that leaves it held: an
+ * ERROR releases LWLocks at abort, as for any backend code).
+ */
+void
+trovella_stats_foreach(StatsVisitor visit, void *arg)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	HASH_SEQ_STATUS seq;
 	StatsEntry *entry;
 
-	require_stats("tenant_stats");
-	InitMaterializedSRF(fcinfo, 0);
 	LWLockAcquire(stats_state->lock, LW_SHARED);
 	hash_seq_init(&seq, stats_hash);
 	while ((entry = hash_seq_search(&seq)) != NULL)
 	{
-		Datum		values[15];
-		bool		nulls[15] = {0};
-		StatsCounters c;
-		char		wal_bytes[32];
-		int			n = 0;
+		StatsCounters counters;
 
 		SpinLockAcquire(&entry->mutex);
-		c = entry->counters;
+		counters = entry->counters;
 		SpinLockRelease(&entry->mutex);
-
-		if (entry->key.is_null)
-			nulls[n++] = true;
-		else
-		{
-			pg_uuid_t  *id = palloc(sizeof(pg_uuid_t));
-
-			*id = entry->key.tenant;
-			values[n++] = UUIDPGetDatum(id);
-		}
-		values[n++] = Int64GetDatum(c.transactions);
-		values[n++] = Int64GetDatum(c.statements);
-		values[n++] = Int64GetDatum(c.rows);
-		values[n++] = Float8GetDatum(c.total_time);
-		values[n++] = Float8GetDatum(c.max_time);
-		values[n++] = Int64GetDatum(c.shared_blks_hit);
-		values[n++] = Int64GetDatum(c.shared_blks_read);
-		values[n++] = Int64GetDatum(c.shared_blks_dirtied);
-		values[n++] = Int64GetDatum(c.shared_blks_written);
-		values[n++] = Int64GetDatum(c.temp_blks_written);
-		values[n++] = Int64GetDatum(c.wal_records);
-		snprintf(wal_bytes, sizeof(wal_bytes), UINT64_FORMAT, c.wal_bytes);
-		values[n++] = DirectFunctionCall3(numeric_in, CStringGetDatum(wal_bytes),
-										  ObjectIdGetDatum(0), Int32GetDatum(-1));
-		nulls[n] = (c.first_activity == 0);
-		values[n++] = TimestampTzGetDatum(c.first_activity);
-		nulls[n] = (c.last_activity == 0);
-		values[n++] = TimestampTzGetDatum(c.last_activity);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		visit(&entry->key, &counters, arg);
 	}
 	LWLockRelease(stats_state->lock);
-	return (Datum) 0;
 }
 
-PG_FUNCTION_INFO_V1(trovella_tenant_stats_info);
-Datum
-trovella_tenant_stats_info(PG_FUNCTION_ARGS)
+void
+trovella_stats_info(StatsInfo *info)
 {
-	TupleDesc	desc;
-	Datum		values[5];
-	bool		nulls[5] = {0};
-
-	require_stats("tenant_stats_info");
-	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
 	LWLockAcquire(stats_state->lock, LW_SHARED);
-	values[2] = Int32GetDatum((int32) hash_get_num_entries(stats_hash));
+	info->tenants = (int32) hash_get_num_entries(stats_hash);
 	LWLockRelease(stats_state->lock);
 	SpinLockAcquire(&stats_state->mutex);
-	values[0] = Int64GetDatum(stats_state->evictions);
-	values[1] = TimestampTzGetDatum(stats_state->stats_reset);
+	info->evictions = stats_state->evictions;
+	info->stats_reset = stats_state->stats_reset;
 	SpinLockRelease(&stats_state->mutex);
-	values[3] = Int32GetDatum(stats_max_tenants);
-	values[4] = Int64GetDatum((int64) stats_memsize());
-	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
+	info->max_tenants = stats_max_tenants;
+	info->shared_memory = (int64) stats_memsize();
 }
 
-/* tenant_stats_reset(tenant_id uuid DEFAULT NULL): one tenant, or all. */
-PG_FUNCTION_INFO_V1(trovella_tenant_stats_reset);
-Datum
-trovella_tenant_stats_reset(PG_FUNCTION_ARGS)
+/* Forget one tenant's counters, or every tenant's (tenant_id NULL). */
+void
+trovella_stats_reset(const pg_uuid_t *tenant_id)
 {
-	require_stats("tenant_stats_reset");
 	LWLockAcquire(stats_state->lock, LW_EXCLUSIVE);
-	if (PG_ARGISNULL(0))
+	if (tenant_id == NULL)
 	{
 		HASH_SEQ_STATUS seq;
 		StatsEntry *entry;
@@ -685,9 +559,8 @@ trovella_tenant_stats_reset(PG_FUNCTION_ARGS)
 		StatsKey	key;
 
 		memset(&key, 0, sizeof(key));
-		key.tenant = *PG_GETARG_UUID_P(0);
+		key.tenant = *tenant_id;
 		hash_search(stats_hash, &key, HASH_REMOVE, NULL);
 	}
 	LWLockRelease(stats_state->lock);
-	PG_RETURN_VOID();
 }

@@ -1,14 +1,27 @@
 /*
  * trovella.c
- *		Module entry point: each capability defines its own settings.
+ *		Module entry point.  Each module defines its own settings and makes
+ *		its registrations in its init function; the order here is the order
+ *		of the context checks (membership, then residue) and observers (the
+ *		Citus signer).  hooks.c installs the server hooks last.  src/README
+ *		describes the layers.
  */
 #include "postgres.h"
 
 #include "fmgr.h"
 #include "utils/guc.h"
 
+#include "cluster.h"
 #include "compat.h"
-#include "trovella.h"
+#include "context.h"
+#include "hooks.h"
+#include "isolation.h"
+#include "membership.h"
+#include "pat_sql.h"
+#include "residue.h"
+#include "stats.h"
+#include "token_cap.h"
+#include "token_touch.h"
 
 TROVELLA_MODULE_MAGIC;
 
@@ -17,12 +30,15 @@ void		_PG_init(void);
 void
 _PG_init(void)
 {
-	TenantInit();
+	ContextInit();
 	IsolationInit();
 	PatInit();
-	ResidueInit();
-	MembershipInit();
+	TokenCapInit();
+	TokenTouchInit();
+	MembershipInit();			/* context check: membership first */
+	ResidueInit();				/* context check: residue second */
 	StatsInit();
-	ClusterInit();
+	ClusterInit();				/* context observer: the Citus signer */
+	HooksInit();
 	MarkGUCPrefixReserved("trovella");
 }

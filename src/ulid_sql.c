@@ -6,43 +6,18 @@
 
 #include "datatype/timestamp.h"
 #include "fmgr.h"
-#include "mb/pg_wchar.h"
-#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
 #include "compat.h"
 #include "random.h"
-#include "trovella.h"
+#include "sqlarg.h"
 #include "ulid.h"
-
-/* Microseconds from the Unix epoch to PostgreSQL's (2000-01-01). */
-#define UNIX_TO_POSTGRES_USECS \
-	((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY)
-
-/* Longest piece of a bad value quoted back in an error message. */
-#define QUOTED_VALUE_MAX 40
+#include "ulid_gen.h"
 
 /* Longest rich-id prefix, as the prefix pattern allows. */
 #define RICH_PREFIX_MAX 63
-
-static UlidGenerator generator;
-static int	generator_owner_pid = 0;
-
-/*
- * A bad value for an error message: clipped at a character boundary and
- * marked with "..." when it is long.
- */
-char *
-trovella_quote_value(const char *value, size_t len)
-{
-	int			clip = pg_mbcliplen(value, (int) len, QUOTED_VALUE_MAX);
-
-	if ((size_t) clip < len)
-		return psprintf("%.*s...", clip, value);
-	return pnstrdup(value, len);
-}
 
 /* Unix milliseconds of a timestamptz, or an error naming the function. */
 static uint64_t
@@ -59,26 +34,6 @@ timestamptz_to_unix_ms(TimestampTz ts, const char *function_name)
 						function_name, timestamptz_to_str(ts)),
 				 errdetail("A ULID holds a finite time from 1970-01-01 to 10889-08-02.")));
 	return (uint64_t) ((ts + UNIX_TO_POSTGRES_USECS) / 1000);
-}
-
-/* A new monotonic ULID from the wall clock. */
-void
-trovella_new_ulid(pg_uuid_t *id)
-{
-	TimestampTz now = GetCurrentTimestamp();
-
-	/* an inherited generator would repeat its parent's sequence */
-	if (generator_owner_pid != MyProcPid)
-	{
-		memset(&generator, 0, sizeof(generator));
-		generator_owner_pid = MyProcPid;
-	}
-	if (!ulid_generate(&generator,
-					   (uint64_t) ((now + UNIX_TO_POSTGRES_USECS) / 1000),
-					   trovella_random_bytes, id->data))
-		ereport(ERROR,
-				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-				 errmsg("trovella.ulid_uuid: clock beyond the ULID time range")));
 }
 
 /* Decode ULID text or raise 22P02 naming the function. */

@@ -1,17 +1,19 @@
 /*
- * owner.c
- *		Running a statement with the extension owner's rights, for functions
- *		that are not SECURITY DEFINER (pat_sql.c, membership.c).
+ * statement.c
+ *		Statements trovella runs itself, through SPI: with the extension
+ *		owner's rights, for functions that are not SECURITY DEFINER (tokens,
+ *		membership), and from plans prepared once per backend.
  */
 #include "postgres.h"
 
 #include "catalog/pg_proc.h"
+#include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/syscache.h"
 
 #include "compat.h"
-#include "trovella.h"
+#include "statement.h"
 
 /*
  * Act as the owner of the called function (the extension's owner, who owns
@@ -44,3 +46,19 @@ trovella_end_owner_section(const OwnerSection *section)
 	SetUserIdAndSecContext(section->saved_userid, section->saved_sec_context);
 }
 
+
+SPIPlanPtr
+trovella_keep_plan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes)
+{
+	if (*plan == NULL)
+	{
+		SPIPlanPtr	prepared = SPI_prepare(sql, nargs, argtypes);
+
+		if (prepared == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(prepared) != 0)
+			elog(ERROR, "SPI_keepplan failed");
+		*plan = prepared;
+	}
+	return *plan;
+}

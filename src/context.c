@@ -1,6 +1,7 @@
 /*
- * tenant.c
- *		Sealed, transaction-scoped tenant and user context.
+ * context.c
+ *		The context core: the sealed, transaction-scoped tenant and user
+ *		context, what current_tenant() reads.
  *
  * The context lives in two custom GUCs, trovella.tenant_id and
  * trovella.user_id, so that PostgreSQL reverts them at the end of the
@@ -15,14 +16,16 @@
  * The seal is kept apart from the GUCs, keyed by the local transaction id:
  * once a transaction has had a tenant (or user), no other one may be set in
  * it, even after ROLLBACK TO SAVEPOINT has reverted the GUC.
+ *
+ * This file knows nothing of membership, residue, statistics or Citus: those
+ * register checks and observers (context.h).  The SQL functions that set and
+ * read the context are in context_sql.c.
  */
 #include "postgres.h"
 
-#include "access/htup_details.h"
 #include "access/parallel.h"
 #include "access/xact.h"
 #include "fmgr.h"
-#include "funcapi.h"
 #include "miscadmin.h"
 #include "storage/proc.h"
 #include "utils/builtins.h"
@@ -30,7 +33,7 @@
 #include "utils/uuid.h"
 
 #include "compat.h"
-#include "trovella.h"
+#include "context.h"
 
 /* One side of the context as the assign hook caches it. */
 typedef struct ContextId
@@ -60,7 +63,13 @@ static ContextSlot user_slot = {
 	"The user is only known inside a transaction that has called trovella.with_tenant() with a user, trovella.with_user() or trovella.authenticate()."
 };
 
-static Datum slot_value_or_error(const ContextSlot *slot);
+/* What other modules registered (context.h); filled once, in _PG_init. */
+#define MAX_CONTEXT_CALLBACKS 4
+
+static ContextCheck checks[MAX_CONTEXT_CALLBACKS];
+static int	num_checks = 0;
+static ContextObserver observers[MAX_CONTEXT_CALLBACKS];
+static int	num_observers = 0;
 
 /* True only while with_tenant()/with_user() set a GUC. */
 static bool setting_from_trovella = false;
@@ -156,7 +165,7 @@ assign_user_id(const char *newval, void *extra)
 }
 
 void
-TenantInit(void)
+ContextInit(void)
 {
 	DefineCustomStringVariable("trovella.tenant_id",
 							   gettext_noop("Tenant of the current transaction, set only by trovella.with_tenant()."),
@@ -245,6 +254,21 @@ apply_context(ContextSlot *slot, const pg_uuid_t *id)
 	slot->sealed_id = *id;
 	return changed;
 }
+void
+trovella_register_context_check(ContextCheck check)
+{
+	if (num_checks >= MAX_CONTEXT_CALLBACKS)
+		elog(ERROR, "too many tenant context checks");
+	checks[num_checks++] = check;
+}
+
+void
+trovella_register_context_observer(ContextObserver observer)
+{
+	if (num_observers >= MAX_CONTEXT_CALLBACKS)
+		elog(ERROR, "too many tenant context observers");
+	observers[num_observers++] = observer;
+}
 
 void
 trovella_require_transaction_block(const char *function_name)
@@ -258,110 +282,51 @@ trovella_require_transaction_block(const char *function_name)
 				 errhint("Run BEGIN first, and COMMIT when the tenant's work is done.")));
 }
 
-/* Raise 22004 when an argument of a non-strict function is NULL. */
+/*
+ * The context as set for the rest of the transaction.  Both seals are
+ * checked before anything changes, then every registered check sees the
+ * tenant and user the context would have; observers are told only when it
+ * changed (setting what it already is changes nothing).
+ */
 void
-trovella_require_arg(FunctionCallInfo fcinfo, int argno, const char *arg_name,
+trovella_set_context(const pg_uuid_t *tenant_id, const pg_uuid_t *user_id,
 					 const char *function_name)
 {
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("trovella.%s: %s must not be null", function_name, arg_name)));
-}
+	ContextProposal proposal;
+	bool		changed = false;
+	int			i;
 
-/* Set the tenant (and the user, when given) for the rest of the transaction. */
-PG_FUNCTION_INFO_V1(trovella_with_tenant);
-Datum
-trovella_with_tenant(PG_FUNCTION_ARGS)
-{
-	pg_uuid_t  *tenant_id;
-	pg_uuid_t  *user_id = NULL;
-	bool		changed;
-
-	trovella_require_arg(fcinfo, 0, "tenant_id", "with_tenant");
-	tenant_id = PG_GETARG_UUID_P(0);
-	if (!PG_ARGISNULL(1))
-		user_id = PG_GETARG_UUID_P(1);
-	trovella_require_transaction_block("with_tenant");
-
-	/* check both seals before changing anything */
-	check_seal(&tenant_slot, tenant_id, "with_tenant");
+	if (tenant_id != NULL)
+		check_seal(&tenant_slot, tenant_id, function_name);
 	if (user_id != NULL)
-		check_seal(&user_slot, user_id, "with_tenant");
-	if (user_id != NULL)
-		trovella_check_membership(tenant_id, user_id, "with_tenant");
-	else if (slot_is_set(&user_slot))
-		trovella_check_membership(tenant_id, &user_slot.current->id, "with_tenant");
-	if (!trovella_context_in_transaction())
-		trovella_check_residue_before_context();
+		check_seal(&user_slot, user_id, function_name);
 
-	changed = apply_context(&tenant_slot, tenant_id);
+	proposal.tenant_id = tenant_id != NULL ? tenant_id
+		: slot_is_set(&tenant_slot) ? &tenant_slot.current->id : NULL;
+	proposal.user_id = user_id != NULL ? user_id
+		: slot_is_set(&user_slot) ? &user_slot.current->id : NULL;
+	proposal.first_in_transaction = !trovella_context_in_transaction();
+	proposal.function_name = function_name;
+	for (i = 0; i < num_checks; i++)
+		checks[i] (&proposal);
+
+	if (tenant_id != NULL)
+		changed |= apply_context(&tenant_slot, tenant_id);
 	if (user_id != NULL)
 		changed |= apply_context(&user_slot, user_id);
 	if (changed)
-		trovella_propagate_context();
-	PG_RETURN_VOID();
-}
-
-/* Set the user for the rest of the transaction. */
-PG_FUNCTION_INFO_V1(trovella_with_user);
-Datum
-trovella_with_user(PG_FUNCTION_ARGS)
-{
-	pg_uuid_t  *user_id;
-
-	trovella_require_arg(fcinfo, 0, "user_id", "with_user");
-	user_id = PG_GETARG_UUID_P(0);
-	trovella_require_transaction_block("with_user");
-	trovella_set_user(user_id, "with_user");
-	PG_RETURN_VOID();
-}
-
-/* with_user() for C callers (authenticate); same rules, same errors. */
-void
-trovella_set_user(const pg_uuid_t *user_id, const char *function_name)
-{
-	check_seal(&user_slot, user_id, function_name);
-	if (slot_is_set(&tenant_slot))
-		trovella_check_membership(&tenant_slot.current->id, user_id, function_name);
-	if (!trovella_context_in_transaction())
-		trovella_check_residue_before_context();
-	if (apply_context(&user_slot, user_id))
-		trovella_propagate_context();
-}
-
-/* The tenant and the user, for C callers; 42501 unless both are set. */
-void
-trovella_current_context_or_error(pg_uuid_t *tenant_id, pg_uuid_t *user_id)
-{
-	*tenant_id = *DatumGetUUIDP(slot_value_or_error(&tenant_slot));
-	*user_id = *DatumGetUUIDP(slot_value_or_error(&user_slot));
+		for (i = 0; i < num_observers; i++)
+			observers[i] ();
 }
 
 /*
- * Set the tenant for the rest of the transaction, for C callers (authenticate
- * of a token bound to a tenant); the same checks as with_tenant(tenant).
+ * Seal a context verified elsewhere (on a Citus worker, one a coordinator
+ * signed): the same seal and settings as trovella_set_context(), without
+ * the checks, which the coordinator made before it signed, and without the
+ * observers.  Either id may be NULL.
  */
 void
-trovella_set_tenant(const pg_uuid_t *tenant_id, const char *function_name)
-{
-	check_seal(&tenant_slot, tenant_id, function_name);
-	if (slot_is_set(&user_slot))
-		trovella_check_membership(tenant_id, &user_slot.current->id, function_name);
-	if (!trovella_context_in_transaction())
-		trovella_check_residue_before_context();
-	if (apply_context(&tenant_slot, tenant_id))
-		trovella_propagate_context();
-}
-
-/*
- * Seal the context a coordinator signed (cluster.c, on a Citus worker): the
- * same seal and settings as with_tenant(), without the membership and
- * residue checks, which the coordinator made before it signed.  Either id
- * may be NULL.
- */
-void
-trovella_set_signed_context(const pg_uuid_t *tenant_id, const pg_uuid_t *user_id)
+trovella_set_verified_context(const pg_uuid_t *tenant_id, const pg_uuid_t *user_id)
 {
 	if (tenant_id != NULL)
 		check_seal(&tenant_slot, tenant_id, "signed_context");
@@ -373,10 +338,6 @@ trovella_set_signed_context(const pg_uuid_t *tenant_id, const pg_uuid_t *user_id
 		(void) apply_context(&user_slot, user_id);
 }
 
-/*
- * Whether this transaction has had a context, even one a rollback to a
- * savepoint has reverted since: what it read may still be around.
- */
 bool
 trovella_context_in_transaction(void)
 {
@@ -403,7 +364,8 @@ trovella_current_user(pg_uuid_t *user_id)
 	return true;
 }
 
-static Datum
+/* A palloc'd copy of the slot's id, or 42501. */
+static pg_uuid_t *
 slot_value_or_error(const ContextSlot *slot)
 {
 	pg_uuid_t  *id;
@@ -416,44 +378,17 @@ slot_value_or_error(const ContextSlot *slot)
 				 errhint("Run BEGIN; SELECT trovella.with_tenant(tenant_id, user_id); before the query.")));
 	id = palloc(sizeof(pg_uuid_t));
 	*id = slot->current->id;
-	return UUIDPGetDatum(id);
+	return id;
 }
 
-/* The tenant of this transaction, or 42501. */
-PG_FUNCTION_INFO_V1(trovella_current_tenant);
-Datum
-trovella_current_tenant(PG_FUNCTION_ARGS)
+pg_uuid_t *
+trovella_tenant_or_error(void)
 {
 	return slot_value_or_error(&tenant_slot);
 }
 
-/* The user of this transaction, or 42501. */
-PG_FUNCTION_INFO_V1(trovella_current_user_id);
-Datum
-trovella_current_user_id(PG_FUNCTION_ARGS)
+pg_uuid_t *
+trovella_user_or_error(void)
 {
 	return slot_value_or_error(&user_slot);
-}
-
-/* (tenant_id, user_id), NULL where unset; never an error. */
-PG_FUNCTION_INFO_V1(trovella_current_context);
-Datum
-trovella_current_context(PG_FUNCTION_ARGS)
-{
-	const ContextSlot *slots[2] = {&tenant_slot, &user_slot};
-	TupleDesc	tupdesc;
-	Datum		values[2];
-	bool		nulls[2];
-	int			i;
-
-	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
-	tupdesc = BlessTupleDesc(tupdesc);
-
-	for (i = 0; i < 2; i++)
-	{
-		nulls[i] = !slot_is_set(slots[i]);
-		values[i] = nulls[i] ? (Datum) 0 : slot_value_or_error(slots[i]);
-	}
-	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }

@@ -1,0 +1,113 @@
+/*
+ * citus.c
+ *		What trovella asks of Citus, when Citus is loaded: whether it is,
+ *		whether this backend is one of Citus's own, and which relation holds
+ *		this node's copy of a reference table.  Nothing here changes
+ *		anything; without Citus every answer is "no" or the table itself.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+
+#include "citus.h"
+
+/* Whether the Citus library is loaded in this backend (not a placeholder). */
+bool
+trovella_citus_loaded(void)
+{
+	const char *name = "citus.propagate_set_commands";
+
+	return GetConfigOption(name, true, false) != NULL &&
+		(GetConfigOptionFlags(name, true) & GUC_CUSTOM_PLACEHOLDER) == 0;
+}
+
+/*
+ * Whether this backend is one Citus opened to run its own work on this node
+ * (creating shards, syncing metadata, moving shards).  Citus itself tells
+ * them by application name, which any client can set; so we use it only
+ * where that gains a client nothing: shard policies are only ever
+ * tightened, and the guard, a safety net for migrations rather than a
+ * boundary, leaves the shards to the coordinator's judgement (a client that
+ * spoofs the name escapes the guard alone; isolation_status still lists
+ * every table that is not isolated).
+ */
+bool
+trovella_citus_internal_backend(void)
+{
+	static const char *const prefixes[] = {
+		"citus_internal gpid=", "citus_rebalancer gpid=", "citus_shard_"
+	};
+
+	if (application_name == NULL || !trovella_citus_loaded())
+		return false;
+	for (size_t i = 0; i < lengthof(prefixes); i++)
+		if (strncmp(application_name, prefixes[i], strlen(prefixes[i])) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * The relation that holds this node's copy of a table Citus has made a
+ * reference table: its local shard placement (a full copy, which Citus
+ * writes with every other copy in one distributed transaction).  Code that
+ * reads a table directly, below the planner (the token lookup), must read
+ * that copy, since the table itself keeps only what it held before Citus
+ * took it over.  The table itself when Citus does not manage it; 55000
+ * when Citus does but keeps no copy here, or shards it.
+ */
+Oid
+trovella_citus_local_copy(Oid relid)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+	uint64		rows;
+	int64		first_shard = 0;
+	int64		local_shard = 0;
+	bool		sharded = false;
+	char	   *name;
+	Oid			copy;
+
+	if (!trovella_citus_loaded() || !OidIsValid(get_extension_oid("citus", true)))
+		return relid;
+
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT s.shardid, p.groupid OPERATOR(pg_catalog.=) "
+							  "  (SELECT g.groupid FROM pg_catalog.pg_dist_local_group g) "
+							  "FROM pg_catalog.pg_dist_shard s "
+							  "JOIN pg_catalog.pg_dist_placement p ON p.shardid OPERATOR(pg_catalog.=) s.shardid "
+							  "WHERE s.logicalrelid OPERATOR(pg_catalog.=) $1",
+							  1, argtypes, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read Citus's metadata");
+	rows = SPI_processed;
+	for (uint64 i = 0; i < rows; i++)
+	{
+		bool		isnull;
+		int64		shard = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+
+		if (i == 0)
+			first_shard = shard;
+		else if (shard != first_shard)
+			sharded = true;
+		if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull)))
+			local_shard = shard;
+	}
+	SPI_finish();
+	if (rows == 0)
+		return relid;			/* not Citus's */
+	if (sharded || local_shard == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("trovella: %s must be a Citus reference table with a copy on this node",
+						get_rel_name(relid)),
+				 errhint("On the coordinator: SELECT citus_set_coordinator_host('<host>', <port>); then SELECT create_reference_table('trovella.personal_access_token');")));
+	name = psprintf("%s_" INT64_FORMAT, get_rel_name(relid), local_shard);
+	copy = get_relname_relid(name, get_rel_namespace(relid));
+	if (!OidIsValid(copy))
+		elog(ERROR, "the local copy %s of a Citus reference table is missing", name);
+	return copy;
+}

@@ -1,0 +1,19 @@
+/*
+ * citus.h
+ *		What trovella asks of Citus (citus.c).
+ */
+#ifndef TROVELLA_CITUS_H
+#define TROVELLA_CITUS_H
+
+#include "postgres.h"
+
+/* Whether the Citus library is loaded in this backend (not a placeholder). */
+extern bool trovella_citus_loaded(void);
+
+/* Whether this backend is one Citus opened to run its own work here. */
+extern bool trovella_citus_internal_backend(void);
+
+/* This node's copy of a Citus reference table; relid itself without Citus. */
+extern Oid	trovella_citus_local_copy(Oid relid);
+
+#endif							/* TROVELLA_CITUS_H */

@@ -1,0 +1,29 @@
+/*
+ * cluster.h
+ *		trovella on a Citus cluster (cluster.c): the signed context, which
+ *		ClusterInit registers as a context observer, and the utility
+ *		statement handlers that hooks.c calls.
+ */
+#ifndef TROVELLA_CLUSTER_H
+#define TROVELLA_CLUSTER_H
+
+#include "postgres.h"
+
+#include "nodes/plannodes.h"
+#include "tcop/utility.h"
+
+/* What one utility statement's handlers carry from before to after. */
+typedef struct ClusterUtility
+{
+	bool		receiving;		/* a worker's SET LOCAL of the signed context */
+} ClusterUtility;
+
+extern void ClusterInit(void);
+
+extern void trovella_cluster_utility_before(PlannedStmt **pstmt, bool *readOnlyTree,
+											ProcessUtilityContext context,
+											ClusterUtility *state);
+extern void trovella_cluster_utility_done(ClusterUtility *state);
+extern void trovella_cluster_utility_after(ClusterUtility *state);
+
+#endif							/* TROVELLA_CLUSTER_H */

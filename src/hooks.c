@@ -1,0 +1,246 @@
+/*
+ * hooks.c
+ *		The only file that installs server hooks.  Each hook calls the
+ *		modules' handlers in a fixed order, written out below; no other file
+ *		assigns a *_hook variable or registers a transaction callback.
+ *
+ * Utility statements (ProcessUtility), outermost first: the Citus signed
+ * context and shard policies (cluster.c) may rewrite the statement or start
+ * receiving a context; statistics (stats.c) time the statement; residue
+ * (residue.c) refuses a cursor WITH HOLD.  The statement runs, passed to
+ * the hook found installed (Citus, when it is preloaded first) or the
+ * standard one.  Then, innermost first: residue notes the temporary tables
+ * it wrote, statistics count it, and the signed context is sealed.
+ *
+ * Executor: statistics allocate their instrumentation after ExecutorStart
+ * and count at ExecutorEnd, before residue notes the temporary tables the
+ * query wrote; ExecutorRun and ExecutorFinish only track nesting for
+ * statistics.  These, and the shared memory hooks, are installed only when
+ * trovella is in shared_preload_libraries, which statistics need; residue's
+ * ExecutorEnd handler is installed always.
+ *
+ * Transaction end: statistics (a transaction for the tenant), residue
+ * (refuses temporary tables that keep tenant rows, at pre-commit), token
+ * scans (an abort released them), the isolation guard (judges the tables,
+ * at pre-commit).  Subtransaction end: residue, token scans.  Relation
+ * cache invalidation: membership, token table.
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "executor/executor.h"
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "tcop/utility.h"
+#include "utils/inval.h"
+
+#include "cluster.h"
+#include "compat.h"
+#include "hooks.h"
+#include "isolation.h"
+#include "membership.h"
+#include "residue.h"
+#include "stats.h"
+#include "token_scan.h"
+
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+static ExecutorStart_hook_type prev_ExecutorStart = NULL;
+static ExecutorRun_hook_type prev_ExecutorRun = NULL;
+static ExecutorFinish_hook_type prev_ExecutorFinish = NULL;
+static ExecutorEnd_hook_type prev_ExecutorEnd = NULL;
+static ProcessUtility_hook_type prev_ProcessUtility = NULL;
+
+/* Statistics need the preload; without it their hooks are not installed. */
+static bool preloaded = false;
+
+static void
+trovella_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	trovella_stats_shmem_request();
+}
+
+static void
+trovella_shmem_startup(void)
+{
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	trovella_stats_shmem_startup();
+}
+
+static void
+trovella_ExecutorStart(QueryDesc *queryDesc, int eflags)
+{
+	if (prev_ExecutorStart)
+		prev_ExecutorStart(queryDesc, eflags);
+	else
+		standard_ExecutorStart(queryDesc, eflags);
+	trovella_stats_executor_start(queryDesc);
+}
+
+static void
+trovella_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count
+					 TROVELLA_EXECUTOR_RUN_ONCE_PARAM)
+{
+	trovella_stats_enter();
+	PG_TRY();
+	{
+		if (prev_ExecutorRun)
+			prev_ExecutorRun(queryDesc, direction, count TROVELLA_EXECUTOR_RUN_ONCE_ARG);
+		else
+			standard_ExecutorRun(queryDesc, direction, count TROVELLA_EXECUTOR_RUN_ONCE_ARG);
+	}
+	PG_FINALLY();
+	{
+		trovella_stats_leave();
+	}
+	PG_END_TRY();
+}
+
+static void
+trovella_ExecutorFinish(QueryDesc *queryDesc)
+{
+	trovella_stats_enter();
+	PG_TRY();
+	{
+		if (prev_ExecutorFinish)
+			prev_ExecutorFinish(queryDesc);
+		else
+			standard_ExecutorFinish(queryDesc);
+	}
+	PG_FINALLY();
+	{
+		trovella_stats_leave();
+	}
+	PG_END_TRY();
+}
+
+static void
+trovella_ExecutorEnd(QueryDesc *queryDesc)
+{
+	if (preloaded)
+		trovella_stats_executor_end(queryDesc);
+	trovella_residue_executor_end(queryDesc);
+	if (prev_ExecutorEnd)
+		prev_ExecutorEnd(queryDesc);
+	else
+		standard_ExecutorEnd(queryDesc);
+}
+
+static void
+next_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
+					bool readOnlyTree, ProcessUtilityContext context,
+					ParamListInfo params, QueryEnvironment *queryEnv,
+					DestReceiver *dest, QueryCompletion *qc)
+{
+	if (prev_ProcessUtility)
+		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+							params, queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+								params, queryEnv, dest, qc);
+}
+
+/*
+ * The statement itself, and what must be undone whether it succeeds or not:
+ * statistics' nesting, a worker's receiving of a signed context.
+ */
+static void
+run_utility(PlannedStmt *pstmt, const char *queryString,
+			bool readOnlyTree, ProcessUtilityContext context,
+			ParamListInfo params, QueryEnvironment *queryEnv,
+			DestReceiver *dest, QueryCompletion *qc,
+			StatsUtility *stats, ClusterUtility *cluster)
+{
+	if (!cluster->receiving && !stats->track)
+	{
+		next_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+							params, queryEnv, dest, qc);
+		return;
+	}
+	PG_TRY();
+	{
+		next_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+							params, queryEnv, dest, qc);
+	}
+	PG_FINALLY();
+	{
+		trovella_stats_utility_done(stats);
+		trovella_cluster_utility_done(cluster);
+	}
+	PG_END_TRY();
+}
+
+static void
+trovella_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
+						bool readOnlyTree, ProcessUtilityContext context,
+						ParamListInfo params, QueryEnvironment *queryEnv,
+						DestReceiver *dest, QueryCompletion *qc)
+{
+	ClusterUtility cluster;
+	StatsUtility stats;
+	Node	   *stmt;
+
+	trovella_cluster_utility_before(&pstmt, &readOnlyTree, context, &cluster);
+	stmt = pstmt->utilityStmt;
+	trovella_stats_utility_begin(stmt, &stats);
+	trovella_residue_utility_before(stmt);
+	run_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv,
+				dest, qc, &stats, &cluster);
+	trovella_residue_utility_after(stmt);
+	trovella_stats_utility_after(stmt, qc, &stats);
+	trovella_cluster_utility_after(&cluster);
+}
+
+static void
+trovella_xact_callback(XactEvent event, void *arg)
+{
+	trovella_stats_xact(event);
+	trovella_residue_xact(event);
+	trovella_token_scans_xact(event);
+	trovella_isolation_xact(event);
+}
+
+static void
+trovella_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+						  SubTransactionId parentSubid, void *arg)
+{
+	trovella_residue_subxact(event, mySubid);
+	trovella_token_scans_subxact(event);
+}
+
+static void
+trovella_relcache_callback(Datum arg, Oid relid)
+{
+	trovella_membership_relcache(relid);
+	trovella_token_relcache(relid);
+}
+
+/* Called last in _PG_init, once every module has defined its settings. */
+void
+HooksInit(void)
+{
+	preloaded = process_shared_preload_libraries_in_progress;
+	if (preloaded)
+	{
+		prev_shmem_request_hook = shmem_request_hook;
+		shmem_request_hook = trovella_shmem_request;
+		prev_shmem_startup_hook = shmem_startup_hook;
+		shmem_startup_hook = trovella_shmem_startup;
+		prev_ExecutorStart = ExecutorStart_hook;
+		ExecutorStart_hook = trovella_ExecutorStart;
+		prev_ExecutorRun = ExecutorRun_hook;
+		ExecutorRun_hook = trovella_ExecutorRun;
+		prev_ExecutorFinish = ExecutorFinish_hook;
+		ExecutorFinish_hook = trovella_ExecutorFinish;
+	}
+	prev_ExecutorEnd = ExecutorEnd_hook;
+	ExecutorEnd_hook = trovella_ExecutorEnd;
+	prev_ProcessUtility = ProcessUtility_hook;
+	ProcessUtility_hook = trovella_ProcessUtility;
+	RegisterXactCallback(trovella_xact_callback, NULL);
+	RegisterSubXactCallback(trovella_subxact_callback, NULL);
+	CacheRegisterRelcacheCallback(trovella_relcache_callback, (Datum) 0);
+}

@@ -1,0 +1,16 @@
+/*
+ * isolation.h
+ *		The isolation guard (isolation.c): its settings, its event trigger
+ *		functions, and what it does when a transaction ends (hooks.c).
+ */
+#ifndef TROVELLA_ISOLATION_H
+#define TROVELLA_ISOLATION_H
+
+#include "postgres.h"
+
+#include "access/xact.h"
+
+extern void IsolationInit(void);
+extern void trovella_isolation_xact(XactEvent event);
+
+#endif							/* TROVELLA_ISOLATION_H */

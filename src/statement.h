@@ -1,0 +1,31 @@
+/*
+ * statement.h
+ *		Statements trovella runs itself: with the owner's rights, from plans
+ *		saved once per backend (statement.c).
+ */
+#ifndef TROVELLA_STATEMENT_H
+#define TROVELLA_STATEMENT_H
+
+#include "postgres.h"
+
+#include "executor/spi.h"
+#include "fmgr.h"
+
+#include "compat.h"
+
+/* The caller's identity, saved while a statement runs as the owner. */
+typedef struct OwnerSection
+{
+	Oid			saved_userid;
+	int			saved_sec_context;
+	CatalogSearchPath saved_search_path;
+} OwnerSection;
+
+extern void trovella_begin_owner_section(FunctionCallInfo fcinfo, OwnerSection *section);
+extern void trovella_end_owner_section(const OwnerSection *section);
+
+/* Prepare sql and keep the plan in *plan the first time it is needed. */
+extern SPIPlanPtr trovella_keep_plan(SPIPlanPtr *plan, const char *sql,
+									 int nargs, Oid *argtypes);
+
+#endif							/* TROVELLA_STATEMENT_H */

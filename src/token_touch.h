@@ -1,0 +1,20 @@
+/*
+ * token_touch.h
+ *		Recording that a token was used (token_touch.c).
+ */
+#ifndef TROVELLA_TOKEN_TOUCH_H
+#define TROVELLA_TOKEN_TOUCH_H
+
+#include "postgres.h"
+
+#include "datatype/timestamp.h"
+#include "fmgr.h"
+#include "utils/uuid.h"
+
+extern void TokenTouchInit(void);
+
+/* last_used_at := now, unless written within pat_last_used_interval. */
+extern void trovella_token_touch(FunctionCallInfo fcinfo, const pg_uuid_t *token_id,
+								 TimestampTz last_used_at, bool last_used_null);
+
+#endif							/* TROVELLA_TOKEN_TOUCH_H */
