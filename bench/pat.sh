@@ -33,8 +33,10 @@ VACUUM ANALYZE bench.tokens, bench.one_user, bench.bad_tokens, bench.pat_copy, b
 SQL
 
 # One lookup per token on both sides: a nested loop, no hash or merge join.
-# No JIT either: compiling the query would weigh on both sides alike.
-NESTED="SET enable_hashjoin = off; SET enable_mergejoin = off; SET jit = off;"
+# JIT as the server has it by default: the token functions say ROWS 1, so a
+# join over them is not costed high enough to be compiled (with the default
+# ROWS 1000 it was, adding about 100 ms to a 10 ms query).
+NESTED="SET enable_hashjoin = off; SET enable_mergejoin = off;"
 VERIFY="SELECT count(*) FROM bench.tokens t, LATERAL trovella.pat_verify(t.token) v"
 HAND="SELECT count(*) FROM bench.tokens t JOIN bench.pat_copy c ON c.token_hash = sha256(convert_to(t.token, 'UTF8')) WHERE c.revoked_at IS NULL AND c.expires_at > now()"
 MALFORMED="SELECT count(*) FROM bench.bad_tokens t, LATERAL trovella.pat_verify(t.token) v"

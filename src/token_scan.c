@@ -151,9 +151,10 @@ typedef struct TokenScan
 {
 	IndexProbe	probe;
 	pg_cryptohash_ctx *sha256;	/* reused for every token of the query */
-	Snapshot	snapshot;
-	TransactionId snapshot_xmin;	/* to tell the snapshot from a later */
-	CommandId	snapshot_cid;	/* one at the same address */
+	Snapshot	query_snapshot; /* the query's, when the scan was opened */
+	TransactionId query_xmin;	/* to tell the snapshot from a later */
+	CommandId	query_cid;		/* one at the same address */
+	Snapshot	snapshot;		/* the scan's own registered copy of it */
 	ResourceOwner owner;		/* what it was opened under */
 	bool		abandoned;		/* closed, or released by an abort */
 	MemoryContextCallback on_free;
@@ -181,13 +182,20 @@ forget_token_scan(TokenScan *ts)
 static void
 close_token_scan(TokenScan *ts)
 {
+	ResourceOwner saved_owner;
+
 	if (ts->abandoned)
 		return;
 	forget_token_scan(ts);
 	if (!IsTransactionState())
 		return;					/* freed by an abort, which releases all this */
+	/* the owner that holds the scan's buffer pin, relations and snapshot */
+	saved_owner = CurrentResourceOwner;
+	CurrentResourceOwner = ts->owner;
 	pg_cryptohash_free(ts->sha256);
 	trovella_probe_close(&ts->probe, true);
+	UnregisterSnapshot(ts->snapshot);
+	CurrentResourceOwner = saved_owner;
 }
 
 static void
@@ -251,8 +259,8 @@ token_scan(FunctionCallInfo fcinfo)
 	 * A scan is tied to its snapshot, which stays the query's for the
 	 * FmgrInfo's life; should another one ever be active, reopen.
 	 */
-	if (ts != NULL && !ts->abandoned && ts->snapshot == snapshot &&
-		ts->snapshot_xmin == snapshot->xmin && ts->snapshot_cid == snapshot->curcid)
+	if (ts != NULL && !ts->abandoned && ts->query_snapshot == snapshot &&
+		ts->query_xmin == snapshot->xmin && ts->query_cid == snapshot->curcid)
 		return ts;
 	if (ts != NULL)
 		close_token_scan(ts);	/* its memory stays until the query ends */
@@ -260,11 +268,15 @@ token_scan(FunctionCallInfo fcinfo)
 	resolve_token_table();
 	old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
 	ts = palloc0(sizeof(TokenScan));
-	trovella_probe_open(&ts->probe, token_table.relid, token_table.hash_index, snapshot, 1);
+	ts->query_snapshot = snapshot;
+	ts->query_xmin = snapshot->xmin;
+	ts->query_cid = snapshot->curcid;
+	/* a copy of its own, whose command id follows the statement's commands */
+	PushCopiedSnapshot(snapshot);
+	ts->snapshot = RegisterSnapshot(GetActiveSnapshot());
+	PopActiveSnapshot();
+	trovella_probe_open(&ts->probe, token_table.relid, token_table.hash_index, ts->snapshot, 1);
 	ts->sha256 = pg_cryptohash_create(PG_SHA256);
-	ts->snapshot = snapshot;
-	ts->snapshot_xmin = snapshot->xmin;
-	ts->snapshot_cid = snapshot->curcid;
 	ts->owner = CurrentResourceOwner;
 	ts->on_free.func = free_token_scan;
 	ts->on_free.arg = ts;
@@ -282,7 +294,9 @@ token_scan(FunctionCallInfo fcinfo)
  * unexpired, put (token_id, user_id, scopes, expires_at) into the result
  * (and the binding third for pat_verify_with_tenant) and return true, with
  * what the caller needs of it in *match.  One probe of the unique index on
- * token_hash, under the calling statement's snapshot.
+ * token_hash, under the calling statement's snapshot, which sees what
+ * earlier commands of the statement did (a token pat_create made, one
+ * pat_revoke revoked) as a VOLATILE SQL function would.
  */
 bool
 trovella_token_lookup(FunctionCallInfo fcinfo, text *token, TokenMatch *match)
@@ -302,6 +316,7 @@ trovella_token_lookup(FunctionCallInfo fcinfo, text *token, TokenMatch *match)
 	pat_hash_with(ts->sha256, VARDATA_ANY(token), VARSIZE_ANY_EXHDR(token),
 				  (uint8 *) VARDATA(&digest_value.header));
 	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_BYTEAEQ, PointerGetDatum(&digest_value));
+	ts->snapshot->curcid = GetCurrentCommandId(false);
 	if (trovella_probe(&ts->probe, &key))
 	{
 		TupleTableSlot *slot = ts->probe.slot;

@@ -1,9 +1,23 @@
 -- The extension's catalogue: volatility, strictness, parallel safety,
 -- security and privileges of every function are part of the contract.
 BEGIN;
-SELECT plan(55);
+SELECT plan(56);
 
 SELECT has_schema('trovella', 'schema trovella exists');
+
+-- functions that return at most one row are planned so (the default of 1000
+-- makes the planner JIT-compile a join over them)
+SELECT is(
+	(SELECT array_agg(p.oid::regprocedure::text || ' rows ' || p.prorows ORDER BY 1)
+	   FROM pg_proc p
+	  WHERE p.pronamespace = 'trovella'::regnamespace AND p.proretset
+	    AND p.proname IN ('pat_create', 'pat_verify', 'pat_verify_with_tenant', 'authenticate')),
+	ARRAY['trovella.authenticate(text) rows 1',
+	      'trovella.pat_create(text,timestamp with time zone,text[]) rows 1',
+	      'trovella.pat_create(text,timestamp with time zone,text[],uuid) rows 1',
+	      'trovella.pat_verify(text) rows 1',
+	      'trovella.pat_verify_with_tenant(text) rows 1'],
+	'the token functions that return at most one row are planned as returning one');
 SELECT schema_privs_are('trovella', 'public', ARRAY['USAGE'],
 	'every role may use schema trovella, so policies can call current_tenant()');
 

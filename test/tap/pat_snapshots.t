@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Token checks never fail for concurrency, and see what the statement did:
+# the last_used_at write of a transaction in REPEATABLE READ or SERIALIZABLE
+# whose snapshot predates another session's use of the same token gives up
+# quietly instead of raising 40001, and pat_verify/authenticate see a token
+# that an earlier part of the same statement created.
+set -u
+. "$(dirname "$0")/lib.sh"
+plan 10
+
+APP=regress_snap_app
+APP_PASSWORD=snap-$$-$RANDOM
+U=44444444-0000-0000-0000-000000000000
+
+q -c "DROP ROLE IF EXISTS $APP" >/dev/null
+q -c "CREATE ROLE $APP LOGIN PASSWORD '$APP_PASSWORD';
+      GRANT EXECUTE ON FUNCTION trovella.with_user(uuid), trovella.pat_create(text, timestamptz, text[]),
+            trovella.pat_verify(text), trovella.authenticate(text) TO $APP;
+      ALTER ROLE $APP SET trovella.pat_last_used_interval = 0" >/dev/null
+app() { PGUSER=$APP PGPASSWORD=$APP_PASSWORD q "$@"; }
+
+TOKEN=$(app -c "BEGIN" -c "SELECT trovella.with_user('$U')" \
+	-c "SELECT token FROM trovella.pat_create('snapshots', now() + interval '1 day')" -c "COMMIT" | grep '^trv_')
+
+for level in "READ COMMITTED" "REPEATABLE READ" "SERIALIZABLE"; do
+	# A takes its snapshot, B uses the token and commits, then A uses it:
+	# A's write of last_used_at meets a row changed after its snapshot
+	app -c "BEGIN ISOLATION LEVEL $level" -c "SELECT 'snapshot taken'" -c "SELECT pg_sleep(0.6)" \
+		-c "SELECT 'verified ' || count(*) FROM trovella.pat_verify('$TOKEN')" \
+		-c "SELECT 'authenticated ' || count(*) FROM trovella.authenticate('$TOKEN')" \
+		-c "COMMIT" -c "SELECT 'committed'" >"${TMPDIR:-/tmp}/snap.$$" 2>&1 &
+	sleep 0.2
+	app -c "SELECT count(*) FROM trovella.pat_verify('$TOKEN')" >/dev/null
+	wait
+	is "$(grep -E '^(verified|authenticated|committed|ERROR)' "${TMPDIR:-/tmp}/snap.$$" | tr '\n' ' ')" \
+		"verified 1 authenticated 1 committed " \
+		"$level: a token another session used after this transaction's snapshot verifies, without 40001"
+done
+rm -f "${TMPDIR:-/tmp}/snap.$$"
+
+is "$(q -c "SELECT last_used_at > now() - interval '1 minute' FROM trovella.personal_access_token WHERE token_hint = left('$TOKEN', 8)")" "t" \
+	"the token's use is recorded"
+
+# SERIALIZABLE, both sides using the token at once, ten times: no 40001
+# anywhere (the write is skipped when the other holds the row)
+fails=0
+for i in $(seq 10); do
+	for side in 1 2; do
+		app -c "BEGIN ISOLATION LEVEL SERIALIZABLE" \
+			-c "SELECT count(*) FROM trovella.pat_verify('$TOKEN')" -c "SELECT pg_sleep(0.05)" \
+			-c "COMMIT" >"${TMPDIR:-/tmp}/snap.$$.$side" 2>&1 &
+	done
+	wait
+	grep -q ERROR "${TMPDIR:-/tmp}/snap.$$.1" "${TMPDIR:-/tmp}/snap.$$.2" && fails=$((fails + 1))
+done
+rm -f "${TMPDIR:-/tmp}/snap.$$.1" "${TMPDIR:-/tmp}/snap.$$.2"
+is "$fails" "0" "SERIALIZABLE: two sessions verifying the same token at once never fail (10 rounds)"
+
+# the same statement: create a token, then verify it
+is "$(app -c "BEGIN" -c "SELECT trovella.with_user('$U')" \
+	-c "SELECT count(*) FROM trovella.pat_verify((SELECT token FROM trovella.pat_create('same statement', now() + interval '1 day')))" \
+	-c "ROLLBACK" | tail -n 1)" "1" \
+	"pat_verify sees a token created earlier in the same statement"
+is "$(app -c "BEGIN" -c "SELECT trovella.with_user('$U')" \
+	-c "SELECT a.user_id FROM trovella.authenticate((SELECT token FROM trovella.pat_create('same statement', now() + interval '1 day'))) a" \
+	-c "ROLLBACK" | tail -n 1)" "$U" \
+	"authenticate sees a token created earlier in the same statement"
+is "$(app -c "BEGIN" -c "SELECT trovella.with_user('$U')" \
+	-c "WITH t AS (SELECT token FROM trovella.pat_create('in a join', now() + interval '1 day')) SELECT count(v.*) FROM t, LATERAL trovella.pat_verify(t.token) v" \
+	-c "ROLLBACK" | tail -n 1)" "1" \
+	"pat_verify in a LATERAL join sees the token the CTE created"
+is "$(app -c "BEGIN ISOLATION LEVEL REPEATABLE READ" -c "SELECT trovella.with_user('$U')" \
+	-c "SELECT count(*) FROM trovella.pat_verify((SELECT token FROM trovella.pat_create('same statement', now() + interval '1 day')))" \
+	-c "ROLLBACK" | tail -n 1)" "1" \
+	"so does it in REPEATABLE READ"
+is "$(app -c "SELECT count(*) FROM trovella.pat_verify('$TOKEN')")" "1" \
+	"an ordinary check still sees the token"
+
+q -c "DELETE FROM trovella.personal_access_token WHERE user_id = '$U'" >/dev/null
+q -c "ALTER ROLE $APP RESET ALL; REVOKE ALL ON FUNCTION trovella.with_user(uuid), trovella.pat_create(text, timestamptz, text[]),
+      trovella.pat_verify(text), trovella.authenticate(text) FROM $APP; DROP ROLE $APP" >/dev/null
+done_testing
