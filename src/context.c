@@ -199,7 +199,9 @@ slot_is_set(const ContextSlot *slot)
 static bool
 slot_is_sealed(const ContextSlot *slot)
 {
-	return slot->sealed_lxid == TROVELLA_MY_LXID;
+	/* the invalid id, which a backend also has between transactions, seals nothing */
+	return slot->sealed_lxid != InvalidLocalTransactionId &&
+		slot->sealed_lxid == TROVELLA_MY_LXID;
 }
 
 /* Raise 25000 if the slot is sealed to another id in this transaction. */

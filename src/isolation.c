@@ -244,7 +244,8 @@ command_may_need_guard(Node *parsetree)
 
 /*
  * Run one of the guard's queries (planned once per backend) and return the
- * tables it lists with their tenant columns, copied out of the result: the
+ * tables it lists with their tenant columns (a row with a NULL is skipped),
+ * copied out of the result: the
  * arrays live in the caller's SPI connection, until its SPI_finish().
  */
 static uint64
@@ -256,16 +257,21 @@ guard_tables(SPIPlanPtr *plan, const char *query, Oid **tables, Datum **columns)
 	if (SPI_execute_plan(trovella_keep_plan(plan, query, 0, NULL),
 						 NULL, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not list tables for the isolation guard");
-	count = SPI_processed;
-	*tables = palloc(sizeof(Oid) * Max(count, 1));
-	*columns = palloc(sizeof(Datum) * Max(count, 1));
-	for (i = 0; i < count; i++)
+	*tables = palloc(sizeof(Oid) * Max(SPI_processed, 1));
+	*columns = palloc(sizeof(Datum) * Max(SPI_processed, 1));
+	count = 0;
+	for (i = 0; i < SPI_processed; i++)
 	{
-		bool		isnull;
+		bool		table_null;
+		bool		column_null;
+		Datum		table = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &table_null);
+		Datum		column = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &column_null);
 
-		(*tables)[i] = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
-		(*columns)[i] = datumCopy(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull),
-								  false, NAMEDATALEN);
+		if (table_null || column_null)
+			continue;
+		(*tables)[count] = DatumGetObjectId(table);
+		(*columns)[count] = datumCopy(column, false, NAMEDATALEN);
+		count++;
 	}
 	return count;
 }

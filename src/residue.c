@@ -195,7 +195,7 @@ check_residue_before_context(const ContextProposal *proposal)
 	{
 		SPI_connect();
 		if (SPI_execute("SELECT name FROM pg_catalog.pg_cursors"
-						" WHERE is_holdable AND creation_time >= pg_catalog.transaction_timestamp()",
+						" WHERE is_holdable AND creation_time OPERATOR(pg_catalog.>=) pg_catalog.transaction_timestamp()",
 						true, 1) != SPI_OK_SELECT)
 			elog(ERROR, "could not list the open cursors");
 		if (SPI_processed > 0)

@@ -231,8 +231,22 @@ abandon_token_scans(ResourceOwner released)
 void
 trovella_token_scans_xact(XactEvent event)
 {
-	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
-		abandon_token_scans(NULL);
+	switch (event)
+	{
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			abandon_token_scans(NULL);
+			break;
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_PREPARE:
+			/* every query, held cursors too, has ended and closed its scan */
+			Assert(open_scans == NULL);
+			abandon_token_scans(NULL);
+			break;
+		default:
+			break;
+	}
 }
 
 /* At a subtransaction's end (hooks.c): an abort released its scans. */
