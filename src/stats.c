@@ -12,7 +12,7 @@
  * The counters live in shared memory, a hash table of at most
  * trovella.stats_max_tenants entries, which needs shared_preload_libraries;
  * without it the functions fail with 55000 and everything else works.  When
- * the table is full, the least recently active tenants (5 %) are evicted.
+ * the table is full, 5 % of the tenants are evicted (see evict_entries).
  * The postmaster saves the table at a clean shutdown and loads it at start,
  * as pg_stat_statements does.
  */
@@ -75,7 +75,8 @@ typedef struct StatsEntry
 typedef struct StatsState
 {
 	LWLock	   *lock;			/* the hash table: shared to count, exclusive to add or remove */
-	slock_t		mutex;			/* evictions and stats_reset */
+	slock_t		mutex;			/* evicting, evictions and stats_reset */
+	bool		evicting;		/* a backend is evicting */
 	int64		evictions;
 	TimestampTz stats_reset;
 } StatsState;
@@ -116,81 +117,249 @@ current_key(StatsKey *key)
 	key->is_null = !trovella_current_tenant_id(&key->tenant);
 }
 
-/* Evict the least recently active 5 % of the tenants; caller holds the lock exclusively. */
+/*
+ * Eviction.  When the table is full, one backend at a time (the others
+ * count nothing new meanwhile, and wait for nothing) removes 5 % of the
+ * tenants:
+ *
+ *	- first those that have had at most one transaction, oldest activity
+ *	  first: a role that invents tenant ids (every with_tenant() caller
+ *	  can) fills the table with such entries, and they evict each other, so
+ *	  that a flood costs the real tenants at most one pass's worth (the
+ *	  least recently active 5 %) and no more;
+ *	- then the least recently active.
+ *
+ * The entries are copied under the lock held shared (others keep counting),
+ * the victims chosen outside any lock in linear time (quickselect), and
+ * removed under the exclusive lock in short batches, skipping any that was
+ * active since the copy.  The copy's memory is allocated before the lock,
+ * and an allocation failure only skips the pass.  Nothing of this runs on
+ * the commit path: a transaction's entry is made before (PRE_COMMIT).
+ */
+typedef struct EvictionCandidate
+{
+	int64		order;			/* smaller goes first */
+	TimestampTz last_activity;
+	StatsKey	key;
+} EvictionCandidate;
+
+#define EVICTION_BATCH 256
+
+/* Entries with at most one transaction sort before every other one. */
+static int64
+eviction_order(const StatsCounters *c)
+{
+	return c->transactions > 1 ? c->last_activity : c->last_activity - (INT64CONST(1) << 62);
+}
+
+static void
+swap_candidates(EvictionCandidate *a, EvictionCandidate *b)
+{
+	EvictionCandidate t = *a;
+
+	*a = *b;
+	*b = t;
+}
+
+/* Put the k smallest candidates first (Hoare's selection, median of three). */
+static void
+select_smallest(EvictionCandidate *c, int n, int k)
+{
+	int			lo = 0;
+	int			hi = n - 1;
+
+	while (lo < hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+		int64		pivot;
+		int			i = lo;
+		int			j = hi;
+
+		if (c[mid].order < c[lo].order)
+			swap_candidates(&c[mid], &c[lo]);
+		if (c[hi].order < c[lo].order)
+			swap_candidates(&c[hi], &c[lo]);
+		if (c[hi].order < c[mid].order)
+			swap_candidates(&c[hi], &c[mid]);
+		pivot = c[mid].order;
+		while (i <= j)
+		{
+			while (c[i].order < pivot)
+				i++;
+			while (c[j].order > pivot)
+				j--;
+			if (i <= j)
+				swap_candidates(&c[i++], &c[j--]);
+		}
+		if (k - 1 <= j)
+			hi = j;
+		else if (k - 1 >= i)
+			lo = i;
+		else
+			break;
+	}
+}
+
 static void
 evict_entries(void)
 {
+	EvictionCandidate *candidates;
 	HASH_SEQ_STATUS seq;
 	StatsEntry *entry;
-	StatsEntry **entries;
 	int			n = 0;
-	int			i;
 	int			victims;
+	int			evicted = 0;
+	int			i;
 
-	entries = palloc(hash_get_num_entries(stats_hash) * sizeof(StatsEntry *));
+	candidates = palloc_extended(sizeof(EvictionCandidate) * stats_max_tenants,
+								 MCXT_ALLOC_HUGE | MCXT_ALLOC_NO_OOM);
+	if (candidates == NULL)
+		return;
+
+	LWLockAcquire(stats_state->lock, LW_SHARED);
 	hash_seq_init(&seq, stats_hash);
 	while ((entry = hash_seq_search(&seq)) != NULL)
-		if (!entry->key.is_null)
-			entries[n++] = entry;
-	/* a partial selection would do; the table is small and this is rare */
-	for (i = 1; i < n; i++)
 	{
-		StatsEntry *e = entries[i];
-		int			j = i - 1;
-
-		while (j >= 0 && entries[j]->counters.last_activity > e->counters.last_activity)
+		if (entry->key.is_null)
+			continue;
+		if (n >= stats_max_tenants)
 		{
-			entries[j + 1] = entries[j];
-			j--;
+			hash_seq_term(&seq);
+			break;
 		}
-		entries[j + 1] = e;
+		SpinLockAcquire(&entry->mutex);
+		candidates[n].order = eviction_order(&entry->counters);
+		candidates[n].last_activity = entry->counters.last_activity;
+		SpinLockRelease(&entry->mutex);
+		candidates[n].key = entry->key;
+		n++;
 	}
-	victims = Max(n / 20, 1);
-	for (i = 0; i < Min(victims, n); i++)
-		hash_search(stats_hash, &entries[i]->key, HASH_REMOVE, NULL);
-	pfree(entries);
+	LWLockRelease(stats_state->lock);
+
+	victims = Min(Max(n / 20, 1), n);
+	if (victims > 0)
+		select_smallest(candidates, n, victims);
+
+	for (i = 0; i < victims;)
+	{
+		int			end = Min(i + EVICTION_BATCH, victims);
+
+		LWLockAcquire(stats_state->lock, LW_EXCLUSIVE);
+		for (; i < end; i++)
+		{
+			bool		active_since;
+
+			entry = hash_search(stats_hash, &candidates[i].key, HASH_FIND, NULL);
+			if (entry == NULL)
+				continue;
+			SpinLockAcquire(&entry->mutex);
+			active_since = entry->counters.last_activity > candidates[i].last_activity;
+			SpinLockRelease(&entry->mutex);
+			if (active_since)
+				continue;
+			hash_search(stats_hash, &candidates[i].key, HASH_REMOVE, NULL);
+			evicted++;
+		}
+		LWLockRelease(stats_state->lock);
+	}
+	pfree(candidates);
+
 	SpinLockAcquire(&stats_state->mutex);
-	stats_state->evictions += Min(victims, n);
+	stats_state->evictions += evicted;
 	SpinLockRelease(&stats_state->mutex);
 }
 
+/* Insert key if there is room; the lock is not held. */
+static void
+insert_entry(const StatsKey *key)
+{
+	StatsEntry *entry;
+	bool		found;
+
+	LWLockAcquire(stats_state->lock, LW_EXCLUSIVE);
+	if (hash_get_num_entries(stats_hash) < stats_max_tenants)
+	{
+		entry = hash_search(stats_hash, key, HASH_ENTER, &found);
+		if (!found)
+		{
+			SpinLockInit(&entry->mutex);
+			memset(&entry->counters, 0, sizeof(StatsCounters));
+			/* active now: a concurrent eviction does not take it for the oldest */
+			entry->counters.first_activity = GetCurrentStatementStartTimestamp();
+			entry->counters.last_activity = entry->counters.first_activity;
+		}
+	}
+	LWLockRelease(stats_state->lock);
+}
+
+/* Evict, as the one backend evicting; false when another one is. */
+static bool
+evict_alone(void)
+{
+	bool		mine = false;
+
+	SpinLockAcquire(&stats_state->mutex);
+	if (!stats_state->evicting)
+		mine = stats_state->evicting = true;
+	SpinLockRelease(&stats_state->mutex);
+	if (!mine)
+		return false;
+	PG_TRY();
+	{
+		evict_entries();
+	}
+	PG_FINALLY();
+	{
+		SpinLockAcquire(&stats_state->mutex);
+		stats_state->evicting = false;
+		SpinLockRelease(&stats_state->mutex);
+	}
+	PG_END_TRY();
+	return true;
+}
+
 /*
- * The entry of key, created if need be and create is true; the lock is held
- * shared on return.
+ * Make an entry for key, evicting first when the table is full, unless
+ * another backend is evicting (the caller then counts nothing this time).
+ */
+static void
+create_entry(const StatsKey *key)
+{
+	bool		full;
+
+	LWLockAcquire(stats_state->lock, LW_SHARED);
+	full = hash_get_num_entries(stats_hash) >= stats_max_tenants;
+	LWLockRelease(stats_state->lock);
+	if (full && !evict_alone())
+		return;
+	insert_entry(key);
+}
+
+/*
+ * The entry of key, created first if need be and create is true; the lock
+ * is held shared on return.
  */
 static StatsEntry *
 find_entry(const StatsKey *key, bool create)
 {
 	StatsEntry *entry;
-	bool		found;
 
 	LWLockAcquire(stats_state->lock, LW_SHARED);
 	entry = hash_search(stats_hash, key, HASH_FIND, NULL);
 	if (entry != NULL || !create)
 		return entry;
+	LWLockRelease(stats_state->lock);
 
-	LWLockRelease(stats_state->lock);
-	LWLockAcquire(stats_state->lock, LW_EXCLUSIVE);
-	entry = hash_search(stats_hash, key, HASH_FIND, NULL);
-	if (entry == NULL)
-	{
-		if (hash_get_num_entries(stats_hash) >= stats_max_tenants)
-			evict_entries();
-		entry = hash_search(stats_hash, key, HASH_ENTER, &found);
-		SpinLockInit(&entry->mutex);
-		memset(&entry->counters, 0, sizeof(StatsCounters));
-		entry->counters.first_activity = GetCurrentStatementStartTimestamp();
-	}
-	LWLockRelease(stats_state->lock);
+	create_entry(key);
 	LWLockAcquire(stats_state->lock, LW_SHARED);
-	/* it may have been evicted in between, on a table full of newcomers */
+	/* none when another backend was evicting, or evicted it again */
 	return hash_search(stats_hash, key, HASH_FIND, NULL);
 }
 
 /*
  * Add one statement's figures (or one transaction) to the current tenant;
- * create its entry unless only_existing (an aborting transaction does not
- * allocate).
+ * create its entry unless only_existing (the commit and abort paths, which
+ * must neither allocate nor fail).
  */
 static void
 stats_add(int64 transactions, int64 statements, int64 rows, double ms,
@@ -324,10 +493,30 @@ trovella_stats_utility_after(Node *stmt, QueryCompletion *qc, StatsUtility *stat
 void
 trovella_stats_xact(XactEvent event)
 {
-	if ((event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT) &&
-		stats_hash != NULL && stats_track != STATS_TRACK_NONE &&
-		MyBackendType == B_BACKEND && !IsParallelWorker())
-		stats_add(1, 0, 0, 0.0, NULL, NULL, event == XACT_EVENT_ABORT);
+	StatsKey	key;
+
+	if (stats_hash == NULL || stats_track == STATS_TRACK_NONE ||
+		MyBackendType != B_BACKEND || IsParallelWorker())
+		return;
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+			/*
+			 * Make the tenant's entry now, where work and errors are still
+			 * allowed: at COMMIT only an existing entry is added to, which
+			 * takes no allocation and raises no error.
+			 */
+			current_key(&key);
+			(void) find_entry(&key, true);
+			LWLockRelease(stats_state->lock);
+			break;
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_ABORT:
+			stats_add(1, 0, 0, 0.0, NULL, NULL, true);
+			break;
+		default:
+			break;
+	}
 }
 
 /* Save the table at a clean shutdown, in the postmaster. */
@@ -427,6 +616,7 @@ trovella_stats_shmem_startup(void)
 	{
 		stats_state->lock = &(GetNamedLWLockTranche("trovella_stats"))->lock;
 		SpinLockInit(&stats_state->mutex);
+		stats_state->evicting = false;
 		stats_state->evictions = 0;
 		stats_state->stats_reset = GetCurrentTimestamp();
 	}

@@ -6,7 +6,7 @@
 # on a socket in a temporary directory only, and stop on every exit path.
 set -u
 . "$(dirname "$0")/lib.sh"
-plan 22
+plan 25
 
 bindir=$(pg_config --bindir)
 as_server() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
@@ -127,7 +127,7 @@ as_server "$bindir/pg_ctl" -D "$PRIMARY" -m fast -w stop >/dev/null
 start "$PRIMARY" $port_primary
 is "$(row $A)" "2|6|24" "after a clean restart tenant A's counts are back"
 
-# eviction: 25 more tenants in a table of 20
+# eviction: 25 more tenants, of one transaction each, in a table of 20
 for i in $(seq 10 34); do
 	app -c "BEGIN" -c "SELECT trovella.with_tenant('$(printf 'cccccccc-0000-0000-0000-%012d' "$i")')" -c "COMMIT" >/dev/null
 done
@@ -135,7 +135,25 @@ is "$(s -c "SELECT evictions > 0 AND tenants <= max_tenants AND max_tenants = 20
 	"a full table evicts tenants and says how many"
 is "$(s -c "SELECT count(*) FROM trovella.tenant_stats WHERE tenant_id = '$(printf 'cccccccc-0000-0000-0000-%012d' 34)'")" "1" \
 	"the most recent tenant is kept"
-is "$(s -c "SELECT count(*) FROM trovella.tenant_stats WHERE tenant_id = '$A'")" "0" "the least recently active one was evicted"
+is "$(s -c "SELECT count(*) FROM trovella.tenant_stats WHERE tenant_id = '$(printf 'cccccccc-0000-0000-0000-%012d' 10)'")" "0" \
+	"the least recently active of the tenants seen once was evicted"
+is "$(s -c "SELECT count(*) FROM trovella.tenant_stats WHERE tenant_id = '$A'")" "1" \
+	"tenant A, older but with two transactions, outlived them"
+
+# churn: 15 tenants with two transactions each, then a role inventing 300
+# tenant ids: the flood evicts itself, and costs the real tenants at most
+# one pass (5 % of 20: one tenant)
+s -c "SELECT trovella.tenant_stats_reset()" >/dev/null
+for i in $(seq 1 15) $(seq 1 15); do
+	printf "BEGIN; SELECT trovella.with_tenant('%s'); COMMIT;\n" "$(printf 'dddddddd-0000-0000-0000-%012d' "$i")"
+done | app -f - >/dev/null
+for i in $(seq 1 300); do
+	printf "BEGIN; SELECT trovella.with_tenant('%s'); COMMIT;\n" "$(printf 'eeeeeeee-0000-0000-0000-%012d' "$i")"
+done | app -f - >/dev/null
+is "$(s -c "SELECT count(*) >= 14 FROM trovella.tenant_stats WHERE tenant_id::text LIKE 'dddddddd-%' AND transactions = 2")" "t" \
+	"a flood of 300 invented tenant ids leaves at least 14 of the 15 real tenants' counters"
+is "$(s -c "SELECT evictions >= 280 FROM trovella.tenant_stats_info")" "t" \
+	"the flood evicted its own entries"
 
 # a hot standby counts its own work
 as_server "$bindir/pg_basebackup" -h "$dir" -p $port_primary -U postgres -D "$STANDBY" -R >/dev/null 2>&1
