@@ -41,6 +41,7 @@
 #include "membership.h"
 #include "residue.h"
 #include "stats.h"
+#include "stats_count.h"
 #include "token_scan.h"
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;

@@ -2,12 +2,8 @@
  * stats.c
  *		Per-tenant usage statistics: which tenant costs what.
  *
- * Counted the way pg_stat_statements counts, at the executor's end and
- * around utility statements, but keyed by the tenant of the sealed context
- * instead of the query: every statement that ends while its transaction has
- * a tenant is that tenant's; the others go to one row without a tenant, so
- * that the totals add up.  Transactions are counted when they end, for the
- * tenant they had then.
+ * This file is the table of counters; what is counted, and when, is
+ * stats_count.c's.
  *
  * The counters live in shared memory, a hash table of at most
  * trovella.stats_max_tenants entries, which needs shared_preload_libraries;
@@ -45,24 +41,10 @@
 #include "compat.h"
 #include "context.h"
 #include "stats.h"
+#include "stats_evict.h"
+#include "stats_file.h"
 
 #define STATS_FILE		PGSTAT_STAT_PERMANENT_DIRECTORY "/trovella_tenant_stats.stat"
-#define STATS_MAGIC		0x74727673	/* "trvs" */
-#define STATS_VERSION	1
-
-typedef enum StatsTrack
-{
-	STATS_TRACK_NONE,
-	STATS_TRACK_TOP,
-	STATS_TRACK_ALL
-} StatsTrack;
-
-static const struct config_enum_entry stats_track_options[] = {
-	{"none", STATS_TRACK_NONE, false},
-	{"top", STATS_TRACK_TOP, false},
-	{"all", STATS_TRACK_ALL, false},
-	{NULL, 0, false}
-};
 
 typedef struct StatsEntry
 {
@@ -82,18 +64,10 @@ typedef struct StatsState
 } StatsState;
 
 static int	stats_max_tenants = 5000;
-static int	stats_track = STATS_TRACK_TOP;
 static bool stats_save = true;
 
 static StatsState *stats_state = NULL;
 static HTAB *stats_hash = NULL;
-
-/* Executor nesting, to tell top-level statements from nested ones. */
-static int	nesting_level = 0;
-
-#define stats_enabled(level) \
-	(stats_hash != NULL && MyBackendType == B_BACKEND && !IsParallelWorker() && \
-	 (stats_track == STATS_TRACK_ALL || (stats_track == STATS_TRACK_TOP && (level) == 0)))
 
 static Size
 stats_memsize(void)
@@ -107,14 +81,6 @@ trovella_stats_shmem_request(void)
 {
 	RequestAddinShmemSpace(stats_memsize());
 	RequestNamedLWLockTranche("trovella_stats", 1);
-}
-
-/* The key of the current statement: its transaction's tenant, if any. */
-static void
-current_key(StatsKey *key)
-{
-	memset(key, 0, sizeof(StatsKey));
-	key->is_null = !trovella_current_tenant_id(&key->tenant);
 }
 
 /*
@@ -136,69 +102,7 @@ current_key(StatsKey *key)
  * and an allocation failure only skips the pass.  Nothing of this runs on
  * the commit path: a transaction's entry is made before (PRE_COMMIT).
  */
-typedef struct EvictionCandidate
-{
-	int64		order;			/* smaller goes first */
-	TimestampTz last_activity;
-	StatsKey	key;
-} EvictionCandidate;
-
 #define EVICTION_BATCH 256
-
-/* Entries with at most one transaction sort before every other one. */
-static int64
-eviction_order(const StatsCounters *c)
-{
-	return c->transactions > 1 ? c->last_activity : c->last_activity - (INT64CONST(1) << 62);
-}
-
-static void
-swap_candidates(EvictionCandidate *a, EvictionCandidate *b)
-{
-	EvictionCandidate t = *a;
-
-	*a = *b;
-	*b = t;
-}
-
-/* Put the k smallest candidates first (Hoare's selection, median of three). */
-static void
-select_smallest(EvictionCandidate *c, int n, int k)
-{
-	int			lo = 0;
-	int			hi = n - 1;
-
-	while (lo < hi)
-	{
-		int			mid = lo + (hi - lo) / 2;
-		int64		pivot;
-		int			i = lo;
-		int			j = hi;
-
-		if (c[mid].order < c[lo].order)
-			swap_candidates(&c[mid], &c[lo]);
-		if (c[hi].order < c[lo].order)
-			swap_candidates(&c[hi], &c[lo]);
-		if (c[hi].order < c[mid].order)
-			swap_candidates(&c[hi], &c[mid]);
-		pivot = c[mid].order;
-		while (i <= j)
-		{
-			while (c[i].order < pivot)
-				i++;
-			while (c[j].order > pivot)
-				j--;
-			if (i <= j)
-				swap_candidates(&c[i++], &c[j--]);
-		}
-		if (k - 1 <= j)
-			hi = j;
-		else if (k - 1 >= i)
-			lo = i;
-		else
-			break;
-	}
-}
 
 static void
 evict_entries(void)
@@ -228,7 +132,7 @@ evict_entries(void)
 			break;
 		}
 		SpinLockAcquire(&entry->mutex);
-		candidates[n].order = eviction_order(&entry->counters);
+		candidates[n].order = trovella_eviction_order(&entry->counters);
 		candidates[n].last_activity = entry->counters.last_activity;
 		SpinLockRelease(&entry->mutex);
 		candidates[n].key = entry->key;
@@ -238,7 +142,7 @@ evict_entries(void)
 
 	victims = Min(Max(n / 20, 1), n);
 	if (victims > 0)
-		select_smallest(candidates, n, victims);
+		trovella_select_smallest(candidates, n, victims);
 
 	for (i = 0; i < victims;)
 	{
@@ -356,200 +260,99 @@ find_entry(const StatsKey *key, bool create)
 	return hash_search(stats_hash, key, HASH_FIND, NULL);
 }
 
-/*
- * Add one statement's figures (or one transaction) to the current tenant;
- * create its entry unless only_existing (the commit and abort paths, which
- * must neither allocate nor fail).
- */
-static void
-stats_add(int64 transactions, int64 statements, int64 rows, double ms,
-		  const BufferUsage *bufusage, const WalUsage *walusage, bool only_existing)
-{
-	StatsKey	key;
-	StatsEntry *entry;
 
-	current_key(&key);
-	entry = find_entry(&key, !only_existing);
+/*
+ * Add delta to key's entry, made first when create (not on the commit and
+ * abort paths, which must neither allocate nor fail); delta's max_time is
+ * the time of the one statement added.
+ */
+void
+trovella_stats_add(const StatsKey *key, const StatsCounters *delta, bool create)
+{
+	StatsEntry *entry = find_entry(key, create);
+
 	if (entry != NULL)
 	{
 		StatsCounters *c = &entry->counters;
 
 		SpinLockAcquire(&entry->mutex);
-		c->transactions += transactions;
-		c->statements += statements;
-		c->rows += rows;
-		c->total_time += ms;
-		if (ms > c->max_time)
-			c->max_time = ms;
-		if (bufusage != NULL)
-		{
-			c->shared_blks_hit += bufusage->shared_blks_hit;
-			c->shared_blks_read += bufusage->shared_blks_read;
-			c->shared_blks_dirtied += bufusage->shared_blks_dirtied;
-			c->shared_blks_written += bufusage->shared_blks_written;
-			c->temp_blks_written += bufusage->temp_blks_written;
-		}
-		if (walusage != NULL)
-		{
-			c->wal_records += walusage->wal_records;
-			c->wal_bytes += walusage->wal_bytes;
-		}
+		c->transactions += delta->transactions;
+		c->statements += delta->statements;
+		c->rows += delta->rows;
+		c->total_time += delta->total_time;
+		if (delta->max_time > c->max_time)
+			c->max_time = delta->max_time;
+		c->shared_blks_hit += delta->shared_blks_hit;
+		c->shared_blks_read += delta->shared_blks_read;
+		c->shared_blks_dirtied += delta->shared_blks_dirtied;
+		c->shared_blks_written += delta->shared_blks_written;
+		c->temp_blks_written += delta->temp_blks_written;
+		c->wal_records += delta->wal_records;
+		c->wal_bytes += delta->wal_bytes;
 		c->last_activity = GetCurrentStatementStartTimestamp();
 		SpinLockRelease(&entry->mutex);
 	}
 	LWLockRelease(stats_state->lock);
 }
 
-/* After ExecutorStart (hooks.c): as pg_stat_statements, total time and buffer and WAL usage. */
+/* Make key's entry now, if there is none (before a commit adds to it). */
 void
-trovella_stats_executor_start(QueryDesc *queryDesc)
+trovella_stats_ensure(const StatsKey *key)
 {
-	if (stats_enabled(nesting_level) && queryDesc->totaltime == NULL)
-	{
-		MemoryContext old = MemoryContextSwitchTo(queryDesc->estate->es_query_cxt);
-
-		queryDesc->totaltime = InstrAlloc(1, INSTRUMENT_ALL, false);
-		MemoryContextSwitchTo(old);
-	}
+	(void) find_entry(key, true);
+	LWLockRelease(stats_state->lock);
 }
 
-/*
- * Around ExecutorRun and ExecutorFinish (hooks.c): what runs inside is
- * nested, and counted only with stats_track = all.
- */
-void
-trovella_stats_enter(void)
+/* Whether the table exists: trovella was preloaded. */
+bool
+trovella_stats_ready(void)
 {
-	nesting_level++;
+	return stats_hash != NULL;
 }
 
-void
-trovella_stats_leave(void)
-{
-	nesting_level--;
-}
-
-/* Before ExecutorEnd (hooks.c): one statement for the current tenant. */
-void
-trovella_stats_executor_end(QueryDesc *queryDesc)
-{
-	if (queryDesc->totaltime != NULL && stats_enabled(nesting_level))
-	{
-		InstrEndLoop(queryDesc->totaltime);
-		stats_add(0, 1, queryDesc->estate->es_processed,
-				  queryDesc->totaltime->total * 1000.0,
-				  &queryDesc->totaltime->bufusage, &queryDesc->totaltime->walusage, false);
-	}
-}
-
-/*
- * Utility statements, timed around their execution (hooks.c): begin before
- * it, done after it whatever happened, after once it succeeded.  EXECUTE,
- * PREPARE and DEALLOCATE are left to the executor, which counts what
- * EXECUTE runs.
- */
-void
-trovella_stats_utility_begin(Node *stmt, StatsUtility *state)
-{
-	state->track = stats_enabled(nesting_level) &&
-		!IsA(stmt, ExecuteStmt) && !IsA(stmt, PrepareStmt) && !IsA(stmt, DeallocateStmt);
-	if (!state->track)
-		return;
-	state->bufusage_start = pgBufferUsage;
-	state->walusage_start = pgWalUsage;
-	INSTR_TIME_SET_CURRENT(state->start);
-	nesting_level++;
-}
-
-void
-trovella_stats_utility_done(StatsUtility *state)
-{
-	if (state->track)
-		nesting_level--;
-}
-
-void
-trovella_stats_utility_after(Node *stmt, QueryCompletion *qc, StatsUtility *state)
-{
-	instr_time	duration;
-	BufferUsage bufusage;
-	WalUsage	walusage;
-
-	if (!state->track)
-		return;
-	INSTR_TIME_SET_CURRENT(duration);
-	INSTR_TIME_SUBTRACT(duration, state->start);
-	memset(&bufusage, 0, sizeof(bufusage));
-	BufferUsageAccumDiff(&bufusage, &pgBufferUsage, &state->bufusage_start);
-	memset(&walusage, 0, sizeof(walusage));
-	WalUsageAccumDiff(&walusage, &pgWalUsage, &state->walusage_start);
-	/* transaction control ends or starts a transaction: counted there */
-	if (!IsA(stmt, TransactionStmt))
-		stats_add(0, 1, (qc && qc->commandTag != CMDTAG_UNKNOWN) ? qc->nprocessed : 0,
-				  INSTR_TIME_GET_MILLISEC(duration), &bufusage, &walusage, false);
-}
-
-/* A transaction ends (hooks.c): one more for the tenant it had then. */
-void
-trovella_stats_xact(XactEvent event)
-{
-	StatsKey	key;
-
-	if (stats_hash == NULL || stats_track == STATS_TRACK_NONE ||
-		MyBackendType != B_BACKEND || IsParallelWorker())
-		return;
-	switch (event)
-	{
-		case XACT_EVENT_PRE_COMMIT:
-			/*
-			 * Make the tenant's entry now, where work and errors are still
-			 * allowed: at COMMIT only an existing entry is added to, which
-			 * takes no allocation and raises no error.
-			 */
-			current_key(&key);
-			(void) find_entry(&key, true);
-			LWLockRelease(stats_state->lock);
-			break;
-		case XACT_EVENT_COMMIT:
-		case XACT_EVENT_ABORT:
-			stats_add(1, 0, 0, 0.0, NULL, NULL, true);
-			break;
-		default:
-			break;
-	}
-}
-
-/* Save the table at a clean shutdown, in the postmaster. */
+/* Save the table at a clean shutdown, in the postmaster (stats_file.h). */
 static void
 stats_shmem_shutdown(int code, Datum arg)
 {
 	FILE	   *file;
 	HASH_SEQ_STATUS seq;
 	StatsEntry *entry;
-	int32		header[2] = {STATS_MAGIC, STATS_VERSION};
-	int32		count;
+	StatsFileHeader header;
+	uint8		header_bytes[STATS_FILE_HEADER_SIZE];
+	uint8		record[STATS_FILE_RECORD_SIZE];
+	uint32		crc = stats_file_crc_begin();
+	uint32		written = 0;
 
 	if (code != 0 || stats_hash == NULL || !stats_save)
 		return;
 	file = AllocateFile(STATS_FILE ".tmp", PG_BINARY_W);
 	if (file == NULL)
 		goto error;
-	count = hash_get_num_entries(stats_hash);
-	if (fwrite(header, sizeof(header), 1, file) != 1 ||
-		fwrite(&count, sizeof(count), 1, file) != 1 ||
-		fwrite(&stats_state->evictions, sizeof(int64), 1, file) != 1 ||
-		fwrite(&stats_state->stats_reset, sizeof(TimestampTz), 1, file) != 1)
+	header.magic = STATS_FILE_MAGIC;
+	header.version = STATS_FILE_VERSION;
+	header.record_size = STATS_FILE_RECORD_SIZE;
+	header.count = hash_get_num_entries(stats_hash);
+	header.evictions = stats_state->evictions;
+	header.stats_reset = stats_state->stats_reset;
+	stats_file_header(&header, header_bytes);
+	crc = stats_file_crc_add(crc, header_bytes, sizeof(header_bytes));
+	if (fwrite(header_bytes, sizeof(header_bytes), 1, file) != 1)
 		goto error;
 	hash_seq_init(&seq, stats_hash);
 	while ((entry = hash_seq_search(&seq)) != NULL)
 	{
-		if (fwrite(&entry->key, sizeof(StatsKey), 1, file) != 1 ||
-			fwrite(&entry->counters, sizeof(StatsCounters), 1, file) != 1)
+		stats_file_record(&entry->key, &entry->counters, record);
+		crc = stats_file_crc_add(crc, record, sizeof(record));
+		if (fwrite(record, sizeof(record), 1, file) != 1)
 		{
 			hash_seq_term(&seq);
 			goto error;
 		}
+		written++;
 	}
+	crc = stats_file_crc_end(crc);
+	if (written != header.count || fwrite(&crc, sizeof(crc), 1, file) != 1)
+		goto error;
 	if (FreeFile(file))
 	{
 		file = NULL;
@@ -567,38 +370,79 @@ error:
 	unlink(STATS_FILE ".tmp");
 }
 
-/* Load what the last clean shutdown saved, then remove the file. */
+/* Undo a partial load: forget every entry. */
+static void
+forget_all_entries(void)
+{
+	HASH_SEQ_STATUS seq;
+	StatsEntry *entry;
+
+	hash_seq_init(&seq, stats_hash);
+	while ((entry = hash_seq_search(&seq)) != NULL)
+		hash_search(stats_hash, &entry->key, HASH_REMOVE, NULL);
+}
+
+/*
+ * Load what the last clean shutdown saved, whole or not at all, then remove
+ * the file.  A file that does not check out (stats_file_check), or that
+ * names a tenant twice, is reported in the log and ignored: the server
+ * starts with empty statistics, never with part of a file.
+ */
 static void
 stats_load(void)
 {
 	FILE	   *file = AllocateFile(STATS_FILE, PG_BINARY_R);
-	int32		header[2];
-	int32		count;
-	int32		i;
+	struct stat st;
+	uint8	   *data = NULL;
+	StatsFileHeader header;
+	const char *problem = NULL;
+	uint32		i;
 
 	if (file == NULL)
 		return;
-	if (fread(header, sizeof(header), 1, file) != 1 ||
-		header[0] != STATS_MAGIC || header[1] != STATS_VERSION ||
-		fread(&count, sizeof(count), 1, file) != 1 ||
-		fread(&stats_state->evictions, sizeof(int64), 1, file) != 1 ||
-		fread(&stats_state->stats_reset, sizeof(TimestampTz), 1, file) != 1)
-		goto done;
-	for (i = 0; i < count && hash_get_num_entries(stats_hash) < stats_max_tenants; i++)
+	if (fstat(fileno(file), &st) != 0)
+		problem = "it cannot be read";
+	else if ((size_t) st.st_size > stats_file_size((uint32) stats_max_tenants))
+		problem = "it holds more tenants than trovella.stats_max_tenants";
+	else
+	{
+		data = palloc_extended(Max(st.st_size, 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_NO_OOM);
+		if (data == NULL || fread(data, 1, st.st_size, file) != (size_t) st.st_size)
+			problem = "it cannot be read";
+		else
+			problem = stats_file_check(data, st.st_size, (uint32) stats_max_tenants, &header);
+	}
+	for (i = 0; problem == NULL && i < header.count; i++)
 	{
 		StatsKey	key;
 		StatsCounters counters;
 		StatsEntry *entry;
 		bool		found;
 
-		if (fread(&key, sizeof(key), 1, file) != 1 ||
-			fread(&counters, sizeof(counters), 1, file) != 1)
-			break;
+		stats_file_read_record(data + STATS_FILE_HEADER_SIZE + (size_t) i * STATS_FILE_RECORD_SIZE,
+							   &key, &counters);
 		entry = hash_search(stats_hash, &key, HASH_ENTER, &found);
+		if (found)
+		{
+			forget_all_entries();
+			problem = "it names a tenant twice";
+			break;
+		}
 		SpinLockInit(&entry->mutex);
 		entry->counters = counters;
 	}
-done:
+	if (problem == NULL)
+	{
+		stats_state->evictions = header.evictions;
+		stats_state->stats_reset = header.stats_reset;
+	}
+	else
+		ereport(LOG,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("trovella: ignoring the saved per-tenant statistics in \"%s\"", STATS_FILE),
+				 errdetail("%s.", problem)));
+	if (data != NULL)
+		pfree(data);
 	FreeFile(file);
 	unlink(STATS_FILE);
 }
@@ -636,17 +480,6 @@ trovella_stats_shmem_startup(void)
 void
 StatsInit(void)
 {
-	DefineCustomEnumVariable("trovella.stats_track",
-							 gettext_noop("Which statements trovella.tenant_stats counts: none, top (top-level statements) or all (nested ones too)."),
-							 NULL,
-							 &stats_track,
-							 STATS_TRACK_TOP,
-							 stats_track_options,
-							 PGC_SUSET,
-							 0,
-							 NULL,
-							 NULL,
-							 NULL);
 	if (!process_shared_preload_libraries_in_progress)
 		return;
 

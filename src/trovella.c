@@ -20,6 +20,7 @@
 #include "pat_sql.h"
 #include "residue.h"
 #include "stats.h"
+#include "stats_count.h"
 #include "token_cap.h"
 #include "token_touch.h"
 
@@ -38,6 +39,7 @@ _PG_init(void)
 	MembershipInit();			/* context check: membership first */
 	ResidueInit();				/* context check: residue second */
 	StatsInit();
+	StatsCountInit();
 	ClusterInit();				/* context observer: the Citus signer */
 	HooksInit();
 	MarkGUCPrefixReserved("trovella");

@@ -6,7 +6,7 @@
 # on a socket in a temporary directory only, and stop on every exit path.
 set -u
 . "$(dirname "$0")/lib.sh"
-plan 25
+plan 32
 
 bindir=$(pg_config --bindir)
 as_server() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
@@ -166,6 +166,60 @@ is "$(psql -X -q -At -h "$dir" -p $port_standby -U postgres -d postgres \
 	-c "SELECT concat_ws('|', pg_is_in_recovery(), transactions, statements) FROM trovella.tenant_stats WHERE tenant_id = '$A'")" \
 	"t|3|6" "a hot standby counts its own transactions and statements"
 as_server "$bindir/pg_ctl" -D "$STANDBY" -m fast -w stop >/dev/null
+
+# a damaged statistics file is logged and ignored, whole: the primary saves
+# its table at each clean stop; the file is altered (its CRC-32 made right
+# again where the damage is inside), the server started
+cat >"$dir/damage.pl" <<'PERL'
+use strict;
+use warnings;
+my ($mode, $path) = @ARGV;
+open(my $fh, '<:raw', $path) or die "$path: $!";
+my $file = do { local $/; <$fh> };
+close($fh);
+my ($header, $record, $is_null, $last_activity) = (32, 129, 16, 121);
+sub crc32 {
+	my $c = 0xFFFFFFFF;
+	for my $b (unpack 'C*', $_[0]) {
+		$c ^= $b;
+		$c = ($c >> 1) ^ (($c & 1) ? 0xEDB88320 : 0) for 1 .. 8;
+	}
+	return $c ^ 0xFFFFFFFF;
+}
+my $body = substr($file, 0, length($file) - 4);
+if ($mode eq 'truncated') { $file = substr($file, 0, int(length($file) / 2)); }
+elsif ($mode eq 'flipped') { substr($file, $header + 3, 1) = chr(ord(substr($file, $header + 3, 1)) ^ 0x40); }
+else {
+	if ($mode eq 'is_null') { substr($body, $header + $is_null, 1) = chr(2); }
+	elsif ($mode eq 'time') { substr($body, $header + $last_activity, 8) = pack('q', 9223372036854775000); }
+	elsif ($mode eq 'record_size') { substr($body, 8, 4) = pack('L', $record + 8); }
+	elsif ($mode ne 'resealed') { die "unknown mode $mode"; }
+	$file = $body . pack('L', crc32($body));
+}
+open($fh, '>:raw', $path) or die "$path: $!";
+print $fh $file;
+close($fh);
+PERL
+damage() {  # damage MODE: two tenants' work, a clean stop, the file altered, a start
+	for t in $A $B; do app -c "BEGIN" -c "SELECT trovella.with_tenant('$t')" -c "COMMIT" >/dev/null; done
+	as_server "$bindir/pg_ctl" -D "$PRIMARY" -m fast -w stop >/dev/null
+	perl "$dir/damage.pl" "$1" "$PRIMARY/pg_stat/trovella_tenant_stats.stat"
+	start "$PRIMARY" $port_primary
+	echo "$(grep -c 'ignoring the saved per-tenant statistics' "$PRIMARY.log")|$(s -c "SELECT count(*) FROM trovella.tenant_stats WHERE tenant_id IS NOT NULL")"
+}
+before=$(grep -c 'ignoring the saved per-tenant statistics' "$PRIMARY.log")
+got=$(damage resealed)
+is "${got%%|*}|$([ "${got#*|}" -gt 0 ] && echo loaded)" "$before|loaded" \
+	"a file whose checksum the test rewrote, undamaged, loads (the damage below is what is refused)"
+for damaged in "truncated:a truncated file" "flipped:a file with a flipped bit (checksum)" \
+	"is_null:a record whose tenant flag is 2, checksum rewritten" \
+	"time:a record whose last activity is beyond PostgreSQL's range, checksum rewritten" \
+	"record_size:a header with another record size, checksum rewritten"; do
+	before=$((before + 1))
+	is "$(damage "${damaged%%:*}")" "$before|0" "${damaged#*:}: logged and ignored whole, and the view reads"
+done
+is "$(grep -A1 'ignoring the saved per-tenant statistics' "$PRIMARY.log" | grep -c 'DETAIL')" "5" \
+	"each time the log says why"
 
 # without shared_preload_libraries: 55000, and the rest works
 as_server "$bindir/pg_ctl" -D "$PRIMARY" -m fast -w stop >/dev/null
