@@ -45,7 +45,7 @@ test-citus: deps
 	TROVELLA_SUITES=citus scripts/run-suites; status=$$?; cat tmp_check/summary; exit $$status
 
 # make dist: a release tarball of what is committed (git archive of HEAD).
-.PHONY: dist fuzz sanitize valgrind deb matrix matrix-bench
+.PHONY: dist fuzz soak sanitize valgrind deb matrix matrix-bench
 # Debian packages for this machine's PostgreSQL (debian/, pg_buildext).
 deb:
 	scripts/install-deps core package
@@ -65,8 +65,16 @@ matrix-bench:
 valgrind:
 	scripts/valgrind
 
+# faults under load: backends killed, an immediate stop (not part of make test)
+soak: deps
+	$(MAKE) all install
+	scripts/soak
+
+# libFuzzer on the pure cores, then random SQL from sqlsmith against a server
 fuzz:
+	scripts/install-deps fuzz
 	scripts/fuzz
+	scripts/sqlsmith
 
 sanitize:
 	scripts/sanitize

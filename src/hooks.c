@@ -23,7 +23,9 @@
  * (refuses temporary tables that keep tenant rows, at pre-commit), token
  * scans (an abort released them), the isolation guard (judges the tables,
  * at pre-commit).  Subtransaction end: residue, token scans.  Relation
- * cache invalidation: membership, token table.
+ * cache invalidation: membership, token table.  Shared memory: the
+ * statistics' table made, the saved file loaded into it (stats_store.c),
+ * and saved again at the postmaster's clean exit.
  */
 #include "postgres.h"
 
@@ -42,6 +44,7 @@
 #include "residue.h"
 #include "stats.h"
 #include "stats_count.h"
+#include "stats_store.h"
 #include "token_scan.h"
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
@@ -63,12 +66,25 @@ trovella_shmem_request(void)
 	trovella_stats_shmem_request();
 }
 
+/* At the postmaster's exit: the statistics saved, if the exit is clean. */
+static void
+trovella_shmem_exit(int code, Datum arg)
+{
+	trovella_stats_save(code);
+}
+
 static void
 trovella_shmem_startup(void)
 {
+	bool		fresh;
+
 	if (prev_shmem_startup_hook)
 		prev_shmem_startup_hook();
-	trovella_stats_shmem_startup();
+	fresh = trovella_stats_shmem_startup();
+	if (!IsUnderPostmaster)
+		on_shmem_exit(trovella_shmem_exit, (Datum) 0);
+	if (fresh)
+		trovella_stats_load();
 }
 
 static void

@@ -29,7 +29,15 @@ extern void StatsInit(void);
 
 /* Handlers that hooks.c calls, when trovella is preloaded. */
 extern void trovella_stats_shmem_request(void);
-extern void trovella_stats_shmem_startup(void);
+extern bool trovella_stats_shmem_startup(void);
+
+/* For the file (stats_store.c), where no backend runs. */
+extern int	trovella_stats_max_tenants(void);
+extern void trovella_stats_header(int32 *count, int64 *evictions, TimestampTz *stats_reset);
+extern void trovella_stats_restore_header(int64 evictions, TimestampTz stats_reset);
+extern void trovella_stats_foreach_unlocked(StatsVisitor visit, void *arg);
+extern bool trovella_stats_restore(const StatsKey *key, const StatsCounters *counters);
+extern void trovella_stats_forget_all(void);
 
 /* For the counting (stats_count.c). */
 extern bool trovella_stats_ready(void);

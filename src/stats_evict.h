@@ -9,12 +9,11 @@
 
 #include "stats_file.h"
 
-/* A copy of one entry, taken under the lock, judged outside it. */
+/* A copy of one entry's slot, taken under the lock, judged outside it. */
 typedef struct EvictionCandidate
 {
 	int64		order;			/* smaller goes first */
-	TimestampTz last_activity;
-	StatsKey	key;
+	int32		slot;			/* where the entry is */
 } EvictionCandidate;
 
 /* The order of an entry: those with at most one transaction first. */

@@ -21,6 +21,7 @@
 #include "residue.h"
 #include "stats.h"
 #include "stats_count.h"
+#include "stats_store.h"
 #include "token_cap.h"
 #include "token_touch.h"
 
@@ -40,6 +41,7 @@ _PG_init(void)
 	ResidueInit();				/* context check: residue second */
 	StatsInit();
 	StatsCountInit();
+	StatsStoreInit();
 	ClusterInit();				/* context observer: the Citus signer */
 	HooksInit();
 	MarkGUCPrefixReserved("trovella");

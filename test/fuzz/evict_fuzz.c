@@ -38,12 +38,12 @@ LLVMFuzzerTestOneInput(const uint8 *data, size_t size)
 		counters.last_activity = data[i + 1] >> 1;
 		memset(&c[i], 0, sizeof(c[i]));
 		c[i].order = trovella_eviction_order(&counters);
-		c[i].last_activity = i;	/* tells candidates apart */
+		c[i].slot = i;		/* tells candidates apart */
 		sum_before += (uint64) c[i].order * 31 + (uint64) i;
 	}
 	trovella_select_smallest(c, n, k);
 	for (int i = 0; i < n; i++)
-		sum_after += (uint64) c[i].order * 31 + (uint64) c[i].last_activity;
+		sum_after += (uint64) c[i].order * 31 + (uint64) c[i].slot;
 	if (sum_before != sum_after)
 		abort();				/* a candidate lost or duplicated */
 	for (int i = 0; i < k; i++)
