@@ -111,6 +111,11 @@ const committedWrites = new Map();	// marker -> tenant
 const tokens = [];					// { token, user, state: 'live' | 'revoked' | 'uncertain' }
 let churnMember = false;			// committed state of (tenant 1, CHURN_USER)
 let running = true;
+const errorCodes = new Map();		// SQLSTATE (or "connection") -> count
+const noteError = (err) => {
+  const code = err?.code || 'connection';
+  errorCodes.set(code, (errorCodes.get(code) || 0) + 1);
+};
 
 // One transaction through PgBouncer; 'committed', 'failed' (rolled back for
 // sure) or 'uncertain' (the connection went away around COMMIT).
@@ -127,6 +132,7 @@ async function transaction(client, statements) {
     return { outcome: 'committed', results };
   } catch (err) {
     figures.errors++;
+    noteError(err);
     try { await client.query('ROLLBACK'); } catch { /* connection gone */ }
     return { outcome: phase === 'commit' ? 'uncertain' : 'failed', error: err };
   }
@@ -204,8 +210,9 @@ async function worker(id) {
         tk.state = res.outcome === 'committed' ? 'revoked' : res.outcome === 'uncertain' ? 'uncertain' : 'live';
         if (res.outcome === 'committed') figures.token_revokes++;
       }
-    } catch {
+    } catch (err) {
       figures.errors++;
+      noteError(err);
       await drop();
       await sleep(50);
     }
@@ -303,6 +310,7 @@ const seconds = Math.round((Date.now() - started) / 1000);
 console.log(`soak: ${seconds} s, ${WORKERS} clients through PgBouncer, ${TENANTS} tenants`);
 for (const [k, v] of Object.entries(figures)) console.log(`  ${k.padEnd(22)} ${v}`);
 console.log(`  ${'rows stored'.padEnd(22)} ${stored_rows} of ${stored_tenants} tenants`);
+console.log(`  ${'errors by SQLSTATE'.padEnd(22)} ${[...errorCodes].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(', ')}`);
 const failed = figures.leaks + figures.lost + figures.token_mismatches + figures.membership_mismatches +
   figures.stats_problems > 0 || figures.restarts !== 1 || figures.kills === 0 || figures.transactions === 0 ||
   stored_tenants < 2;
