@@ -25,11 +25,15 @@ TOKEN=$(app -c "BEGIN" -c "SELECT trovella.with_user('$U')" \
 for level in "READ COMMITTED" "REPEATABLE READ" "SERIALIZABLE"; do
 	# A takes its snapshot, B uses the token and commits, then A uses it:
 	# A's write of last_used_at meets a row changed after its snapshot
-	app -c "BEGIN ISOLATION LEVEL $level" -c "SELECT 'snapshot taken'" -c "SELECT pg_sleep(0.6)" \
+	app -c "BEGIN ISOLATION LEVEL $level" -c "SELECT 'snapshot taken'" -c "SELECT pg_sleep(1.5)" \
 		-c "SELECT 'verified ' || count(*) FROM trovella.pat_verify('$TOKEN')" \
 		-c "SELECT 'authenticated ' || count(*) FROM trovella.authenticate('$TOKEN')" \
 		-c "COMMIT" -c "SELECT 'committed'" >"${TMPDIR:-/tmp}/snap.$$" 2>&1 &
-	sleep 0.2
+	# B waits until A has its snapshot and sleeps
+	for _ in $(seq 100); do
+		[ "$(q -c "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query = 'SELECT pg_sleep(1.5)'")" = "1" ] && break
+		sleep 0.05
+	done
 	app -c "SELECT count(*) FROM trovella.pat_verify('$TOKEN')" >/dev/null
 	wait
 	is "$(grep -E '^(verified|authenticated|committed|ERROR)' "${TMPDIR:-/tmp}/snap.$$" | tr '\n' ' ')" \
