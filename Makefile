@@ -72,7 +72,8 @@ soak: deps
 
 # libFuzzer on the pure cores, then random SQL from sqlsmith against a server
 fuzz:
-	scripts/install-deps fuzz
+	scripts/install-deps core fuzz
+	$(MAKE) all install
 	scripts/fuzz
 	scripts/sqlsmith
 

@@ -25,6 +25,7 @@
 
 #include "access/parallel.h"
 #include "access/xact.h"
+#include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "storage/proc.h"
@@ -272,10 +273,16 @@ trovella_register_context_observer(ContextObserver observer)
 	observers[num_observers++] = observer;
 }
 
+/*
+ * A context is for a transaction block, or for a transaction of a procedure
+ * (or DO block) called at top level, which may end it with COMMIT or
+ * ROLLBACK: a nightly job that works tenant by tenant.  A plain statement
+ * outside a block, or a function, which cannot commit, is refused.
+ */
 void
 trovella_require_transaction_block(const char *function_name)
 {
-	if (!IsTransactionBlock())
+	if (!IsTransactionBlock() && !SPI_inside_nonatomic_context())
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_ACTIVE_SQL_TRANSACTION),
 				 errmsg("trovella.%s can only be used in transaction blocks",
