@@ -298,6 +298,16 @@ BEGIN
 	RETURN dropped;
 END
 $$;
+-- The guard in auto mode must not isolate a table in the middle of
+-- enable_tenant_isolation()'s own drop-and-recreate (42710 on the policy it
+-- then creates): the helper says when its DDL begins and ends.
+CREATE FUNCTION trovella.isolation_helper(running boolean)
+RETURNS void
+AS 'MODULE_PATHNAME', 'trovella_isolation_helper'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+COMMENT ON FUNCTION trovella.isolation_helper(boolean) IS
+'internal: enable_tenant_isolation() marks its own DDL, which the isolation guard in auto mode then judges at commit instead of repairing at once';
+
 CREATE OR REPLACE FUNCTION trovella.enable_tenant_isolation(tbl regclass, tenant_column name DEFAULT 'tenant_id')
 RETURNS void
 LANGUAGE plpgsql VOLATILE STRICT PARALLEL UNSAFE
@@ -339,7 +349,9 @@ BEGIN
 			      HINT = 'trovella.current_tenant() returns uuid; store tenant ids as uuid.';
 	END IF;
 
-	-- the table, then every partition below it
+	-- the table, then every partition below it, without the guard in auto
+	-- mode repairing a table between the drop and the create
+	PERFORM trovella.isolation_helper(true);
 	FOR member IN
 		SELECT tbl
 		UNION ALL
@@ -356,6 +368,7 @@ BEGIN
 			PERFORM trovella.set_tenant_default(member, tenant_column, true);
 		END IF;
 	END LOOP;
+	PERFORM trovella.isolation_helper(false);
 
 	IF NOT EXISTS (SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
 	               WHERE i.indrelid = tbl AND a.attname = tenant_column AND i.indpred IS NULL) THEN

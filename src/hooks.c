@@ -22,7 +22,8 @@
  * Transaction end: statistics (a transaction for the tenant), residue
  * (refuses temporary tables that keep tenant rows, at pre-commit), token
  * scans (an abort released them), the isolation guard (judges the tables,
- * at pre-commit).  Subtransaction end: residue, token scans.  Relation
+ * at pre-commit).  Subtransaction end: residue, token scans, the guard's
+ * helper depth.  Relation
  * cache invalidation: membership, token table.  Shared memory: the
  * statistics' table made, the saved file loaded into it (stats_store.c),
  * and saved again at the postmaster's clean exit.
@@ -226,6 +227,7 @@ trovella_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 {
 	trovella_residue_subxact(event, mySubid);
 	trovella_token_scans_subxact(event);
+	trovella_isolation_subxact(event);
 }
 
 static void

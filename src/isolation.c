@@ -76,6 +76,16 @@ static int	isolation_guard = GUARD_WARN;
 /* True while the guard runs, so that the DDL it issues does not re-enter it. */
 static bool guard_running = false;
 
+/*
+ * Above zero while enable_tenant_isolation() (or another helper) does its
+ * own drop-and-recreate: auto then only remembers the tables, to be judged
+ * at commit like error, instead of isolating them in the middle of the
+ * helper's work.  Anyone may call trovella.isolation_helper() (the helpers
+ * run as their caller); faking it only turns auto into error for the
+ * tables of that transaction.
+ */
+static int	helper_depth = 0;
+
 /* Tables to look at when the transaction commits, in TopTransactionContext. */
 static List *pending_tables = NIL;
 
@@ -99,6 +109,7 @@ trovella_isolation_xact(XactEvent event)
 		default:
 			/* the list lived in the transaction's memory */
 			pending_tables = NIL;
+			helper_depth = 0;
 			break;
 	}
 }
@@ -313,7 +324,7 @@ trovella_isolation_guard(PG_FUNCTION_ARGS)
 							 &tables, &columns);
 		for (i = 0; i < count; i++)
 		{
-			if (isolation_guard == GUARD_AUTO)
+			if (isolation_guard == GUARD_AUTO && helper_depth == 0)
 			{
 				Oid			argtypes[2] = {REGCLASSOID, NAMEOID};
 				Datum		values[2] = {ObjectIdGetDatum(tables[i]), columns[i]};
@@ -362,4 +373,27 @@ trovella_isolation_guard_drop(PG_FUNCTION_ARGS)
 		remember_table(tables[i]);
 	SPI_finish();
 	PG_RETURN_VOID();
+}
+
+/*
+ * isolation_helper(running boolean): enable_tenant_isolation() says when its
+ * own DDL begins and ends (see helper_depth).
+ */
+PG_FUNCTION_INFO_V1(trovella_isolation_helper);
+Datum
+trovella_isolation_helper(PG_FUNCTION_ARGS)
+{
+	if (PG_GETARG_BOOL(0))
+		helper_depth++;
+	else if (helper_depth > 0)
+		helper_depth--;
+	PG_RETURN_VOID();
+}
+
+/* A rolled-back subtransaction may have left a helper half done. */
+void
+trovella_isolation_subxact(SubXactEvent event)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		helper_depth = 0;
 }

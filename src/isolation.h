@@ -12,5 +12,6 @@
 
 extern void IsolationInit(void);
 extern void trovella_isolation_xact(XactEvent event);
+extern void trovella_isolation_subxact(SubXactEvent event);
 
 #endif							/* TROVELLA_ISOLATION_H */

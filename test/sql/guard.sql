@@ -68,6 +68,27 @@ ALTER TABLE g_parted ATTACH PARTITION g_parted_us FOR VALUES IN ('us');   -- ...
 ALTER TABLE g_auto DISABLE ROW LEVEL SECURITY;                   -- put back at once
 SELECT t AS table_name, trovella.is_isolated(t, 'tenant_id') AS isolated
 FROM unnest(ARRAY['g_auto', 'g_parted', 'g_parted_eu', 'g_parted_us']::regclass[]) AS t;
+-- enable_tenant_isolation() again on tables the guard isolated (the repair
+-- isolation_status advises), and the README's create-and-isolate migration:
+-- trovella's own drop-and-recreate never trips the guard (was 42710)
+SELECT trovella.enable_tenant_isolation('g_auto');
+SELECT trovella.enable_tenant_isolation('g_parted');
+BEGIN;
+CREATE TABLE g_auto_migrated (id int, tenant_id uuid NOT NULL);
+CREATE INDEX ON g_auto_migrated (tenant_id);
+SELECT trovella.enable_tenant_isolation('g_auto_migrated');
+COMMIT;
+SELECT t AS table_name, trovella.is_isolated(t, 'tenant_id') AS isolated
+FROM unnest(ARRAY['g_auto', 'g_parted', 'g_parted_eu', 'g_parted_us', 'g_auto_migrated']::regclass[]) AS t;
+-- the helper's mark cannot be used to skip auto: what it covers is judged
+-- at commit, where auto refuses a table left without isolation
+\set VERBOSITY sqlstate
+BEGIN;
+SELECT trovella.isolation_helper(true);
+CREATE TABLE g_auto_sneaky (id int, tenant_id uuid NOT NULL);
+COMMIT;
+\set VERBOSITY default
+SELECT to_regclass('g_auto_sneaky') AS sneaky_table;
 RESET ROLE;
 
 -- the column it looks for follows trovella.tenant_column (a superuser's setting)
@@ -153,6 +174,6 @@ SELECT count(*) AS member_of_extension FROM pg_depend d JOIN pg_event_trigger e 
 WHERE d.classid = 'pg_event_trigger'::regclass AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'trovella') AND d.deptype = 'e';
 
 SET trovella.isolation_guard = off;
-DROP TABLE g_plain, g_warned, g_migrated, g_accepted, g_auto, g_parted, g_orgs, g_restored, g_off, g_bypass;
+DROP TABLE g_plain, g_warned, g_migrated, g_accepted, g_auto, g_auto_migrated, g_parted, g_orgs, g_restored, g_off, g_bypass;
 REVOKE ALL ON SCHEMA public FROM regress_guard_owner;
 DROP ROLE regress_guard_owner;
