@@ -6,7 +6,7 @@
  * and catalog queries.  The guard is an event trigger on ddl_command_end
  * whose function is here, so that it can keep state across a transaction:
  *
- *	off		nothing
+ *	off		nothing (but partitions, below)
  *	warn	a WARNING at commit for each table the transaction left with a
  *			tenant column but without isolation
  *	error	the same as an error: the transaction does not commit
@@ -22,6 +22,10 @@
  * the policies, so a dropped policy is judged at commit, where auto acts as
  * error (putting a policy back at commit time is not the guard's place).
  *
+ * In every mode, a partition created or attached under an isolated parent,
+ * at any depth, is isolated as soon as the DDL ends: it inherits its
+ * parent's isolation, as it inherits its columns.
+ *
  * On Citus, the guard does not judge what Citus's own backends create on a
  * node (shards, and the copies of distributed tables' definitions): those
  * are the coordinator's table, judged there.
@@ -33,6 +37,7 @@
 
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/partition.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "commands/event_trigger.h"
@@ -287,6 +292,39 @@ guard_tables(SPIPlanPtr *plan, const char *query, Oid **tables, Datum **columns)
 	return count;
 }
 
+/*
+ * Whether a table is a partition of an isolated table: it inherits the
+ * isolation at once, in every guard mode (a partition is read through its
+ * parent, but also directly, where only its own policies apply).
+ */
+static bool
+parent_isolated(Oid relid)
+{
+	Oid			parent;
+
+	if (!get_rel_relispartition(relid))
+		return false;
+	parent = get_partition_parent(relid, true);
+	return OidIsValid(get_relation_policy_oid(parent, "trovella_tenant_isolation", true)) &&
+		OidIsValid(get_relation_policy_oid(parent, "trovella_tenant_access", true));
+}
+
+/* Whether the statement creates or attaches a partition. */
+static bool
+adds_partition(Node *parsetree)
+{
+	ListCell   *lc;
+
+	if (IsA(parsetree, CreateStmt))
+		return ((CreateStmt *) parsetree)->partbound != NULL;
+	if (!IsA(parsetree, AlterTableStmt))
+		return false;
+	foreach(lc, ((AlterTableStmt *) parsetree)->cmds)
+		if (((AlterTableCmd *) lfirst(lc))->subtype == AT_AttachPartition)
+			return true;
+	return false;
+}
+
 /* The isolation guard: event trigger on ddl_command_end. */
 PG_FUNCTION_INFO_V1(trovella_isolation_guard);
 Datum
@@ -306,8 +344,9 @@ trovella_isolation_guard(PG_FUNCTION_ARGS)
 	 * the shards Citus makes of a table are judged as that table, on the
 	 * coordinator (and their policies checked by isolation_status there).
 	 */
-	if (isolation_guard == GUARD_OFF || guard_running || creating_extension ||
-		trovella_citus_internal_backend() || !command_may_need_guard(parsetree))
+	if (guard_running || creating_extension || trovella_citus_internal_backend() ||
+		!command_may_need_guard(parsetree) ||
+		(isolation_guard == GUARD_OFF && !adds_partition(parsetree)))
 		PG_RETURN_VOID();
 
 	guard_running = true;
@@ -324,7 +363,17 @@ trovella_isolation_guard(PG_FUNCTION_ARGS)
 							 &tables, &columns);
 		for (i = 0; i < count; i++)
 		{
-			if (isolation_guard == GUARD_AUTO && helper_depth == 0)
+			/*
+			 * A partition added under an isolated parent is isolated at
+			 * once, in every mode (enable_tenant_isolation() on the parent
+			 * does its partitions itself); otherwise auto isolates, the
+			 * other modes judge at commit.
+			 */
+			bool		inherit = helper_depth == 0 && parent_isolated(tables[i]);
+
+			if (isolation_guard == GUARD_OFF && !inherit)
+				continue;
+			if (inherit || (isolation_guard == GUARD_AUTO && helper_depth == 0))
 			{
 				Oid			argtypes[2] = {REGCLASSOID, NAMEOID};
 				Datum		values[2] = {ObjectIdGetDatum(tables[i]), columns[i]};

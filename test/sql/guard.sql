@@ -173,6 +173,41 @@ FROM pg_event_trigger WHERE evtname LIKE 'trovella_isolation_guard%' ORDER BY ev
 SELECT count(*) AS member_of_extension FROM pg_depend d JOIN pg_event_trigger e ON e.oid = d.objid
 WHERE d.classid = 'pg_event_trigger'::regclass AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'trovella') AND d.deptype = 'e';
 
+-- partitions inherit their parent's isolation as soon as they are created
+-- or attached, at any depth, in every mode: error accepts them, warn says
+-- nothing, and none is readable by every tenant through the child
+RESET ROLE;
+SET trovella.isolation_guard = error;
+SET ROLE regress_guard_owner;
+BEGIN;
+CREATE TABLE g_events (tenant_id uuid NOT NULL, day date NOT NULL, body text) PARTITION BY RANGE (day);
+CREATE INDEX ON g_events (tenant_id);
+SELECT trovella.enable_tenant_isolation('g_events');
+COMMIT;
+CREATE TABLE g_events_jan PARTITION OF g_events FOR VALUES FROM ('2026-01-01') TO ('2026-02-01');
+RESET ROLE;
+SET trovella.isolation_guard = warn;
+SET ROLE regress_guard_owner;
+BEGIN;
+CREATE TABLE g_events_feb (tenant_id uuid NOT NULL, day date NOT NULL, body text);
+ALTER TABLE g_events ATTACH PARTITION g_events_feb FOR VALUES FROM ('2026-02-01') TO ('2026-03-01');
+COMMIT;
+RESET ROLE;
+SET trovella.isolation_guard = off;
+SET ROLE regress_guard_owner;
+CREATE TABLE g_events_mar PARTITION OF g_events FOR VALUES FROM ('2026-03-01') TO ('2026-04-01')
+	PARTITION BY HASH (tenant_id);
+CREATE TABLE g_events_mar_0 PARTITION OF g_events_mar FOR VALUES WITH (MODULUS 2, REMAINDER 0);
+RESET ROLE;
+SET trovella.isolation_guard = auto;
+SET ROLE regress_guard_owner;
+CREATE TABLE g_events_mar_1 PARTITION OF g_events_mar FOR VALUES WITH (MODULUS 2, REMAINDER 1);
+SELECT c.relname, trovella.is_isolated(c.oid, 'tenant_id') AS isolated, c.relforcerowsecurity AS forced
+FROM pg_class c WHERE c.relname LIKE 'g_events%' AND c.relkind IN ('r', 'p') ORDER BY c.relname;
+RESET ROLE;
+SET trovella.isolation_guard = off;
+DROP TABLE g_events;
+
 SET trovella.isolation_guard = off;
 DROP TABLE g_plain, g_warned, g_migrated, g_accepted, g_auto, g_auto_migrated, g_parted, g_orgs, g_restored, g_off, g_bypass;
 REVOKE ALL ON SCHEMA public FROM regress_guard_owner;
