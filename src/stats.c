@@ -66,6 +66,8 @@ typedef struct StatsState
 
 #define ORDER_PUBLISH_USECS USECS_PER_SEC
 
+StaticAssertDecl(sizeof(StatsTenant) == UUID_LEN, "a StatsTenant holds a uuid");
+
 static int	stats_max_tenants = 5000;
 
 static StatsState *stats_state = NULL;
@@ -564,7 +566,7 @@ trovella_stats_reset(const pg_uuid_t *tenant_id)
 		StatsEntry *entry;
 
 		memset(&key, 0, sizeof(key));
-		key.tenant = *tenant_id;
+		memcpy(key.tenant.data, tenant_id->data, UUID_LEN);
 		entry = hash_search(stats_hash, &key, HASH_FIND, NULL);
 		if (entry != NULL)
 			remove_entry(entry);

@@ -67,8 +67,12 @@ StatsCountInit(void)
 static void
 current_key(StatsKey *key)
 {
+	pg_uuid_t	tenant;
+
 	memset(key, 0, sizeof(StatsKey));
-	key->is_null = !trovella_current_tenant_id(&key->tenant);
+	key->is_null = !trovella_current_tenant_id(&tenant);
+	if (!key->is_null)
+		memcpy(key->tenant.data, tenant.data, UUID_LEN);
 }
 
 /* One statement's figures, for the current tenant. */

@@ -113,7 +113,7 @@ check_record(const uint8 *bytes)
 	stats_file_read_record(bytes, &key, &c);
 	if (key.is_null)
 	{
-		for (int i = 0; i < UUID_LEN; i++)
+		for (int i = 0; i < (int) sizeof(key.tenant.data); i++)
 			if (key.tenant.data[i] != 0)
 				return "a record without a tenant carries a tenant id";
 	}

@@ -20,12 +20,20 @@
 #include "c.h"
 
 #include "datatype/timestamp.h"
-#include "utils/uuid.h"
+
+/*
+ * A tenant id: a uuid's 16 bytes, as in pg_uuid_t, whose header (utils/uuid.h)
+ * needs the backend's Datum from PostgreSQL 16 on.
+ */
+typedef struct StatsTenant
+{
+	uint8		data[16];
+} StatsTenant;
 
 /* A tenant, or no tenant (is_null: tenant all zero). */
 typedef struct StatsKey
 {
-	pg_uuid_t	tenant;
+	StatsTenant tenant;
 	bool		is_null;
 } StatsKey;
 

@@ -30,7 +30,7 @@ put_stats_row(const StatsKey *key, const StatsCounters *c, void *arg)
 	{
 		pg_uuid_t  *id = palloc(sizeof(pg_uuid_t));
 
-		*id = key->tenant;
+		memcpy(id->data, key->tenant.data, UUID_LEN);
 		values[n++] = UUIDPGetDatum(id);
 	}
 	values[n++] = Int64GetDatum(c->transactions);
