@@ -6,11 +6,11 @@
  *
  * Utility statements (ProcessUtility), outermost first: the Citus signed
  * context and shard policies (cluster.c) may rewrite the statement or start
- * receiving a context; statistics (stats.c) time the statement; residue
- * (residue.c) refuses a cursor WITH HOLD.  The statement runs, passed to
- * the hook found installed (Citus, when it is preloaded first) or the
- * standard one.  Then, innermost first: residue notes the temporary tables
- * it wrote, statistics count it, and the signed context is sealed.
+ * receiving a context; statistics (stats_count.c) time the statement;
+ * residue (residue.c) refuses a cursor WITH HOLD.  The statement runs,
+ * passed to the hook found installed (Citus, when it is preloaded first) or
+ * the standard one.  Then, innermost first: residue notes the temporary
+ * tables it wrote, statistics count it, and the signed context is sealed.
  *
  * Executor: statistics allocate their instrumentation after ExecutorStart
  * and count at ExecutorEnd, before residue notes the temporary tables the
@@ -19,14 +19,14 @@
  * trovella is in shared_preload_libraries, which statistics need; residue's
  * ExecutorEnd handler is installed always.
  *
- * Transaction end: statistics (a transaction for the tenant), residue
- * (refuses temporary tables that keep tenant rows, at pre-commit), token
- * scans (an abort released them), the isolation guard (judges the tables,
- * at pre-commit).  Subtransaction end: residue, token scans, the guard's
- * helper depth.  Relation
- * cache invalidation: membership, token table.  Shared memory: the
- * statistics' table made, the saved file loaded into it (stats_store.c),
- * and saved again at the postmaster's clean exit.
+ * Transaction end: statistics (the tenant's entry made at pre-commit, a
+ * transaction added at commit or abort), residue (refuses temporary tables
+ * that keep tenant rows, at pre-commit), token scans (an abort released
+ * them), the isolation guard (judges the tables, at pre-commit).
+ * Subtransaction end: residue, token scans, the guard's helper depth.
+ * Relation cache invalidation: membership, token table.  Shared memory: the
+ * statistics' table made (stats.c), the saved file loaded into it
+ * (stats_store.c), and saved again at the postmaster's clean exit.
  */
 #include "postgres.h"
 
