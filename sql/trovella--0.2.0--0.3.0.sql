@@ -135,6 +135,18 @@ COMMENT ON FUNCTION trovella.policy_state_problems(regclass, name) IS
 -- STABLE: reads the catalog.  Everything isolation_status reports about a
 -- table isolated (or to be isolated) on tenant_column, in a fixed order.
 -- Object names are schema-qualified whatever the caller's search_path.
+CREATE FUNCTION trovella.is_security_invoker(view_oid oid)
+RETURNS boolean
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT coalesce((SELECT o.option_value::boolean
+	                 FROM pg_class c, pg_options_to_table(c.reloptions) o
+	                 WHERE c.oid = view_oid AND o.option_name = 'security_invoker'), false)
+$$;
+COMMENT ON FUNCTION trovella.is_security_invoker(oid) IS
+'whether a view runs with its reader''s rights (security_invoker), so that the policies of what it reads apply to the reader';
+
 CREATE FUNCTION trovella.isolation_problems(tbl regclass, tenant_column name)
 RETURNS text[]
 LANGUAGE sql STABLE STRICT PARALLEL SAFE
@@ -150,18 +162,30 @@ AS $$
 	             FROM pg_partition_tree(tbl) t
 	             WHERE t.level > 0 AND NOT coalesce(trovella.is_isolated(t.relid, tenant_column), false)
 	             ORDER BY t.relid::text)
-	    || ARRAY(SELECT DISTINCT format(CASE v.relkind WHEN 'm' THEN 'materialized view %s copies this table''s rows'
+	    -- views and materialized views that read the table, at any depth:
+	    -- through security_invoker views (which pass the reader's policies
+	    -- on) to one that reads with its owner's rights, or copies the rows
+	    || ARRAY(WITH RECURSIVE readers(oid, relkind, invoker, via, depth) AS (
+	                 SELECT v.oid, v.relkind, trovella.is_security_invoker(v.oid), NULL::regclass, 1
+	                 FROM pg_depend d
+	                 JOIN pg_rewrite r ON r.oid = d.objid
+	                 JOIN pg_class v ON v.oid = r.ev_class
+	                 WHERE d.classid = 'pg_rewrite'::regclass AND d.refclassid = 'pg_class'::regclass
+	                   AND d.refobjid = tbl AND v.oid <> tbl
+	               UNION
+	                 SELECT v.oid, v.relkind, trovella.is_security_invoker(v.oid), rd.oid::regclass, rd.depth + 1
+	                 FROM readers rd
+	                 JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.refclassid = 'pg_class'::regclass
+	                                 AND d.refobjid = rd.oid
+	                 JOIN pg_rewrite r ON r.oid = d.objid
+	                 JOIN pg_class v ON v.oid = r.ev_class
+	                 WHERE rd.relkind = 'v' AND rd.invoker AND v.oid <> rd.oid AND rd.depth < 32)
+	             SELECT DISTINCT format(CASE rd.relkind WHEN 'm' THEN 'materialized view %s copies this table''s rows'
 	                                    ELSE 'view %s reads this table without security_invoker' END,
-	                                    v.oid::regclass)
-	             FROM pg_depend d
-	             JOIN pg_rewrite r ON r.oid = d.objid
-	             JOIN pg_class v ON v.oid = r.ev_class
-	             WHERE d.classid = 'pg_rewrite'::regclass AND d.refclassid = 'pg_class'::regclass
-	               AND d.refobjid = tbl AND v.oid <> tbl
-	               AND (v.relkind = 'm'
-	                    OR NOT coalesce((SELECT o.option_value::boolean
-	                                     FROM pg_options_to_table(v.reloptions) o
-	                                     WHERE o.option_name = 'security_invoker'), false)))
+	                                    rd.oid::regclass)
+	                             || CASE WHEN rd.via IS NULL THEN '' ELSE format(' (through %s)', rd.via) END
+	             FROM readers rd
+	             WHERE rd.relkind = 'm' OR NOT rd.invoker)
 	    -- referential checks bypass RLS: a key without the tenant column lets
 	    -- one tenant point at, probe and cascade into another's rows
 	    || ARRAY(SELECT format('foreign key %I to %s does not include the tenant column: make it FOREIGN KEY (%s) REFERENCES %s (%s)',

@@ -172,6 +172,14 @@ SELECT pg_temp.error_of('SELECT count(*) FROM docs_invoker') AS invoker_view_wit
 SET ROLE regress_rls_owner;
 DROP VIEW docs_definer;
 SELECT table_name, problems FROM trovella.isolation_status WHERE table_name = 'docs'::regclass;
+-- at any depth: a view with its owner's rights, and a materialized view,
+-- over the security_invoker view (0.3.0: only one level was followed)
+CREATE VIEW docs_definer_deep AS SELECT id FROM docs_invoker;
+CREATE MATERIALIZED VIEW docs_copy_deep AS SELECT id FROM docs_invoker WITH NO DATA;
+SELECT table_name, policy_ok, problems FROM trovella.isolation_status WHERE table_name = 'docs'::regclass;
+DROP VIEW docs_definer_deep;
+DROP MATERIALIZED VIEW docs_copy_deep;
+SELECT table_name, problems FROM trovella.isolation_status WHERE table_name = 'docs'::regclass;
 
 -- Another column replaces the policy, and the default trovella had set moves.
 ALTER TABLE docs ADD COLUMN org_id uuid;
