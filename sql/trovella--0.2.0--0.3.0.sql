@@ -186,6 +186,22 @@ AS $$
 	                             || CASE WHEN rd.via IS NULL THEN '' ELSE format(' (through %s)', rd.via) END
 	             FROM readers rd
 	             WHERE rd.relkind = 'm' OR NOT rd.invoker)
+	    -- a parent by inheritance, at any level, without the tenant column:
+	    -- a SELECT on it returns this table's rows under the parent's
+	    -- policies (PostgreSQL applies only those), that is every tenant's
+	    || ARRAY(WITH RECURSIVE ancestors(relid) AS (
+	                 SELECT i.inhparent FROM pg_inherits i WHERE i.inhrelid = tbl
+	               UNION
+	                 SELECT i.inhparent FROM ancestors an JOIN pg_inherits i ON i.inhrelid = an.relid)
+	             SELECT format('parent table %s has no tenant column: a SELECT on it returns every tenant''s rows of this table, past its policies; give it the tenant column and isolate it, or ALTER TABLE %s NO INHERIT %s',
+	                           an.relid::regclass, tbl, an.relid::regclass)
+	             FROM ancestors an
+	             JOIN pg_class p ON p.oid = an.relid
+	             WHERE p.relkind = 'r'
+	               AND NOT EXISTS (SELECT 1 FROM pg_attribute pa
+	                               WHERE pa.attrelid = p.oid AND pa.attname = tenant_column
+	                                 AND pa.attnum > 0 AND NOT pa.attisdropped)
+	             ORDER BY an.relid::regclass::text)
 	    -- referential checks bypass RLS: a key without the tenant column lets
 	    -- one tenant point at, probe and cascade into another's rows
 	    || ARRAY(SELECT format('foreign key %I to %s does not include the tenant column: make it FOREIGN KEY (%s) REFERENCES %s (%s)',

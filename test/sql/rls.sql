@@ -230,6 +230,17 @@ SELECT trovella.enable_tenant_isolation('events');
 SELECT table_name, policy_ok, problems FROM trovella.isolation_status
 WHERE table_name::text LIKE 'events%' ORDER BY table_name::text;
 
+-- Inheritance: a parent without the tenant column reads its isolated
+-- child's rows under its own (absent) policies: every tenant's.  Reported.
+CREATE TABLE notes_base (id int, body text);
+CREATE TABLE notes_tenant (tenant_id uuid NOT NULL) INHERITS (notes_base);
+CREATE INDEX ON notes_tenant (tenant_id);
+SELECT trovella.enable_tenant_isolation('notes_tenant');
+SELECT table_name, policy_ok, problems FROM trovella.isolation_status WHERE table_name = 'notes_tenant'::regclass;
+ALTER TABLE notes_tenant NO INHERIT notes_base;
+SELECT table_name, policy_ok, problems FROM trovella.isolation_status WHERE table_name = 'notes_tenant'::regclass;
+DROP TABLE notes_tenant, notes_base;
+
 -- isolation_status names each problem.
 CREATE TABLE broken (tenant_id uuid, body text);
 CREATE INDEX ON broken (body, tenant_id);
