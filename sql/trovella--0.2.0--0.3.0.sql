@@ -135,6 +135,21 @@ COMMENT ON FUNCTION trovella.policy_state_problems(regclass, name) IS
 -- STABLE: reads the catalog.  Everything isolation_status reports about a
 -- table isolated (or to be isolated) on tenant_column, in a fixed order.
 -- Object names are schema-qualified whatever the caller's search_path.
+-- One "reviewed" marker for everything the audit reports: a comment on the
+-- object that begins 'trovella: reviewed', optionally with the reason.
+CREATE FUNCTION trovella.review_reason(description text)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT CASE WHEN description LIKE 'trovella: reviewed%'
+	            THEN coalesce(nullif(btrim(substr(description, length('trovella: reviewed') + 1), ' :-'), ''),
+	                          'reviewed')
+	       END
+$$;
+COMMENT ON FUNCTION trovella.review_reason(text) IS
+'the reason of a comment that marks an object as reviewed (''trovella: reviewed: why''), ''reviewed'' without one; NULL when the comment is no such mark';
+
 CREATE FUNCTION trovella.is_security_invoker(view_oid oid)
 RETURNS boolean
 LANGUAGE sql STABLE STRICT PARALLEL SAFE
@@ -185,7 +200,8 @@ AS $$
 	                                    rd.oid::regclass)
 	                             || CASE WHEN rd.via IS NULL THEN '' ELSE format(' (through %s)', rd.via) END
 	             FROM readers rd
-	             WHERE rd.relkind = 'm' OR NOT rd.invoker)
+	             WHERE (rd.relkind = 'm' OR NOT rd.invoker)
+	               AND trovella.review_reason(obj_description(rd.oid, 'pg_class')) IS NULL)
 	    -- a parent by inheritance, at any level, without the tenant column:
 	    -- a SELECT on it returns this table's rows under the parent's
 	    -- policies (PostgreSQL applies only those), that is every tenant's
@@ -243,6 +259,7 @@ AS $$
 	                               WHERE i.indkey[n] = a.attnum)
 	               AND NOT EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = i.indexrelid)
 	               AND NOT (i.indnkeyatts = 1 AND trovella.has_random_default(tbl, i.indkey[0]))
+	               AND trovella.review_reason(obj_description(i.indexrelid, 'pg_class')) IS NULL
 	             ORDER BY i.indexrelid::regclass::text)
 	    -- privileges row-level security does not limit
 	    || ARRAY(SELECT format('row-level security does not apply to %s granted to %s: REVOKE %s ON %s FROM %s',
@@ -276,6 +293,44 @@ AS $$
 $$;
 COMMENT ON FUNCTION trovella.isolation_problems(regclass, name) IS
 'what keeps the table from being tenant-isolated on that column, and the holes RLS leaves open around it; empty when there are none';
+
+-- What a person marked as reviewed, with the reason: the table itself, and
+-- the indexes, triggers, rules and views the audit would otherwise report.
+CREATE FUNCTION trovella.isolation_reviewed(tbl regclass)
+RETURNS text[]
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT ARRAY(
+		SELECT x.item FROM (
+			SELECT 0 AS o, format('table %s: %s', tbl, trovella.review_reason(obj_description(tbl, 'pg_class'))) AS item
+			WHERE trovella.review_reason(obj_description(tbl, 'pg_class')) IS NOT NULL
+			UNION ALL
+			SELECT 1, format('index %s: %s', i.indexrelid::regclass, trovella.review_reason(obj_description(i.indexrelid, 'pg_class')))
+			FROM pg_index i
+			WHERE i.indrelid = tbl AND trovella.review_reason(obj_description(i.indexrelid, 'pg_class')) IS NOT NULL
+			UNION ALL
+			SELECT 2, format('trigger %I: %s', t.tgname, trovella.review_reason(obj_description(t.oid, 'pg_trigger')))
+			FROM pg_trigger t
+			WHERE t.tgrelid = tbl AND NOT t.tgisinternal
+			  AND trovella.review_reason(obj_description(t.oid, 'pg_trigger')) IS NOT NULL
+			UNION ALL
+			SELECT 3, format('rule %I: %s', r.rulename, trovella.review_reason(obj_description(r.oid, 'pg_rewrite')))
+			FROM pg_rewrite r
+			WHERE r.ev_class = tbl AND r.rulename <> '_RETURN'
+			  AND trovella.review_reason(obj_description(r.oid, 'pg_rewrite')) IS NOT NULL
+			UNION ALL
+			SELECT DISTINCT 4, format('view %s: %s', v.oid::regclass, trovella.review_reason(obj_description(v.oid, 'pg_class')))
+			FROM pg_depend d
+			JOIN pg_rewrite r ON r.oid = d.objid
+			JOIN pg_class v ON v.oid = r.ev_class
+			WHERE d.classid = 'pg_rewrite'::regclass AND d.refclassid = 'pg_class'::regclass
+			  AND d.refobjid = tbl AND v.oid <> tbl
+			  AND trovella.review_reason(obj_description(v.oid, 'pg_class')) IS NOT NULL) x
+		ORDER BY x.o, x.item)
+$$;
+COMMENT ON FUNCTION trovella.isolation_reviewed(regclass) IS
+'what a person marked as reviewed with a comment beginning ''trovella: reviewed'' (the table, its indexes, triggers, rules and the views that read it), with the reasons';
 
 ------------------------------------------------------------------------
 -- Citus: policies a coordinator accepts, and a check of every shard.
@@ -464,8 +519,11 @@ SELECT c.oid::regclass AS table_name,
        EXISTS (SELECT 1 FROM pg_index i
                WHERE i.indrelid = c.oid AND i.indkey[0] = col.attnum AND i.indpred IS NULL) AS has_index,
        -- (the name argument would give the array the "C" collation)
-       (trovella.isolation_problems(c.oid, col.attname)
-        || trovella.placement_problems(c.oid, col.attname)) COLLATE "default" AS problems
+       CASE WHEN trovella.review_reason(obj_description(c.oid, 'pg_class')) IS NOT NULL
+            THEN '{}'::text[]
+            ELSE (trovella.isolation_problems(c.oid, col.attname)
+                  || trovella.placement_problems(c.oid, col.attname)) END COLLATE "default" AS problems,
+       trovella.isolation_reviewed(c.oid) COLLATE "default" AS reviewed
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_policy iso ON iso.polrelid = c.oid AND iso.polname = 'trovella_tenant_isolation'
@@ -501,6 +559,7 @@ AS $$
 	FROM (SELECT trovella.expected_tenant_column(tbl) AS col) e
 	WHERE e.col IS NOT NULL
 	  AND NOT trovella.is_isolated(tbl, e.col)
+	  AND trovella.review_reason(obj_description(tbl, 'pg_class')) IS NULL
 	  AND NOT (current_setting('row_security') = 'off'
 	           AND coalesce((SELECT r.rolsuper OR r.rolbypassrls FROM pg_roles r
 	                         WHERE r.rolname = current_user), false))

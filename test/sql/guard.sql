@@ -208,6 +208,35 @@ RESET ROLE;
 SET trovella.isolation_guard = off;
 DROP TABLE g_events;
 
+-- one "reviewed" marker: a comment beginning 'trovella: reviewed' on what a
+-- person has judged fine; the audit lists it with the reason, not as a
+-- problem, and the guard in error mode accepts the table
+RESET ROLE;
+SET trovella.isolation_guard = error;
+SET ROLE regress_guard_owner;
+BEGIN;
+CREATE TABLE g_tenants (tenant_id uuid PRIMARY KEY, name text NOT NULL);
+COMMENT ON TABLE g_tenants IS 'trovella: reviewed: the tenant list itself, one row per tenant';
+COMMIT;
+\set VERBOSITY sqlstate
+BEGIN;
+CREATE TABLE g_tenants_unreviewed (tenant_id uuid PRIMARY KEY, name text NOT NULL);
+COMMIT;
+\set VERBOSITY default
+BEGIN;
+CREATE TABLE g_items (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, tenant_id uuid NOT NULL);
+CREATE INDEX ON g_items (tenant_id);
+SELECT trovella.enable_tenant_isolation('g_items');
+COMMIT;
+SELECT table_name, problems, reviewed FROM trovella.isolation_status
+WHERE table_name IN ('g_tenants'::regclass, 'g_items'::regclass) ORDER BY table_name::text;
+COMMENT ON INDEX g_items_pkey IS 'trovella: reviewed: ids are assigned, not chosen by tenants';
+SELECT table_name, problems, reviewed FROM trovella.isolation_status
+WHERE table_name IN ('g_tenants'::regclass, 'g_items'::regclass) ORDER BY table_name::text;
+RESET ROLE;
+SET trovella.isolation_guard = off;
+DROP TABLE g_tenants, g_items;
+
 SET trovella.isolation_guard = off;
 DROP TABLE g_plain, g_warned, g_migrated, g_accepted, g_auto, g_auto_migrated, g_parted, g_orgs, g_restored, g_off, g_bypass;
 REVOKE ALL ON SCHEMA public FROM regress_guard_owner;
