@@ -21,7 +21,7 @@
  *
  * Writes are seen at the executor's end (INSERT, UPDATE, MERGE, also from
  * functions and triggers) and in ProcessUtility (COPY FROM, CREATE TABLE AS,
- * SELECT INTO).  Which temporary tables are ON COMMIT DROP or DELETE ROWS is
+ * SELECT INTO, and those two under EXPLAIN ANALYZE).  Which temporary tables are ON COMMIT DROP or DELETE ROWS is
  * not in the catalog: the isolation guard's event trigger, which fires on
  * every CREATE TABLE, notes them (trovella_note_created_table).  A table it
  * did not see counts as keeping its rows: the check fails closed.
@@ -35,6 +35,7 @@
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
+#include "commands/defrem.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -150,6 +151,22 @@ trovella_residue_utility_before(Node *stmt)
 	}
 }
 
+/* Whether an EXPLAIN runs its statement (ANALYZE). */
+static bool
+explain_analyzes(ExplainStmt *stmt)
+{
+	ListCell   *lc;
+
+	foreach(lc, stmt->options)
+	{
+		DefElem    *option = (DefElem *) lfirst(lc);
+
+		if (strcmp(option->defname, "analyze") == 0)
+			return defGetBoolean(option);
+	}
+	return false;
+}
+
 /* After a utility statement (hooks.c): temporary tables it wrote. */
 void
 trovella_residue_utility_after(Node *stmt)
@@ -163,6 +180,16 @@ trovella_residue_utility_after(Node *stmt)
 	else if (IsA(stmt, CreateTableAsStmt) &&
 			 ((CreateTableAsStmt *) stmt)->objtype == OBJECT_TABLE)
 		note_written_rangevar(((CreateTableAsStmt *) stmt)->into->rel);
+	else if (IsA(stmt, ExplainStmt) && explain_analyzes((ExplainStmt *) stmt))
+	{
+		/* EXPLAIN ANALYZE CREATE TABLE AS, or SELECT INTO: it ran */
+		Query	   *query = (Query *) ((ExplainStmt *) stmt)->query;
+
+		if (query != NULL && IsA(query, Query) && query->commandType == CMD_UTILITY &&
+			query->utilityStmt != NULL && IsA(query->utilityStmt, CreateTableAsStmt) &&
+			((CreateTableAsStmt *) query->utilityStmt)->objtype == OBJECT_TABLE)
+			note_written_rangevar(((CreateTableAsStmt *) query->utilityStmt)->into->rel);
+	}
 }
 
 /*

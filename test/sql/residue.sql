@@ -65,6 +65,26 @@ BEGIN;
 SELECT trovella.with_tenant('bbbbbbbb-0000-0000-0000-000000000000');
 SELECT body INTO TEMP selected FROM residue_docs;
 COMMIT;
+-- the same under EXPLAIN ANALYZE, which runs them (0.3.0 let them through)
+BEGIN;
+SELECT trovella.with_tenant('bbbbbbbb-0000-0000-0000-000000000000');
+\o /dev/null
+EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) CREATE TEMP TABLE explained AS SELECT body FROM residue_docs;
+\o
+COMMIT;
+BEGIN;
+SELECT trovella.with_tenant('bbbbbbbb-0000-0000-0000-000000000000');
+\o /dev/null
+EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT body INTO TEMP explained_into FROM residue_docs;
+\o
+COMMIT;
+-- without ANALYZE nothing runs, and nothing is refused
+BEGIN;
+SELECT trovella.with_tenant('bbbbbbbb-0000-0000-0000-000000000000');
+\o /dev/null
+EXPLAIN (COSTS OFF) CREATE TEMP TABLE keeps_plan AS SELECT body FROM residue_docs;
+\o
+COMMIT;
 BEGIN;
 SELECT trovella.with_tenant('bbbbbbbb-0000-0000-0000-000000000000');
 COPY keeps FROM stdin;
@@ -79,7 +99,8 @@ DO $$ BEGIN INSERT INTO keeps SELECT body FROM residue_docs; END $$;
 COMMIT;
 -- nothing was left behind
 SELECT count(*) AS rows_kept FROM keeps;
-SELECT to_regclass('pg_temp.copied') AS copied, to_regclass('pg_temp.selected') AS selected;
+SELECT to_regclass('pg_temp.copied') AS copied, to_regclass('pg_temp.selected') AS selected,
+       to_regclass('pg_temp.explained') AS explained, to_regclass('pg_temp.explained_into') AS explained_into;
 -- ON COMMIT DROP and DELETE ROWS tables are the per-transaction scratch space
 CREATE TEMP TABLE scratch_rows (body text) ON COMMIT DELETE ROWS;
 BEGIN;
