@@ -21,7 +21,8 @@
  *
  * Writes are seen at the executor's end (INSERT, UPDATE, MERGE, also from
  * functions and triggers) and in ProcessUtility (COPY FROM, CREATE TABLE AS,
- * SELECT INTO, and those two under EXPLAIN ANALYZE).  Which temporary tables are ON COMMIT DROP or DELETE ROWS is
+ * SELECT INTO, and those two under EXPLAIN ANALYZE; ALTER TABLE that
+ * computes a column's values).  Which temporary tables are ON COMMIT DROP or DELETE ROWS is
  * not in the catalog: the isolation guard's event trigger, which fires on
  * every CREATE TABLE, notes them (trovella_note_created_table).  A table it
  * did not see counts as keeping its rows: the check fails closed.
@@ -35,6 +36,7 @@
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
 #include "commands/defrem.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
@@ -151,6 +153,41 @@ trovella_residue_utility_before(Node *stmt)
 	}
 }
 
+/*
+ * Whether an ALTER TABLE writes values an expression computes into every
+ * row: a column added with a default or generated, a column's type changed
+ * (USING).
+ */
+static bool
+alter_rewrites(AlterTableStmt *stmt)
+{
+	ListCell   *lc;
+
+	foreach(lc, stmt->cmds)
+	{
+		AlterTableCmd *cmd = (AlterTableCmd *) lfirst(lc);
+
+		ListCell   *c;
+
+		if (cmd->subtype == AT_AlterColumnType)
+			return true;
+		if (cmd->subtype != AT_AddColumn || cmd->def == NULL || !IsA(cmd->def, ColumnDef))
+			continue;
+		if (((ColumnDef *) cmd->def)->raw_default != NULL)
+			return true;
+		/* as parsed: the default is still among the column's constraints */
+		foreach(c, ((ColumnDef *) cmd->def)->constraints)
+		{
+			Constraint *constraint = (Constraint *) lfirst(c);
+
+			if (IsA(constraint, Constraint) &&
+				(constraint->contype == CONSTR_DEFAULT || constraint->contype == CONSTR_GENERATED))
+				return true;
+		}
+	}
+	return false;
+}
+
 /* Whether an EXPLAIN runs its statement (ANALYZE). */
 static bool
 explain_analyzes(ExplainStmt *stmt)
@@ -180,6 +217,8 @@ trovella_residue_utility_after(Node *stmt)
 	else if (IsA(stmt, CreateTableAsStmt) &&
 			 ((CreateTableAsStmt *) stmt)->objtype == OBJECT_TABLE)
 		note_written_rangevar(((CreateTableAsStmt *) stmt)->into->rel);
+	else if (IsA(stmt, AlterTableStmt) && alter_rewrites((AlterTableStmt *) stmt))
+		note_written_rangevar(((AlterTableStmt *) stmt)->relation);
 	else if (IsA(stmt, ExplainStmt) && explain_analyzes((ExplainStmt *) stmt))
 	{
 		/* EXPLAIN ANALYZE CREATE TABLE AS, or SELECT INTO: it ran */
@@ -232,6 +271,25 @@ check_residue_before_context(const ContextProposal *proposal)
 	}
 }
 
+/* Whether the DDL command of the event trigger being run created relid. */
+static bool
+created_by_this_command(Oid relid)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+	bool		created;
+
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT 1 FROM pg_catalog.pg_event_trigger_ddl_commands() c"
+							  " WHERE c.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
+							  "   AND c.objid OPERATOR(pg_catalog.=) $1",
+							  1, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not list the objects of the command");
+	created = SPI_processed > 0;
+	SPI_finish();
+	return created;
+}
+
 /*
  * From the isolation guard's event trigger, for every CREATE TABLE, CREATE
  * TABLE AS and SELECT INTO: remember temporary tables whose rows end with
@@ -242,6 +300,7 @@ trovella_note_created_table(Node *parsetree)
 {
 	RangeVar   *relation;
 	OnCommitAction oncommit;
+	bool		if_not_exists;
 	Oid			relid;
 	MemoryContext old;
 
@@ -249,12 +308,14 @@ trovella_note_created_table(Node *parsetree)
 	{
 		relation = ((CreateStmt *) parsetree)->relation;
 		oncommit = ((CreateStmt *) parsetree)->oncommit;
+		if_not_exists = ((CreateStmt *) parsetree)->if_not_exists;
 	}
 	else if (IsA(parsetree, CreateTableAsStmt) &&
 			 ((CreateTableAsStmt *) parsetree)->into != NULL)
 	{
 		relation = ((CreateTableAsStmt *) parsetree)->into->rel;
 		oncommit = ((CreateTableAsStmt *) parsetree)->into->onCommit;
+		if_not_exists = ((CreateTableAsStmt *) parsetree)->if_not_exists;
 	}
 	else
 		return;
@@ -262,6 +323,9 @@ trovella_note_created_table(Node *parsetree)
 		return;
 	relid = RangeVarGetRelid(relation, NoLock, true);
 	if (!OidIsValid(relid) || get_rel_persistence(relid) != RELPERSISTENCE_TEMP)
+		return;
+	/* IF NOT EXISTS that found an ordinary table there created nothing */
+	if (if_not_exists && !created_by_this_command(relid))
 		return;
 
 	old = MemoryContextSwitchTo(TopMemoryContext);

@@ -78,6 +78,31 @@ SELECT trovella.with_tenant('bbbbbbbb-0000-0000-0000-000000000000');
 EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT body INTO TEMP explained_into FROM residue_docs;
 \o
 COMMIT;
+-- an ALTER TABLE that computes a column's values from tenant rows
+CREATE TEMP TABLE rewritten (n int);
+INSERT INTO rewritten VALUES (1);
+CREATE FUNCTION pg_temp.first_body() RETURNS text LANGUAGE sql VOLATILE
+	AS 'SELECT body FROM residue_docs ORDER BY body LIMIT 1';
+BEGIN;
+SELECT trovella.with_tenant('bbbbbbbb-0000-0000-0000-000000000000');
+ALTER TABLE rewritten ADD COLUMN leaked text DEFAULT pg_temp.first_body();
+COMMIT;
+BEGIN;
+SELECT trovella.with_tenant('bbbbbbbb-0000-0000-0000-000000000000');
+ALTER TABLE rewritten ALTER COLUMN n TYPE text USING pg_temp.first_body();
+COMMIT;
+SELECT * FROM rewritten;
+-- IF NOT EXISTS ... ON COMMIT DROP on an ordinary temporary table that is
+-- already there creates nothing, and exempts nothing
+CREATE TEMP TABLE existing_plain (body text);
+BEGIN;
+SELECT trovella.with_tenant('bbbbbbbb-0000-0000-0000-000000000000');
+CREATE TEMP TABLE IF NOT EXISTS existing_plain (body text) ON COMMIT DROP;
+INSERT INTO existing_plain SELECT body FROM residue_docs;
+COMMIT;
+SELECT count(*) AS existing_plain_rows FROM existing_plain;
+DROP TABLE rewritten, existing_plain;
+DROP FUNCTION pg_temp.first_body();
 -- without ANALYZE nothing runs, and nothing is refused
 BEGIN;
 SELECT trovella.with_tenant('bbbbbbbb-0000-0000-0000-000000000000');
