@@ -415,6 +415,7 @@ trovella_stats_restore(const StatsKey *key, const StatsCounters *counters)
 	return true;
 }
 
+/* Forget every entry (trovella_stats_reset holds the lock exclusively). */
 void
 trovella_stats_forget_all(void)
 {
@@ -549,12 +550,7 @@ trovella_stats_reset(const pg_uuid_t *tenant_id)
 	LWLockAcquire(stats_state->lock, LW_EXCLUSIVE);
 	if (tenant_id == NULL)
 	{
-		HASH_SEQ_STATUS seq;
-		StatsEntry *entry;
-
-		hash_seq_init(&seq, stats_hash);
-		while ((entry = hash_seq_search(&seq)) != NULL)
-			remove_entry(entry);
+		trovella_stats_forget_all();
 		SpinLockAcquire(&stats_state->mutex);
 		stats_state->evictions = 0;
 		stats_state->stats_reset = GetCurrentTimestamp();
