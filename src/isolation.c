@@ -56,6 +56,7 @@
 
 #include "citus.h"
 #include "isolation.h"
+#include "policy_check.h"
 #include "residue.h"
 #include "statement.h"
 
@@ -94,9 +95,10 @@ static int	helper_depth = 0;
 /* Tables to look at when the transaction commits, in TopTransactionContext. */
 static List *pending_tables = NIL;
 
-/* The queries run after each DDL statement, planned once per backend. */
+/* The guard's queries, planned once per backend. */
 static SPIPlanPtr candidates_plan = NULL;
 static SPIPlanPtr dropped_plan = NULL;
+static SPIPlanPtr problem_plan = NULL;
 
 static void check_pending_tables(void);
 
@@ -166,6 +168,7 @@ check_pending_tables(void)
 	List	   *tables = pending_tables;
 	ListCell   *lc;
 	Oid			argtypes[1] = {REGCLASSOID};
+	PolicyCheckCache cache = {0};
 
 	pending_tables = NIL;
 	if (isolation_guard == GUARD_OFF)
@@ -184,8 +187,12 @@ check_pending_tables(void)
 
 		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
 			continue;			/* dropped again, or rolled back to a savepoint */
-		if (SPI_execute_with_args("SELECT trovella.isolation_guard_problem($1)",
-								  1, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+		if (trovella_certainly_isolated(relid, &cache))
+			continue;
+		if (SPI_execute_plan(trovella_keep_plan(&problem_plan,
+												"SELECT trovella.isolation_guard_problem($1)",
+												1, argtypes),
+							 values, NULL, true, 1) != SPI_OK_SELECT)
 			elog(ERROR, "could not check tenant isolation");
 		column = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 		if (isnull)
@@ -325,6 +332,51 @@ adds_partition(Node *parsetree)
 	return false;
 }
 
+/*
+ * The statements enable_tenant_isolation() runs on each table, seen while
+ * it runs (helper_depth): judged at commit without a query now, which on a
+ * partitioned table would look at the whole tree after every statement.
+ * ENABLE and FORCE ROW LEVEL SECURITY and a column's default cannot take
+ * isolation away, so they are not even remembered; a policy created or
+ * dropped is, by its table.  Anything else goes the usual way, so a faked
+ * isolation_helper(true) gains nothing.  Returns false for anything else.
+ */
+static bool
+remember_helper_statement(Node *parsetree)
+{
+	ListCell   *lc;
+
+	if (IsA(parsetree, CreatePolicyStmt))
+	{
+		remember_table(RangeVarGetRelid(((CreatePolicyStmt *) parsetree)->table, NoLock, false));
+		return true;
+	}
+	if (IsA(parsetree, DropStmt) && ((DropStmt *) parsetree)->removeType == OBJECT_POLICY)
+	{
+		foreach(lc, ((DropStmt *) parsetree)->objects)
+		{
+			/* the policy's name, qualified by its table's */
+			List	   *names = lfirst(lc);
+			RangeVar   *table = makeRangeVarFromNameList(list_truncate(list_copy(names),
+																	   list_length(names) - 1));
+
+			remember_table(RangeVarGetRelid(table, NoLock, true));
+		}
+		return true;
+	}
+	if (!IsA(parsetree, AlterTableStmt))
+		return false;
+	foreach(lc, ((AlterTableStmt *) parsetree)->cmds)
+	{
+		AlterTableType subtype = ((AlterTableCmd *) lfirst(lc))->subtype;
+
+		if (subtype != AT_EnableRowSecurity && subtype != AT_ForceRowSecurity &&
+			subtype != AT_ColumnDefault)
+			return false;
+	}
+	return true;
+}
+
 /* The isolation guard: event trigger on ddl_command_end. */
 PG_FUNCTION_INFO_V1(trovella_isolation_guard);
 Datum
@@ -347,6 +399,9 @@ trovella_isolation_guard(PG_FUNCTION_ARGS)
 	if (guard_running || creating_extension || trovella_citus_internal_backend() ||
 		!command_may_need_guard(parsetree) ||
 		(isolation_guard == GUARD_OFF && !adds_partition(parsetree)))
+		PG_RETURN_VOID();
+	if (helper_depth > 0 && isolation_guard != GUARD_OFF &&
+		remember_helper_statement(parsetree))
 		PG_RETURN_VOID();
 
 	guard_running = true;
@@ -412,6 +467,9 @@ trovella_isolation_guard_drop(PG_FUNCTION_ARGS)
 		elog(ERROR, "trovella_isolation_guard_drop: not fired by the event trigger manager");
 	if (isolation_guard == GUARD_OFF || guard_running || creating_extension ||
 		trovella_citus_internal_backend())
+		PG_RETURN_VOID();
+	if (helper_depth > 0 &&
+		remember_helper_statement(((EventTriggerData *) fcinfo->context)->parsetree))
 		PG_RETURN_VOID();
 
 	SPI_connect();

@@ -237,6 +237,60 @@ RESET ROLE;
 SET trovella.isolation_guard = off;
 DROP TABLE g_tenants, g_items;
 
+-- At commit the guard judges every table a transaction's DDL touched.  The
+-- common case, a table enable_tenant_isolation() just isolated, is proved
+-- quickly from the catalog; nothing that is not isolated passes that proof
+RESET ROLE;
+SET trovella.isolation_guard = error;
+SET ROLE regress_guard_owner;
+\set VERBOSITY sqlstate
+BEGIN;                                   -- a policy for one role, not PUBLIC
+CREATE TABLE g_proof (id int, tenant_id uuid NOT NULL);
+SELECT trovella.enable_tenant_isolation('g_proof');
+ALTER POLICY trovella_tenant_access ON g_proof TO regress_guard_owner;
+COMMIT;
+BEGIN;                                   -- the restrictive policy on another column
+CREATE TABLE g_proof (id int, tenant_id uuid NOT NULL);
+SELECT trovella.enable_tenant_isolation('g_proof');
+CREATE TABLE g_proof_other (other_id uuid, tenant_id uuid NOT NULL);
+ALTER TABLE g_proof_other ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
+CREATE POLICY trovella_tenant_isolation ON g_proof_other AS RESTRICTIVE
+	USING (tenant_id = (SELECT trovella.current_tenant())) WITH CHECK (tenant_id = (SELECT trovella.current_tenant()));
+CREATE POLICY trovella_tenant_access ON g_proof_other
+	USING (other_id = (SELECT trovella.current_tenant())) WITH CHECK (other_id = (SELECT trovella.current_tenant()));
+COMMIT;
+-- enable_tenant_isolation()'s own statements are remembered, not judged
+-- one by one; the same statements under a faked mark are judged at commit
+BEGIN;
+CREATE TABLE g_proof (id int, tenant_id uuid NOT NULL);
+SELECT trovella.enable_tenant_isolation('g_proof');
+SELECT trovella.isolation_helper(true);
+DROP POLICY trovella_tenant_access ON g_proof;
+CREATE POLICY trovella_tenant_access ON g_proof USING (true) WITH CHECK (true);
+COMMIT;
+BEGIN;
+CREATE TABLE g_proof (id int, tenant_id uuid NOT NULL);
+SELECT trovella.enable_tenant_isolation('g_proof');
+SELECT trovella.isolation_helper(true);
+ALTER TABLE g_proof NO FORCE ROW LEVEL SECURITY;
+COMMIT;
+\set VERBOSITY default
+SELECT to_regclass('g_proof') AS proof_table, to_regclass('g_proof_other') AS other_table;
+-- a partitioned table's partitions: one proof each, all accepted
+BEGIN;
+CREATE TABLE g_proof (id int, tenant_id uuid NOT NULL, day int NOT NULL) PARTITION BY RANGE (day);
+CREATE INDEX ON g_proof (tenant_id);
+DO $$ BEGIN FOR d IN 1..20 LOOP
+	EXECUTE format('CREATE TABLE g_proof_%s PARTITION OF g_proof FOR VALUES FROM (%s) TO (%s)', d, d, d + 1);
+END LOOP; END $$;
+SELECT trovella.enable_tenant_isolation('g_proof');
+SELECT trovella.enable_tenant_isolation('g_proof');
+COMMIT;
+SELECT count(*) FILTER (WHERE trovella.is_isolated(t.relid, 'tenant_id')) AS isolated, count(*) AS tables
+FROM pg_partition_tree('g_proof') t;
+DROP TABLE g_proof;
+RESET ROLE;
+
 SET trovella.isolation_guard = off;
 DROP TABLE g_plain, g_warned, g_migrated, g_accepted, g_auto, g_auto_migrated, g_parted, g_orgs, g_restored, g_off, g_bypass;
 REVOKE ALL ON SCHEMA public FROM regress_guard_owner;
