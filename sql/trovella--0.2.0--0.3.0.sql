@@ -546,10 +546,13 @@ COMMENT ON VIEW trovella.isolation_status IS
 -- The isolation guard cannot be talked out of its mode.
 ------------------------------------------------------------------------
 
--- pg_dump's output runs with row_security off and creates tables before
--- their policies.  That allowance is for roles that RLS does not bind
--- anyway (superusers, BYPASSRLS): for anyone else, row_security = off
--- changes nothing here.
+-- Two allowances, both for roles that RLS does not bind anyway
+-- (superusers, BYPASSRLS), which read every tenant's rows whatever the
+-- guard says; for anyone else they change nothing:
+--  - pg_dump's output runs with row_security off and creates tables before
+--    their policies;
+--  - pg_repack copies a table into a work table in its own schema, which it
+--    swaps with the table and drops (the table keeps its policies).
 CREATE OR REPLACE FUNCTION trovella.isolation_guard_problem(tbl regclass)
 RETURNS name
 LANGUAGE sql STABLE STRICT PARALLEL SAFE
@@ -560,9 +563,17 @@ AS $$
 	WHERE e.col IS NOT NULL
 	  AND NOT trovella.is_isolated(tbl, e.col)
 	  AND trovella.review_reason(obj_description(tbl, 'pg_class')) IS NULL
-	  AND NOT (current_setting('row_security') = 'off'
-	           AND coalesce((SELECT r.rolsuper OR r.rolbypassrls FROM pg_roles r
-	                         WHERE r.rolname = current_user), false))
+	  AND NOT (coalesce((SELECT r.rolsuper OR r.rolbypassrls FROM pg_roles r
+	                     WHERE r.rolname = current_user), false)
+	           AND (current_setting('row_security') = 'off'
+	                -- the schema pg_repack's script creates, a member of it
+	                OR EXISTS (SELECT 1
+	                           FROM pg_class c
+	                           JOIN pg_depend d ON d.classid = 'pg_namespace'::regclass
+	                                           AND d.objid = c.relnamespace AND d.deptype = 'e'
+	                                           AND d.refclassid = 'pg_extension'::regclass
+	                           JOIN pg_extension x ON x.oid = d.refobjid
+	                           WHERE c.oid = tbl AND x.extname = 'pg_repack')))
 $$;
 
 -- VOLATILE: reads the dropped objects of the current command.  The tables
