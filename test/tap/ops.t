@@ -9,7 +9,7 @@
 set -u
 . "$(dirname "$0")/lib.sh"
 MODES="off warn error auto"
-plan 24
+plan 28
 
 A=aaaaaaaa-0000-0000-0000-000000000000
 B=bbbbbbbb-0000-0000-0000-000000000000
@@ -89,7 +89,7 @@ if available pg_partman; then
 			-c "SELECT $(printf "$create_parent" "$t")" \
 			-c "SELECT trovella.enable_tenant_isolation('partman.template_public_$t')" \
 			-c "UPDATE partman.part_config SET infinite_time_partitions = true, ignore_default_data = true,
-			           premake = 5
+			           premake = 5, retention = '1 day'
 			    WHERE parent_table = 'public.$t'" \
 			-c "COMMIT" \
 			-c "CALL partman.run_maintenance_proc()" \
@@ -112,6 +112,11 @@ if available pg_partman; then
 		            FROM pg_partition_tree('$t') t")" \
 			"0 not isolated, true, template isolated: true" \
 			"pg_partman, guard $mode: every partition it made, and its template, isolated"
+		# retention dropped the partitions that ended more than a day ago
+		is "$(q -c "SELECT count(*) FROM pg_partition_tree('$t') t JOIN pg_class c ON c.oid = t.relid
+		            WHERE substring(pg_get_expr(c.relpartbound, c.oid) FROM \$\$TO \('([^']+)'\)\$\$)::timestamptz
+		                  < now() - interval '1 day'")" "0" \
+			"pg_partman, guard $mode: retention dropped the old partitions"
 		is "$(foreign_rows "$t" $A)|$(foreign_rows "$t" $B)" "0|0" \
 			"pg_partman, guard $mode: no tenant reads another's rows through the parent or a child"
 	done
@@ -123,7 +128,7 @@ if available pg_partman; then
 	is "$(as $OWNER off -c "SELECT count(*) FROM events_error" | tail -n 1)" "ERROR 42501" \
 		"pg_partman: the owner's read without a tenant still fails closed"
 else
-	skip 14 "pg_partman is not installed (scripts/install-deps ops)"
+	skip 18 "pg_partman is not installed (scripts/install-deps ops)"
 fi
 
 # ---- pg_repack -------------------------------------------------------
