@@ -24,6 +24,8 @@
  * that keep tenant rows, at pre-commit), token scans (an abort released
  * them), the isolation guard (judges the tables, at pre-commit).
  * Subtransaction end: residue, token scans, the guard's helper depth.
+ * Log lines (emit_log_hook): tokens masked (log_redact.c), then the hook
+ * found installed.
  * Relation cache invalidation: membership, token table.  Shared memory: the
  * statistics' table made (stats.c), the saved file loaded into it
  * (stats_store.c), and saved again at the postmaster's clean exit.
@@ -41,6 +43,7 @@
 #include "compat.h"
 #include "hooks.h"
 #include "isolation.h"
+#include "log_redact.h"
 #include "membership.h"
 #include "residue.h"
 #include "stats.h"
@@ -55,6 +58,7 @@ static ExecutorRun_hook_type prev_ExecutorRun = NULL;
 static ExecutorFinish_hook_type prev_ExecutorFinish = NULL;
 static ExecutorEnd_hook_type prev_ExecutorEnd = NULL;
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
+static emit_log_hook_type prev_emit_log_hook = NULL;
 
 /* Statistics need the preload; without it their hooks are not installed. */
 static bool preloaded = false;
@@ -212,6 +216,15 @@ trovella_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	trovella_cluster_utility_after(&cluster);
 }
 
+/* A log line: tokens masked first, so that a later hook sees them masked. */
+static void
+trovella_emit_log(ErrorData *edata)
+{
+	trovella_redact_log(edata);
+	if (prev_emit_log_hook)
+		prev_emit_log_hook(edata);
+}
+
 static void
 trovella_xact_callback(XactEvent event, void *arg)
 {
@@ -259,6 +272,8 @@ HooksInit(void)
 	ExecutorEnd_hook = trovella_ExecutorEnd;
 	prev_ProcessUtility = ProcessUtility_hook;
 	ProcessUtility_hook = trovella_ProcessUtility;
+	prev_emit_log_hook = emit_log_hook;
+	emit_log_hook = trovella_emit_log;
 	RegisterXactCallback(trovella_xact_callback, NULL);
 	RegisterSubXactCallback(trovella_subxact_callback, NULL);
 	CacheRegisterRelcacheCallback(trovella_relcache_callback, (Datum) 0);

@@ -83,3 +83,48 @@ pat_format(const char random_part[PAT_RANDOM_LEN], char token[PAT_TOKEN_LEN])
 	memcpy(token + PAT_PREFIX_LEN, random_part, PAT_RANDOM_LEN);
 	pat_checksum(random_part, token + PAT_PREFIX_LEN + PAT_RANDOM_LEN);
 }
+
+/*
+ * The first well-formed token in text[0..len), or NULL.  A token may stand
+ * anywhere, glued to other characters (a log line quotes it, a URL embeds
+ * it); what makes it one is the prefix, 36 base62 characters and a
+ * checksum that matches, which random text passes once in 2^32.
+ */
+const char *
+pat_find(const char *text, size_t len)
+{
+	const char *end = text + len;
+	const char *at = text;
+
+	while (end - at >= PAT_TOKEN_LEN)
+	{
+		at = memchr(at, PAT_PREFIX[0], end - at - PAT_TOKEN_LEN + 1);
+		if (at == NULL)
+			return NULL;
+		if (pat_is_well_formed(at, PAT_TOKEN_LEN))
+			return at;
+		at++;
+	}
+	return NULL;
+}
+
+/*
+ * Masks every well-formed token in text[0..len), in place: its first
+ * PAT_HINT_LEN characters (the hint pat_list() shows) stay, '*' replaces
+ * the rest.  The length does not change.  Returns how many were masked.
+ */
+int
+pat_redact(char *text, size_t len)
+{
+	char	   *end = text + len;
+	char	   *at = text;
+	int			masked = 0;
+
+	while ((at = (char *) pat_find(at, end - at)) != NULL)
+	{
+		memset(at + PAT_HINT_LEN, '*', PAT_TOKEN_LEN - PAT_HINT_LEN);
+		at += PAT_TOKEN_LEN;
+		masked++;
+	}
+	return masked;
+}

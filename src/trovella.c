@@ -16,6 +16,7 @@
 #include "context.h"
 #include "hooks.h"
 #include "isolation.h"
+#include "log_redact.h"
 #include "membership.h"
 #include "pat_sql.h"
 #include "residue.h"
@@ -35,6 +36,7 @@ _PG_init(void)
 	ContextInit();
 	IsolationInit();
 	PatInit();
+	LogRedactInit();
 	TokenCapInit();
 	TokenTouchInit();
 	MembershipInit();			/* context check: membership first */

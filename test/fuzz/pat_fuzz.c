@@ -2,13 +2,39 @@
  * libFuzzer target for the token core: checking arbitrary input never reads
  * out of bounds; an accepted token is exactly what pat_format makes of its
  * random part; rejection sampling yields only base62 and the tokens it
- * makes are well formed.
+ * makes are well formed; redaction leaves no well-formed token behind,
+ * changes nothing but '*' over tokens (keeping each hint), and finds a token
+ * planted anywhere in the input.
  */
 #include "c.h"
 
 #include "pat.h"
 
 int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* pat_redact on a copy of text: the invariants above; returns the count. */
+static int
+check_redact(const char *text, size_t size)
+{
+	char	   *copy = malloc(size + 1);
+	int			masked;
+	size_t		i;
+
+	memcpy(copy, text, size);
+	masked = pat_redact(copy, size);
+	if (pat_find(copy, size) != NULL)
+		abort();
+	for (i = 0; i < size; i++)
+		if (copy[i] != text[i] && copy[i] != '*')
+			abort();
+	if (masked == 0 && memcmp(copy, text, size) != 0)
+		abort();
+	/* masking again finds nothing more */
+	if (pat_redact(copy, size) != 0)
+		abort();
+	free(copy);
+	return masked;
+}
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -25,6 +51,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 	}
 
+	check_redact((const char *) data, size);
+
 	made = pat_random_chars(data, size, random_part, PAT_RANDOM_LEN);
 	if (made > PAT_RANDOM_LEN || made > size)
 		abort();
@@ -38,6 +66,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		pat_format(random_part, token);
 		if (!pat_is_well_formed(token, PAT_TOKEN_LEN))
 			abort();
+		/* planted anywhere in the input, it is found and masked */
+		{
+			size_t		at = size > 0 ? data[size - 1] % (size + 1) : 0;
+			char	   *planted = malloc(size + PAT_TOKEN_LEN);
+
+			memcpy(planted, data, at);
+			memcpy(planted + at, token, PAT_TOKEN_LEN);
+			memcpy(planted + at + PAT_TOKEN_LEN, data + at, size - at);
+			if (check_redact(planted, size + PAT_TOKEN_LEN) < 1)
+				abort();
+			free(planted);
+		}
 		/* one changed character is caught by length, alphabet or checksum */
 		token[PAT_PREFIX_LEN + data[0] % (PAT_RANDOM_LEN + PAT_CHECKSUM_LEN)] ^= 0x01;
 		if (pat_is_well_formed(token, PAT_TOKEN_LEN))
