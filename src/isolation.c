@@ -12,6 +12,10 @@
  *	error	the same as an error: the transaction does not commit
  *	auto	isolation is enabled on such a table as soon as the DDL ends
  *
+ * A table that inherits (not as a partition) from a table without its tenant
+ * column is judged at commit too, isolated or not, and in auto as in error:
+ * a SELECT on the parent returns every tenant's rows of the child.
+ *
  * warn and error look at commit, not at the end of each statement, so that
  * the usual migration, CREATE TABLE then enable_tenant_isolation() in one
  * transaction, passes.  Which tables need isolation, and whether they have
@@ -38,6 +42,7 @@
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/partition.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "commands/event_trigger.h"
@@ -99,6 +104,7 @@ static List *pending_tables = NIL;
 static SPIPlanPtr candidates_plan = NULL;
 static SPIPlanPtr dropped_plan = NULL;
 static SPIPlanPtr problem_plan = NULL;
+static SPIPlanPtr inheritance_plan = NULL;
 
 static void check_pending_tables(void);
 
@@ -158,9 +164,55 @@ remember_table(Oid relid)
 	MemoryContextSwitchTo(old);
 }
 
+/* The guard's complaint about a table: a WARNING, or in error and auto an ERROR. */
+static int
+complaint_level(void)
+{
+	return isolation_guard == GUARD_WARN ? WARNING : ERROR;
+}
+
+static char *
+qualified_name(Oid relid)
+{
+	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+									  get_rel_name(relid));
+}
+
+/*
+ * Whether a table inherits (not as a partition) from a table through which
+ * a SELECT returns every tenant's rows of it: refused like a missing policy.
+ */
+static void
+check_inheritance(Oid relid)
+{
+	Oid			argtypes[1] = {REGCLASSOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+	bool		isnull;
+	Datum		problem;
+
+	if (!has_superclass(relid) || get_rel_relispartition(relid))
+		return;
+	if (SPI_execute_plan(trovella_keep_plan(&inheritance_plan,
+											"SELECT trovella.inheritance_guard_problem($1)",
+											1, argtypes),
+						 values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not check tenant isolation");
+	problem = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (isnull)
+		return;
+	ereport(complaint_level(),
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("trovella: table %s is tenant-isolated but inherits from a table that is not",
+					qualified_name(relid)),
+			 errdetail("%s.", TextDatumGetCString(problem)),
+			 errhint("trovella.isolation_guard is \"%s\".",
+					 GetConfigOption("trovella.isolation_guard", false, false))));
+}
+
 /*
  * At commit: every remembered table that still exists and still lacks
- * isolation gets a WARNING, or in error mode stops the commit.
+ * isolation, or inherits from a table that bypasses it, gets a WARNING, or
+ * in error mode stops the commit.
  */
 static void
 check_pending_tables(void)
@@ -187,26 +239,29 @@ check_pending_tables(void)
 
 		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
 			continue;			/* dropped again, or rolled back to a savepoint */
-		if (trovella_certainly_isolated(relid, &cache))
-			continue;
-		if (SPI_execute_plan(trovella_keep_plan(&problem_plan,
-												"SELECT trovella.isolation_guard_problem($1)",
-												1, argtypes),
-							 values, NULL, true, 1) != SPI_OK_SELECT)
-			elog(ERROR, "could not check tenant isolation");
-		column = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-		if (isnull)
-			continue;
-		table = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
-										   get_rel_name(relid));
-		ereport(isolation_guard == GUARD_WARN ? WARNING : ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("trovella: table %s has tenant column \"%s\" but is not tenant-isolated",
-						table, NameStr(*DatumGetName(column))),
-				 errdetail("trovella.isolation_guard is \"%s\".",
-						   GetConfigOption("trovella.isolation_guard", false, false)),
-				 errhint("In the same transaction, run SELECT trovella.enable_tenant_isolation('%s', '%s');",
-						 table, NameStr(*DatumGetName(column)))));
+		if (!trovella_certainly_isolated(relid, &cache))
+		{
+			if (SPI_execute_plan(trovella_keep_plan(&problem_plan,
+													"SELECT trovella.isolation_guard_problem($1)",
+													1, argtypes),
+								 values, NULL, true, 1) != SPI_OK_SELECT)
+				elog(ERROR, "could not check tenant isolation");
+			column = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+			if (!isnull)
+			{
+				table = qualified_name(relid);
+				ereport(complaint_level(),
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("trovella: table %s has tenant column \"%s\" but is not tenant-isolated",
+								table, NameStr(*DatumGetName(column))),
+						 errdetail("trovella.isolation_guard is \"%s\".",
+								   GetConfigOption("trovella.isolation_guard", false, false)),
+						 errhint("In the same transaction, run SELECT trovella.enable_tenant_isolation('%s', '%s');",
+								 table, NameStr(*DatumGetName(column)))));
+				continue;
+			}
+		}
+		check_inheritance(relid);
 	}
 	SPI_finish();
 	PopActiveSnapshot();
@@ -314,6 +369,32 @@ parent_isolated(Oid relid)
 	parent = get_partition_parent(relid, true);
 	return OidIsValid(get_relation_policy_oid(parent, "trovella_tenant_isolation", true)) &&
 		OidIsValid(get_relation_policy_oid(parent, "trovella_tenant_access", true));
+}
+
+/*
+ * The table a statement makes inherit from another (CREATE TABLE ...
+ * INHERITS, ALTER TABLE ... INHERIT), or InvalidOid: judged at commit,
+ * isolated or not, in every mode but off.
+ */
+static Oid
+inheriting_table(Node *parsetree)
+{
+	ListCell   *lc;
+
+	if (IsA(parsetree, CreateStmt))
+	{
+		CreateStmt *stmt = (CreateStmt *) parsetree;
+
+		if (stmt->inhRelations != NIL && stmt->partbound == NULL)
+			return RangeVarGetRelid(stmt->relation, NoLock, true);
+		return InvalidOid;
+	}
+	if (!IsA(parsetree, AlterTableStmt))
+		return InvalidOid;
+	foreach(lc, ((AlterTableStmt *) parsetree)->cmds)
+		if (((AlterTableCmd *) lfirst(lc))->subtype == AT_AddInherit)
+			return RangeVarGetRelid(((AlterTableStmt *) parsetree)->relation, NoLock, true);
+	return InvalidOid;
 }
 
 /* Whether the statement creates or attaches a partition. */
@@ -441,6 +522,8 @@ trovella_isolation_guard(PG_FUNCTION_ARGS)
 				remember_table(tables[i]);
 		}
 		SPI_finish();
+		if (isolation_guard != GUARD_OFF && OidIsValid(inheriting_table(parsetree)))
+			remember_table(inheriting_table(parsetree));
 	}
 	PG_FINALLY();
 	{

@@ -237,6 +237,49 @@ RESET ROLE;
 SET trovella.isolation_guard = off;
 DROP TABLE g_tenants, g_items;
 
+-- Inheritance: an isolated table that inherits from a table without the
+-- tenant column is readable by every tenant through that parent; the guard
+-- judges it at commit, in auto as in error, however it came to inherit
+RESET ROLE;
+SET trovella.isolation_guard = error;
+SET ROLE regress_guard_owner;
+CREATE TABLE g_base (id int, body text);
+\set VERBOSITY sqlstate
+BEGIN;
+CREATE TABLE g_heir (tenant_id uuid NOT NULL) INHERITS (g_base);
+SELECT trovella.enable_tenant_isolation('g_heir');
+COMMIT;
+\set VERBOSITY default
+BEGIN;
+CREATE TABLE g_heir (tenant_id uuid NOT NULL) INHERITS (g_base);
+SELECT trovella.enable_tenant_isolation('g_heir');
+COMMIT;
+BEGIN;                                   -- isolated first, made to inherit later
+CREATE TABLE g_heir (id int, body text, tenant_id uuid NOT NULL);
+SELECT trovella.enable_tenant_isolation('g_heir');
+COMMIT;
+\set VERBOSITY sqlstate
+ALTER TABLE g_heir INHERIT g_base;
+RESET ROLE;
+SET trovella.isolation_guard = auto;
+SET ROLE regress_guard_owner;
+ALTER TABLE g_heir INHERIT g_base;
+RESET ROLE;
+SET trovella.isolation_guard = warn;
+SET ROLE regress_guard_owner;
+\set VERBOSITY default
+ALTER TABLE g_heir INHERIT g_base;                               -- warn: a WARNING
+ALTER TABLE g_heir NO INHERIT g_base;
+RESET ROLE;
+SET trovella.isolation_guard = error;
+SET ROLE regress_guard_owner;
+BEGIN;                                   -- reviewed: accepted
+COMMENT ON TABLE g_heir IS 'trovella: reviewed: g_base is never read, only its children';
+ALTER TABLE g_heir INHERIT g_base;
+COMMIT;
+SELECT count(*) AS heirs FROM pg_inherits WHERE inhrelid = 'g_heir'::regclass;
+DROP TABLE g_heir, g_base;
+
 -- At commit the guard judges every table a transaction's DDL touched.  The
 -- common case, a table enable_tenant_isolation() just isolated, is proved
 -- quickly from the catalog; nothing that is not isolated passes that proof
