@@ -26,7 +26,8 @@
  * Subtransaction end: residue, token scans, the guard's helper depth.
  * Log lines (emit_log_hook): tokens masked (log_redact.c), then the hook
  * found installed.
- * Relation cache invalidation: membership, token table.  Shared memory: the
+ * Relation cache invalidation: membership, token table; a changed constraint:
+ * membership (its marker).  Shared memory: the
  * statistics' table made (stats.c), the saved file loaded into it
  * (stats_store.c), and saved again at the postmaster's clean exit.
  */
@@ -38,6 +39,7 @@
 #include "storage/ipc.h"
 #include "tcop/utility.h"
 #include "utils/inval.h"
+#include "utils/syscache.h"
 
 #include "cluster.h"
 #include "compat.h"
@@ -250,6 +252,12 @@ trovella_relcache_callback(Datum arg, Oid relid)
 	trovella_token_relcache(relid);
 }
 
+static void
+trovella_constraint_callback(Datum arg, int cacheid, uint32 hashvalue)
+{
+	trovella_membership_constraint_changed();
+}
+
 /* Called last in _PG_init, once every module has defined its settings. */
 void
 HooksInit(void)
@@ -277,4 +285,5 @@ HooksInit(void)
 	RegisterXactCallback(trovella_xact_callback, NULL);
 	RegisterSubXactCallback(trovella_subxact_callback, NULL);
 	CacheRegisterRelcacheCallback(trovella_relcache_callback, (Datum) 0);
+	CacheRegisterSyscacheCallback(CONSTROID, trovella_constraint_callback, (Datum) 0);
 }

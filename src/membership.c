@@ -23,6 +23,15 @@
  * backend and forgotten by relcache invalidation: of the member table or
  * its index (DDL), or of trovella.membership, which use_membership and
  * stop_membership invalidate themselves.
+ *
+ * The registration lives in trovella's own table, which a dump of the
+ * application's schema alone (pg_dump --schema=public) leaves behind.  So
+ * use_membership also marks the member table itself with a constraint,
+ * trovella_membership (CHECK (true) NOT VALID), which travels with the
+ * table: a database where a table is so marked but none is registered
+ * refuses every context that pairs a user with a tenant (55000) instead of
+ * opening any tenant to any user.  Whether a marker exists is kept with the
+ * registration, and forgotten when any constraint changes (hooks.c).
  */
 #include "postgres.h"
 
@@ -35,6 +44,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_am_d.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_constraint.h"
 #include "catalog/pg_index.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -72,6 +82,7 @@ typedef struct Membership
 	AttrNumber	role;			/* InvalidAttrNumber: no role column */
 	int			tenant_key;		/* 1-based position in the index */
 	int			user_key;
+	Oid			marked;			/* unregistered: a table marked as the member table */
 } Membership;
 
 static Membership membership;
@@ -83,6 +94,38 @@ trovella_membership_relcache(Oid relid)
 	if (relid == InvalidOid || relid == membership.config ||
 		relid == membership.relid || relid == membership.index)
 		membership.resolved = false;
+}
+
+/* A constraint changed (hooks.c): a marker may have come or gone. */
+void
+trovella_membership_constraint_changed(void)
+{
+	membership.resolved = false;
+}
+
+/* A table carrying the marker constraint, or InvalidOid. */
+static Oid
+marked_table(void)
+{
+	Relation	catalog = table_open(ConstraintRelationId, AccessShareLock);
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	Oid			relid = InvalidOid;
+
+	ScanKeyInit(&key, Anum_pg_constraint_conname, BTEqualStrategyNumber, F_NAMEEQ,
+				CStringGetDatum(MEMBERSHIP_MARKER));
+	scan = systable_beginscan(catalog, ConstraintNameNspIndexId, true, NULL, 1, &key);
+	while (!OidIsValid(relid) && HeapTupleIsValid(tuple = systable_getnext(scan)))
+	{
+		Form_pg_constraint form = (Form_pg_constraint) GETSTRUCT(tuple);
+
+		if (form->contype == CONSTRAINT_CHECK && OidIsValid(form->conrelid))
+			relid = form->conrelid;
+	}
+	systable_endscan(scan);
+	table_close(catalog, AccessShareLock);
+	return relid;
 }
 
 /* trovella.membership; InvalidOid in a database still at 0.2.0 or older. */
@@ -203,6 +246,8 @@ current_membership(void)
 		m.registered = true;
 	}
 	SPI_finish();
+	if (!m.registered)
+		m.marked = marked_table();
 	m.resolved = true;
 	membership = m;
 	return &membership;
@@ -262,6 +307,14 @@ trovella_check_membership(const pg_uuid_t *tenant_id, const pg_uuid_t *user_id,
 {
 	Membership *m = current_membership();
 
+	if (!m->registered && OidIsValid(m->marked))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("trovella.%s: table %s is marked as the membership table, but no membership table is registered",
+						function_name, get_rel_name(m->marked) ? get_rel_name(m->marked) : "(dropped)"),
+				 errdetail("A restore that left trovella.membership behind (pg_dump --schema of the application alone) would otherwise let any user open any tenant."),
+				 errhint("Register it again with trovella.use_membership(), or drop its constraint %s if it is no longer the membership table.",
+						 MEMBERSHIP_MARKER)));
 	if (!m->registered || member_lookup(m, tenant_id, user_id, NULL))
 		return;
 	ereport(ERROR,
@@ -296,6 +349,30 @@ trovella_member_role(const pg_uuid_t *tenant_id, const pg_uuid_t *user_id, text 
 				 errmsg("trovella.current_member_role: no membership table is registered"),
 				 errhint("Register one with trovella.use_membership().")));
 	return member_lookup(m, tenant_id, user_id, role);
+}
+
+/*
+ * Put the marker constraint on the member table, or take it off, as the
+ * caller (who owns the table): use_membership and stop_membership.
+ */
+void
+trovella_membership_mark(Oid relid, bool marked)
+{
+	bool		present = OidIsValid(get_relation_constraint_oid(relid, MEMBERSHIP_MARKER, true));
+	char	   *table;
+
+	if (present == marked)
+		return;
+	table = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+									   get_rel_name(relid));
+	SPI_connect();
+	if (SPI_execute(marked
+					? psprintf("ALTER TABLE %s ADD CONSTRAINT %s CHECK (true) NOT VALID",
+							   table, MEMBERSHIP_MARKER)
+					: psprintf("ALTER TABLE %s DROP CONSTRAINT %s", table, MEMBERSHIP_MARKER),
+					false, 0) != SPI_OK_UTILITY)
+		elog(ERROR, "could not mark the membership table");
+	SPI_finish();
 }
 
 /* 42P01/42703/42804/42809/55000 unless relid can serve as the membership table. */

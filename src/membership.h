@@ -11,10 +11,17 @@
 
 #include "utils/uuid.h"
 
+/* The constraint that marks the registered member table (membership.c). */
+#define MEMBERSHIP_MARKER "trovella_membership"
+
 extern void MembershipInit(void);
 extern void trovella_membership_relcache(Oid relid);
+extern void trovella_membership_constraint_changed(void);
 
-/* 42501, naming neither, unless user belongs to tenant (or none is registered). */
+/*
+ * 42501, naming neither, unless user belongs to tenant (or none is
+ * registered); 55000 when none is registered but a table is marked as one.
+ */
 extern void trovella_check_membership(const pg_uuid_t *tenant_id, const pg_uuid_t *user_id,
 									  const char *function_name);
 extern bool trovella_membership_registered(void);
@@ -25,5 +32,6 @@ extern bool trovella_member_role(const pg_uuid_t *tenant_id, const pg_uuid_t *us
 extern Oid	trovella_membership_config_relid(void);
 extern void trovella_membership_validate(Oid relid, const char *tenant,
 										 const char *user, const char *role);
+extern void trovella_membership_mark(Oid relid, bool marked);
 
 #endif							/* TROVELLA_MEMBERSHIP_H */

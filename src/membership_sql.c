@@ -182,9 +182,14 @@ trovella_use_membership(PG_FUNCTION_ARGS)
 
 	require_owner(relid, "use_membership");
 	if (registered_table(&previous) && previous != relid)
+	{
 		require_registration_owner(previous, "use_membership");
+		if (SearchSysCacheExists1(RELOID, ObjectIdGetDatum(previous)))
+			trovella_membership_mark(previous, false);
+	}
 	trovella_membership_validate(relid, tenant, user, role);
 	write_registration(fcinfo, relid, tenant, user, role);
+	trovella_membership_mark(relid, true);
 	PG_RETURN_VOID();
 }
 
@@ -199,5 +204,7 @@ trovella_stop_membership(PG_FUNCTION_ARGS)
 		PG_RETURN_BOOL(false);
 	require_registration_owner(previous, "stop_membership");
 	write_registration(fcinfo, InvalidOid, NULL, NULL, NULL);
+	if (SearchSysCacheExists1(RELOID, ObjectIdGetDatum(previous)))
+		trovella_membership_mark(previous, false);
 	PG_RETURN_BOOL(true);
 }

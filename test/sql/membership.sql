@@ -108,6 +108,26 @@ ROLLBACK;
 SELECT trovella.current_member_role();   -- 42501: no context
 \set VERBOSITY default
 
+-- The member table carries a marker, which travels with it in a dump of
+-- the application's schema alone; without the registration (left behind by
+-- pg_dump --schema=public), a marked table makes every context that pairs a
+-- user with a tenant fail closed (55000), not open any tenant to any user
+-- (test/tap/backup.t restores such a dump).
+RESET ROLE;
+SELECT conname, contype, convalidated, pg_get_constraintdef(oid) AS definition
+FROM pg_constraint WHERE conrelid = 'member'::regclass AND conname = 'trovella_membership';
+-- stop_membership takes the marker off, use_membership puts it back
+SET ROLE regress_member_owner;
+SELECT trovella.stop_membership();
+SELECT count(*) AS markers FROM pg_constraint WHERE conname = 'trovella_membership';
+BEGIN;
+SET LOCAL ROLE regress_member_app;
+SELECT trovella.with_tenant('bbbbbbbb-0000-0000-0000-000000000000', '11111111-0000-0000-0000-000000000000');
+SELECT trovella.current_tenant() AS unchecked_tenant;
+ROLLBACK;
+SELECT trovella.use_membership('member', 'organization_id', 'user_id', 'role');
+SELECT conrelid::regclass AS marked FROM pg_constraint WHERE conname = 'trovella_membership';
+
 -- Objects planted on the search path take no part in the lookup.
 RESET ROLE;
 CREATE SCHEMA evil AUTHORIZATION regress_member_app;
