@@ -25,7 +25,8 @@
  * them), the isolation guard (judges the tables, at pre-commit).
  * Subtransaction end: residue, token scans, the guard's helper depth.
  * Log lines (emit_log_hook): tokens masked (log_redact.c), then the hook
- * found installed.
+ * found installed.  A dropped relation (object_access_hook): residue forgets
+ * it, after the hook found installed.
  * Relation cache invalidation: membership, token table; a changed constraint:
  * membership (its marker).  Shared memory: the
  * statistics' table made (stats.c), the saved file loaded into it
@@ -34,6 +35,8 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/objectaccess.h"
+#include "catalog/pg_class.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
 #include "storage/ipc.h"
@@ -61,6 +64,7 @@ static ExecutorFinish_hook_type prev_ExecutorFinish = NULL;
 static ExecutorEnd_hook_type prev_ExecutorEnd = NULL;
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 static emit_log_hook_type prev_emit_log_hook = NULL;
+static object_access_hook_type prev_object_access_hook = NULL;
 
 /* Statistics need the preload; without it their hooks are not installed. */
 static bool preloaded = false;
@@ -218,6 +222,17 @@ trovella_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	trovella_cluster_utility_after(&cluster);
 }
 
+/* An object dropped: a temporary table residue remembers by its OID. */
+static void
+trovella_object_access(ObjectAccessType access, Oid classId, Oid objectId,
+					   int subId, void *arg)
+{
+	if (prev_object_access_hook)
+		prev_object_access_hook(access, classId, objectId, subId, arg);
+	if (access == OAT_DROP && classId == RelationRelationId && subId == 0)
+		trovella_residue_relation_dropped(objectId);
+}
+
 /* A log line: tokens masked first, so that a later hook sees them masked. */
 static void
 trovella_emit_log(ErrorData *edata)
@@ -282,6 +297,8 @@ HooksInit(void)
 	ProcessUtility_hook = trovella_ProcessUtility;
 	prev_emit_log_hook = emit_log_hook;
 	emit_log_hook = trovella_emit_log;
+	prev_object_access_hook = object_access_hook;
+	object_access_hook = trovella_object_access;
 	RegisterXactCallback(trovella_xact_callback, NULL);
 	RegisterSubXactCallback(trovella_subxact_callback, NULL);
 	CacheRegisterRelcacheCallback(trovella_relcache_callback, (Datum) 0);

@@ -63,7 +63,20 @@ typedef struct Residue
 /* This transaction's residues, in TopTransactionContext. */
 static List *residues = NIL;
 
-/* Temporary tables created ON COMMIT DROP or DELETE ROWS, for the session. */
+/*
+ * Temporary tables created ON COMMIT DROP or DELETE ROWS, for the session
+ * (TopMemoryContext), with the subtransaction that created them until their
+ * transaction commits (then InvalidSubTransactionId).  An OID is only a
+ * name for a table while the table lives: one is forgotten when its table is
+ * dropped (object_access_hook, hooks.c) or its creation rolled back, so that
+ * a later table given the same OID does not inherit the exemption.
+ */
+typedef struct Transient
+{
+	Oid			relid;
+	SubTransactionId subid;
+} Transient;
+
 static List *transient_tables = NIL;
 
 /*
@@ -303,6 +316,7 @@ trovella_note_created_table(Node *parsetree)
 	bool		if_not_exists;
 	Oid			relid;
 	MemoryContext old;
+	Transient  *transient;
 
 	if (IsA(parsetree, CreateStmt))
 	{
@@ -329,20 +343,54 @@ trovella_note_created_table(Node *parsetree)
 		return;
 
 	old = MemoryContextSwitchTo(TopMemoryContext);
-	/* forget the tables dropped since, so that the list stays short */
-	if (list_length(transient_tables) >= 32)
-	{
-		List	   *alive = NIL;
-		ListCell   *lc;
-
-		foreach(lc, transient_tables)
-			if (get_rel_persistence(lfirst_oid(lc)) == RELPERSISTENCE_TEMP)
-				alive = lappend_oid(alive, lfirst_oid(lc));
-		list_free(transient_tables);
-		transient_tables = alive;
-	}
-	transient_tables = lappend_oid(transient_tables, relid);
+	transient = palloc(sizeof(Transient));
+	transient->relid = relid;
+	transient->subid = GetCurrentSubTransactionId();
+	transient_tables = lappend(transient_tables, transient);
 	MemoryContextSwitchTo(old);
+}
+
+/* Whether relid is a live table created ON COMMIT DROP or DELETE ROWS. */
+static bool
+is_transient(Oid relid)
+{
+	ListCell   *lc;
+
+	foreach(lc, transient_tables)
+		if (((Transient *) lfirst(lc))->relid == relid)
+			return true;
+	return false;
+}
+
+/*
+ * Forget the transient tables that match: a dropped table's (relid), or
+ * those whose creation was rolled back (subids from first_subid on, of a
+ * transaction not yet committed).
+ */
+static void
+forget_transient(Oid relid, SubTransactionId first_subid)
+{
+	ListCell   *lc;
+
+	foreach(lc, transient_tables)
+	{
+		Transient  *transient = lfirst(lc);
+
+		if (transient->relid == relid ||
+			(first_subid != InvalidSubTransactionId && transient->subid >= first_subid))
+		{
+			transient_tables = foreach_delete_current(transient_tables, lc);
+			pfree(transient);
+		}
+	}
+}
+
+/* A relation was dropped (hooks.c): its OID names nothing any more. */
+void
+trovella_residue_relation_dropped(Oid relid)
+{
+	if (transient_tables != NIL)
+		forget_transient(relid, InvalidSubTransactionId);
 }
 
 /* At commit: a temporary table the tenant's transaction wrote keeps rows. */
@@ -356,8 +404,7 @@ check_written_tables(void)
 		Residue    *residue = lfirst(lc);
 		char	   *name;
 
-		if (!OidIsValid(residue->relid) ||
-			list_member_oid(transient_tables, residue->relid))
+		if (!OidIsValid(residue->relid) || is_transient(residue->relid))
 			continue;
 		name = get_rel_name(residue->relid);
 		if (name == NULL)
@@ -388,6 +435,15 @@ trovella_residue_xact(XactEvent event)
 			/* the list lived in the transaction's memory */
 			residues = NIL;
 			hooks_whole_transaction = true;
+			if (event == XACT_EVENT_ABORT)
+				forget_transient(InvalidOid, TopSubTransactionId);
+			else
+			{
+				ListCell   *lc;
+
+				foreach(lc, transient_tables)
+					((Transient *) lfirst(lc))->subid = InvalidSubTransactionId;
+			}
 			break;
 		default:
 			break;
@@ -396,7 +452,7 @@ trovella_residue_xact(XactEvent event)
 
 /*
  * At a subtransaction's end (hooks.c): what a rolled-back subtransaction
- * wrote or declared is gone with it.
+ * wrote, declared or created is gone with it.
  */
 void
 trovella_residue_subxact(SubXactEvent event, SubTransactionId mySubid)
@@ -405,6 +461,7 @@ trovella_residue_subxact(SubXactEvent event, SubTransactionId mySubid)
 
 	if (event != SUBXACT_EVENT_ABORT_SUB)
 		return;
+	forget_transient(InvalidOid, mySubid);
 	foreach(lc, residues)
 	{
 		Residue    *residue = lfirst(lc);

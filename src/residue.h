@@ -23,5 +23,6 @@ extern void trovella_residue_subxact(SubXactEvent event, SubTransactionId mySubi
 
 /* A table created ON COMMIT DROP or DELETE ROWS keeps nothing: remember it. */
 extern void trovella_note_created_table(Node *parsetree);
+extern void trovella_residue_relation_dropped(Oid relid);
 
 #endif							/* TROVELLA_RESIDUE_H */
