@@ -162,32 +162,6 @@ $$;
 COMMENT ON FUNCTION trovella.is_security_invoker(oid) IS
 'whether a view runs with its reader''s rights (security_invoker), so that the policies of what it reads apply to the reader';
 
--- STABLE: reads the catalog.  A parent by inheritance, at any level,
--- without the tenant column: a SELECT on it returns the table's rows under
--- the parent's policies (PostgreSQL applies only those), that is every
--- tenant's.  One entry per such parent.
-CREATE FUNCTION trovella.inheritance_problems(tbl regclass, tenant_column name)
-RETURNS text[]
-LANGUAGE sql STABLE STRICT PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-AS $$
-	SELECT ARRAY(WITH RECURSIVE ancestors(relid) AS (
-	                 SELECT i.inhparent FROM pg_inherits i WHERE i.inhrelid = tbl
-	               UNION
-	                 SELECT i.inhparent FROM ancestors an JOIN pg_inherits i ON i.inhrelid = an.relid)
-	             SELECT format('parent table %s has no tenant column: a SELECT on it returns every tenant''s rows of this table, past its policies; give it the tenant column and isolate it, or ALTER TABLE %s NO INHERIT %s',
-	                           an.relid::regclass, tbl, an.relid::regclass)
-	             FROM ancestors an
-	             JOIN pg_class p ON p.oid = an.relid
-	             WHERE p.relkind = 'r'
-	               AND NOT EXISTS (SELECT 1 FROM pg_attribute pa
-	                               WHERE pa.attrelid = p.oid AND pa.attname = tenant_column
-	                                 AND pa.attnum > 0 AND NOT pa.attisdropped)
-	             ORDER BY an.relid::regclass::text)
-$$;
-COMMENT ON FUNCTION trovella.inheritance_problems(regclass, name) IS
-'each table the table inherits from, at any level, that lacks the tenant column and so returns every tenant''s rows of it';
-
 CREATE FUNCTION trovella.isolation_problems(tbl regclass, tenant_column name)
 RETURNS text[]
 LANGUAGE sql STABLE STRICT PARALLEL SAFE
@@ -228,7 +202,22 @@ AS $$
 	             FROM readers rd
 	             WHERE (rd.relkind = 'm' OR NOT rd.invoker)
 	               AND trovella.review_reason(obj_description(rd.oid, 'pg_class')) IS NULL)
-	    || trovella.inheritance_problems(tbl, tenant_column)
+	    -- a parent by inheritance, at any level, without the tenant column:
+	    -- a SELECT on it returns this table's rows under the parent's
+	    -- policies (PostgreSQL applies only those), that is every tenant's
+	    || ARRAY(WITH RECURSIVE ancestors(relid) AS (
+	                 SELECT i.inhparent FROM pg_inherits i WHERE i.inhrelid = tbl
+	               UNION
+	                 SELECT i.inhparent FROM ancestors an JOIN pg_inherits i ON i.inhrelid = an.relid)
+	             SELECT format('parent table %s has no tenant column: a SELECT on it returns every tenant''s rows of this table, past its policies; give it the tenant column and isolate it, or ALTER TABLE %s NO INHERIT %s',
+	                           an.relid::regclass, tbl, an.relid::regclass)
+	             FROM ancestors an
+	             JOIN pg_class p ON p.oid = an.relid
+	             WHERE p.relkind = 'r'
+	               AND NOT EXISTS (SELECT 1 FROM pg_attribute pa
+	                               WHERE pa.attrelid = p.oid AND pa.attname = tenant_column
+	                                 AND pa.attnum > 0 AND NOT pa.attisdropped)
+	             ORDER BY an.relid::regclass::text)
 	    -- referential checks bypass RLS: a key without the tenant column lets
 	    -- one tenant point at, probe and cascade into another's rows
 	    || ARRAY(SELECT format('foreign key %I to %s does not include the tenant column: make it FOREIGN KEY (%s) REFERENCES %s (%s)',
@@ -557,35 +546,10 @@ COMMENT ON VIEW trovella.isolation_status IS
 -- The isolation guard cannot be talked out of its mode.
 ------------------------------------------------------------------------
 
--- The guard stands aside for a table a person reviewed, and in two cases
--- for roles that RLS does not bind anyway (superusers, BYPASSRLS), which
--- read every tenant's rows whatever the guard says; for anyone else these
--- change nothing:
---  - pg_dump's output runs with row_security off and creates tables before
---    their policies;
---  - pg_repack copies a table into a work table in its own schema, which it
---    swaps with the table and drops (the table keeps its policies).
-CREATE FUNCTION trovella.guard_stands_aside(tbl regclass)
-RETURNS boolean
-LANGUAGE sql STABLE STRICT PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-AS $$
-	SELECT trovella.review_reason(obj_description(tbl, 'pg_class')) IS NOT NULL
-	    OR (coalesce((SELECT r.rolsuper OR r.rolbypassrls FROM pg_roles r
-	                  WHERE r.rolname = current_user), false)
-	        AND (current_setting('row_security') = 'off'
-	             -- the schema pg_repack's script creates, a member of it
-	             OR EXISTS (SELECT 1
-	                        FROM pg_class c
-	                        JOIN pg_depend d ON d.classid = 'pg_namespace'::regclass
-	                                        AND d.objid = c.relnamespace AND d.deptype = 'e'
-	                                        AND d.refclassid = 'pg_extension'::regclass
-	                        JOIN pg_extension x ON x.oid = d.refobjid
-	                        WHERE c.oid = tbl AND x.extname = 'pg_repack')))
-$$;
-COMMENT ON FUNCTION trovella.guard_stands_aside(regclass) IS
-'whether the isolation guard leaves the table alone: reviewed, or a restore or pg_repack''s work by a role that RLS does not bind';
-
+-- pg_dump's output runs with row_security off and creates tables before
+-- their policies.  That allowance is for roles that RLS does not bind
+-- anyway (superusers, BYPASSRLS): for anyone else, row_security = off
+-- changes nothing here.
 CREATE OR REPLACE FUNCTION trovella.isolation_guard_problem(tbl regclass)
 RETURNS name
 LANGUAGE sql STABLE STRICT PARALLEL SAFE
@@ -595,25 +559,11 @@ AS $$
 	FROM (SELECT trovella.expected_tenant_column(tbl) AS col) e
 	WHERE e.col IS NOT NULL
 	  AND NOT trovella.is_isolated(tbl, e.col)
-	  AND NOT trovella.guard_stands_aside(tbl)
+	  AND trovella.review_reason(obj_description(tbl, 'pg_class')) IS NULL
+	  AND NOT (current_setting('row_security') = 'off'
+	           AND coalesce((SELECT r.rolsuper OR r.rolbypassrls FROM pg_roles r
+	                         WHERE r.rolname = current_user), false))
 $$;
-
--- STABLE: reads the catalog.  The first inheritance problem of a table that
--- should be isolated, unless the guard stands aside; NULL otherwise.
-CREATE FUNCTION trovella.inheritance_guard_problem(tbl regclass)
-RETURNS text
-LANGUAGE sql STABLE STRICT PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-AS $$
-	SELECT p.problem
-	FROM (SELECT trovella.expected_tenant_column(tbl) AS col) e
-	CROSS JOIN LATERAL unnest(trovella.inheritance_problems(tbl, e.col)) p(problem)
-	WHERE e.col IS NOT NULL
-	  AND NOT trovella.guard_stands_aside(tbl)
-	LIMIT 1
-$$;
-COMMENT ON FUNCTION trovella.inheritance_guard_problem(regclass) IS
-'for the isolation guard: a table the table inherits from that returns every tenant''s rows of it, described; NULL when there is none';
 
 -- VOLATILE: reads the dropped objects of the current command.  The tables
 -- that lost a policy and are no longer isolated.

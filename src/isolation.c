@@ -42,7 +42,6 @@
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/partition.h"
-#include "catalog/pg_inherits.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "commands/event_trigger.h"
@@ -61,7 +60,7 @@
 
 #include "citus.h"
 #include "isolation.h"
-#include "policy_check.h"
+#include "isolation_judge.h"
 #include "residue.h"
 #include "statement.h"
 
@@ -103,10 +102,6 @@ static List *pending_tables = NIL;
 /* The guard's queries, planned once per backend. */
 static SPIPlanPtr candidates_plan = NULL;
 static SPIPlanPtr dropped_plan = NULL;
-static SPIPlanPtr problem_plan = NULL;
-static SPIPlanPtr inheritance_plan = NULL;
-
-static void check_pending_tables(void);
 
 /* At a transaction's end (hooks.c): judge the remembered tables. */
 void
@@ -117,7 +112,13 @@ trovella_isolation_xact(XactEvent event)
 		case XACT_EVENT_PRE_COMMIT:
 		case XACT_EVENT_PRE_PREPARE:
 			if (pending_tables != NIL)
-				check_pending_tables();
+			{
+				List	   *tables = pending_tables;
+
+				pending_tables = NIL;
+				if (isolation_guard != GUARD_OFF)
+					trovella_judge_tables(tables, isolation_guard == GUARD_WARN ? WARNING : ERROR);
+			}
 			break;
 		default:
 			/* the list lived in the transaction's memory */
@@ -162,109 +163,6 @@ remember_table(Oid relid)
 
 	pending_tables = list_append_unique_oid(pending_tables, relid);
 	MemoryContextSwitchTo(old);
-}
-
-/* The guard's complaint about a table: a WARNING, or in error and auto an ERROR. */
-static int
-complaint_level(void)
-{
-	return isolation_guard == GUARD_WARN ? WARNING : ERROR;
-}
-
-static char *
-qualified_name(Oid relid)
-{
-	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
-									  get_rel_name(relid));
-}
-
-/*
- * Whether a table inherits (not as a partition) from a table through which
- * a SELECT returns every tenant's rows of it: refused like a missing policy.
- */
-static void
-check_inheritance(Oid relid)
-{
-	Oid			argtypes[1] = {REGCLASSOID};
-	Datum		values[1] = {ObjectIdGetDatum(relid)};
-	bool		isnull;
-	Datum		problem;
-
-	if (!has_superclass(relid) || get_rel_relispartition(relid))
-		return;
-	if (SPI_execute_plan(trovella_keep_plan(&inheritance_plan,
-											"SELECT trovella.inheritance_guard_problem($1)",
-											1, argtypes),
-						 values, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not check tenant isolation");
-	problem = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	if (isnull)
-		return;
-	ereport(complaint_level(),
-			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-			 errmsg("trovella: table %s is tenant-isolated but inherits from a table that is not",
-					qualified_name(relid)),
-			 errdetail("%s.", TextDatumGetCString(problem)),
-			 errhint("trovella.isolation_guard is \"%s\".",
-					 GetConfigOption("trovella.isolation_guard", false, false))));
-}
-
-/*
- * At commit: every remembered table that still exists and still lacks
- * isolation, or inherits from a table that bypasses it, gets a WARNING, or
- * in error mode stops the commit.
- */
-static void
-check_pending_tables(void)
-{
-	List	   *tables = pending_tables;
-	ListCell   *lc;
-	Oid			argtypes[1] = {REGCLASSOID};
-	PolicyCheckCache cache = {0};
-
-	pending_tables = NIL;
-	if (isolation_guard == GUARD_OFF)
-		return;
-
-	/* at pre-commit no statement holds a snapshot for the queries */
-	PushActiveSnapshot(GetTransactionSnapshot());
-	SPI_connect();
-	foreach(lc, tables)
-	{
-		Oid			relid = lfirst_oid(lc);
-		Datum		values[1] = {ObjectIdGetDatum(relid)};
-		bool		isnull;
-		Datum		column;
-		char	   *table;
-
-		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
-			continue;			/* dropped again, or rolled back to a savepoint */
-		if (!trovella_certainly_isolated(relid, &cache))
-		{
-			if (SPI_execute_plan(trovella_keep_plan(&problem_plan,
-													"SELECT trovella.isolation_guard_problem($1)",
-													1, argtypes),
-								 values, NULL, true, 1) != SPI_OK_SELECT)
-				elog(ERROR, "could not check tenant isolation");
-			column = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-			if (!isnull)
-			{
-				table = qualified_name(relid);
-				ereport(complaint_level(),
-						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-						 errmsg("trovella: table %s has tenant column \"%s\" but is not tenant-isolated",
-								table, NameStr(*DatumGetName(column))),
-						 errdetail("trovella.isolation_guard is \"%s\".",
-								   GetConfigOption("trovella.isolation_guard", false, false)),
-						 errhint("In the same transaction, run SELECT trovella.enable_tenant_isolation('%s', '%s');",
-								 table, NameStr(*DatumGetName(column)))));
-				continue;
-			}
-		}
-		check_inheritance(relid);
-	}
-	SPI_finish();
-	PopActiveSnapshot();
 }
 
 /*

@@ -106,20 +106,24 @@ read_policy(Relation catalog, Oid relid, const char *name)
 
 /*
  * trovella.tenant_check_forms(column): the texts a tenant check prints as,
- * asked once per column in a run of checks (it is IMMUTABLE).
+ * asked once per column in a run of checks (it is IMMUTABLE); NULL where
+ * the function does not exist yet.
  */
 static ArrayType *
 tenant_check_forms(const char *column, PolicyCheckCache *cache)
 {
 	Oid			argtypes[1] = {NAMEOID};
 	List	   *function;
+	Oid			forms_function;
 
 	if (cache->forms != NULL && strcmp(NameStr(cache->column), column) == 0)
 		return cache->forms;
 	function = list_make2(makeString("trovella"), makeString("tenant_check_forms"));
+	forms_function = LookupFuncName(function, 1, argtypes, true);
+	if (!OidIsValid(forms_function))
+		return NULL;			/* a database still at 0.2.0: no proof */
 	namestrcpy(&cache->column, column);
-	cache->forms = DatumGetArrayTypeP(OidFunctionCall1(LookupFuncName(function, 1, argtypes, false),
-													   NameGetDatum(&cache->column)));
+	cache->forms = DatumGetArrayTypeP(OidFunctionCall1(forms_function, NameGetDatum(&cache->column)));
 	return cache->forms;
 }
 
@@ -141,6 +145,8 @@ is_tenant_check(Node *expression, Oid relid, AttrNumber column, const char *colu
 	Bitmapset  *read = NULL;
 	ArrayType  *forms = tenant_check_forms(column_name, cache);
 
+	if (forms == NULL)
+		return false;
 	pull_varattnos(expression, 1, &read);
 	if (bms_membership(read) != BMS_SINGLETON ||
 		bms_singleton_member(read) + FirstLowInvalidHeapAttributeNumber != column)

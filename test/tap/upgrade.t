@@ -9,7 +9,7 @@ cd "$(dirname "$0")/../.."
 # every released version reached by an upgrade script, besides the oldest
 later_released=$(grep -v '^#' sql/RELEASED | awk 'NF == 2 { print $2 }' |
 	sed -nE 's/^trovella--[0-9.]+--([0-9.]+)\.sql$/\1/p')
-plan $((22 + 2 * $(printf '%s\n' "$later_released" | grep -c .)))
+plan $((22 + 3 * $(printf '%s\n' "$later_released" | grep -c .)))
 
 OLD=trovella_upgrade_old
 NEW=trovella_upgrade_fresh
@@ -113,6 +113,11 @@ for version in $later_released; do
 	dropdb --if-exists trovella_upgrade_from >/dev/null 2>&1
 	createdb trovella_upgrade_from
 	DB=trovella_upgrade_from q -c "CREATE EXTENSION trovella VERSION '$version'" >/dev/null
+	# today's library judges DDL at commit with that version's definitions
+	is "$(DB=trovella_upgrade_from q -c "SET trovella.isolation_guard = error" -c "BEGIN" \
+		-c "CREATE TABLE g (tenant_id uuid NOT NULL)" -c "SELECT trovella.enable_tenant_isolation('g')" \
+		-c "COMMIT" -c "SELECT trovella.is_isolated('g', 'tenant_id')" 2>&1 | tail -n 1)" "t" \
+		"at $version, with today's library, the guard in error accepts a table isolated in its transaction"
 	is "$(DB=trovella_upgrade_from q -c "ALTER EXTENSION trovella UPDATE" -c "SELECT extversion FROM pg_extension WHERE extname = 'trovella'")" \
 		"$default_version" "a database created at $version updates to $default_version"
 	is "$(diff <(DB=trovella_upgrade_from q -f test/upgrade/catalog.sql) <(printf '%s\n' "$new_catalog"))" "" \
