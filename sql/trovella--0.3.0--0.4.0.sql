@@ -214,3 +214,22 @@ AS $$
 $$;
 COMMENT ON FUNCTION trovella.inheritance_guard_problem(regclass) IS
 'for the isolation guard: a table the table inherits from that returns every tenant''s rows of it, described; NULL when there is none';
+
+------------------------------------------------------------------------
+-- Membership: the registered member table carries a marker constraint
+-- (src/membership.c), so that a restore that leaves the registration
+-- behind fails closed.  use_membership() adds it from 0.4.0 on; a table
+-- registered in 0.3.0 gets it here.
+------------------------------------------------------------------------
+
+DO $$
+DECLARE
+	member regclass;
+BEGIN
+	SELECT m.tbl INTO member FROM trovella.membership m;
+	IF member IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint c
+	                                      WHERE c.conrelid = member AND c.conname = 'trovella_membership') THEN
+		EXECUTE pg_catalog.format('ALTER TABLE %s ADD CONSTRAINT trovella_membership CHECK (true) NOT VALID', member);
+	END IF;
+END
+$$;

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/../.."
 # every released version reached by an upgrade script, besides the oldest
 later_released=$(grep -v '^#' sql/RELEASED | awk 'NF == 2 { print $2 }' |
 	sed -nE 's/^trovella--[0-9.]+--([0-9.]+)\.sql$/\1/p')
-plan $((22 + 3 * $(printf '%s\n' "$later_released" | grep -c .)))
+plan $((22 + 4 * $(printf '%s\n' "$later_released" | grep -c .)))
 
 OLD=trovella_upgrade_old
 NEW=trovella_upgrade_fresh
@@ -118,8 +118,19 @@ for version in $later_released; do
 		-c "CREATE TABLE g (tenant_id uuid NOT NULL)" -c "SELECT trovella.enable_tenant_isolation('g')" \
 		-c "COMMIT" -c "SELECT trovella.is_isolated('g', 'tenant_id')" 2>&1 | tail -n 1)" "t" \
 		"at $version, with today's library, the guard in error accepts a table isolated in its transaction"
+	# a membership table registered at that version (if it has membership),
+	# without the marker, as that version's library registered it
+	DB=trovella_upgrade_from q -c "CREATE TABLE m (org uuid, usr uuid, PRIMARY KEY (org, usr))" \
+		-c "SELECT trovella.use_membership('m', 'org', 'usr')
+		    WHERE to_regprocedure('trovella.use_membership(regclass, name, name, name)') IS NOT NULL" \
+		-c "ALTER TABLE m DROP CONSTRAINT IF EXISTS trovella_membership" >/dev/null
 	is "$(DB=trovella_upgrade_from q -c "ALTER EXTENSION trovella UPDATE" -c "SELECT extversion FROM pg_extension WHERE extname = 'trovella'")" \
 		"$default_version" "a database created at $version updates to $default_version"
+	is "$(DB=trovella_upgrade_from q -c "SELECT (SELECT count(*) FROM trovella.membership) || ' registered, ' ||
+		(SELECT count(*) FROM pg_constraint WHERE conrelid = 'm'::regclass AND conname = 'trovella_membership') || ' marked'")" \
+		"$(DB=trovella_upgrade_from q -c "SELECT count(*) FROM trovella.membership") registered, $(DB=trovella_upgrade_from q -c "SELECT count(*) FROM trovella.membership") marked" \
+		"updated from $version, the registered member table carries its marker"
+	DB=trovella_upgrade_from q -c "SELECT trovella.stop_membership()" -c "DROP TABLE m" >/dev/null
 	is "$(diff <(DB=trovella_upgrade_from q -f test/upgrade/catalog.sql) <(printf '%s\n' "$new_catalog"))" "" \
 		"updated from $version, it equals a fresh install object for object"
 	dropdb trovella_upgrade_from
