@@ -155,13 +155,17 @@ IsolationInit(void)
 							 NULL);
 }
 
-/* Remember a table until commit, once. */
+/* Remember a table until commit (isolation_judge.c judges each once). */
 static void
 remember_table(Oid relid)
 {
-	MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+	MemoryContext old;
 
-	pending_tables = list_append_unique_oid(pending_tables, relid);
+	/* a table's statements come in a row; the rest is sorted out at commit */
+	if (pending_tables != NIL && llast_oid(pending_tables) == relid)
+		return;
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	pending_tables = lappend_oid(pending_tables, relid);
 	MemoryContextSwitchTo(old);
 }
 

@@ -94,6 +94,9 @@ trovella_judge_tables(List *tables, int elevel)
 	Oid			argtypes[1] = {REGCLASSOID};
 	PolicyCheckCache cache = {0};
 
+	/* each table once, in the order of creation, in O(n log n) */
+	list_sort(tables, list_oid_cmp);
+
 	/* at pre-commit no statement holds a snapshot for the queries */
 	PushActiveSnapshot(GetTransactionSnapshot());
 	SPI_connect();
@@ -105,6 +108,9 @@ trovella_judge_tables(List *tables, int elevel)
 		Datum		column;
 		char	   *table;
 
+		if (foreach_current_index(lc) > 0 &&
+			list_nth_oid(tables, foreach_current_index(lc) - 1) == relid)
+			continue;
 		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
 			continue;			/* dropped again, or rolled back to a savepoint */
 		if (!trovella_certainly_isolated(relid, &cache))
