@@ -1,6 +1,6 @@
 /*
  * compat.h
- *		The only place for differences between PostgreSQL 15, 16, 17 and 18.
+ *		The only place for differences between PostgreSQL 15, 16, 17, 18 and 19.
  *
  * Each difference is one macro or one small static inline, with the version
  * that changed it and why.  The rest of the code calls these and carries no
@@ -102,13 +102,46 @@ pop_catalog_search_path(const CatalogSearchPath *saved)
 #define TROVELLA_EXECUTOR_RUN_ONCE_ARG , execute_once
 #endif
 
-/* 18 gave index_beginscan() an instrumentation argument (NULL: none). */
-#if PG_VERSION_NUM >= 180000
+/*
+ * 18 gave index_beginscan() an instrumentation argument (NULL: none), 19
+ * scan option flags (SO_NONE: none).
+ */
+#if PG_VERSION_NUM >= 190000
+#define begin_index_scan(heap, index, snapshot, nkeys) \
+	index_beginscan((heap), (index), (snapshot), NULL, (nkeys), 0, SO_NONE)
+#elif PG_VERSION_NUM >= 180000
 #define begin_index_scan(heap, index, snapshot, nkeys) \
 	index_beginscan((heap), (index), (snapshot), NULL, (nkeys), 0)
 #else
 #define begin_index_scan(heap, index, snapshot, nkeys) \
 	index_beginscan((heap), (index), (snapshot), (nkeys), 0)
+#endif
+
+/*
+ * 19 allocates a query's own instrumentation (query_instr) in ExecutorStart,
+ * when a module asks for it through query_instr_options before; until 18 a
+ * module allocated totaltime itself after ExecutorStart.  Its total is an
+ * instr_time from 19 on, seconds once InstrEndLoop() ran before.
+ */
+#if PG_VERSION_NUM >= 190000
+#define TROVELLA_QUERY_INSTR(qd) ((qd)->query_instr)
+#define TROVELLA_ASK_QUERY_INSTR(qd) ((qd)->query_instr_options |= INSTRUMENT_ALL)
+#define TROVELLA_ALLOC_QUERY_INSTR(qd) ((void) 0)
+#define TROVELLA_QUERY_INSTR_MS(instr) INSTR_TIME_GET_MILLISEC((instr)->total)
+#else
+#define TROVELLA_QUERY_INSTR(qd) ((qd)->totaltime)
+#define TROVELLA_ASK_QUERY_INSTR(qd) ((void) 0)
+#define TROVELLA_ALLOC_QUERY_INSTR(qd) ((qd)->totaltime = InstrAlloc(1, INSTRUMENT_ALL, false))
+#define TROVELLA_QUERY_INSTR_MS(instr) (InstrEndLoop(instr), (instr)->total * 1000.0)
+#endif
+
+/* 19 sizes a shared hash table once (nelems), not by an initial and a maximum size. */
+#if PG_VERSION_NUM >= 190000
+#define shmem_init_hash(name, nelems, info, flags) \
+	ShmemInitHash((name), (nelems), (info), (flags))
+#else
+#define shmem_init_hash(name, nelems, info, flags) \
+	ShmemInitHash((name), (nelems), (nelems), (info), (flags))
 #endif
 
 /* 18 lets a module name itself and its version (pg_get_loaded_modules()). */

@@ -12,8 +12,8 @@
  * the standard one.  Then, innermost first: residue notes the temporary
  * tables it wrote, statistics count it, and the signed context is sealed.
  *
- * Executor: statistics allocate their instrumentation after ExecutorStart
- * and count at ExecutorEnd, before residue notes the temporary tables the
+ * Executor: statistics ask for their instrumentation before ExecutorStart
+ * (19) or allocate it after (older), and count at ExecutorEnd, before residue notes the temporary tables the
  * query wrote; ExecutorRun and ExecutorFinish only track nesting for
  * statistics.  These, and the shared memory hooks, are installed only when
  * trovella is in shared_preload_libraries, which statistics need; residue's
@@ -101,6 +101,7 @@ trovella_shmem_startup(void)
 static void
 trovella_ExecutorStart(QueryDesc *queryDesc, int eflags)
 {
+	trovella_stats_executor_asks(queryDesc);
 	if (prev_ExecutorStart)
 		prev_ExecutorStart(queryDesc, eflags);
 	else

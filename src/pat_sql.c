@@ -33,6 +33,7 @@
 #include "utils/guc.h"
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
+#include "utils/tuplestore.h"
 
 #include "compat.h"
 #include "context.h"

@@ -465,8 +465,8 @@ trovella_stats_shmem_startup(void)
 	memset(&info, 0, sizeof(info));
 	info.keysize = sizeof(StatsKey);
 	info.entrysize = sizeof(StatsEntry);
-	stats_hash = ShmemInitHash("trovella tenant stats hash", stats_max_tenants, stats_max_tenants,
-							   &info, HASH_ELEM | HASH_BLOBS);
+	stats_hash = shmem_init_hash("trovella tenant stats hash", stats_max_tenants,
+								 &info, HASH_ELEM | HASH_BLOBS);
 	LWLockRelease(AddinShmemInitLock);
 	return !found;
 }

@@ -21,6 +21,7 @@
 #include "utils/guc.h"
 
 #include "context.h"
+#include "compat.h"
 #include "stats.h"
 #include "stats_count.h"
 
@@ -97,15 +98,26 @@ count_statement(int64 rows, double ms, const BufferUsage *bufusage, const WalUsa
 	trovella_stats_add(&key, &delta, true);
 }
 
-/* After ExecutorStart (hooks.c): as pg_stat_statements, total time and buffer and WAL usage. */
+/*
+ * Before and after ExecutorStart (hooks.c): as pg_stat_statements, the
+ * query's total time and buffer and WAL usage, which 19 allocates when
+ * asked before and older versions leave to the module after (compat.h).
+ */
+void
+trovella_stats_executor_asks(QueryDesc *queryDesc)
+{
+	if (stats_enabled(nesting_level))
+		TROVELLA_ASK_QUERY_INSTR(queryDesc);
+}
+
 void
 trovella_stats_executor_start(QueryDesc *queryDesc)
 {
-	if (stats_enabled(nesting_level) && queryDesc->totaltime == NULL)
+	if (stats_enabled(nesting_level) && TROVELLA_QUERY_INSTR(queryDesc) == NULL)
 	{
 		MemoryContext old = MemoryContextSwitchTo(queryDesc->estate->es_query_cxt);
 
-		queryDesc->totaltime = InstrAlloc(1, INSTRUMENT_ALL, false);
+		TROVELLA_ALLOC_QUERY_INSTR(queryDesc);
 		MemoryContextSwitchTo(old);
 	}
 }
@@ -130,13 +142,11 @@ trovella_stats_leave(void)
 void
 trovella_stats_executor_end(QueryDesc *queryDesc)
 {
-	if (queryDesc->totaltime != NULL && stats_enabled(nesting_level))
-	{
-		InstrEndLoop(queryDesc->totaltime);
-		count_statement(queryDesc->estate->es_processed,
-						queryDesc->totaltime->total * 1000.0,
-						&queryDesc->totaltime->bufusage, &queryDesc->totaltime->walusage);
-	}
+	Instrumentation *instr = TROVELLA_QUERY_INSTR(queryDesc);
+
+	if (instr != NULL && stats_enabled(nesting_level))
+		count_statement(queryDesc->estate->es_processed, TROVELLA_QUERY_INSTR_MS(instr),
+						&instr->bufusage, &instr->walusage);
 }
 
 /*

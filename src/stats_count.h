@@ -27,6 +27,7 @@ typedef struct StatsUtility
 extern void StatsCountInit(void);
 
 /* The executor ones are installed only when trovella is preloaded. */
+extern void trovella_stats_executor_asks(QueryDesc *queryDesc);
 extern void trovella_stats_executor_start(QueryDesc *queryDesc);
 extern void trovella_stats_enter(void);
 extern void trovella_stats_leave(void);

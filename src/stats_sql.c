@@ -11,6 +11,7 @@
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
+#include "utils/tuplestore.h"
 
 #include "stats.h"
 

@@ -30,6 +30,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
+#include "utils/tuplestore.h"
 
 #include "citus.h"
 #include "compat.h"

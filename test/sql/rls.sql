@@ -139,14 +139,16 @@ COMMIT;
 
 -- One InitPlan evaluates the tenant once per query, and the tenant index is used.
 -- EXPLAIN names an InitPlan's output "$0" up to 16 and "(InitPlan 1).col1"
--- from 17; the plans are shown in the newer notation on every version.
+-- from 17, and the InitPlan itself "InitPlan expr_1" from 19; the plans are
+-- shown in the newest notation on every version.
 CREATE FUNCTION pg_temp.plan(query text) RETURNS SETOF text LANGUAGE plpgsql AS $$
 DECLARE
 	line text;
 BEGIN
 	FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) ' || query LOOP
 		line := regexp_replace(line, 'InitPlan (\d+) \(returns \$\d+\)', 'InitPlan \1');
-		RETURN NEXT replace(line, '$0', '(InitPlan 1).col1');
+		line := replace(line, '$0', '(InitPlan 1).col1');
+		RETURN NEXT regexp_replace(line, 'InitPlan (\d+)', 'InitPlan expr_\1', 'g');
 	END LOOP;
 END $$;
 GRANT EXECUTE ON FUNCTION pg_temp.plan(text) TO PUBLIC;
