@@ -53,7 +53,7 @@ deb:
 	scripts/install-deps core package
 	scripts/deb
 
-# Every suite on PostgreSQL 15, 17 and 18 in cached Debian roots; the
+# Every suite on PostgreSQL 15, 17, 18 and 19 in cached Debian roots; the
 # packages built and tested in clean roots (scripts/matrix).
 matrix:
 	scripts/install-deps matrix
