@@ -185,7 +185,10 @@ resolve_member_table(Membership *m, Oid relid, const char *tenant,
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("trovella: %s is not an ordinary table", get_rel_name(relid)),
-				 errdetail("The membership table is read through one unique index, which a partitioned table does not have.")));
+				 relkind == RELKIND_PARTITIONED_TABLE
+				 ? errdetail("The membership table is read through one unique index, which a partitioned table does not have.")
+				 : errdetail("The membership table is read through one unique index on its own storage, which only an ordinary table has."),
+				 errhint("Register the table that stores the memberships.")));
 	if (get_rel_persistence(relid) == RELPERSISTENCE_TEMP)
 		not_usable(relid, "It is a temporary table.");
 	m->relid = relid;

@@ -58,6 +58,7 @@ SET ROLE regress_member_app;
 SELECT trovella.use_membership('member', 'organization_id', 'user_id');             -- 42501: no grant
 SET ROLE regress_member_owner;
 \set VERBOSITY default
+SELECT trovella.use_membership('member_view', 'organization_id', 'user_id');        -- the detail fits a view
 SELECT trovella.use_membership('no_unique', 'organization_id', 'user_id');
 SELECT count(*) AS registrations FROM trovella.membership;
 SELECT trovella.use_membership('member', 'organization_id', 'user_id', 'role');
