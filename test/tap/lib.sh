@@ -34,3 +34,33 @@ q() {
 }
 
 done_testing() { [ "$tap_failed" -eq 0 ]; }
+
+# own_servers NAME...: for tests that need servers of their own (a preload,
+# restarts): $bindir, $dir (a directory for their data and socket, removed
+# at exit), as_server CMD (as postgres when run as root) and start DATADIR
+# PORT [OPTIONS] (on the socket only).  The server of each $dir/NAME that
+# runs is stopped on every exit path, by stop_all.
+own_servers() {
+	local name
+	bindir=$(pg_config --bindir)
+	dir=$(mktemp -d)
+	chmod 755 "$dir"
+	[ "$(id -u)" -eq 0 ] && chown postgres "$dir"
+	own_datadirs=()
+	for name in "$@"; do
+		own_datadirs+=("$dir/$name")
+	done
+	trap stop_all EXIT
+}
+as_server() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+stop_all() {
+	local d
+	for d in "${own_datadirs[@]}"; do
+		[ -f "$d/postmaster.pid" ] && as_server "$bindir/pg_ctl" -D "$d" -m fast -w stop >/dev/null 2>&1
+	done
+	rm -rf "$dir"
+}
+start() {  # start DATADIR PORT [OPTIONS]
+	as_server "$bindir/pg_ctl" -D "$1" -l "$1.log" -w \
+		-o "-p $2 -k $dir -c listen_addresses='' ${3:-}" start >/dev/null
+}

@@ -10,17 +10,8 @@ set -u
 . "$(dirname "$0")/lib.sh"
 plan 14
 
-bindir=$(pg_config --bindir)
-as_server() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-dir=$(mktemp -d)
-chmod 755 "$dir"
-[ "$(id -u)" -eq 0 ] && chown postgres "$dir"
+own_servers data
 DATA=$dir/data
-stop_all() {
-	[ -f "$DATA/postmaster.pid" ] && as_server "$bindir/pg_ctl" -D "$DATA" -m fast -w stop >/dev/null 2>&1
-	rm -rf "$dir"
-}
-trap stop_all EXIT
 port=$((20000 + RANDOM % 20000))
 
 s() { psql -X -q -At -v ON_ERROR_STOP=1 -v VERBOSITY=sqlstate -h "$dir" -p "$port" -U postgres -d postgres "$@" 2>&1 |
@@ -41,8 +32,7 @@ printf '%s\n' "shared_preload_libraries = '$preload'" "logging_collector = on" \
 	"log_statement = 'all'" "log_min_duration_statement = 0" \
 	"log_parameter_max_length = -1" "log_parameter_max_length_on_error = -1" >>"$DATA/postgresql.conf"
 $audit && printf '%s\n' "pgaudit.log = 'all'" "pgaudit.log_parameter = on" >>"$DATA/postgresql.conf"
-as_server "$bindir/pg_ctl" -D "$DATA" -l "$dir/server.log" -w \
-	-o "-p $port -k $dir -c listen_addresses=''" start >/dev/null
+start "$DATA" $port
 $audit && s -c "CREATE EXTENSION pgaudit" >/dev/null
 s -c "CREATE EXTENSION trovella" >/dev/null
 s -c "CREATE ROLE log_app;

@@ -8,27 +8,12 @@ set -u
 . "$(dirname "$0")/lib.sh"
 plan 32
 
-bindir=$(pg_config --bindir)
-as_server() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-dir=$(mktemp -d)
-chmod 755 "$dir"
-[ "$(id -u)" -eq 0 ] && chown postgres "$dir"
+own_servers standby primary
 PRIMARY=$dir/primary
 STANDBY=$dir/standby
-stop_all() {
-	for d in "$STANDBY" "$PRIMARY"; do
-		[ -f "$d/postmaster.pid" ] && as_server "$bindir/pg_ctl" -D "$d" -m fast -w stop >/dev/null 2>&1
-	done
-	rm -rf "$dir"
-}
-trap stop_all EXIT
 
 port_primary=$((20000 + RANDOM % 20000))
 port_standby=$((port_primary + 1))
-start() {  # start DATADIR PORT [OPTIONS]
-	as_server "$bindir/pg_ctl" -D "$1" -l "$1.log" -w \
-		-o "-p $2 -k $dir -c listen_addresses='' ${3:-}" start >/dev/null
-}
 s() { psql -X -q -At -v ON_ERROR_STOP=1 -v VERBOSITY=sqlstate -h "$dir" -p "$port_primary" -U postgres -d postgres "$@" 2>&1 |
 	sed -E 's/^psql:[^ ]* ERROR:  ([0-9A-Z]{5}).*/ERROR \1/; s/^ERROR:  ([0-9A-Z]{5}).*/ERROR \1/'; }
 app() { s -c "SET ROLE stats_app" "$@"; }
