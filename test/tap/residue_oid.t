@@ -47,32 +47,29 @@ if [ "$probe" != 900100 ]; then
 	exit
 fi
 
-# one session: an ON COMMIT DROP table written and dropped at commit, then
-# an ordinary one at its OID, written by a tenant transaction
-is "$(s -c "BEGIN" -c "SELECT trovella.with_tenant('$A')" -c "SELECT place_next(900001)" \
-	-c "CREATE TEMP TABLE transient (x int) ON COMMIT DROP" -c "INSERT INTO transient VALUES (1)" -c "COMMIT" \
-	-c "SELECT place_next(900001)" -c "CREATE TEMP TABLE kept (x int)" \
-	-c "SELECT 'kept'::regclass::oid" \
-	-c "BEGIN" -c "SELECT trovella.with_tenant('$A')" -c "INSERT INTO kept VALUES (1)" -c "COMMIT" \
-	-c "SELECT count(*) FROM kept" | grep -v '^$' | paste -sd ' ')" \
+# at_reused_oid OID SETUP...: in one session, SETUP (psql -c arguments that
+# create a table ON COMMIT ... at OID and end its life), then an ordinary
+# temporary table at the same OID, written by a tenant transaction; prints
+# that table's OID, the commit's error and the rows the table kept
+at_reused_oid() {
+	local oid=$1
+	shift
+	s "$@" -c "SELECT place_next($oid)" -c "CREATE TEMP TABLE kept (x int)" \
+		-c "SELECT 'kept'::regclass::oid" \
+		-c "BEGIN" -c "SELECT trovella.with_tenant('$A')" -c "INSERT INTO kept VALUES (1)" -c "COMMIT" \
+		-c "SELECT count(*) FROM kept" | grep -v '^$' | paste -sd ' '
+}
+
+is "$(at_reused_oid 900001 -c "BEGIN" -c "SELECT trovella.with_tenant('$A')" -c "SELECT place_next(900001)" \
+	-c "CREATE TEMP TABLE transient (x int) ON COMMIT DROP" -c "INSERT INTO transient VALUES (1)" -c "COMMIT")" \
 	"900001 ERROR 25000 0" \
 	"a table at the OID of a dropped ON COMMIT DROP table is not exempt: the commit fails, nothing is kept"
-# the same after a creation that was rolled back
-is "$(s -c "BEGIN" -c "SELECT place_next(900011)" \
-	-c "CREATE TEMP TABLE transient (x int) ON COMMIT DELETE ROWS" -c "ROLLBACK" \
-	-c "SELECT place_next(900011)" -c "CREATE TEMP TABLE kept (x int)" \
-	-c "SELECT 'kept'::regclass::oid" \
-	-c "BEGIN" -c "SELECT trovella.with_tenant('$A')" -c "INSERT INTO kept VALUES (1)" -c "COMMIT" \
-	-c "SELECT count(*) FROM kept" | grep -v '^$' | paste -sd ' ')" \
+is "$(at_reused_oid 900011 -c "BEGIN" -c "SELECT place_next(900011)" \
+	-c "CREATE TEMP TABLE transient (x int) ON COMMIT DELETE ROWS" -c "ROLLBACK")" \
 	"900011 ERROR 25000 0" \
 	"a table at the OID of a rolled-back ON COMMIT DELETE ROWS table is not exempt"
-# and after a subtransaction that was rolled back
-is "$(s -c "BEGIN" -c "SAVEPOINT s" -c "SELECT place_next(900021)" \
-	-c "CREATE TEMP TABLE transient (x int) ON COMMIT DELETE ROWS" -c "ROLLBACK TO SAVEPOINT s" -c "COMMIT" \
-	-c "SELECT place_next(900021)" -c "CREATE TEMP TABLE kept (x int)" \
-	-c "SELECT 'kept'::regclass::oid" \
-	-c "BEGIN" -c "SELECT trovella.with_tenant('$A')" -c "INSERT INTO kept VALUES (1)" -c "COMMIT" \
-	-c "SELECT count(*) FROM kept" | grep -v '^$' | paste -sd ' ')" \
+is "$(at_reused_oid 900021 -c "BEGIN" -c "SAVEPOINT s" -c "SELECT place_next(900021)" \
+	-c "CREATE TEMP TABLE transient (x int) ON COMMIT DELETE ROWS" -c "ROLLBACK TO SAVEPOINT s" -c "COMMIT")" \
 	"900021 ERROR 25000 0" \
 	"a table at the OID of a table created in a rolled-back subtransaction is not exempt"
 # a live ON COMMIT DELETE ROWS table stays exempt across transactions
