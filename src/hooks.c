@@ -13,9 +13,9 @@
  * tables it wrote, statistics count it, and the signed context is sealed.
  *
  * Executor: statistics ask for their instrumentation before ExecutorStart
- * (19) or allocate it after (older), and count at ExecutorEnd, before residue notes the temporary tables the
- * query wrote; ExecutorRun and ExecutorFinish only track nesting for
- * statistics.  These, and the shared memory hooks, are installed only when
+ * (19) or allocate it after (older), and count at ExecutorEnd, before
+ * residue notes the temporary tables the query wrote; ExecutorRun and
+ * ExecutorFinish only track nesting for statistics.  These, and the shared memory hooks, are installed only when
  * trovella is in shared_preload_libraries, which statistics need; residue's
  * ExecutorEnd handler is installed always.
  *
