@@ -233,3 +233,41 @@ BEGIN
 	END IF;
 END
 $$;
+
+------------------------------------------------------------------------
+-- isolation_status: policy_ok is false when any Citus placement of the
+-- table has a problem, so that a check of policy_ok alone catches a shard
+-- (or the coordinator's copy) left permissive.  The placements are asked
+-- once per table.
+------------------------------------------------------------------------
+CREATE OR REPLACE VIEW trovella.isolation_status WITH (security_invoker = true) AS
+SELECT c.oid::regclass AS table_name,
+       col.attname AS tenant_column,
+       c.relrowsecurity AS rls_enabled,
+       c.relforcerowsecurity AS rls_forced,
+       coalesce(trovella.is_tenant_policy(iso.oid, col.attname, false)
+                AND trovella.is_tenant_policy(acc.oid, col.attname, true), false)
+           AND cardinality(pl.problems) = 0 AS policy_ok,
+       EXISTS (SELECT 1 FROM pg_index i
+               WHERE i.indrelid = c.oid AND i.indkey[0] = col.attnum AND i.indpred IS NULL) AS has_index,
+       -- (the name argument would give the array the "C" collation)
+       CASE WHEN trovella.review_reason(obj_description(c.oid, 'pg_class')) IS NOT NULL
+            THEN '{}'::text[]
+            ELSE (trovella.isolation_problems(c.oid, col.attname) || pl.problems) END COLLATE "default" AS problems,
+       trovella.isolation_reviewed(c.oid) COLLATE "default" AS reviewed
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_policy iso ON iso.polrelid = c.oid AND iso.polname = 'trovella_tenant_isolation'
+LEFT JOIN pg_policy acc ON acc.polrelid = c.oid AND acc.polname = 'trovella_tenant_access'
+CROSS JOIN LATERAL (
+    SELECT a.attname, a.attnum
+    FROM pg_attribute a
+    WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+      AND a.attname = coalesce(trovella.tenant_policy_column(c.oid),
+                               current_setting('trovella.tenant_column', true)::name,
+                               'tenant_id')
+) col
+CROSS JOIN LATERAL (SELECT trovella.placement_problems(c.oid, col.attname) AS problems) pl
+WHERE c.relkind IN ('r', 'p')
+  AND n.nspname NOT LIKE 'pg\_%'
+  AND n.nspname NOT IN ('information_schema', 'trovella');

@@ -7,6 +7,8 @@
  */
 #include "postgres.h"
 
+#include <errno.h>
+
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
@@ -49,6 +51,90 @@ trovella_citus_internal_backend(void)
 		if (strncmp(application_name, prefixes[i], strlen(prefixes[i])) == 0)
 			return true;
 	return false;
+}
+
+/*
+ * What Citus's metadata says of relid, if its name is that of a shard
+ * placement ("<table>_<shard id>"): whether pg_dist_shard lists it as a
+ * shard of that table (*listed), and whether Citus manages relid itself as
+ * a table (*managed: a shell table, never a placement).  False, saying
+ * nothing, when the name is not so made or Citus is not there.
+ */
+static bool
+shard_metadata(Oid relid, bool *listed, bool *managed)
+{
+	char	   *name;
+	char	   *underscore;
+	char	   *end;
+	int64		shardid;
+	Oid			argtypes[3] = {INT8OID, OIDOID, OIDOID};
+	Datum		values[3];
+	bool		isnull;
+
+	if (!OidIsValid(relid) || !trovella_citus_loaded() ||
+		!OidIsValid(get_extension_oid("citus", true)))
+		return false;
+	name = get_rel_name(relid);
+	if (name == NULL || (underscore = strrchr(name, '_')) == NULL || underscore[1] == '\0')
+		return false;
+	errno = 0;
+	shardid = strtoi64(underscore + 1, &end, 10);
+	if (errno != 0 || *end != '\0' || shardid <= 0)
+		return false;
+	*underscore = '\0';
+
+	values[0] = Int64GetDatum(shardid);
+	values[1] = ObjectIdGetDatum(get_relname_relid(name, get_rel_namespace(relid)));
+	values[2] = ObjectIdGetDatum(relid);
+	/* not read-only: a fresh snapshot sees the metadata this command wrote */
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT EXISTS (SELECT FROM pg_catalog.pg_dist_shard s "
+							  "  WHERE s.shardid OPERATOR(pg_catalog.=) $1 "
+							  "  AND s.logicalrelid OPERATOR(pg_catalog.=) $2), "
+							  "EXISTS (SELECT FROM pg_catalog.pg_dist_partition d "
+							  "  WHERE d.logicalrelid OPERATOR(pg_catalog.=) $3)",
+							  3, argtypes, values, NULL, false, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "could not read Citus's metadata");
+	*listed = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	*managed = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	SPI_finish();
+	return true;
+}
+
+/*
+ * Whether relid is a shard placement on this node.  Citus makes placements
+ * on workers and, by local execution in the caller's own backend, on a
+ * coordinator that holds placements (reference tables, Citus local tables,
+ * shouldhaveshards).  It is one if Citus's metadata lists it; or, in one of
+ * Citus's own backends, if its name is a placement's and Citus does not
+ * manage it as a table: a worker may be given a placement before the
+ * metadata that lists it.  A shell table, which Citus also makes in its own
+ * backends, never is.
+ */
+bool
+trovella_citus_is_shard(Oid relid)
+{
+	bool		listed;
+	bool		managed;
+
+	return shard_metadata(relid, &listed, &managed) && !managed &&
+		(listed || trovella_citus_internal_backend());
+}
+
+/*
+ * Whether relid, just renamed by a statement nested in a function call, now
+ * has a placement's name and is not a table Citus manages: Citus makes a
+ * local table a placement so (a Citus local table, a reference table on a
+ * coordinator in the metadata), before its metadata lists the placement.
+ */
+bool
+trovella_citus_renamed_to_shard(Oid relid)
+{
+	bool		listed;
+	bool		managed;
+
+	return shard_metadata(relid, &listed, &managed) && !managed;
 }
 
 /*

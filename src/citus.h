@@ -13,6 +13,12 @@ extern bool trovella_citus_loaded(void);
 /* Whether this backend is one Citus opened to run its own work here. */
 extern bool trovella_citus_internal_backend(void);
 
+/* Whether relid is a shard placement on this node. */
+extern bool trovella_citus_is_shard(Oid relid);
+
+/* Whether relid, just renamed in a nested statement, became a placement. */
+extern bool trovella_citus_renamed_to_shard(Oid relid);
+
 /* This node's copy of a Citus reference table; relid itself without Citus. */
 extern Oid	trovella_citus_local_copy(Oid relid);
 

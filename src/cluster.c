@@ -1,7 +1,6 @@
 /*
  * cluster.c
- *		trovella on a Citus cluster: the signed context, and shard policies
- *		that stay restrictive.
+ *		trovella on a Citus cluster: the signed context.
  *
  * Signed context.  A worker cannot tell the coordinator's connection from a
  * client's: Citus connects as the same role, and anyone can set its
@@ -12,27 +11,28 @@
  * (citus.propagate_set_commands, which we turn to 'local' around that one
  * statement).  The value is
  *
- *		v1:<tenant>:<user>:<expiry>:<HMAC-SHA256 in hex>
+ *		v2:<tenant>:<user>:<expiry>:<key id>:<HMAC-SHA256 in hex>
  *
  * with either id empty when unset, the expiry in microseconds since 2000,
- * and the MAC over the ids, the expiry, the current role's name and the
- * database's name.  A worker accepts it only from SET LOCAL in a transaction
+ * the key id an HMAC of a constant under the key (it names the key, so that
+ * a node with another key can say so, and reveals nothing of it), and the
+ * MAC over the version, the ids, the expiry, the current role's name and
+ * the database's name.  Workers also take 0.3.0's v1, without the key id,
+ * so that they can be upgraded before the coordinator.  Each call of
+ * with_tenant(), with_user() or authenticate() signs anew, also when it
+ * sets what is already set: that renews the expiry for the connections
+ * Citus opens later in a long transaction.  A worker accepts it only from SET LOCAL in a transaction
  * block, only if the MAC verifies (in constant time) for the role and
  * database of that session and the expiry has not passed, and then seals the
- * context exactly as with_tenant() would.  A value that does not verify
- * leaves the session without a context (see check_signed_context for why
- * that is not an error); an expired or malformed one is an error.  Any other
+ * context exactly as with_tenant() would.  A value that does not verify, or
+ * has expired, leaves the session without a context (see
+ * check_signed_context for why that is not an error), and says why in the
+ * fail-closed error of a tenant query where that helps; a malformed one is
+ * an error.  Any other
  * way of setting it (set_config(), SET, ALTER ROLE ... SET, client options)
  * is refused.
  *
- * Shard policies.  Citus copies a distributed table's policies to its shards
- * through worker_apply_shard_ddl_command(), but deparses them without AS
- * RESTRICTIVE, and it refuses subqueries in the policies of distributed
- * tables.  On a worker, a CREATE POLICY for trovella's policy names that a
- * Citus backend runs nested in a function call (as that function runs it)
- * is put back as trovella creates it on a single node: the isolation policy restrictive, and the
- * tenant compared with (SELECT trovella.current_tenant()), an InitPlan
- * evaluated once per query instead of once per row.
+ * The policies of Citus's shard placements are placement.c's.
  */
 #include "postgres.h"
 
@@ -60,7 +60,8 @@
 #include "context.h"
 
 #define SIGNED_CONTEXT_GUC	"trovella.signed_context"
-#define SIGNED_VERSION		"v1"
+#define SIGNED_VERSION		"v2"
+#define KEY_ID_LEN			8	/* bytes of the key id, shown in hex */
 #define MAC_LEN				32	/* SHA-256 */
 #define MIN_KEY_LEN			32
 #define MAX_KEY_LEN			1024
@@ -73,6 +74,7 @@ static char *signed_context = NULL;
 static bool key_loaded = false;
 static uint8 cluster_key[MAX_KEY_LEN];
 static size_t cluster_key_len = 0;
+static char key_id[KEY_ID_LEN * 2 + 1];	/* names the key, reveals nothing of it */
 
 /* True while we set the GUC ourselves on the coordinator. */
 static bool signing_here = false;
@@ -88,7 +90,10 @@ static struct
 	bool		has_user;
 	pg_uuid_t	tenant_id;
 	pg_uuid_t	user_id;
+	char		refusal[200];	/* why a signed value gives no context */
 }			verified;
+
+static bool compute_hmac(const char *const *parts, int nparts, uint8 mac[MAC_LEN]);
 
 /*
  * Read the key file once.  On failure, *problem says why (never the key) and
@@ -138,38 +143,55 @@ load_cluster_key(const char **problem)
 		return false;
 	}
 	cluster_key_len = len;
+	{
+		const char *parts[1] = {"trovella-key-id"};
+		uint8		id[MAC_LEN];
+
+		if (!compute_hmac(parts, 1, id))
+		{
+			*problem = "the cluster key cannot be used";
+			return false;
+		}
+		hex_encode((const char *) id, KEY_ID_LEN, key_id);
+		key_id[KEY_ID_LEN * 2] = '\0';
+	}
 	key_loaded = true;
 	return true;
 }
 
-/* The MAC of one context for the current role and database. */
+/* HMAC-SHA256 under the cluster key of the parts, each with its NUL. */
 static bool
-compute_mac(const char *tenant, const char *user, const char *expiry,
-			uint8 mac[MAC_LEN])
+compute_hmac(const char *const *parts, int nparts, uint8 mac[MAC_LEN])
 {
-	const char *parts[6];
 	pg_hmac_ctx *ctx;
 	bool		ok;
-
-	parts[0] = "trovella-context-" SIGNED_VERSION;
-	parts[1] = tenant;
-	parts[2] = user;
-	parts[3] = expiry;
-	parts[4] = GetUserNameFromId(GetUserId(), false);
-	parts[5] = get_database_name(MyDatabaseId);
-	if (parts[5] == NULL)
-		return false;
 
 	ctx = pg_hmac_create(PG_SHA256);
 	if (ctx == NULL)
 		return false;
 	ok = pg_hmac_init(ctx, cluster_key, cluster_key_len) == 0;
 	/* each part with its terminating NUL, so that no two splits collide */
-	for (size_t i = 0; ok && i < lengthof(parts); i++)
+	for (int i = 0; ok && i < nparts; i++)
 		ok = pg_hmac_update(ctx, (const uint8 *) parts[i], strlen(parts[i]) + 1) == 0;
 	ok = ok && pg_hmac_final(ctx, mac, MAC_LEN) == 0;
 	pg_hmac_free(ctx);
 	return ok;
+}
+
+/* The MAC of one context (of format version, v1 or v2) for the current role and database. */
+static bool
+compute_mac(const char *version, const char *tenant, const char *user,
+			const char *expiry, uint8 mac[MAC_LEN])
+{
+	const char *parts[6];
+
+	parts[0] = psprintf("trovella-context-%s", version);
+	parts[1] = tenant;
+	parts[2] = user;
+	parts[3] = expiry;
+	parts[4] = GetUserNameFromId(GetUserId(), false);
+	parts[5] = get_database_name(MyDatabaseId);
+	return parts[5] != NULL && compute_hmac(parts, lengthof(parts), mac);
 }
 
 static char *
@@ -179,8 +201,8 @@ uuid_text(const pg_uuid_t *id)
 }
 
 /*
- * After with_tenant(), with_user() or authenticate() changed the context
- * (not when they set what it already was):
+ * After with_tenant(), with_user() or authenticate() set the context (also
+ * to what it already was, which renews the signature's expiry):
  * have Citus carry it, signed, to the workers of this transaction.  Nothing
  * without Citus or without a key, which keeps a single server as it was.
  */
@@ -214,13 +236,13 @@ propagate_context(void)
 		user = uuid_text(&id);
 	snprintf(expiry, sizeof(expiry), INT64_FORMAT,
 			 (int64) (GetCurrentTimestamp() + (int64) signed_context_lifetime * USECS_PER_SEC));
-	if (!compute_mac(tenant, user, expiry, mac))
+	if (!compute_mac(SIGNED_VERSION, tenant, user, expiry, mac))
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
 				 errmsg("trovella: cannot sign the tenant context for the Citus workers")));
 	hex_encode((const char *) mac, MAC_LEN, mac_hex);
 	mac_hex[MAC_LEN * 2] = '\0';
-	value = psprintf("%s:%s:%s:%s:%s", SIGNED_VERSION, tenant, user, expiry, mac_hex);
+	value = psprintf("%s:%s:%s:%s:%s:%s", SIGNED_VERSION, tenant, user, expiry, key_id, mac_hex);
 
 	/* SET LOCAL trovella.signed_context, through Citus's utility hook */
 	stmt = makeNode(VariableSetStmt);
@@ -286,29 +308,49 @@ decode_mac(const char *hex, size_t len, uint8 mac[MAC_LEN])
 	return true;
 }
 
+/* The value a check hook leaves for a signed context that gives none. */
+static bool
+no_context(char **newval)
+{
+	char	   *empty = guc_extra_malloc(1);
+
+	if (empty == NULL)
+		return false;
+	empty[0] = '\0';
+	guc_extra_free(*newval);
+	*newval = empty;
+	return true;
+}
+
 /*
  * Check hook of trovella.signed_context.  The empty value is always allowed
  * (it is no context).  Any other value only through a worker's SET LOCAL,
  * and only if it verifies; what it verified is left in "verified" for the
- * utility hook to seal.
+ * utility hook to seal.  A value that does not verify, or has expired, is
+ * no context (see below), and the reason, where it helps, becomes the
+ * detail of the fail-closed error a tenant query then gets.
  */
 static bool
 check_signed_context(char **newval, void **extra, GucSource source)
 {
 	const char *value = *newval;
-	const char *field[5];
-	size_t		field_len[5];
+	const char *field[6];
+	size_t		field_len[6];
+	int			nfields = 0;
 	const char *p;
 	const char *problem = NULL;
+	char		version[4];
 	char		tenant[64];
 	char		user[64];
 	char		expiry[32];
+	char		their_key[KEY_ID_LEN * 2 + 1] = "";
 	char	   *end;
 	int64		expires;
 	uint8		mac[MAC_LEN];
 	uint8		given[MAC_LEN];
 
 	verified.valid = false;
+	verified.refusal[0] = '\0';
 	if (value == NULL || value[0] == '\0' || signing_here || InitializingParallelWorker)
 		return true;
 	if (!receiving)
@@ -326,23 +368,41 @@ check_signed_context(char **newval, void **extra, GucSource source)
 		return false;
 	}
 
-	/* v1:<tenant>:<user>:<expiry>:<mac> */
-	p = value;
-	for (int i = 0; i < 5; i++)
+	/*
+	 * v2:<tenant>:<user>:<expiry>:<key id>:<mac>, and the v1 of 0.3.0's
+	 * coordinators, without the key id: v1:<tenant>:<user>:<expiry>:<mac>
+	 */
+	for (p = value; nfields < (int) lengthof(field); nfields++)
 	{
 		const char *colon = strchr(p, ':');
 
-		if ((colon == NULL) != (i == 4))
-			goto malformed;
-		field[i] = p;
-		field_len[i] = colon ? (size_t) (colon - p) : strlen(p);
-		p = colon ? colon + 1 : p;
+		field[nfields] = p;
+		field_len[nfields] = colon ? (size_t) (colon - p) : strlen(p);
+		if (colon == NULL)
+			break;
+		p = colon + 1;
 	}
-	if (field_len[0] != strlen(SIGNED_VERSION) ||
-		strncmp(field[0], SIGNED_VERSION, field_len[0]) != 0 ||
-		field_len[1] >= sizeof(tenant) || field_len[2] >= sizeof(user) ||
-		field_len[3] == 0 || field_len[3] >= sizeof(expiry) ||
-		!decode_mac(field[4], field_len[4], given))
+	if (nfields == (int) lengthof(field))
+		goto malformed;			/* a colon after the sixth field */
+	nfields++;
+	if (field_len[0] != 2 || field_len[1] >= sizeof(tenant) || field_len[2] >= sizeof(user) ||
+		field_len[3] == 0 || field_len[3] >= sizeof(expiry))
+		goto malformed;
+	memcpy(version, field[0], 2);
+	version[2] = '\0';
+	if (strcmp(version, "v1") == 0 && nfields == 5)
+	{
+		if (!decode_mac(field[4], field_len[4], given))
+			goto malformed;
+	}
+	else if (strcmp(version, "v2") == 0 && nfields == 6)
+	{
+		if (field_len[4] != KEY_ID_LEN * 2 || !decode_mac(field[5], field_len[5], given))
+			goto malformed;
+		memcpy(their_key, field[4], KEY_ID_LEN * 2);
+		their_key[KEY_ID_LEN * 2] = '\0';
+	}
+	else
 		goto malformed;
 	memcpy(tenant, field[1], field_len[1]);
 	tenant[field_len[1]] = '\0';
@@ -358,7 +418,7 @@ check_signed_context(char **newval, void **extra, GucSource source)
 		(!verified.has_tenant && !verified.has_user))
 		goto malformed;
 
-	if (!compute_mac(tenant, user, expiry, mac) ||
+	if (!compute_mac(version, tenant, user, expiry, mac) ||
 		timingsafe_bcmp(mac, given, MAC_LEN) != 0)
 	{
 		/*
@@ -368,22 +428,27 @@ check_signed_context(char **newval, void **extra, GucSource source)
 		 * another role (for a SECURITY DEFINER function, or trovella's own
 		 * token functions, which run as the token table's owner); failing
 		 * them would fail legitimate work, and no context fails closed.
+		 * Only a coordinator with another key is worth saying so.
 		 */
-		char	   *empty = guc_extra_malloc(1);
-
-		if (empty == NULL)
-			return false;
-		empty[0] = '\0';
-		guc_extra_free(*newval);
-		*newval = empty;
-		return true;
+		if (their_key[0] != '\0' && strcmp(their_key, key_id) != 0)
+			snprintf(verified.refusal, sizeof(verified.refusal),
+					 "This node's cluster key (key id %s) is not the coordinator's (key id %s): "
+					 "every tenant query here fails closed until every node has the same key file.",
+					 key_id, their_key);
+		return no_context(newval);
 	}
 	if (expires <= GetCurrentTimestamp())
 	{
-		GUC_check_errcode(ERRCODE_INSUFFICIENT_PRIVILEGE);
-		GUC_check_errmsg("trovella: the signed context has expired");
-		GUC_check_errhint("The coordinator signs contexts for trovella.signed_context_lifetime seconds; check the nodes' clocks, or raise it for long transactions.");
-		return false;
+		/*
+		 * Expired: no context either, rather than an error in the middle of
+		 * Citus opening a connection, which a ROLLBACK TO SAVEPOINT then
+		 * cannot undo; the query fails closed, saying why.
+		 */
+		snprintf(verified.refusal, sizeof(verified.refusal),
+				 "The context the coordinator signed expired " INT64_FORMAT " ms before this node received it "
+				 "(trovella.signed_context_lifetime); check the nodes' clocks.",
+				 (GetCurrentTimestamp() - expires) / 1000);
+		return no_context(newval);
 	}
 	verified.valid = true;
 	return true;
@@ -394,77 +459,17 @@ malformed:
 	return false;
 }
 
-/* Rewrite "col = trovella.current_tenant()" as "col = (SELECT ...)". */
-static Node *
-per_query_condition(Node *expr)
-{
-	A_Expr	   *op;
-	FuncCall   *call;
-	ResTarget  *target;
-	SelectStmt *select;
-	SubLink    *sublink;
-
-	if (expr == NULL || !IsA(expr, A_Expr))
-		return expr;
-	op = (A_Expr *) expr;
-	if (op->kind != AEXPR_OP || op->rexpr == NULL || !IsA(op->rexpr, FuncCall) ||
-		op->lexpr == NULL || !IsA(op->lexpr, ColumnRef) ||
-		strcmp(strVal(llast(op->name)), "=") != 0)
-		return expr;
-	call = (FuncCall *) op->rexpr;
-	if (list_length(call->funcname) != 2 || call->args != NIL ||
-		strcmp(strVal(linitial(call->funcname)), "trovella") != 0 ||
-		strcmp(strVal(lsecond(call->funcname)), "current_tenant") != 0)
-		return expr;
-
-	target = makeNode(ResTarget);
-	target->val = (Node *) call;
-	target->location = -1;
-	select = makeNode(SelectStmt);
-	select->targetList = list_make1(target);
-	sublink = makeNode(SubLink);
-	sublink->subLinkType = EXPR_SUBLINK;
-	sublink->subselect = (Node *) select;
-	sublink->location = -1;
-	op->rexpr = (Node *) sublink;
-	return expr;
-}
-
 /*
- * Before a utility statement (hooks.c): put a shard's copy of trovella's
- * policies back as trovella creates them, and start receiving a worker's
- * SET LOCAL trovella.signed_context, which the check hook verifies.
+ * Before a utility statement (hooks.c): start receiving a worker's SET LOCAL
+ * trovella.signed_context, which the check hook verifies.
  */
 void
-trovella_cluster_utility_before(PlannedStmt **pstmt, bool *readOnlyTree,
-								ProcessUtilityContext context, ClusterUtility *state)
+trovella_cluster_utility_before(Node *parsetree, ClusterUtility *state)
 {
-	Node	   *parsetree = (*pstmt)->utilityStmt;
-
 	state->receiving = false;
-	if (IsA(parsetree, CreatePolicyStmt) && context == PROCESS_UTILITY_QUERY &&
-		trovella_citus_internal_backend())
-	{
-		CreatePolicyStmt *policy = (CreatePolicyStmt *) parsetree;
-		bool		isolation = strcmp(policy->policy_name, "trovella_tenant_isolation") == 0;
-
-		if (isolation || strcmp(policy->policy_name, "trovella_tenant_access") == 0)
-		{
-			if (*readOnlyTree)
-			{
-				*pstmt = copyObject(*pstmt);
-				*readOnlyTree = false;
-				policy = (CreatePolicyStmt *) (*pstmt)->utilityStmt;
-			}
-			if (isolation)
-				policy->permissive = false;
-			policy->qual = per_query_condition(policy->qual);
-			policy->with_check = per_query_condition(policy->with_check);
-		}
-	}
-	else if (IsA(parsetree, VariableSetStmt) && !signing_here &&
-			 ((VariableSetStmt *) parsetree)->kind == VAR_SET_VALUE &&
-			 pg_strcasecmp(((VariableSetStmt *) parsetree)->name, SIGNED_CONTEXT_GUC) == 0)
+	if (IsA(parsetree, VariableSetStmt) && !signing_here &&
+		((VariableSetStmt *) parsetree)->kind == VAR_SET_VALUE &&
+		pg_strcasecmp(((VariableSetStmt *) parsetree)->name, SIGNED_CONTEXT_GUC) == 0)
 	{
 		if (!((VariableSetStmt *) parsetree)->is_local)
 			ereport(ERROR,
@@ -489,6 +494,11 @@ trovella_cluster_utility_done(ClusterUtility *state)
 void
 trovella_cluster_utility_after(ClusterUtility *state)
 {
+	if (state->receiving && verified.refusal[0] != '\0')
+	{
+		trovella_context_absence(verified.refusal);
+		verified.refusal[0] = '\0';
+	}
 	if (state->receiving && verified.valid)
 	{
 		verified.valid = false;

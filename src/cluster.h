@@ -9,8 +9,7 @@
 
 #include "postgres.h"
 
-#include "nodes/plannodes.h"
-#include "tcop/utility.h"
+#include "nodes/nodes.h"
 
 /* What one utility statement's handlers carry from before to after. */
 typedef struct ClusterUtility
@@ -20,9 +19,7 @@ typedef struct ClusterUtility
 
 extern void ClusterInit(void);
 
-extern void trovella_cluster_utility_before(PlannedStmt **pstmt, bool *readOnlyTree,
-											ProcessUtilityContext context,
-											ClusterUtility *state);
+extern void trovella_cluster_utility_before(Node *parsetree, ClusterUtility *state);
 extern void trovella_cluster_utility_done(ClusterUtility *state);
 extern void trovella_cluster_utility_after(ClusterUtility *state);
 

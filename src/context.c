@@ -294,15 +294,16 @@ trovella_require_transaction_block(const char *function_name)
 /*
  * The context as set for the rest of the transaction.  Both seals are
  * checked before anything changes, then every registered check sees the
- * tenant and user the context would have; observers are told only when it
- * changed (setting what it already is changes nothing).
+ * tenant and user the context would have; observers are told after each
+ * set, also of what it already is (which changes nothing else): the Citus
+ * signer then renews the signature a long transaction's new worker
+ * connections need.
  */
 void
 trovella_set_context(const pg_uuid_t *tenant_id, const pg_uuid_t *user_id,
 					 const char *function_name)
 {
 	ContextProposal proposal;
-	bool		changed = false;
 	int			i;
 
 	if (tenant_id != NULL)
@@ -320,12 +321,11 @@ trovella_set_context(const pg_uuid_t *tenant_id, const pg_uuid_t *user_id,
 		checks[i] (&proposal);
 
 	if (tenant_id != NULL)
-		changed |= apply_context(&tenant_slot, tenant_id);
+		(void) apply_context(&tenant_slot, tenant_id);
 	if (user_id != NULL)
-		changed |= apply_context(&user_slot, user_id);
-	if (changed)
-		for (i = 0; i < num_observers; i++)
-			observers[i] ();
+		(void) apply_context(&user_slot, user_id);
+	for (i = 0; i < num_observers; i++)
+		observers[i] ();
 }
 
 /*
@@ -373,12 +373,37 @@ trovella_current_user(pg_uuid_t *user_id)
 	return true;
 }
 
+/*
+ * Why this transaction was offered a context and has none: a Citus
+ * worker's refusal of the coordinator's signed context, which then fails
+ * closed as any absence does, with the reason in the error's detail.
+ */
+static struct
+{
+	LocalTransactionId lxid;
+	char		reason[256];
+}			absence;
+
+void
+trovella_context_absence(const char *reason)
+{
+	absence.lxid = TROVELLA_MY_LXID;
+	strlcpy(absence.reason, reason, sizeof(absence.reason));
+}
+
 /* A palloc'd copy of the slot's id, or 42501. */
 static pg_uuid_t *
 slot_value_or_error(const ContextSlot *slot)
 {
 	pg_uuid_t  *id;
 
+	if (!slot_is_set(slot) && absence.lxid == TROVELLA_MY_LXID &&
+		absence.lxid != InvalidLocalTransactionId)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("trovella: no %s context", slot->what),
+				 errdetail_internal("%s", absence.reason),
+				 errhint("Call trovella.with_tenant() again on the coordinator to renew the context it signs.")));
 	if (!slot_is_set(slot))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),

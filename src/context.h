@@ -9,7 +9,8 @@
  *	checks		run before anything changes, in registration order; one
  *				that raises an error refuses the new context, which then is
  *				not set at all (membership, then residue);
- *	observers	told after a set that changed the context (the Citus signer).
+ *	observers	told after each set, also of what it already was (the Citus
+ *				signer, which renews its signature so).
  */
 #ifndef TROVELLA_CONTEXT_H
 #define TROVELLA_CONTEXT_H
@@ -40,7 +41,7 @@ extern void trovella_register_context_observer(ContextObserver observer);
 /*
  * Set the tenant and/or the user (NULL: keep what is set) for the rest of
  * the transaction: 25000 if sealed to another, then the checks, then the
- * observers if it changed.  The caller has checked for a transaction block.
+ * observers.  The caller has checked for a transaction block.
  */
 extern void trovella_set_context(const pg_uuid_t *tenant_id, const pg_uuid_t *user_id,
 								 const char *function_name);
@@ -48,6 +49,12 @@ extern void trovella_set_context(const pg_uuid_t *tenant_id, const pg_uuid_t *us
 /* The same for a context verified elsewhere (a coordinator's signature). */
 extern void trovella_set_verified_context(const pg_uuid_t *tenant_id,
 										  const pg_uuid_t *user_id);
+
+/*
+ * Why this transaction has no context although one was offered (a worker
+ * refused the signed context): the detail of its fail-closed 42501.
+ */
+extern void trovella_context_absence(const char *reason);
 
 /* The context, for C callers: false (or 42501) where unset. */
 extern bool trovella_current_tenant_id(pg_uuid_t *tenant_id);

@@ -4,13 +4,14 @@
  *		modules' handlers in a fixed order, written out below; no other file
  *		assigns a *_hook variable or registers a transaction callback.
  *
- * Utility statements (ProcessUtility), outermost first: the Citus signed
- * context and shard policies (cluster.c) may rewrite the statement or start
- * receiving a context; statistics (stats_count.c) time the statement;
+ * Utility statements (ProcessUtility), outermost first: the policies of
+ * Citus's placements (placement.c) may rewrite the statement; the Citus
+ * signed context (cluster.c) may start receiving a context; statistics (stats_count.c) time the statement;
  * residue (residue.c) refuses a cursor WITH HOLD.  The statement runs,
  * passed to the hook found installed (Citus, when it is preloaded first) or
  * the standard one.  Then, innermost first: residue notes the temporary
- * tables it wrote, statistics count it, and the signed context is sealed.
+ * tables it wrote, statistics count it, the signed context is sealed, and a
+ * table Citus renamed into a placement gets its policies' per-query form.
  *
  * Executor: statistics ask for their instrumentation before ExecutorStart
  * (19) or allocate it after (older), and count at ExecutorEnd, before
@@ -50,6 +51,7 @@
 #include "isolation.h"
 #include "log_redact.h"
 #include "membership.h"
+#include "placement.h"
 #include "residue.h"
 #include "stats.h"
 #include "stats_count.h"
@@ -209,11 +211,13 @@ trovella_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 						DestReceiver *dest, QueryCompletion *qc)
 {
 	ClusterUtility cluster;
+	PlacementUtility placement;
 	StatsUtility stats;
 	Node	   *stmt;
 
-	trovella_cluster_utility_before(&pstmt, &readOnlyTree, context, &cluster);
+	trovella_placement_utility_before(&pstmt, &readOnlyTree, context, &placement);
 	stmt = pstmt->utilityStmt;
+	trovella_cluster_utility_before(stmt, &cluster);
 	trovella_stats_utility_begin(stmt, &stats);
 	trovella_residue_utility_before(stmt);
 	run_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv,
@@ -221,6 +225,7 @@ trovella_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	trovella_residue_utility_after(stmt);
 	trovella_stats_utility_after(stmt, qc, &stats);
 	trovella_cluster_utility_after(&cluster);
+	trovella_placement_utility_after(&placement);
 }
 
 /* An object dropped: a temporary table residue remembers by its OID. */

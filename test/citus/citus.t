@@ -10,7 +10,7 @@ here=$(dirname "$0")
 . "$here/../tap/lib.sh"
 CITUS_KEY=1
 . "$here/cluster.sh"
-plan 68
+plan 74
 
 if ! citus_start "trovella.isolation_guard = 'error'"; then
 	ok 1 "the cluster starts"
@@ -92,6 +92,8 @@ case "$problems" in
 	*) status=1; echo "# $problems" ;;
 esac
 ok $status "isolation_status names the placement whose isolation policy became permissive"
+is "$(c -c "SELECT policy_ok FROM trovella.isolation_status WHERE table_name = 'docs'::regclass")" "f" \
+	"... and its policy_ok is false: one truth for a CI check"
 c -c "SELECT trovella.enable_tenant_isolation('docs')" >/dev/null
 is "$(c -c "SELECT problems::text FROM trovella.isolation_status WHERE table_name = 'docs'::regclass")" "{}" \
 	"enable_tenant_isolation again puts it back"
@@ -163,7 +165,7 @@ signed_value() {  # ROLE TENANT: the value of the first SET LOCAL sent to a work
 		sed -nE "s/.*SET LOCAL trovella.signed_context TO '([^']*)'.*/\1/p" | head -n 1
 }
 V=$(signed_value app $A)
-case "$V" in v1:$A::*) status=0 ;; *) status=1; echo "# got: $V" ;; esac
+case "$V" in v2:$A::*) status=0 ;; *) status=1; echo "# got: $V" ;; esac
 ok $status "with_tenant on the coordinator sends Citus's workers a signed value"
 worker_tx() {  # NODE ROLE VALUE SQL [APPLICATION_NAME]
 	PGAPPNAME=${5:-psql} direct "$1" "$2" -c "BEGIN" -c "SET LOCAL trovella.signed_context TO '$3'" -c "$4" -c "COMMIT" |
@@ -212,15 +214,34 @@ is "$(worker_tx w1 app "$V" "SELECT count(*) FROM $shard_w1 WHERE tenant_id <> '
 c -c "ALTER ROLE app SET trovella.signed_context_lifetime = 1" >/dev/null
 short=$(signed_value app $A)
 sleep 2
-is "$(worker_tx w1 app "$short" "SELECT 1")" "ERROR 42501" "an expired value: refused (42501)"
+is "$(worker_tx w1 app "$short" "SELECT trovella.current_tenant()")" "ERROR 42501" \
+	"an expired value: no context, the query fails closed (42501)"
+# a long transaction renews its signature by calling with_tenant() again;
+# the expired one fails a query with the reason, and a savepoint before it
+# still works
+session() {  # ROLE, psql args: one session that goes on after an error
+	psql -X -q -At -v ON_ERROR_STOP=0 -v VERBOSITY=default -h 127.0.0.1 -p "$(citus_port coord)" \
+		-U "$1" -d postgres "${@:2}" 2>&1
+}
+out=$(session app -c "BEGIN" -c "SELECT trovella.with_tenant('$A')" -c "SAVEPOINT s" -c "SELECT pg_sleep(1.5)" \
+	-c "SELECT count(*) FROM docs" -c "ROLLBACK TO SAVEPOINT s" -c "SELECT trovella.with_tenant('$A')" \
+	-c "SELECT 'after: ' || count(*) FROM docs" -c "COMMIT")
+case "$out" in
+	*"no tenant context"*"DETAIL:  The context the coordinator signed expired"*) status=0 ;;
+	*) status=1; echo "$out" | sed 's/^/# /' ;;
+esac
+ok $status "past its lifetime, a new worker connection has no context, and the error says the signature expired"
+is "$(echo "$out" | grep -c 'does not exist')" "0" "ROLLBACK TO SAVEPOINT after it works (no savepoint lost on the workers)"
+is "$(echo "$out" | grep '^after: ')" "after: 3" \
+	"with_tenant() again with the same tenant renews the signature: the transaction goes on"
 c -c "ALTER ROLE app RESET trovella.signed_context_lifetime" >/dev/null
 # log_min_error_statement logs a refused statement's own text; nothing else
 # (no error, detail, hint or log line of trovella's) carries a value
-leaks=$(cat "$citus_dir"/*.log | grep 'v1:' | grep -v ' STATEMENT:  ')
+leaks=$(cat "$citus_dir"/*.log | grep -E 'v[12]:' | grep -v ' STATEMENT:  ')
 [ -z "$leaks" ] || echo "$leaks" | sed 's/^/# /'
 is "$(echo -n "$leaks" | grep -c .)" "0" \
 	"no message of any node carries a signed value (only refused statements' own text, logged by log_min_error_statement)"
-is "$(grep -c 'v1:' "$citus_dir/coord.log")" "0" "the coordinator logged none at all"
+is "$(grep -cE 'v[12]:' "$citus_dir/coord.log")" "0" "the coordinator logged none at all"
 
 # 7. personal access tokens on a reference table
 c -c "SELECT create_reference_table('trovella.personal_access_token')" >/dev/null
@@ -268,12 +289,25 @@ c -c "SELECT trovella.stop_membership()" >/dev/null
 
 # a key file that anyone may read is no key: the coordinator does not sign
 # (F0000), the workers verify nothing (55000); each backend reads it once
-chmod 644 "$citus_dir/cluster.key"
+chmod 644 "$citus_dir"/*.key
 is "$(app -c "BEGIN" -c "SELECT trovella.with_tenant('$A')")" "ERROR F0000" \
 	"a key file readable by others: with_tenant on the coordinator fails (F0000)"
 is "$(worker_tx w1 app "$V" "SELECT 1")" "ERROR 55000" "... and a worker cannot verify (55000)"
-chmod 600 "$citus_dir/cluster.key"
+chmod 600 "$citus_dir"/*.key
 is "$(in_tenant $A "SELECT count(*) FROM docs")" "3" "with the key private again, the cluster works"
+
+# a worker with another key: no context there, and the error says so and
+# names the node (new backends read the key file)
+cp "$citus_dir/w1.key" "$citus_dir/w1.key.good"
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$citus_dir/w1.key"
+out=$(session app -c "BEGIN" -c "SELECT trovella.with_tenant('$A')" -c "SELECT count(*) FROM docs" -c "COMMIT")
+case "$out" in
+	*"no tenant context"*"is not the coordinator's"*"127.0.0.1:$W1"*) status=0 ;;
+	*) status=1; echo "$out" | sed 's/^/# /' ;;
+esac
+ok $status "a worker whose key differs: the query fails closed (42501), saying the keys differ, on which node"
+cp "$citus_dir/w1.key.good" "$citus_dir/w1.key"
+is "$(in_tenant $A "SELECT count(*) FROM docs")" "3" "... and with the same key again, the cluster works"
 
 # 9. per-tenant statistics: each node counts what it ran for the tenant
 is "$(c -c "SELECT string_agg((result::bigint > 0)::text, ' ' ORDER BY nodeport) FROM run_command_on_workers(

@@ -1,16 +1,20 @@
-# A Citus cluster of a coordinator and two workers for the Citus suite and
+# A Citus cluster of a coordinator and two workers (or a coordinator alone,
+# holding the shards) for the Citus suite and
 # bench: each node its own data directory in a temporary directory, listening
 # on 127.0.0.1 only, on free ports.  Sourced, not run.  citus_start starts
 # it; citus_stop (also run on EXIT) stops every node it started.
 #
-#   CITUS_KEY=1   give every node the same cluster key (trovella.cluster_key_file)
+#   CITUS_KEY=1   give every node the same cluster key (trovella.cluster_key_file),
+#                 each its own copy: $citus_dir/NODE.key
 
 citus_bindir=$(pg_config --bindir)
 citus_dir=$(mktemp -d /tmp/trovella-citus-XXXXXX)
 chmod 755 "$citus_dir"
 citus_as_server() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 [ "$(id -u)" -eq 0 ] && chown postgres "$citus_dir"
-CITUS_NODES="coord w1 w2"
+# the nodes: a coordinator and two workers, or CITUS_NODES=coord set before
+# sourcing for a coordinator that holds every shard itself
+CITUS_NODES=${CITUS_NODES:-coord w1 w2}
 
 citus_stop() {
 	local n
@@ -41,13 +45,16 @@ citus_port() { cat "$citus_dir/$1.port"; }
 # citus_start [EXTRA_CONF_LINE...]: initdb, configure and start every node,
 # then register the workers with the coordinator
 citus_start() {
-	local n port key=$citus_dir/cluster.key
-	if [ -n "${CITUS_KEY:-}" ]; then
-		head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$key"
-		chmod 600 "$key"
-		[ "$(id -u)" -eq 0 ] && chown postgres "$key"
-	fi
+	local n port key secret
+	secret=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 	for n in $CITUS_NODES; do
+		# each node its own copy of the key, as on separate machines
+		key=$citus_dir/$n.key
+		if [ -n "${CITUS_KEY:-}" ]; then
+			printf '%s\n' "$secret" >"$key"
+			chmod 600 "$key"
+			[ "$(id -u)" -eq 0 ] && chown postgres "$key"
+		fi
 		citus_as_server "$citus_bindir/initdb" -D "$citus_dir/$n" -U postgres -A trust >/dev/null || return 1
 		{
 			echo "listen_addresses = '127.0.0.1'"
@@ -56,6 +63,11 @@ citus_start() {
 			echo "max_prepared_transactions = 20"
 			echo "citus.propagate_set_commands = 'local'"
 			[ -n "${CITUS_KEY:-}" ] && echo "trovella.cluster_key_file = '$key'"
+			# minor releases that restrict logical decoding output plugins
+			# (15.20 and later) must be told that Citus's may be used: its
+			# shard moves and splits decode through it
+			"$citus_bindir/postgres" --describe-config 2>/dev/null | grep -q '^output_plugin_libraries' &&
+				echo "output_plugin_libraries = 'pgoutput, test_decoding, citus'"
 			local line
 			for line in "$@"; do echo "$line"; done
 		} >>"$citus_dir/$n/postgresql.conf"
@@ -74,9 +86,15 @@ citus_start() {
 		citus_psql "$n" -c "CREATE EXTENSION citus" >/dev/null || return 1
 	done
 	citus_psql coord -c "SELECT citus_set_coordinator_host('127.0.0.1', $(citus_port coord))" >/dev/null || return 1
-	for n in w1 w2; do
+	for n in $CITUS_NODES; do
+		[ "$n" = coord ] && continue
 		citus_psql coord -c "SELECT citus_add_node('127.0.0.1', $(citus_port "$n"))" >/dev/null || return 1
 	done
+	# a coordinator alone holds the shards (Citus's single-node setup)
+	if [ "$CITUS_NODES" = coord ]; then
+		citus_psql coord -c "SELECT citus_set_node_property('127.0.0.1', $(citus_port coord), 'shouldhaveshards', true)" \
+			>/dev/null || return 1
+	fi
 }
 
 # citus_psql NODE [psql args]: as postgres over TCP, unaligned tuples, errors as "ERROR <sqlstate>"
