@@ -138,6 +138,51 @@ trovella_citus_renamed_to_shard(Oid relid)
 }
 
 /*
+ * Whether this node runs Citus with other nodes in its metadata, so that
+ * what a table of this node alone holds does not reach them.
+ */
+bool
+trovella_citus_has_other_nodes(void)
+{
+	bool		isnull;
+	bool		others;
+
+	if (!trovella_citus_loaded() || !OidIsValid(get_extension_oid("citus", true)))
+		return false;
+	SPI_connect();
+	if (SPI_execute("SELECT EXISTS (SELECT FROM pg_catalog.pg_dist_node n "
+					"  WHERE n.groupid OPERATOR(pg_catalog.<>) "
+					"    (SELECT g.groupid FROM pg_catalog.pg_dist_local_group g))",
+					true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not read Citus's metadata");
+	others = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+	return others;
+}
+
+/* Whether Citus has made relid a reference table (a full copy on every node). */
+bool
+trovella_citus_reference_table(Oid relid)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+	bool		found;
+
+	if (!trovella_citus_loaded() || !OidIsValid(get_extension_oid("citus", true)))
+		return false;
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT FROM pg_catalog.pg_dist_partition d "
+							  "WHERE d.logicalrelid OPERATOR(pg_catalog.=) $1 "
+							  "AND d.partmethod OPERATOR(pg_catalog.=) 'n' "
+							  "AND d.repmodel OPERATOR(pg_catalog.=) 't'",
+							  1, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read Citus's metadata");
+	found = SPI_processed > 0;
+	SPI_finish();
+	return found;
+}
+
+/*
  * The relation that holds this node's copy of a table Citus has made a
  * reference table: its local shard placement (a full copy, which Citus
  * writes with every other copy in one distributed transaction).  Code that

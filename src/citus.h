@@ -19,6 +19,12 @@ extern bool trovella_citus_is_shard(Oid relid);
 /* Whether relid, just renamed in a nested statement, became a placement. */
 extern bool trovella_citus_renamed_to_shard(Oid relid);
 
+/* Whether this node runs Citus with other nodes in its metadata. */
+extern bool trovella_citus_has_other_nodes(void);
+
+/* Whether Citus has made relid a reference table. */
+extern bool trovella_citus_reference_table(Oid relid);
+
 /* This node's copy of a Citus reference table; relid itself without Citus. */
 extern Oid	trovella_citus_local_copy(Oid relid);
 

@@ -22,7 +22,11 @@
  * What the registration resolves to (relation, index, columns) is kept per
  * backend and forgotten by relcache invalidation: of the member table or
  * its index (DDL), or of trovella.membership, which use_membership and
- * stop_membership invalidate themselves.
+ * stop_membership invalidate themselves.  On a Citus cluster the
+ * registration must reach every node (trovella.membership a reference
+ * table, which use_membership requires there); each node then checks
+ * membership against its own copies, and reads the registration once per
+ * transaction, since Citus's writes to this node's copy invalidate nothing.
  *
  * The registration lives in trovella's own table, which a dump of the
  * application's schema alone (pg_dump --schema=public) leaves behind.  So
@@ -83,6 +87,8 @@ typedef struct Membership
 	int			tenant_key;		/* 1-based position in the index */
 	int			user_key;
 	Oid			marked;			/* unregistered: a table marked as the member table */
+	LocalTransactionId lxid;	/* resolved in this transaction */
+	bool		per_transaction;	/* trovella.membership is a Citus reference table */
 } Membership;
 
 static Membership membership;
@@ -213,7 +219,8 @@ current_membership(void)
 {
 	Membership	m = {0};
 
-	if (membership.resolved)
+	if (membership.resolved &&
+		(!membership.per_transaction || membership.lxid == TROVELLA_MY_LXID))
 		return &membership;
 
 	m.config = trovella_membership_config_relid();
@@ -251,6 +258,13 @@ current_membership(void)
 	SPI_finish();
 	if (!m.registered)
 		m.marked = marked_table();
+	/*
+	 * On Citus, trovella.membership may be a reference table, which Citus
+	 * writes on this node without a relcache invalidation here: read it
+	 * again in each transaction.
+	 */
+	m.per_transaction = trovella_citus_local_copy(m.config) != m.config;
+	m.lxid = TROVELLA_MY_LXID;
 	m.resolved = true;
 	membership = m;
 	return &membership;

@@ -19,6 +19,7 @@
 #include "utils/syscache.h"
 #include "utils/uuid.h"
 
+#include "citus.h"
 #include "compat.h"
 #include "context.h"
 #include "membership.h"
@@ -153,6 +154,26 @@ require_registration_owner(Oid relid, const char *function_name)
 }
 
 /*
+ * On a Citus cluster every node checks membership (a client may connect to
+ * a worker, and a bound token may be presented there), so the registration
+ * must reach every node, in the same distributed transaction: 55000 unless
+ * trovella.membership is a reference table there.
+ */
+static void
+require_registration_reaches_every_node(const char *function_name)
+{
+	Oid			config = trovella_membership_config_relid();
+
+	if (trovella_citus_has_other_nodes() && !trovella_citus_reference_table(config))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("trovella.%s: on a Citus cluster, the registration must reach every node",
+						function_name),
+				 errdetail("trovella.membership is not a Citus reference table, so the workers would not check membership."),
+				 errhint("As a superuser, on the coordinator: SELECT create_reference_table('trovella.membership');")));
+}
+
+/*
  * use_membership(tbl, tenant_column, user_column, role_column DEFAULT NULL):
  * register tbl.  The caller must own it, and the table registered before,
  * if it still exists.
@@ -181,6 +202,7 @@ trovella_use_membership(PG_FUNCTION_ARGS)
 				 errmsg("trovella.use_membership: table with OID %u does not exist", relid)));
 
 	require_owner(relid, "use_membership");
+	require_registration_reaches_every_node("use_membership");
 	if (registered_table(&previous) && previous != relid)
 	{
 		require_registration_owner(previous, "use_membership");

@@ -10,7 +10,7 @@ here=$(dirname "$0")
 . "$here/../tap/lib.sh"
 CITUS_KEY=1
 . "$here/cluster.sh"
-plan 74
+plan 83
 
 if ! citus_start "trovella.isolation_guard = 'error'"; then
 	ok 1 "the cluster starts"
@@ -270,15 +270,48 @@ is "$(app -c "SELECT count(*) FROM trovella.pat_verify('$token')")" "0" "a revok
 is "$(copies)" "1 3" "after the revoke, the copies are still identical"
 is "$(app -c "BEGIN" -c "SELECT * FROM trovella.authenticate('$token')")" "ERROR 28000" "authenticate of it fails (28000)"
 
-# 8. membership on a reference table
+# 8. membership on a reference table, checked on every node
 V2=22222222-0000-0000-0000-000000000000
 c -c "SET trovella.isolation_guard = off" \
-	-c "CREATE TABLE members (tenant_id uuid NOT NULL, user_id uuid NOT NULL, PRIMARY KEY (tenant_id, user_id))" \
-	-c "SELECT create_reference_table('members')" -c "INSERT INTO members VALUES ('$A', '$U')" \
-	-c "SELECT trovella.use_membership('members', 'tenant_id', 'user_id')" >/dev/null
+	-c "CREATE TABLE members (tenant_id uuid NOT NULL, user_id uuid NOT NULL, role text,
+		PRIMARY KEY (tenant_id, user_id))" \
+	-c "SELECT create_reference_table('members')" -c "INSERT INTO members VALUES ('$A', '$U', 'admin')" >/dev/null
+is "$(c -c "SELECT trovella.use_membership('members', 'tenant_id', 'user_id', 'role')")" "ERROR 55000" \
+	"use_membership while trovella.membership is not a reference table: refused, the workers would not check (55000)"
+c -c "SELECT create_reference_table('trovella.membership')" >/dev/null
+is "$(c -c "SET trovella.isolation_guard = off" -c "SELECT trovella.use_membership('members', 'tenant_id', 'user_id', 'role')")" "" \
+	"... and with it a reference table, the registration is made on every node"
 is "$(app -c "BEGIN" -c "SELECT trovella.with_tenant('$A', '$U')" -c "SELECT count(*) FROM docs" -c "COMMIT" | sed -n 2p)" "3" \
 	"a member of a reference membership table opens the tenant, and the workers follow"
 is "$(app -c "BEGIN" -c "SELECT trovella.with_tenant('$A', '$V2')")" "ERROR 42501" "a non-member is refused (42501)"
+# straight to a worker, with the grants the README gives for that
+c -c "SELECT result FROM run_command_on_workers(\$\$GRANT EXECUTE ON FUNCTION trovella.with_user(uuid),
+	trovella.authenticate(text) TO app\$\$)" >/dev/null
+is "$(direct w1 app -c "BEGIN" -c "SELECT trovella.with_tenant('$A', '$V2')")" "ERROR 42501" \
+	"on a worker, a non-member is refused too (42501)"
+is "$(direct w2 app -c "BEGIN" -c "SELECT trovella.with_tenant('$A', '$U')" -c "SELECT trovella.current_member_role()" \
+	-c "COMMIT" | sed -n 2p)" "admin" "on a worker, a member opens the tenant and current_member_role() works"
+c -c "GRANT EXECUTE ON FUNCTION trovella.pat_create(text, timestamptz, text[], uuid) TO app" >/dev/null
+bound=$(app -c "BEGIN" -c "SELECT trovella.with_tenant('$A', '$U')" \
+	-c "SELECT token FROM trovella.pat_create('bound', now() + interval '1 day', '{}', '$A')" -c "COMMIT" | sed -n 2p)
+is "$(direct w1 app -c "BEGIN" -c "SELECT count(*) FROM trovella.authenticate('$bound')" -c "SELECT trovella.current_tenant()" \
+	-c "COMMIT" | sed -n 2p)" "$A" \
+	"a token bound to the tenant authenticates on a worker while its user is a member"
+c -c "DELETE FROM members WHERE user_id = '$U'" >/dev/null
+is "$(direct w1 app -c "BEGIN" -c "SELECT count(*) FROM trovella.authenticate('$bound')")" "ERROR 42501" \
+	"... and is refused there once the user left the tenant (42501)"
+# replaced, then stopped, on the coordinator: every node follows
+c -c "SET trovella.isolation_guard = off" \
+	-c "CREATE TABLE members2 (org uuid NOT NULL, usr uuid NOT NULL, PRIMARY KEY (org, usr))" \
+	-c "SELECT create_reference_table('members2')" -c "INSERT INTO members2 VALUES ('$A', '$V2')" \
+	-c "SELECT trovella.use_membership('members2', 'org', 'usr')" >/dev/null
+is "$(direct w2 app -c "BEGIN" -c "SELECT trovella.with_tenant('$A', '$V2')" -c "SELECT trovella.current_user_id()" \
+	-c "COMMIT" | sed -n 2p)" "$V2" "a registration replaced on the coordinator is the workers' too"
+c -c "SELECT trovella.stop_membership()" >/dev/null
+is "$(direct w1 app -c "BEGIN" -c "SELECT trovella.current_member_role()")" "ERROR 42501" \
+	"... and stopped: a worker has no registration either (no context: 42501 before 55000)"
+is "$(direct w1 app -c "BEGIN" -c "SELECT trovella.with_tenant('$A', '$U')" -c "SELECT trovella.current_member_role()")" \
+	"$(printf '\nERROR 55000')" "... stopped on every node: current_member_role() says none is registered (55000)"
 c -c "SET trovella.isolation_guard = off" \
 	-c "CREATE TABLE members_sharded (tenant_id uuid NOT NULL, user_id uuid NOT NULL, PRIMARY KEY (tenant_id, user_id))" \
 	-c "SELECT create_distributed_table('members_sharded', 'tenant_id')" \
