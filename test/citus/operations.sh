@@ -6,8 +6,12 @@
 # tenant's context reads that tenant's rows only, although each table also
 # has a permissive canary policy USING (true), which must never widen a
 # tenant's reach.  Re-running enable_tenant_isolation() afterwards repairs
-# and never breaks.  Sourced by operations_*.t after cluster.sh; the .t
-# file sets MULTI (true with workers).
+# and never breaks.  Sourced by operations_*.t, which set CITUS_NODES (as
+# cluster.sh reads it) and MULTI (true with workers), then call
+# operations_test PLAN (MODES="error" runs one mode, for a quicker look).
+. "$(dirname "${BASH_SOURCE[0]}")/../tap/lib.sh"
+CITUS_KEY=1
+. "$(dirname "${BASH_SOURCE[0]}")/cluster.sh"
 
 A=aaaaaaaa-0000-0000-0000-000000000000
 B=bbbbbbbb-0000-0000-0000-000000000000
@@ -160,4 +164,28 @@ run_operations() {
 		-c "SELECT (SELECT count(*) FROM ref_$s WHERE tenant_id <> '$A') + (SELECT count(*) FROM dist_$s WHERE tenant_id <> '$A')
 			+ (SELECT count(*) FROM local_$s WHERE tenant_id <> '$A') + (SELECT count(*) FROM auto_$s WHERE tenant_id <> '$A')" \
 		-c "COMMIT" | sed -n 2p)" "0" "$mode: ... and tenant A still reads none of B's rows"
+}
+
+# operations_test PLAN: the cluster, the application role, then every
+# operation with the guard in error and in auto
+operations_test() {
+	plan "$1"
+	# logical replication, which create_distributed_table_concurrently needs
+	if ! citus_start "wal_level = logical" "max_replication_slots = 20" "max_wal_senders = 20"; then
+		ok 1 "the cluster starts"
+		exit 1
+	fi
+	ok 0 "the cluster starts ($CITUS_NODES)"
+
+	is "$(c -c "CREATE EXTENSION trovella" -c "CREATE ROLE app LOGIN" \
+		-c "GRANT EXECUTE ON FUNCTION trovella.with_tenant(uuid, uuid) TO app" \
+		-c "SELECT result FROM run_command_on_workers(\$\$GRANT EXECUTE ON FUNCTION trovella.with_tenant(uuid, uuid) TO app\$\$)" 2>&1 |
+		grep ERROR)" "" "the extension and the application role, its grant on every node"
+
+	local mode
+	for mode in ${MODES:-error auto}; do
+		guard $mode
+		run_operations $mode "guard $mode"
+	done
+	done_testing
 }

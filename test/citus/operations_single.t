@@ -3,30 +3,7 @@
 # coordinator holds every shard (Citus's recommended start), so every
 # placement is made by local execution in the caller's own backend.
 set -u
-here=$(dirname "$0")
-. "$here/../tap/lib.sh"
-CITUS_KEY=1
 CITUS_NODES=coord
-. "$here/cluster.sh"
-. "$here/operations.sh"
 MULTI=false
-plan 104
-
-# logical replication, which create_distributed_table_concurrently needs
-if ! citus_start "wal_level = logical" "max_replication_slots = 20" "max_wal_senders = 20"; then
-	ok 1 "the cluster starts"
-	exit 1
-fi
-ok 0 "the cluster starts ($CITUS_NODES)"
-
-setup=$(c -c "CREATE EXTENSION trovella" -c "CREATE ROLE app LOGIN" \
-	-c "GRANT EXECUTE ON FUNCTION trovella.with_tenant(uuid, uuid) TO app" \
-	-c "SELECT result FROM run_command_on_workers(\$\$GRANT EXECUTE ON FUNCTION trovella.with_tenant(uuid, uuid) TO app\$\$)" 2>&1 |
-	grep ERROR)
-is "$setup" "" "the extension and the application role, its grant on every node"
-
-for mode in error auto; do
-	guard $mode
-	run_operations $mode "guard $mode"
-done
-done_testing
+. "$(dirname "$0")/operations.sh"
+operations_test 104
