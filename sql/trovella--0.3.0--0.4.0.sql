@@ -271,3 +271,233 @@ CROSS JOIN LATERAL (SELECT trovella.placement_problems(c.oid, col.attname) AS pr
 WHERE c.relkind IN ('r', 'p')
   AND n.nspname NOT LIKE 'pg\_%'
   AND n.nspname NOT IN ('information_schema', 'trovella');
+
+------------------------------------------------------------------------
+-- trovella.health: one row per check, for monitoring and an application's
+-- health endpoint (readable by pg_monitor).
+------------------------------------------------------------------------
+CREATE FUNCTION trovella.library_version()
+RETURNS text
+AS 'MODULE_PATHNAME', 'trovella_library_version'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION trovella.library_version() IS
+'the version of the trovella library this backend loaded (the installed extension''s is pg_extension.extversion)';
+
+CREATE FUNCTION trovella.cluster_key_problem()
+RETURNS text
+AS 'MODULE_PATHNAME', 'trovella_cluster_key_problem_sql'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION trovella.cluster_key_problem() IS
+'why this node cannot use the cluster key of trovella.cluster_key_file, or NULL (none configured, or usable); never the key';
+REVOKE EXECUTE ON FUNCTION trovella.cluster_key_problem() FROM PUBLIC;
+
+-- SECURITY DEFINER: the checks read settings and catalogs that pg_monitor
+-- may not; what they return is a status and a sentence, never a value of
+-- the tables checked.
+CREATE FUNCTION trovella.health_checks()
+RETURNS TABLE (check_name text, status text, detail text)
+LANGUAGE plpgsql STABLE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	installed text;
+	library text := trovella.library_version();
+	preloaded boolean := 'trovella' = ANY (string_to_array(replace(current_setting('shared_preload_libraries'), ' ', ''), ','));
+	guard text := current_setting('trovella.isolation_guard', true);
+	problems bigint;
+	registered regclass;
+	marked regclass;
+	info record;
+	key_problem text;
+	logged text[];
+BEGIN
+	SELECT e.extversion INTO installed FROM pg_extension e WHERE e.extname = 'trovella';
+	check_name := 'version';
+	IF installed = library THEN
+		status := 'ok';
+		detail := format('extension and library %s', library);
+	ELSE
+		status := 'problem';
+		detail := format('the extension is at %s, the loaded library is %s: ALTER EXTENSION trovella UPDATE, or install the matching library', installed, library);
+	END IF;
+	RETURN NEXT;
+
+	check_name := 'preload';
+	status := CASE WHEN preloaded THEN 'ok' ELSE 'warning' END;
+	detail := CASE WHEN preloaded THEN 'trovella is in shared_preload_libraries'
+	               ELSE 'without shared_preload_libraries = ''trovella'' there are no per-tenant statistics and tokens are not masked in the server log' END;
+	RETURN NEXT;
+
+	check_name := 'guard';
+	status := CASE WHEN guard = 'off' THEN 'warning' ELSE 'ok' END;
+	detail := format('trovella.isolation_guard = %s', coalesce(guard, 'warn'));
+	RETURN NEXT;
+
+	SELECT count(*) INTO problems FROM trovella.isolation_status s WHERE s.problems <> '{}';
+	check_name := 'isolation';
+	status := CASE WHEN problems = 0 THEN 'ok' ELSE 'problem' END;
+	detail := CASE WHEN problems = 0 THEN 'every table with a tenant column is isolated'
+	               ELSE format('tables with isolation problems: %s; SELECT * FROM trovella.isolation_status WHERE problems <> ''{}''', problems) END;
+	RETURN NEXT;
+
+	check_name := 'membership';
+	SELECT m.tbl INTO registered FROM trovella.membership m;
+	SELECT c.conrelid::regclass INTO marked FROM pg_constraint c
+	WHERE c.conname = 'trovella_membership' AND c.contype = 'c' LIMIT 1;
+	IF registered IS NOT NULL AND NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = registered) THEN
+		status := 'problem';
+		detail := 'the registered membership table no longer exists: every user-tenant pairing fails';
+	ELSIF registered IS NOT NULL THEN
+		status := 'ok';
+		detail := format('membership checked against %s', registered);
+	ELSIF marked IS NOT NULL THEN
+		status := 'problem';
+		detail := format('%s is marked as the membership table but none is registered: every user-tenant pairing fails (55000) until trovella.use_membership() runs', marked);
+	ELSE
+		status := 'ok';
+		detail := 'no membership table registered: users are not checked against tenants';
+	END IF;
+	RETURN NEXT;
+
+	check_name := 'statistics';
+	IF preloaded THEN
+		SELECT * INTO info FROM trovella.tenant_stats_info();
+		status := CASE WHEN info.evictions > 0 THEN 'warning' ELSE 'ok' END;
+		detail := format('%s of %s tenants tracked, %s evicted since %s%s', info.tenants, info.max_tenants,
+		                 info.evictions, info.stats_reset,
+		                 CASE WHEN info.evictions > 0 THEN ': raise trovella.stats_max_tenants' ELSE '' END);
+	ELSE
+		status := 'ok';
+		detail := 'not collected: trovella is not preloaded';
+	END IF;
+	RETURN NEXT;
+
+	IF EXISTS (SELECT FROM pg_extension e WHERE e.extname = 'citus') THEN
+		check_name := 'cluster_key';
+		key_problem := trovella.cluster_key_problem();
+		IF coalesce(current_setting('trovella.cluster_key_file', true), '') = '' THEN
+			status := 'problem';
+			detail := 'no trovella.cluster_key_file: the workers refuse every tenant query';
+		ELSIF key_problem IS NOT NULL THEN
+			status := 'problem';
+			detail := key_problem;
+		ELSE
+			status := 'ok';
+			detail := 'the cluster key is readable and valid on this node';
+		END IF;
+		RETURN NEXT;
+	END IF;
+
+	-- settings that write a statement's literals or parameters to the log,
+	-- where a token given to pat_verify() or authenticate() would stay
+	logged := ARRAY(SELECT x FROM unnest(ARRAY[
+		CASE WHEN current_setting('log_statement') = 'all' THEN 'log_statement = all' END,
+		CASE WHEN current_setting('log_min_duration_statement')::int >= 0
+		     THEN 'log_min_duration_statement = ' || current_setting('log_min_duration_statement') END,
+		CASE WHEN current_setting('shared_preload_libraries') LIKE '%pgaudit%' THEN 'pgaudit' END]) x
+		WHERE x IS NOT NULL);
+	check_name := 'log_secrets';
+	IF cardinality(logged) = 0 THEN
+		status := 'ok';
+		detail := 'no setting writes statements or their parameters to the log';
+	ELSIF preloaded AND current_setting('trovella.redact_tokens', true) IS DISTINCT FROM 'off' THEN
+		status := 'ok';
+		detail := format('%s: tokens are masked (trovella preloaded, trovella.redact_tokens on)', array_to_string(logged, ', '));
+	ELSE
+		status := 'problem';
+		detail := format('%s: tokens passed to pat_verify() or authenticate() are written to the server log; preload trovella (and keep trovella.redact_tokens on)', array_to_string(logged, ', '));
+	END IF;
+	RETURN NEXT;
+END
+$$;
+COMMENT ON FUNCTION trovella.health_checks() IS
+'trovella.health''s rows: each check, ok, warning or problem, and a sentence';
+REVOKE EXECUTE ON FUNCTION trovella.health_checks() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION trovella.health_checks() TO pg_monitor;
+
+CREATE VIEW trovella.health AS SELECT * FROM trovella.health_checks();
+COMMENT ON VIEW trovella.health IS
+'one row per check of this database''s trovella (version, preload, guard, isolation, membership, statistics, cluster key, secrets in the log): status ok, warning or problem; readable by pg_monitor';
+REVOKE ALL ON trovella.health FROM PUBLIC;
+GRANT SELECT ON trovella.health TO pg_monitor;
+
+------------------------------------------------------------------------
+-- The seed ledger: seed files applied once per environment, each recorded
+-- with its SHA-256 in the seed's own transaction, so that an applied seed
+-- can never change.  An extension configuration table: pg_dump keeps it.
+------------------------------------------------------------------------
+CREATE TABLE trovella.seed (
+	name text PRIMARY KEY,
+	sha256 text NOT NULL CHECK (sha256 ~ '^[0-9a-f]{64}$'),
+	environment text NOT NULL,
+	applied_at timestamptz NOT NULL DEFAULT now(),
+	applied_by name NOT NULL DEFAULT session_user
+);
+COMMENT ON TABLE trovella.seed IS
+'seeds applied to this database: name, SHA-256 of the file, environment, when and by whom; written by trovella.record_seed()';
+REVOKE ALL ON trovella.seed FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('trovella.seed', '');
+
+CREATE FUNCTION trovella.in_transaction_block()
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'trovella_in_transaction_block'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+COMMENT ON FUNCTION trovella.in_transaction_block() IS
+'whether the caller runs inside BEGIN ... COMMIT';
+
+-- In the seed's own transaction, before its statements: true when the seed
+-- is new (recorded: apply it, then commit), false when it was applied with
+-- the same SHA-256 (skip it: roll back); 55000 when it was applied with
+-- another.  A concurrent run waits for the first to commit and then gets
+-- false: a seed is applied once.
+CREATE FUNCTION trovella.record_seed(name text, sha256 text, environment text)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	applied trovella.seed;
+BEGIN
+	IF name IS NULL OR sha256 IS NULL OR environment IS NULL THEN
+		RAISE EXCEPTION 'trovella.record_seed: % must not be NULL',
+			CASE WHEN name IS NULL THEN 'name' WHEN sha256 IS NULL THEN 'sha256' ELSE 'environment' END
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF length(name) NOT BETWEEN 1 AND 200 OR name ~ '[[:cntrl:]]' THEN
+		RAISE EXCEPTION 'trovella.record_seed: a seed name has 1 to 200 characters, none of them a control character'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF sha256 !~ '^[0-9a-fA-F]{64}$' THEN
+		RAISE EXCEPTION 'trovella.record_seed: sha256 must be 64 hexadecimal digits'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF environment !~ '^[a-z][a-z0-9_-]{0,62}$' THEN
+		RAISE EXCEPTION 'trovella.record_seed: an environment is a lower-case name (production, staging, dev)'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF NOT trovella.in_transaction_block() THEN
+		RAISE EXCEPTION 'trovella.record_seed can only be used in transaction blocks'
+			USING ERRCODE = 'no_active_sql_transaction',
+			      DETAIL = 'The record and the seed''s statements must commit together.',
+			      HINT = 'Run BEGIN; SELECT trovella.record_seed(...); then the seed, then COMMIT.';
+	END IF;
+	INSERT INTO trovella.seed AS s (name, sha256, environment)
+	VALUES (record_seed.name, lower(record_seed.sha256), record_seed.environment)
+	ON CONFLICT ON CONSTRAINT seed_pkey DO NOTHING;
+	IF FOUND THEN
+		RETURN true;
+	END IF;
+	SELECT * INTO applied FROM trovella.seed s WHERE s.name = record_seed.name;
+	IF applied.sha256 <> lower(record_seed.sha256) THEN
+		RAISE EXCEPTION 'trovella.record_seed: seed "%" was applied with other contents', record_seed.name
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+			      DETAIL = format('It was applied %s in environment %s by %s; an applied seed never changes.',
+			                      applied.applied_at, applied.environment, applied.applied_by),
+			      HINT = 'Restore the file as it was applied, and put the change in a new seed.';
+	END IF;
+	RETURN false;
+END
+$$;
+COMMENT ON FUNCTION trovella.record_seed(text, text, text) IS
+'in a seed''s transaction: true when new (recorded), false when applied before with the same SHA-256, 55000 when applied with another';
+REVOKE EXECUTE ON FUNCTION trovella.record_seed(text, text, text) FROM PUBLIC;

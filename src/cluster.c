@@ -507,6 +507,21 @@ trovella_cluster_utility_after(ClusterUtility *state)
 	}
 }
 
+/*
+ * For trovella.health: whether a cluster key is configured here, and why
+ * this node cannot use it (NULL when it can).  Never the key itself.
+ */
+const char *
+trovella_cluster_key_problem(bool *configured)
+{
+	const char *problem = NULL;
+
+	*configured = cluster_key_file != NULL && cluster_key_file[0] != '\0';
+	if (*configured && !load_cluster_key(&problem))
+		return problem;
+	return NULL;
+}
+
 void
 ClusterInit(void)
 {

@@ -19,6 +19,9 @@ typedef struct ClusterUtility
 
 extern void ClusterInit(void);
 
+/* Whether a cluster key is configured, and why it cannot be used (NULL: it can). */
+extern const char *trovella_cluster_key_problem(bool *configured);
+
 extern void trovella_cluster_utility_before(Node *parsetree, ClusterUtility *state);
 extern void trovella_cluster_utility_done(ClusterUtility *state);
 extern void trovella_cluster_utility_after(ClusterUtility *state);
