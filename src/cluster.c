@@ -21,16 +21,17 @@
  * so that they can be upgraded before the coordinator.  Each call of
  * with_tenant(), with_user() or authenticate() signs anew, also when it
  * sets what is already set: that renews the expiry for the connections
- * Citus opens later in a long transaction.  A worker accepts it only from SET LOCAL in a transaction
- * block, only if the MAC verifies (in constant time) for the role and
- * database of that session and the expiry has not passed, and then seals the
- * context exactly as with_tenant() would.  A value that does not verify, or
- * has expired, leaves the session without a context (see
- * check_signed_context for why that is not an error), and says why in the
- * fail-closed error of a tenant query where that helps; a malformed one is
- * an error.  Any other
- * way of setting it (set_config(), SET, ALTER ROLE ... SET, client options)
- * is refused.
+ * Citus opens later in a long transaction.
+ *
+ * A worker accepts it only from SET LOCAL in a transaction block, only if
+ * the MAC verifies (in constant time) for the role and database of that
+ * session and the expiry has not passed, and then seals the context exactly
+ * as with_tenant() would.  A value that does not verify, or has expired,
+ * leaves the session without a context (see check_signed_context for why
+ * that is not an error), and says why in the fail-closed error of a tenant
+ * query where that helps; a malformed one is an error.  Any other way of
+ * setting it (set_config(), SET, ALTER ROLE ... SET, client options) is
+ * refused.
  *
  * The policies of Citus's shard placements are placement.c's.
  */
@@ -178,7 +179,7 @@ compute_hmac(const char *const *parts, int nparts, uint8 mac[MAC_LEN])
 	return ok;
 }
 
-/* The MAC of one context (of format version, v1 or v2) for the current role and database. */
+/* The MAC of one context, of format v1 or v2, for the current role and database. */
 static bool
 compute_mac(const char *version, const char *tenant, const char *user,
 			const char *expiry, uint8 mac[MAC_LEN])
