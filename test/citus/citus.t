@@ -142,7 +142,8 @@ is "$(in_tenant $A "UPDATE docs SET tenant_id = '$B' WHERE body = 'a1'")" "ERROR
 is "$(app -c "SELECT count(*) FROM docs")" "ERROR 42501" "without a context, the coordinator fails closed (42501)"
 plan_text=$(app -c "BEGIN" -c "SELECT trovella.with_tenant('$A')" -c "EXPLAIN (COSTS OFF) SELECT count(*) FROM docs" -c "COMMIT")
 case "$plan_text" in
-	*"InitPlan 1"*"Index Cond: (tenant_id = \$0)"*) status=0 ;;
+	# the InitPlan's output is $0 up to 16, (InitPlan 1).col1 from 17 on
+	*"InitPlan 1"*"Index Cond: (tenant_id = \$0)"* | *"InitPlan 1"*"Index Cond: (tenant_id = (InitPlan 1).col1)"*) status=0 ;;
 	*) status=1; echo "$plan_text" | sed 's/^/# /' ;;
 esac
 ok $status "on the shards the tenant is evaluated once per query (an InitPlan), and drives the index"
