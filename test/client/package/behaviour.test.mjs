@@ -1,0 +1,268 @@
+// The trovella package as an application installs it (from its tarball,
+// in a scratch project: package.test.js), against the throwaway server, a
+// PgBouncer in transaction mode and a hot standby: every driver it adapts,
+// one round trip to open a tenant, its errors, health and seeds.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import postgres from 'postgres';
+import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres';
+import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
+import { pgTable, text } from 'drizzle-orm/pg-core';
+import { eq } from 'drizzle-orm';
+import {
+  withTenant, withUser, authenticate, guardPool, checkDatabase, applySeeds,
+  richId, richIdToUuid, uuidToUlid, ulidToUuid, ulidTime, VERSION,
+} from 'trovella';
+import { tenantColumn, ulidPrimaryKey } from 'trovella/drizzle';
+
+const helpers = process.env.TROVELLA_CLIENT_DIR;
+const { adminClient, createAppRole, dropRole, DATABASE, tenantId, userId } = await import(`${helpers}/db.js`);
+const { startPgBouncer, startStandby } = await import(`${helpers}/servers.js`);
+
+const ROLE = 'regress_package_app';
+const A = tenantId(71);
+const B = tenantId(72);
+const U = userId(71);
+const notes = pgTable('package_notes', { id: ulidPrimaryKey(), tenantId: tenantColumn(), body: text('body').notNull() });
+
+let admin;
+let role;
+let conn;
+const closers = [];
+
+before(async () => {
+  admin = await adminClient();
+  // a run that died before its after() left its role
+  if ((await admin.query('SELECT FROM pg_roles WHERE rolname = $1', [ROLE])).rowCount) await dropRole(admin, ROLE);
+  role = await createAppRole(admin, ROLE);
+  await admin.query(`SET trovella.isolation_guard = off;
+    DROP TABLE IF EXISTS package_notes;
+    CREATE TABLE package_notes (id uuid PRIMARY KEY DEFAULT trovella.ulid_uuid(), tenant_id uuid NOT NULL, body text NOT NULL);
+    CREATE INDEX ON package_notes (tenant_id, id);
+    SELECT trovella.enable_tenant_isolation('package_notes');
+    GRANT SELECT, INSERT, UPDATE, DELETE ON package_notes TO ${ROLE};
+    INSERT INTO package_notes (tenant_id, body) SELECT '${A}', 'a' || g FROM generate_series(1, 3) g;
+    INSERT INTO package_notes (tenant_id, body) SELECT '${B}', 'b' || g FROM generate_series(1, 2) g`);
+  conn = { host: process.env.PGHOST, port: Number(process.env.PGPORT || 5432), database: DATABASE, user: role.user, password: role.password };
+});
+
+after(async () => {
+  for (const close of closers.reverse()) await close();
+  await admin.query('DROP TABLE IF EXISTS package_notes');
+  await admin.query('DELETE FROM trovella.seed WHERE name LIKE \'pkg%\'');
+  await dropRole(admin, ROLE);
+  await admin.end();
+});
+
+function pgPool(options = conn) {
+  const pool = new pg.Pool({ ...options, max: 4 });
+  closers.push(() => pool.end());
+  return pool;
+}
+function postgresSql(options = conn) {
+  const sql = postgres({ host: options.host, port: options.port, database: options.database,
+    username: options.user, password: options.password, max: 4, onnotice: () => {} });
+  closers.push(() => sql.end());
+  return sql;
+}
+
+// the tenant's rows, as each driver returns them
+async function readNotes(db, tenant) {
+  return withTenant(db, tenant, null, async (tx) => {
+    if (typeof tx.select === 'function') return (await tx.select().from(notes)).map((r) => r.body).sort();
+    if (typeof tx.unsafe === 'function') return (await tx`SELECT body FROM package_notes`).map((r) => r.body).sort();
+    return (await tx.query('SELECT body FROM package_notes')).rows.map((r) => r.body).sort();
+  });
+}
+
+test('the package is the extension\'s version', () => {
+  assert.match(VERSION, /^\d+\.\d+\.\d+$/);
+});
+
+for (const [driver, make] of [
+  ['pg.Pool', () => pgPool()],
+  ['pg.Client', async () => { const c = new pg.Client(conn); await c.connect(); closers.push(() => c.end()); return c; }],
+  ['postgres.js', () => postgresSql()],
+  ['Drizzle over pg.Pool', () => drizzlePg({ client: pgPool(), schema: { notes } })],
+  ['Drizzle over postgres.js', () => drizzlePostgres({ client: postgresSql(), schema: { notes } })],
+]) {
+  test(`${driver}: withTenant reads and writes one tenant's rows only`, async () => {
+    const db = await make();
+    assert.deepEqual(await readNotes(db, A), ['a1', 'a2', 'a3']);
+    assert.deepEqual(await readNotes(db, B), ['b1', 'b2']);
+    // a write gets the tenant from the context, and rolls back with fn
+    await assert.rejects(withTenant(db, A, null, async (tx) => {
+      if (typeof tx.insert === 'function') await tx.insert(notes).values({ body: 'gone' });
+      else if (typeof tx.unsafe === 'function') await tx`INSERT INTO package_notes (body) VALUES ('gone')`;
+      else await tx.query("INSERT INTO package_notes (body) VALUES ('gone')");
+      throw new Error('the caller fails');
+    }), /the caller fails/);
+    assert.deepEqual(await readNotes(db, A), ['a1', 'a2', 'a3']);
+  });
+}
+
+test('one round trip opens a tenant: BEGIN and with_tenant() are one message (pg)', async () => {
+  const pool = pgPool();
+  await withTenant(pool, A, null, () => {}); // the package asks the server's version once per pool
+  let calls = 0;
+  const client = await pool.connect();
+  const query = client.query;
+  client.query = function counted(...args) { calls += 1; return query.apply(this, args); };
+  client.release();
+  await withTenant(pool, A, null, async () => {
+    assert.equal(calls, 1, 'only one message before fn');
+  });
+  assert.equal(calls, 2, 'and COMMIT after it');
+  client.query = query;
+});
+
+test('ids are checked before anything is sent: 22P02, nothing run', async () => {
+  const pool = pgPool();
+  for (const bad of ["x'); DROP TABLE package_notes; --", '0000', 42, null]) {
+    await assert.rejects(withTenant(pool, bad, null, () => assert.fail('fn ran')), { code: '22P02' });
+  }
+  await assert.rejects(withTenant(pool, A, 'not-a-user', () => assert.fail('fn ran')), { code: '22P02' });
+  assert.deepEqual(await readNotes(pool, A), ['a1', 'a2', 'a3']);
+});
+
+test('the server\'s errors come through with their SQLSTATE, and the connection is clean after', async () => {
+  const pool = pgPool({ ...conn });
+  await assert.rejects(withTenant(pool, A, null, (tx) => tx.query('SELECT trovella.with_tenant($1)', [B])), { code: '25000' });
+  await assert.rejects(pool.query('SELECT count(*) FROM package_notes'), { code: '42501' });
+  await assert.rejects(authenticate(pool, 'trv_M7H4jxUDDWHP4kZ6A4dxlQYsQIWJuq11T4V4', () => assert.fail('fn ran')), { code: '28000' });
+});
+
+test('withUser and authenticate: a token made in one, the user in the other', async () => {
+  const pool = pgPool();
+  const token = await withUser(pool, U, async (tx) => (await tx.query(
+    "SELECT token FROM trovella.pat_create('package', now() + interval '1 day', '{repo:read}')")).rows[0].token);
+  const seen = await authenticate(pool, token, async (tx, identity) => ({
+    identity, current: (await tx.query('SELECT trovella.current_user_id() AS u')).rows[0].u,
+  }));
+  assert.equal(seen.identity.userId, U);
+  assert.equal(seen.current, U);
+  assert.deepEqual(seen.identity.scopes, ['repo:read']);
+});
+
+test('guardPool: a client released in a transaction is destroyed, not reused', async () => {
+  const pool = guardPool(pgPool());
+  const client = await pool.connect();
+  await client.query('BEGIN');
+  await client.query('SELECT trovella.with_tenant($1)', [A]);
+  client.release();
+  await assert.rejects(pool.query('SELECT count(*) FROM package_notes'), { code: '42501' });
+});
+
+test('a server whose trovella is older than the package needs is refused, saying so', async () => {
+  const name = `pkg_old_${process.pid}`;
+  await admin.query(`DROP DATABASE IF EXISTS ${name}`);
+  await admin.query(`CREATE DATABASE ${name}`);
+  const old = new pg.Client({ host: conn.host, port: conn.port, database: name, user: process.env.PGUSER });
+  await old.connect();
+  try {
+    await old.query("CREATE EXTENSION trovella VERSION '0.3.0'");
+    await assert.rejects(withTenant(old, A, null, () => assert.fail('fn ran')),
+      (err) => err.code === 'TROVELLA_VERSION' && /needs the trovella extension 0\.4\.0 or later; the database has 0\.3\.0/.test(err.message));
+    await old.query('DROP EXTENSION trovella');
+    await assert.rejects(withTenant(old, A, null, () => assert.fail('fn ran')),
+      (err) => err.code === 'TROVELLA_VERSION' && /not installed/.test(err.message));
+  } finally {
+    await old.end();
+    await admin.query(`DROP DATABASE ${name}`);
+  }
+});
+
+test('checkDatabase: latency, version and the health checks, for a pg_monitor member', async () => {
+  await admin.query(`GRANT pg_monitor TO ${ROLE}`);
+  try {
+    const health = await checkDatabase(pgPool());
+    assert.equal(health.version, VERSION);
+    assert.ok(health.latencyMs >= 0 && health.latencyMs < 10000);
+    assert.ok(Array.isArray(health.problems));
+    assert.equal(health.ok, !health.problems.some((p) => p.status === 'problem'));
+    const viaPostgres = await checkDatabase(postgresSql());
+    assert.equal(viaPostgres.version, VERSION);
+  } finally {
+    await admin.query(`REVOKE pg_monitor FROM ${ROLE}`);
+  }
+  await assert.rejects(checkDatabase(pgPool()), { code: '42501' });
+});
+
+test('applySeeds: new files once, in name order; skipped again; a changed one refused; production by prefix', async () => {
+  await admin.query(`GRANT EXECUTE ON FUNCTION trovella.record_seed(text, text, text) TO ${ROLE};
+    GRANT EXECUTE ON FUNCTION trovella.with_tenant(uuid, uuid) TO ${ROLE}`);
+  await admin.query("DELETE FROM trovella.seed WHERE name LIKE 'pkg%'");
+  const dir = mkdtempSync(path.join(tmpdir(), 'trovella-seeds-'));
+  try {
+    writeFileSync(path.join(dir, 'pkg_1_demo.sql'),
+      `SELECT trovella.with_tenant('${A}'); INSERT INTO package_notes (body) VALUES ('seeded');`);
+    writeFileSync(path.join(dir, 'pkg_2_more.sql'),
+      `SELECT trovella.with_tenant('${B}'); INSERT INTO package_notes (body) VALUES ('seeded');`);
+    writeFileSync(path.join(dir, 'notes.txt'), 'not a seed');
+    const pool = pgPool();
+    assert.deepEqual(await applySeeds(pool, dir, { environment: 'dev' }), { applied: ['pkg_1_demo.sql', 'pkg_2_more.sql'], skipped: [] });
+    assert.deepEqual(await applySeeds(pool, dir, { environment: 'dev' }), { applied: [], skipped: ['pkg_1_demo.sql', 'pkg_2_more.sql'] });
+    const { rows } = await admin.query("SELECT count(*)::int AS n FROM package_notes WHERE body = 'seeded'");
+    assert.equal(rows[0].n, 2, 'each seed ran once');
+    writeFileSync(path.join(dir, 'pkg_2_more.sql'), 'SELECT 1;');
+    await assert.rejects(applySeeds(pool, dir, { environment: 'dev' }), { code: '55000' });
+    // production: only the files named with the production prefix (the
+    // changed pkg_2 is not even looked at; pkg_1, applied, is skipped)
+    assert.deepEqual(await applySeeds(pool, dir, { environment: 'production', productionPrefix: 'pkg_1' }),
+      { applied: [], skipped: ['pkg_1_demo.sql'] });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+    await admin.query("DELETE FROM package_notes WHERE body = 'seeded'");
+  }
+});
+
+test('ids: the package gives exactly what SQL gives', async () => {
+  const { rows } = await admin.query(`SELECT id::text, trovella.uuid_to_ulid(id) AS ulid, trovella.rich_id('invoice', id) AS rich,
+      (extract(epoch FROM trovella.ulid_time(id)) * 1000)::bigint AS ms
+    FROM (SELECT trovella.ulid_uuid() AS id FROM generate_series(1, 200)
+          UNION ALL SELECT gen_random_uuid() FROM generate_series(1, 200)) ids`);
+  for (const r of rows) {
+    assert.equal(uuidToUlid(r.id), r.ulid);
+    assert.equal(richId('invoice', r.id), r.rich);
+    assert.equal(richIdToUuid(r.rich, 'invoice'), r.id);
+    assert.equal(ulidToUuid(r.ulid.toLowerCase()), r.id);
+    assert.equal(ulidTime(r.id).getTime(), Number(r.ms));
+  }
+  for (const [bad, prefix] of [['user-01ARZ3NDEKTSV4RRFFQ69G5FAV', 'invoice'], ['invoice-81ARZ3NDEKTSV4RRFFQ69G5FAV', 'invoice'],
+    ['invoice-01ARZ3NDEKTSV4RRFFQ69G5FAU', 'invoice'], ['x-01ARZ3NDEKTSV4RRFFQ69G5FAV', 'X']]) {
+    assert.throws(() => richIdToUuid(bad, prefix), { code: '22P02' });
+    await assert.rejects(admin.query('SELECT trovella.rich_id_to_uuid($1, $2)', [bad, prefix]), { code: '22P02' });
+  }
+});
+
+test('through PgBouncer in transaction mode: one tenant per transaction, whatever the server connection', async () => {
+  const bouncer = await startPgBouncer({ database: DATABASE, users: [role], poolSize: 2 });
+  closers.push(() => bouncer.stop());
+  const pool = pgPool({ ...conn, host: bouncer.host, port: bouncer.port });
+  const results = await Promise.all(Array.from({ length: 20 }, (_, i) => readNotes(pool, i % 2 ? A : B)));
+  results.forEach((r, i) => assert.deepEqual(r, i % 2 ? ['a1', 'a2', 'a3'] : ['b1', 'b2']));
+  await assert.rejects(pool.query('SELECT count(*) FROM package_notes'), { code: '42501' });
+});
+
+test('against a hot standby, with a read-only pool', async () => {
+  const standby = await startStandby();
+  closers.push(() => standby.stop());
+  const pool = pgPool({ ...conn, host: standby.host, port: standby.port });
+  let rows;
+  for (let i = 0; i < 100; i++) {
+    try {
+      rows = await withTenant(pool, A, null, async (tx) => (await tx.query('SELECT body FROM package_notes ORDER BY body')).rows, { readOnly: true });
+      if (rows.length) break;
+    } catch (err) {
+      if (err.code !== '42P01' && err.code !== '57P03') throw err;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.deepEqual(rows.map((r) => r.body), ['a1', 'a2', 'a3']);
+  const health = await checkDatabase(pool).catch((err) => err);
+  assert.equal(health.code, '42501', 'health needs pg_monitor on the standby too');
+});
