@@ -129,8 +129,19 @@ async function openSession(db) {
 }
 
 // A Drizzle database over the one connection of this transaction, with the
-// caller's schema, so that fn gets the query builder and db.query.
+// caller's schema, so that fn gets the query builder and db.query; made
+// once per connection and database, not per transaction.
+const OVER = new WeakMap();
 function drizzleOver(db, connection, overPostgresJs) {
+  let made = OVER.get(connection);
+  if (!made || made.db !== db) {
+    made = { db, over: makeDrizzleOver(db, connection, overPostgresJs) };
+    OVER.set(connection, made);
+  }
+  return made.over;
+}
+
+function makeDrizzleOver(db, connection, overPostgresJs) {
   const schema = db._ && db._.fullSchema;
   const options = schema && Object.keys(schema).length ? { schema } : {};
   if (overPostgresJs) {
