@@ -22,7 +22,8 @@ const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a
 
 function uuidLiteral(value, what) {
   if (typeof value !== 'string' || !UUID.test(value)) {
-    throw new TrovellaError(`trovella: ${what} must be a uuid (8-4-4-4-12 hexadecimal digits), not ${JSON.stringify(value)}`, '22P02');
+    // the value is not repeated: a secret passed by mistake stays out of logs
+    throw new TrovellaError(`trovella: ${what} must be a uuid (8-4-4-4-12 hexadecimal digits), not this ${typeof value}`, '22P02');
   }
   return `'${value.toLowerCase()}'::uuid`;
 }

@@ -126,6 +126,9 @@ test('ids are checked before anything is sent: 22P02, nothing run', async () => 
     await assert.rejects(withTenant(pool, bad, null, () => assert.fail('fn ran')), { code: '22P02' });
   }
   await assert.rejects(withTenant(pool, A, 'not-a-user', () => assert.fail('fn ran')), { code: '22P02' });
+  // a token passed by mistake is not repeated in the error
+  await assert.rejects(withTenant(pool, 'trv_M7H4jxUDDWHP4kZ6A4dxlQYsQIWJuq11T4V4', null, () => assert.fail('fn ran')),
+    (err) => err.code === '22P02' && !err.message.includes('trv_'));
   assert.deepEqual(await readNotes(pool, A), ['a1', 'a2', 'a3']);
 });
 
