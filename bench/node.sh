@@ -31,7 +31,7 @@ bq -c "SET client_min_messages = warning" -c "SET trovella.isolation_guard = off
 cp bench/node_tenant.mjs test/client/.bench_node_tenant.mjs
 trap 'rm -f test/client/.bench_node_tenant.mjs; bq -c "DROP OWNED BY bench_node_app; DROP ROLE bench_node_app" >/dev/null 2>&1 || true; bench_teardown' EXIT
 
-echo "== Node.js: withTenant against a plain Drizzle transaction ($REPS repetitions, medians; 4 workers, one indexed read each)"
+echo "== Node.js: withTenant against a plain Drizzle transaction ($REPS processes, each the median of 4 alternating rounds; 4 workers, one indexed read each)"
 ours=() plain=()
 for rep in $(seq "$REPS"); do
 	order=trovella-first

@@ -8,7 +8,7 @@ import { pgTable, uuid, text, bigint } from 'drizzle-orm/pg-core';
 import { and, eq } from 'drizzle-orm';
 import { withTenant } from 'trovella';
 
-const seconds = Number(process.env.BENCH_NODE_SECONDS || 5);
+const seconds = Number(process.env.BENCH_NODE_SECONDS || 2);
 const columns = { tenantId: uuid('tenant_id'), id: bigint('id', { mode: 'number' }), payload: text('payload') };
 const points = pgTable('tenant_points', columns);        // isolated
 const plainPoints = pgTable('plain_points', columns);    // the same rows, no isolation
@@ -36,10 +36,16 @@ async function run(kind) {
   return Number(process.hrtime.bigint() - started) / 1000 / count * 4;
 }
 
-await run('trovella');                   // warm-up: the version check, prepared plans
+// warm both up (the version check, connections, the JIT), then alternate
+// short rounds and take each side's median: this machine's noise moves
+// whole seconds, not single transactions
+await run('trovella');
 await run('plain');
 const order = process.argv[2] === 'plain-first' ? ['plain', 'trovella'] : ['trovella', 'plain'];
-const result = {};
-for (const kind of order) result[kind] = await run(kind);
-console.log(result.trovella.toFixed(1), result.plain.toFixed(1));
+const times = { trovella: [], plain: [] };
+for (let round = 0; round < 4; round++) {
+  for (const kind of round % 2 ? [...order].reverse() : order) times[kind].push(await run(kind));
+}
+const median = (v) => v.sort((x, y) => x - y)[Math.floor(v.length / 2)];
+console.log(median(times.trovella).toFixed(1), median(times.plain).toFixed(1));
 await pool.end();
