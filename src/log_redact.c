@@ -6,21 +6,39 @@
  * an error and its STATEMENT line, pgaudit, a bind parameter in DETAIL), the
  * line passes through emit_log_hook (hooks.c) before it is written.  Every
  * well-formed token in it is masked there (pat_redact: the hint stays, the
- * rest becomes '*'), in each part of the message and in the statement text
- * the log quotes.  The client is sent the same masked message: it knows its
- * token.
+ * rest becomes '*'), in each part of the message, in place (the mask keeps
+ * the length, so nothing is allocated), and in the statement text the log
+ * quotes.  The client is sent the same masked message: it knows its token.
  *
  * The statement a log line quotes (its STATEMENT line, or the query field
  * of csvlog and jsonlog) is debug_query_string, the text of the statement
- * running, which the server also parses and reports from.  It is not
- * written over: when it holds a token, debug_query_string is pointed at a
- * masked copy, which nothing but the log reads, until the statement ends.
+ * running, which the server also parses and reports from.  It is never
+ * written over, and nothing handed to the server is ever freed by trovella:
+ *
+ * - It is looked at only when the line will quote it (the server's own
+ *   test: log_min_error_statement, hide_stmt), so a statement that logs
+ *   thousands of warnings is not read once per warning.
+ * - Where a safe place exists, debug_query_string is pointed at a copy, masked
+ *   if it held a token, made once per statement and kept in MessageContext:
+ *   PostgresMain resets debug_query_string at the end of every message and
+ *   MessageContext only at the start of the next, so the copy outlives every
+ *   use, also by code that saved debug_query_string and restores it later
+ *   (pglogical's and spock's execute_sql_command).  A later line of the same
+ *   statement finds debug_query_string already pointing at a copy: it is not
+ *   read again.  When MessageContext is reset the copies are forgotten, and
+ *   debug_query_string, if it still points at one, gets back the text the copy
+ *   stood for, as if trovella had never touched it.
+ * - Where no safe place exists (no MessageContext, as in most background
+ *   workers; a critical section, where an allocation that fails would be a
+ *   PANIC; error recursion; an allocation that fails), nothing is allocated:
+ *   a statement that holds a token is left out of the line (hide_stmt).
  *
  * A backend logs before it loads trovella (the first statement that calls
  * it is logged first): only shared_preload_libraries covers every line.
  */
 #include "postgres.h"
 
+#include "miscadmin.h"
 #include "tcop/tcopprot.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
@@ -30,8 +48,24 @@
 
 static bool redact_tokens = true;
 
-/* The masked copy debug_query_string points to, if any (TopMemoryContext). */
-static char *masked_statement = NULL;
+/*
+ * A copy of a statement text that debug_query_string was pointed at, in
+ * MessageContext, the text following the struct.  The copies of the current
+ * MessageContext form a list, newest first; the first one's reset callback
+ * forgets them all.
+ */
+typedef struct StatementCopy
+{
+	MemoryContextCallback reset;
+	const char *replaced;		/* the text this copy stands for */
+	struct StatementCopy *next;
+	char		text[FLEXIBLE_ARRAY_MEMBER];
+} StatementCopy;
+
+static StatementCopy *statement_copies = NULL;
+
+/* How many of the newest copies a line compares debug_query_string with. */
+#define COPIES_LOOKED_AT 8
 
 void
 LogRedactInit(void)
@@ -55,22 +89,93 @@ redact(char *text)
 		pat_redact(text, strlen(text));
 }
 
-/* debug_query_string, masked if it holds a token. */
+/*
+ * MessageContext is being reset: its copies go.  debug_query_string still
+ * pointing at one gets back what it replaced (what it would hold without
+ * trovella).
+ */
 static void
-redact_statement(void)
+forget_statement_copies(void *arg)
+{
+	StatementCopy *copy;
+
+	for (copy = statement_copies; copy != NULL; copy = copy->next)
+		if (debug_query_string == copy->text)
+			debug_query_string = copy->replaced;
+	statement_copies = NULL;
+}
+
+/* Whether a line of this level quotes the statement (elog.c's test). */
+static bool
+line_quotes_statement(ErrorData *edata)
+{
+	int			elevel = edata->elevel;
+
+	if (edata->hide_stmt || debug_query_string == NULL)
+		return false;
+	if (elevel == LOG || elevel == LOG_SERVER_ONLY)
+		return log_min_error_statement == LOG || log_min_error_statement <= ERROR;
+	if (elevel == WARNING_CLIENT_ONLY)
+		return false;
+	if (log_min_error_statement == LOG)
+		return elevel >= FATAL;
+	return elevel >= log_min_error_statement;
+}
+
+/* Whether debug_query_string is one of the newest copies already made. */
+static bool
+statement_is_copy(void)
+{
+	StatementCopy *copy = statement_copies;
+	int			looked_at;
+
+	for (looked_at = 0; copy != NULL && looked_at < COPIES_LOOKED_AT; looked_at++)
+	{
+		if (debug_query_string == copy->text)
+			return true;
+		copy = copy->next;
+	}
+	return false;
+}
+
+/*
+ * The statement the line quotes, masked: debug_query_string pointed at a
+ * masked copy in MessageContext, or left out of the line where no copy can
+ * be made safely.
+ */
+static void
+redact_statement(ErrorData *edata)
 {
 	size_t		len;
+	StatementCopy *copy;
 
-	if (debug_query_string == NULL || debug_query_string == masked_statement)
+	if (!line_quotes_statement(edata) || statement_is_copy())
 		return;
 	len = strlen(debug_query_string);
-	if (pat_find(debug_query_string, len) == NULL)
+	if (MessageContext == NULL || CritSectionCount > 0 || in_error_recursion_trouble())
+		copy = NULL;
+	else
+		copy = MemoryContextAllocExtended(MessageContext,
+										  offsetof(StatementCopy, text) + len + 1,
+										  MCXT_ALLOC_HUGE | MCXT_ALLOC_NO_OOM);
+	if (copy == NULL)
+	{
+		if (pat_find(debug_query_string, len) != NULL)
+			edata->hide_stmt = true;
 		return;
-	if (masked_statement != NULL)
-		pfree(masked_statement);
-	masked_statement = MemoryContextStrdup(TopMemoryContext, debug_query_string);
-	pat_redact(masked_statement, len);
-	debug_query_string = masked_statement;
+	}
+	memcpy(copy->text, debug_query_string, len + 1);
+	pat_redact(copy->text, len);
+	copy->replaced = debug_query_string;
+	copy->next = statement_copies;
+	if (statement_copies == NULL)
+	{
+		copy->reset.func = forget_statement_copies;
+		copy->reset.arg = NULL;
+		MemoryContextRegisterResetCallback(MessageContext, &copy->reset);
+	}
+	statement_copies = copy;
+	debug_query_string = copy->text;
 }
 
 /* emit_log_hook (hooks.c): mask each token before the line is written. */
@@ -85,6 +190,5 @@ trovella_redact_log(ErrorData *edata)
 	redact(edata->hint);
 	redact(edata->context);
 	redact(edata->internalquery);
-	if (!edata->hide_stmt)
-		redact_statement();
+	redact_statement(edata);
 }
