@@ -13,8 +13,9 @@ const { readdir, readFile } = require('node:fs/promises');
 const path = require('node:path');
 
 const VERSION = require('../package.json').version;
-// the server's trovella this package needs: its own major.minor
-const REQUIRED = VERSION.split('.').slice(0, 2).concat('0').join('.');
+// the oldest trovella extension this package works with: what it calls
+// (with_tenant, authenticate, record_seed, health) is all in 0.4.0
+const REQUIRED = '0.4.0';
 
 const { TrovellaError } = require('./error.cjs');
 
@@ -37,88 +38,19 @@ function compareVersions(a, b) {
   return 0;
 }
 
-// ---- drivers -------------------------------------------------------------
-// Each driver gives: session() -> { run(text), query(text, params) -> rows,
-// raw (what the caller's fn receives), end(error) }.
+const {
+  SCOPES, BUSY, guardPool, lateError, savepoint, isPgPool, isPgClient, isPostgresJs, isDrizzle, pgSession, postgresJsSession,
+} = require('./session.cjs');
+const { drizzleTransaction } = require('./drizzle_tx.cjs');
+const { transactionControl } = require('./seeds.cjs');
 
-const GUARDED = Symbol.for('trovella.guardedPool');
 const CHECKED = new WeakMap();
 
-function isPgPool(db) {
-  return db && typeof db.connect === 'function' && typeof db.totalCount === 'number';
-}
-function isPgClient(db) {
-  return db && typeof db.query === 'function' && db.connectionParameters !== undefined;
-}
-function isPostgresJs(db) {
-  return typeof db === 'function' && typeof db.unsafe === 'function' && typeof db.reserve === 'function';
-}
-function isDrizzle(db) {
-  return db && typeof db.transaction === 'function' && db.$client !== undefined;
-}
-
-function transactionStatus(client) {
-  if (typeof client.getTransactionStatus !== 'function') {
-    throw new TrovellaError('trovella: guardPool needs pg 8.21 or later (Client.getTransactionStatus)', 'TROVELLA_DRIVER');
-  }
-  return client.getTransactionStatus();
-}
-
-// Makes a pg.Pool refuse to pass on a connection in the middle of a
-// transaction: a client released with its transaction still open would carry
-// it, tenant context included, to the next borrower.  A guarded pool destroys
-// such a client instead, and never hands one out.  Returns the pool.
-function guardPool(pool) {
-  if (!isPgPool(pool)) throw new TrovellaError('trovella: guardPool takes a pg.Pool', 'TROVELLA_DRIVER');
-  if (pool[GUARDED]) return pool;
-  const connect = pool.connect.bind(pool);
-  async function guardedConnect() {
-    for (;;) {
-      const client = await connect();
-      if (transactionStatus(client) !== 'I') {
-        client.release(new Error('trovella: pooled connection was in a transaction'));
-        continue;
-      }
-      const release = client.release;
-      client.release = (err) => release(err ?? (transactionStatus(client) === 'I'
-        ? undefined
-        : new Error('trovella: connection released in the middle of a transaction; destroyed')));
-      return client;
-    }
-  }
-  pool.connect = (callback) => {
-    const connecting = guardedConnect();
-    if (!callback) return connecting;
-    connecting.then((client) => callback(undefined, client, client.release), (err) => callback(err));
-    return undefined;
-  };
-  pool[GUARDED] = true;
-  return pool;
-}
-
-function pgSession(client, release) {
-  return {
-    raw: client,
-    run: (text) => client.query(text),
-    query: async (text, params) => (await client.query(text, params)).rows,
-    end: (error) => release && release(error),
-  };
-}
-
-function postgresJsSession(reserved) {
-  return {
-    raw: reserved,
-    run: (text) => reserved.unsafe(text).simple(),
-    query: async (text, params) => Array.from(await reserved.unsafe(text, params)),
-    end: () => reserved.release(),
-  };
+function driverError() {
+  return new TrovellaError('trovella: db must be a pg.Pool, a pg.Client, a postgres.js sql or a Drizzle database over either', 'TROVELLA_DRIVER');
 }
 
 async function openSession(db) {
-  if (isDrizzle(db)) {
-    const inner = await openSession(db.$client);
-    return { ...inner, raw: drizzleOver(db, inner.raw, isPostgresJs(db.$client)) };
-  }
   if (isPgPool(db)) {
     guardPool(db);
     const client = await db.connect();
@@ -126,36 +58,21 @@ async function openSession(db) {
   }
   if (isPgClient(db)) return pgSession(db, null);
   if (isPostgresJs(db)) return postgresJsSession(await db.reserve());
-  throw new TrovellaError('trovella: db must be a pg.Pool, a pg.Client, a postgres.js sql or a Drizzle database over either', 'TROVELLA_DRIVER');
-}
-
-// A Drizzle database over the one connection of this transaction, with the
-// caller's schema, so that fn gets the query builder and db.query; made
-// once per connection and database, not per transaction.
-const OVER = new WeakMap();
-function drizzleOver(db, connection, overPostgresJs) {
-  let made = OVER.get(connection);
-  if (!made || made.db !== db) {
-    made = { db, over: makeDrizzleOver(db, connection, overPostgresJs) };
-    OVER.set(connection, made);
-  }
-  return made.over;
-}
-
-function makeDrizzleOver(db, connection, overPostgresJs) {
-  const schema = db._ && db._.fullSchema;
-  const options = schema && Object.keys(schema).length ? { schema } : {};
-  if (overPostgresJs) {
-    // a reserved connection has no options of its own: its pool's, which
-    // Drizzle set up when it wrapped the pool
-    if (!connection.options) connection.options = db.$client.options;
-    return require('drizzle-orm/postgres-js').drizzle(connection, options);
-  }
-  return require('drizzle-orm/node-postgres').drizzle(connection, options);
+  throw driverError();
 }
 
 function versionTarget(db) {
   return isDrizzle(db) ? db.$client : db;
+}
+
+function checkVersion(installed) {
+  if (installed == null) {
+    return 'the trovella extension is not installed in this database (CREATE EXTENSION trovella, as a superuser)';
+  }
+  if (compareVersions(installed, REQUIRED) < 0) {
+    return `this package (${VERSION}) needs the trovella extension ${REQUIRED} or later; the database has ${installed}: run ALTER EXTENSION trovella UPDATE`;
+  }
+  return null;
 }
 
 // The server's trovella, checked once per pool (or client, or sql).
@@ -169,15 +86,11 @@ function requireServer(db) {
       try {
         rows = await session.query("SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'trovella'", []);
       } finally {
-        session.end();
+        session.release();
       }
-      if (rows.length === 0) {
-        throw new TrovellaError('trovella: the trovella extension is not installed in this database (CREATE EXTENSION trovella, as a superuser)', 'TROVELLA_VERSION');
-      }
-      const installed = rows[0].extversion;
-      if (compareVersions(installed, REQUIRED) < 0) {
-        throw new TrovellaError(`trovella: this package (${VERSION}) needs the trovella extension ${REQUIRED} or later; the database has ${installed}: run ALTER EXTENSION trovella UPDATE`, 'TROVELLA_VERSION');
-      }
+      const installed = rows.length ? rows[0].extversion : null;
+      const problem = checkVersion(installed);
+      if (problem) throw new TrovellaError(`trovella: ${problem}`, 'TROVELLA_VERSION');
       return installed;
     })();
     checking.catch(() => CHECKED.delete(target));
@@ -186,43 +99,110 @@ function requireServer(db) {
   return checking;
 }
 
-// open SQL: BEGIN [READ ONLY]; the context statement, as one message
-async function inTransaction(db, openContext, fn, options = {}) {
-  await requireServer(db);
-  const session = await openSession(db);
-  const begin = options.readOnly ? 'BEGIN READ ONLY' : 'BEGIN';
+// What fn receives: the gate, or for a Drizzle database a Drizzle
+// transaction over the gate (its tx.transaction() is a savepoint).
+function giveFn(db, session, scope) {
+  const gate = session.gate(scope);
+  if (!isDrizzle(db)) return gate;
+  const tx = drizzleTransaction(db, gate, session.kind, scope.depth);
+  SCOPES.set(tx, scope);
+  return tx;
+}
+
+function rolledBack() {
+  return new TrovellaError('trovella: the transaction was rolled back, not committed: a statement inside fn failed and fn went on '
+    + '(the server answers such a COMMIT with ROLLBACK); nothing fn wrote was saved', '25P02');
+}
+
+// A transaction: BEGIN [READ ONLY] and the context statement as one
+// message, fn, COMMIT.  fn's tx closes when fn settles.
+async function inTransaction(db, context, fn, options = {}) {
+  if (typeof fn !== 'function') throw new TrovellaError('trovella: fn must be a function', '22023');
+  const nested = SCOPES.get(db);
+  if (nested) return inSavepoint(db, nested, context, fn);
+  if (!isDrizzle(db) && !isPgPool(db) && !isPgClient(db) && !isPostgresJs(db)) throw driverError();
+  const target = versionTarget(db);
+  // one pg.Client runs one transaction at a time: a second one would
+  // interleave its statements with the first's
+  const busy = isPgClient(target) && !isPgPool(target);
+  if (busy) {
+    if (BUSY.has(target)) {
+      throw new TrovellaError('trovella: this pg.Client is already running a transaction of the package: one client runs one '
+        + 'transaction at a time (await the first, or pass a pg.Pool for concurrent ones)', '55006');
+    }
+    BUSY.add(target);
+  }
+  let session;
+  try {
+    await requireServer(db);
+    session = await openSession(target);
+  } catch (error) {
+    if (busy) BUSY.delete(target);
+    throw error;
+  }
+  const scope = { closed: false, depth: 0, tenantId: context.tenantId, userId: context.userId, session, savepoints: 0 };
   let failure;
   try {
-    if (openContext.params) {
-      await session.run(begin);
-      const rows = await session.query(openContext.text, openContext.params);
-      const result = await fn(session.raw, rows);
-      await session.run('COMMIT');
-      return result;
+    const rows = await session.open(options.readOnly ? 'BEGIN READ ONLY' : 'BEGIN', context.text, context.params);
+    let result;
+    try {
+      result = await fn(giveFn(db, session, scope), rows);
+    } finally {
+      scope.closed = true;
     }
-    await session.run(`${begin}; ${openContext.text}`);
-    const result = await fn(session.raw);
-    await session.run('COMMIT');
+    const dead = session.broken();
+    if (dead) throw dead;
+    const tag = await session.commit();
+    if (tag === 'ROLLBACK') throw rolledBack();
     return result;
   } catch (error) {
-    failure = error;
-    try {
-      await session.run('ROLLBACK');
-      failure = undefined;
-    } catch {
-      // the connection is in an unknown state: destroy it (pg) below
+    const dead = session.broken();
+    failure = dead ?? error;
+    if (!dead) {
+      try {
+        await session.run('ROLLBACK');
+        failure = undefined;
+      } catch {
+        // the connection is in an unknown state: destroyed (pg) below
+      }
     }
+    // the backend died while fn awaited something else: that is the error
+    if (dead && error !== dead && !(error && error.code)) throw dead;
     throw error;
   } finally {
-    session.end(failure);
+    if (busy) BUSY.delete(target);
+    session.release(failure);
   }
+}
+
+// A nested withTenant(tx, ...) runs in a savepoint of the outer
+// transaction, for the same tenant and user only: the context is sealed.
+async function inSavepoint(parentTx, parent, context, fn) {
+  if (parent.closed) throw lateError(parent);
+  if (context.tenantId === undefined || context.tenantId !== parent.tenantId || (context.userId ?? null) !== (parent.userId ?? null)) {
+    throw new TrovellaError('trovella: a withTenant nested in another runs in its transaction, whose tenant and user are sealed: '
+      + 'nest only with the same tenant and user (for another tenant, use the pool, not tx)', '25001');
+  }
+  return savepoint(parent, (scope) => {
+    if (SCOPES.get(parentTx) !== parent) throw lateError(parent);
+    if (isDrizzleTx(parentTx)) {
+      const tx = drizzleTransaction(parentTx, scope.session.gate(scope), scope.session.kind, scope.depth);
+      SCOPES.set(tx, scope);
+      return fn(tx);
+    }
+    return fn(scope.session.gate(scope));
+  });
+}
+
+function isDrizzleTx(tx) {
+  return tx != null && typeof tx.transaction === 'function' && tx.session !== undefined && tx.dialect !== undefined;
 }
 
 // Runs fn in a transaction working for tenantId (and userId, when not null).
 // Bad ids reject (22P02) before anything is sent.
 async function withTenant(db, tenantId, userId, fn, options) {
   const text = `SELECT trovella.with_tenant(${uuidLiteral(tenantId, 'tenantId')}, ${userId == null ? 'NULL' : uuidLiteral(userId, 'userId')})`;
-  return inTransaction(db, { text }, fn, options);
+  return inTransaction(db, { text, tenantId: tenantId.toLowerCase(), userId: userId == null ? null : userId.toLowerCase() }, fn, options);
 }
 
 // Runs fn in a transaction working for userId alone (their own tokens).
@@ -243,25 +223,57 @@ async function authenticate(db, token, fn, options) {
   }), options);
 }
 
-// The health check a service exposes: a round trip's latency, the server's
-// trovella version, and every check of trovella.health that is not ok.
+// The health check a service exposes, for any role: a round trip's latency,
+// the server's trovella version (a problem when withTenant would refuse it),
+// and every check of trovella.health that is not ok, when the role may read
+// it (pg_monitor); when it may not, a warning says so.  A database that
+// cannot be reached answers ok: false, it does not throw.
+const HEALTH_PROBE = `SELECT (SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'trovella') AS version,
+  CASE WHEN pg_catalog.to_regclass('trovella.health') IS NULL THEN NULL
+  ELSE pg_catalog.has_table_privilege(pg_catalog.to_regclass('trovella.health'), 'SELECT') END AS readable`;
+
 async function checkDatabase(db) {
-  const session = await openSession(versionTarget(db));
+  if (!isDrizzle(db) && !isPgPool(db) && !isPgClient(db) && !isPostgresJs(db)) throw driverError();
+  let session;
+  let probe;
+  let latencyMs;
   try {
+    session = await openSession(versionTarget(db));
     const start = process.hrtime.bigint();
-    await session.query('SELECT 1', []);
-    const latencyMs = Number(process.hrtime.bigint() - start) / 1e6;
-    const version = (await session.query("SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'trovella'", []))[0]?.extversion ?? null;
-    let checks = [];
-    if (version !== null && compareVersions(version, '0.4.0') >= 0) {
-      checks = await session.query('SELECT check_name, status, detail FROM trovella.health', []);
+    [probe] = await session.query(HEALTH_PROBE, []);
+    latencyMs = Number(process.hrtime.bigint() - start) / 1e6;
+  } catch (error) {
+    if (session) session.release(error);
+    return {
+      ok: false, latencyMs: null, version: null, healthRead: false,
+      problems: [{ check: 'connection', status: 'problem', detail: `the database did not answer: ${error.message}${error.code ? ` (${error.code})` : ''}` }],
+    };
+  }
+  const problems = [];
+  let healthRead = false;
+  let failure;
+  try {
+    const version = probe.version ?? null;
+    const versionProblem = checkVersion(version);
+    if (versionProblem) problems.push({ check: 'version', status: 'problem', detail: versionProblem });
+    if (probe.readable === true) {
+      try {
+        const checks = await session.query('SELECT check_name, status, detail FROM trovella.health', []);
+        healthRead = true;
+        for (const c of checks) {
+          if (c.status !== 'ok') problems.push({ check: c.check_name, status: c.status, detail: c.detail });
+        }
+      } catch (error) {
+        if (error.code !== '42501') { failure = error; throw error; }
+      }
     }
-    const problems = checks.filter((c) => c.status !== 'ok')
-      .map((c) => ({ check: c.check_name, status: c.status, detail: c.detail }));
-    if (version === null) problems.push({ check: 'version', status: 'problem', detail: 'the trovella extension is not installed' });
-    return { ok: !problems.some((p) => p.status === 'problem'), latencyMs, version, problems };
+    if (!healthRead && probe.readable !== null) {
+      problems.push({ check: 'health', status: 'warning',
+        detail: 'this role may not read trovella.health, so its checks are not included: grant it pg_monitor to add them' });
+    }
+    return { ok: !problems.some((p) => p.status === 'problem'), latencyMs, version, healthRead, problems };
   } finally {
-    session.end();
+    session.release(failure);
   }
 }
 
@@ -275,10 +287,21 @@ async function applySeeds(db, directory, { environment, productionPrefix = 'prod
   await requireServer(db);
   const names = (await readdir(directory)).filter((n) => n.endsWith('.sql')).sort()
     .filter((n) => environment !== 'production' || n.startsWith(productionPrefix));
-  const applied = [];
-  const skipped = [];
+  const files = [];
   for (const name of names) {
     const contents = await readFile(path.join(directory, name));
+    // each file runs in the transaction that records it: one that ends it
+    // would be recorded as applied with only its first part run
+    const control = transactionControl(contents.toString('utf8'));
+    if (control) {
+      throw new TrovellaError(`trovella: seed file ${name} has transaction control (${control}): a seed runs in the transaction `
+        + 'that records it; remove its BEGIN, COMMIT, ROLLBACK and savepoints', '2D000');
+    }
+    files.push({ name, contents });
+  }
+  const applied = [];
+  const skipped = [];
+  for (const { name, contents } of files) {
     const sha256 = createHash('sha256').update(contents).digest('hex');
     const session = await openSession(versionTarget(db));
     let failure;
@@ -301,7 +324,7 @@ async function applySeeds(db, directory, { environment, productionPrefix = 'prod
       } catch { /* destroyed below */ }
       throw error;
     } finally {
-      session.end(failure);
+      session.release(failure);
     }
   }
   return { applied, skipped };
@@ -319,3 +342,5 @@ module.exports = {
   applySeeds,
   ...require('./ids.cjs'),
 };
+// require('trovella').default is the package too, as its types say
+module.exports.default = module.exports;

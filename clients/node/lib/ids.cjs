@@ -14,12 +14,18 @@ const PREFIX = /^[a-z][a-z0-9_]{0,62}$/;
 
 const { TrovellaError } = require('./error.cjs');
 
+// what a bad value was, without the value: a token passed by mistake stays
+// out of errors and logs
+function describe(value) {
+  return typeof value === 'string' ? `string of ${value.length} characters` : typeof value;
+}
+
 function idError(message, code) {
   return new TrovellaError(message, code);
 }
 
 function uuidBits(uuid) {
-  if (typeof uuid !== 'string' || !UUID.test(uuid)) throw idError(`trovella: ${JSON.stringify(uuid)} is not a uuid`, '22P02');
+  if (typeof uuid !== 'string' || !UUID.test(uuid)) throw idError(`trovella: not a uuid (8-4-4-4-12 hexadecimal digits): this ${describe(uuid)}`, '22P02');
   return BigInt(`0x${uuid.replace(/-/g, '')}`);
 }
 
@@ -36,14 +42,14 @@ function uuidToUlid(uuid) {
 
 // ulid_to_uuid(): any case; I, L, O, U and a first character above 7 refused
 function ulidToUuid(ulid) {
-  if (typeof ulid !== 'string' || ulid.length !== 26) throw idError(`trovella: ${JSON.stringify(ulid)} is not a ULID (26 characters)`, '22P02');
+  if (typeof ulid !== 'string' || ulid.length !== 26) throw idError(`trovella: not a ULID (26 characters): this ${describe(ulid)}`, '22P02');
   let bits = 0n;
   for (const c of ulid) {
     const v = VALUE.get(c);
-    if (v === undefined) throw idError(`trovella: ${JSON.stringify(ulid)} is not a ULID (Crockford base32, without I, L, O and U)`, '22P02');
+    if (v === undefined) throw idError('trovella: not a ULID (Crockford base32, without I, L, O and U)', '22P02');
     bits = (bits << 5n) | BigInt(v);
   }
-  if (VALUE.get(ulid[0]) > 7) throw idError(`trovella: ${JSON.stringify(ulid)} is not a ULID (its first character is at most 7)`, '22P02');
+  if (VALUE.get(ulid[0]) > 7) throw idError('trovella: not a ULID (its first character is at most 7)', '22P02');
   const hex = bits.toString(16).padStart(32, '0');
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
@@ -55,7 +61,7 @@ function ulidTime(uuid) {
 
 function checkPrefix(prefix, fn) {
   if (typeof prefix !== 'string' || !PREFIX.test(prefix)) {
-    throw idError(`trovella.${fn}: invalid rich id prefix ${JSON.stringify(prefix)} (a lowercase letter followed by up to 62 lowercase letters, digits or underscores)`, '22P02');
+    throw idError(`trovella.${fn}: invalid rich id prefix, this ${describe(prefix)} (a lowercase letter followed by up to 62 lowercase letters, digits or underscores)`, '22P02');
   }
 }
 
@@ -70,7 +76,7 @@ function richIdToUuid(rich, expectedPrefix) {
   checkPrefix(expectedPrefix, 'rich_id_to_uuid');
   if (typeof rich !== 'string' || rich.length !== expectedPrefix.length + 27 ||
       !rich.startsWith(`${expectedPrefix}-`)) {
-    throw idError(`trovella.rich_id_to_uuid: ${JSON.stringify(rich)} is not a rich id with prefix ${JSON.stringify(expectedPrefix)}`, '22P02');
+    throw idError(`trovella.rich_id_to_uuid: not a rich id with prefix ${JSON.stringify(expectedPrefix)}: this ${describe(rich)}`, '22P02');
   }
   return ulidToUuid(rich.slice(expectedPrefix.length + 1));
 }
