@@ -1,3 +1,474 @@
 -- trovella 0.4.0 -> 0.5.0
 
 \echo Use "ALTER EXTENSION trovella UPDATE TO '0.5.0'" to load this file. \quit
+
+------------------------------------------------------------------------
+-- One judgement of isolation, by OID: the tenant check of a policy is
+-- recognised from its stored expression by the library (the operator must
+-- be pg_catalog's uuid equality, the function trovella.current_tenant(),
+-- the column the table's), the way the guard proves it at commit, whatever
+-- the caller's search_path and whatever look-alike operator it finds first.
+------------------------------------------------------------------------
+
+-- STABLE: reads the catalog.
+CREATE FUNCTION trovella.is_tenant_check(expression pg_node_tree, tbl regclass, tenant_column name)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'trovella_is_tenant_check_sql'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION trovella.is_tenant_check(pg_node_tree, regclass, name) IS
+'whether a policy expression of the table is trovella''s tenant check on that column (tenant_column = trovella.current_tenant(), bare or per query), judged by OID';
+
+CREATE OR REPLACE FUNCTION trovella.is_tenant_policy(policy_id oid, tenant_column name, permissive boolean)
+RETURNS boolean
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT p.polcmd = '*'
+	   AND p.polroles = '{0}'
+	   AND p.polpermissive = permissive
+	   AND coalesce(trovella.is_tenant_check(p.polqual, p.polrelid, tenant_column), false)
+	   AND coalesce(trovella.is_tenant_check(p.polwithcheck, p.polrelid, tenant_column), false)
+	FROM pg_policy p
+	WHERE p.oid = policy_id
+$$;
+
+CREATE OR REPLACE FUNCTION trovella.policy_problems(tbl regclass, policy_name name, tenant_column name, permissive boolean)
+RETURNS text[]
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT CASE WHEN p.oid IS NULL THEN ARRAY[format('policy %s missing', policy_name)]
+	ELSE array_remove(ARRAY[
+		CASE WHEN p.polpermissive <> permissive
+		     THEN format('policy %s is %s, not %s', policy_name,
+		                 CASE WHEN p.polpermissive THEN 'permissive' ELSE 'restrictive' END,
+		                 CASE WHEN permissive THEN 'permissive' ELSE 'restrictive' END) END,
+		CASE WHEN p.polcmd <> '*'
+		     THEN format('policy %s is for %s only, not ALL commands', policy_name,
+		                 CASE p.polcmd WHEN 'r' THEN 'SELECT' WHEN 'a' THEN 'INSERT'
+		                               WHEN 'w' THEN 'UPDATE' WHEN 'd' THEN 'DELETE' END) END,
+		CASE WHEN p.polroles <> '{0}'
+		     THEN format('policy %s is for %s only, not PUBLIC', policy_name,
+		                 (SELECT string_agg(CASE WHEN r = 0 THEN 'PUBLIC' ELSE r::regrole::text END, ', ' ORDER BY r)
+		                  FROM unnest(p.polroles) r)) END,
+		CASE WHEN p.polqual IS NULL THEN format('policy %s has no USING clause', policy_name)
+		     WHEN NOT trovella.is_tenant_check(p.polqual, tbl, tenant_column)
+		     THEN format('policy %s: USING is not the tenant check', policy_name) END,
+		CASE WHEN p.polwithcheck IS NULL THEN format('policy %s has no WITH CHECK clause', policy_name)
+		     WHEN NOT trovella.is_tenant_check(p.polwithcheck, tbl, tenant_column)
+		     THEN format('policy %s: WITH CHECK is not the tenant check', policy_name) END
+	], NULL) END
+	FROM (SELECT) e
+	LEFT JOIN pg_policy p ON p.polrelid = tbl AND p.polname = policy_name
+$$;
+
+------------------------------------------------------------------------
+-- Inheritance: every table a table inherits from, as a partition or not,
+-- at any level and of any kind, must be isolated on its tenant column.  A
+-- parent without it, one not isolated (reviewed or not: a reviewed mark
+-- covers the parent's own rows, never another table's rows read through
+-- it) and a foreign table (row-level security cannot apply to one) each
+-- return every tenant's rows of the child.
+------------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION trovella.inheritance_problems(tbl regclass, tenant_column name)
+RETURNS text[]
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT ARRAY(WITH RECURSIVE ancestors(relid) AS (
+	                 SELECT i.inhparent FROM pg_inherits i WHERE i.inhrelid = tbl
+	               UNION
+	                 SELECT i.inhparent FROM ancestors an JOIN pg_inherits i ON i.inhrelid = an.relid)
+	             SELECT CASE
+	                 WHEN p.relkind = 'f'
+	                 THEN format('parent %s is a foreign table: row-level security cannot apply to it, and a SELECT on it returns every tenant''s rows of this table, past its policies; ALTER TABLE %s NO INHERIT %s',
+	                             an.relid::regclass, tbl, an.relid::regclass)
+	                 WHEN NOT EXISTS (SELECT 1 FROM pg_attribute pa
+	                                  WHERE pa.attrelid = p.oid AND pa.attname = tenant_column
+	                                    AND pa.attnum > 0 AND NOT pa.attisdropped)
+	                 THEN format('parent table %s has no tenant column: a SELECT on it returns every tenant''s rows of this table, past its policies; give it the tenant column and isolate it, or ALTER TABLE %s NO INHERIT %s',
+	                             an.relid::regclass, tbl, an.relid::regclass)
+	                 ELSE format('parent table %s is not tenant-isolated%s: a SELECT on it returns every tenant''s rows of this table, past its policies; SELECT trovella.enable_tenant_isolation(%L, %L)',
+	                             an.relid::regclass,
+	                             CASE WHEN trovella.review_reason(obj_description(p.oid, 'pg_class')) IS NOT NULL
+	                                  THEN ' (its reviewed mark covers its own rows, not this table''s)' ELSE '' END,
+	                             an.relid::regclass::text, tenant_column)
+	             END
+	             FROM ancestors an
+	             JOIN pg_class p ON p.oid = an.relid
+	             WHERE p.relkind = 'f' OR NOT coalesce(trovella.is_isolated(p.oid, tenant_column), false)
+	             ORDER BY an.relid::regclass::text)
+$$;
+COMMENT ON FUNCTION trovella.inheritance_problems(regclass, name) IS
+'each table the table inherits from, at any level and of any kind, that is not isolated on the tenant column (or a foreign table) and so returns every tenant''s rows of it';
+
+
+------------------------------------------------------------------------
+-- The audit over every relation kind: a foreign table with the tenant
+-- column is listed (row-level security cannot apply to one), and a
+-- session's temporary views are not the database's isolation state (the
+-- guard does not judge temporary objects either).
+------------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION trovella.isolation_problems(tbl regclass, tenant_column name)
+RETURNS text[]
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT CASE WHEN c.relkind = 'f'
+	            THEN ARRAY[format('foreign table: row-level security cannot apply to it, so a SELECT on it returns every tenant''s rows it holds; keep tenant data out of it, or COMMENT ON FOREIGN TABLE %s IS ''trovella: reviewed: why''', tbl)]
+	            ELSE trovella.policy_state_problems(tbl, tenant_column)
+	                 || array_remove(ARRAY[
+	                        CASE WHEN NOT EXISTS (SELECT 1 FROM pg_index i
+	                                              WHERE i.indrelid = tbl AND i.indkey[0] = a.attnum AND i.indpred IS NULL)
+	                             THEN 'no tenant index' END,
+	                        CASE WHEN NOT a.attnotnull THEN 'tenant column nullable' END], NULL) END
+	    || ARRAY(SELECT format('partition %s not isolated', t.relid)
+	             FROM pg_partition_tree(tbl) t
+	             WHERE t.level > 0 AND NOT coalesce(trovella.is_isolated(t.relid, tenant_column), false)
+	             ORDER BY t.relid::text)
+	    -- views and materialized views that read the table, at any depth:
+	    -- through security_invoker views (which pass the reader's policies
+	    -- on) to one that reads with its owner's rights, or copies the rows
+	    || ARRAY(WITH RECURSIVE readers(oid, relkind, invoker, via, depth) AS (
+	                 SELECT v.oid, v.relkind, trovella.is_security_invoker(v.oid), NULL::regclass, 1
+	                 FROM pg_depend d
+	                 JOIN pg_rewrite r ON r.oid = d.objid
+	                 JOIN pg_class v ON v.oid = r.ev_class
+	                 WHERE d.classid = 'pg_rewrite'::regclass AND d.refclassid = 'pg_class'::regclass
+	                   AND d.refobjid = tbl AND v.oid <> tbl
+	               UNION
+	                 SELECT v.oid, v.relkind, trovella.is_security_invoker(v.oid), rd.oid::regclass, rd.depth + 1
+	                 FROM readers rd
+	                 JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.refclassid = 'pg_class'::regclass
+	                                 AND d.refobjid = rd.oid
+	                 JOIN pg_rewrite r ON r.oid = d.objid
+	                 JOIN pg_class v ON v.oid = r.ev_class
+	                 WHERE rd.relkind = 'v' AND rd.invoker AND v.oid <> rd.oid AND rd.depth < 32)
+	             SELECT DISTINCT format(CASE rd.relkind WHEN 'm' THEN 'materialized view %s copies this table''s rows'
+	                                    ELSE 'view %s reads this table without security_invoker' END,
+	                                    rd.oid::regclass)
+	                             || CASE WHEN rd.via IS NULL THEN '' ELSE format(' (through %s)', rd.via) END
+	             FROM readers rd
+	             JOIN pg_class v ON v.oid = rd.oid
+	             WHERE (rd.relkind = 'm' OR NOT rd.invoker)
+	               AND trovella.review_reason(obj_description(rd.oid, 'pg_class')) IS NULL
+	               -- a session's temporary view is no state of the database:
+	               -- it reads with that session's role, for that session only
+	               AND v.relnamespace <> pg_my_temp_schema() AND NOT pg_is_other_temp_schema(v.relnamespace))
+	    || trovella.inheritance_problems(tbl, tenant_column)
+	    -- referential checks bypass RLS: a key without the tenant column lets
+	    -- one tenant point at, probe and cascade into another's rows
+	    || ARRAY(SELECT format('foreign key %I to %s does not include the tenant column: make it FOREIGN KEY (%s) REFERENCES %s (%s)',
+	                           f.conname, f.confrelid::regclass,
+	                           concat_ws(', ', quote_ident(tenant_column), k.child_columns),
+	                           f.confrelid::regclass,
+	                           concat_ws(', ', quote_ident(p.col), k.parent_columns))
+	             FROM pg_constraint f
+	             CROSS JOIN LATERAL (SELECT trovella.expected_tenant_column(f.confrelid) AS col) p
+	             CROSS JOIN LATERAL (
+	                 SELECT string_agg(quote_ident(ca.attname), ', ' ORDER BY n) AS child_columns,
+	                        string_agg(quote_ident(pa.attname), ', ' ORDER BY n) AS parent_columns
+	                 FROM generate_subscripts(f.conkey, 1) n
+	                 JOIN pg_attribute ca ON ca.attrelid = f.conrelid AND ca.attnum = f.conkey[n]
+	                 JOIN pg_attribute pa ON pa.attrelid = f.confrelid AND pa.attnum = f.confkey[n]) k
+	             WHERE f.conrelid = tbl AND f.contype = 'f' AND f.conparentid = 0
+	               AND p.col IS NOT NULL
+	               AND NOT EXISTS (SELECT 1
+	                               FROM generate_subscripts(f.conkey, 1) n
+	                               JOIN pg_attribute pa ON pa.attrelid = f.confrelid AND pa.attnum = f.confkey[n]
+	                               WHERE f.conkey[n] = a.attnum AND pa.attname = p.col)
+	             ORDER BY f.conname)
+	    || ARRAY(SELECT format('foreign key %I of %s, a table without a tenant column, references this table: it can point at, and probe for, any tenant''s rows',
+	                           f.conname, f.conrelid::regclass)
+	             FROM pg_constraint f
+	             WHERE f.confrelid = tbl AND f.contype = 'f' AND f.conparentid = 0 AND f.conrelid <> tbl
+	               AND trovella.expected_tenant_column(f.conrelid) IS NULL
+	             ORDER BY f.conname)
+	    -- a duplicate-key error or ON CONFLICT answers for every tenant
+	    || ARRAY(SELECT format('unique index %s does not include the tenant column: it tells one tenant what another stores; make it unique on (%s)',
+	                           i.indexrelid::regclass,
+	                           concat_ws(', ', quote_ident(tenant_column), k.columns))
+	             FROM pg_index i
+	             CROSS JOIN LATERAL (
+	                 SELECT string_agg(pg_get_indexdef(i.indexrelid, n, false), ', ' ORDER BY n) AS columns
+	                 FROM generate_series(1, i.indnkeyatts) n) k
+	             WHERE i.indrelid = tbl AND (i.indisunique OR i.indisexclusion)
+	               AND NOT EXISTS (SELECT 1 FROM generate_series(0, i.indnkeyatts - 1) n
+	                               WHERE i.indkey[n] = a.attnum)
+	               AND NOT EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = i.indexrelid)
+	               AND NOT (i.indnkeyatts = 1 AND trovella.has_random_default(tbl, i.indkey[0]))
+	               AND trovella.review_reason(obj_description(i.indexrelid, 'pg_class')) IS NULL
+	             ORDER BY i.indexrelid::regclass::text)
+	    -- privileges row-level security does not limit
+	    || ARRAY(SELECT format('row-level security does not apply to %s granted to %s: REVOKE %s ON %s FROM %s',
+	                           g.privileges, g.grantee, g.privileges, tbl, g.grantee)
+	             FROM (SELECT string_agg(x.privilege_type, ', ' ORDER BY x.privilege_type) AS privileges,
+	                          CASE WHEN x.grantee = 0 THEN 'PUBLIC' ELSE x.grantee::regrole::text END AS grantee
+	                   FROM aclexplode(c.relacl) x
+	                   WHERE x.privilege_type IN ('TRUNCATE', 'TRIGGER', 'REFERENCES')
+	                     AND x.grantee <> c.relowner
+	                   GROUP BY x.grantee) g
+	             ORDER BY g.grantee)
+	    -- code that runs on every tenant's rows: a reviewer should read it,
+	    -- and says so with a comment starting 'trovella: reviewed'
+	    || ARRAY(SELECT format('trigger %I runs on every tenant''s rows: check that it keeps them in their tenant, then COMMENT ON TRIGGER %I ON %s IS ''trovella: reviewed''',
+	                           t.tgname, t.tgname, tbl)
+	             FROM pg_trigger t
+	             WHERE t.tgrelid = tbl AND NOT t.tgisinternal AND t.tgparentid = 0
+	               AND NOT EXISTS (SELECT 1 FROM pg_depend d
+	                               WHERE d.classid = 'pg_trigger'::regclass AND d.objid = t.oid AND d.deptype = 'e')
+	               AND coalesce(obj_description(t.oid, 'pg_trigger'), '') NOT LIKE 'trovella: reviewed%'
+	             ORDER BY t.tgname)
+	    || ARRAY(SELECT format('rule %I runs on every tenant''s rows: check that it keeps them in their tenant, then COMMENT ON RULE %I ON %s IS ''trovella: reviewed''',
+	                           r.rulename, r.rulename, tbl)
+	             FROM pg_rewrite r
+	             WHERE r.ev_class = tbl AND r.rulename <> '_RETURN'
+	               AND coalesce(obj_description(r.oid, 'pg_rewrite'), '') NOT LIKE 'trovella: reviewed%'
+	             ORDER BY r.rulename)
+	FROM pg_class c
+	JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = tenant_column AND a.attnum > 0 AND NOT a.attisdropped
+	WHERE c.oid = tbl
+$$;
+COMMENT ON FUNCTION trovella.isolation_problems(regclass, name) IS
+'what keeps the table from being tenant-isolated on that column (a foreign table never is), and the holes RLS leaves open around it; empty when there are none';
+
+------------------------------------------------------------------------
+-- Foreign tables: the guard and isolation_status judge them too (a
+-- foreign table with the tenant column is a problem until a person marks
+-- it reviewed), and the guard sees CREATE and ALTER FOREIGN TABLE.
+------------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION trovella.expected_tenant_column(tbl regclass)
+RETURNS name
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT coalesce(
+	           trovella.tenant_policy_column(c.oid),
+	           (SELECT trovella.tenant_policy_column(i.inhparent) FROM pg_inherits i WHERE i.inhrelid = c.oid),
+	           (SELECT a.attname FROM pg_attribute a
+	            WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+	              AND a.attname = coalesce(current_setting('trovella.tenant_column', true), 'tenant_id')))
+	FROM pg_class c
+	JOIN pg_namespace n ON n.oid = c.relnamespace
+	WHERE c.oid = tbl AND c.relkind IN ('r', 'p', 'f')
+	  AND n.nspname NOT LIKE 'pg\_%'
+	  AND n.nspname NOT IN ('information_schema', 'trovella')
+$$;
+
+CREATE OR REPLACE FUNCTION trovella.isolation_guard_candidates()
+RETURNS TABLE (tbl regclass, tenant_column name)
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	RETURN QUERY
+	WITH touched AS MATERIALIZED (
+		SELECT DISTINCT m.relid
+		FROM pg_event_trigger_ddl_commands() c
+		CROSS JOIN LATERAL (
+			SELECT CASE WHEN c.classid = 'pg_policy'::regclass
+			            THEN (SELECT p.polrelid FROM pg_policy p WHERE p.oid = c.objid)
+			            ELSE c.objid END AS relid) r
+		CROSS JOIN LATERAL (
+			SELECT r.relid
+			UNION
+			SELECT t.relid FROM pg_partition_tree(r.relid) t) m
+		WHERE c.classid IN ('pg_class'::regclass, 'pg_policy'::regclass)
+		  AND c.object_type IN ('table', 'foreign table', 'policy')
+	),
+	-- cheap catalog probes first: most DDL is about tables with nothing to do
+	-- with tenants
+	tenant_scoped AS MATERIALIZED (
+		SELECT t.relid
+		FROM touched t
+		WHERE EXISTS (SELECT 1 FROM pg_attribute a
+		              WHERE a.attrelid = t.relid AND NOT a.attisdropped
+		                AND a.attname = coalesce(current_setting('trovella.tenant_column', true), 'tenant_id'))
+		   OR EXISTS (SELECT 1 FROM pg_policy p
+		              WHERE p.polrelid = t.relid
+		                AND p.polname IN ('trovella_tenant_isolation', 'trovella_tenant_access'))
+		   OR EXISTS (SELECT 1 FROM pg_inherits i JOIN pg_policy p ON p.polrelid = i.inhparent
+		              WHERE i.inhrelid = t.relid
+		                AND p.polname IN ('trovella_tenant_isolation', 'trovella_tenant_access'))
+	),
+	judged AS MATERIALIZED (
+		SELECT s.relid, trovella.isolation_guard_problem(s.relid) AS col
+		FROM tenant_scoped s
+	)
+	SELECT j.relid::regclass, j.col FROM judged j WHERE j.col IS NOT NULL;
+END
+$$;
+
+CREATE OR REPLACE VIEW trovella.isolation_status WITH (security_invoker = true) AS
+SELECT c.oid::regclass AS table_name,
+       col.attname AS tenant_column,
+       c.relrowsecurity AS rls_enabled,
+       c.relforcerowsecurity AS rls_forced,
+       coalesce(trovella.is_tenant_policy(iso.oid, col.attname, false)
+                AND trovella.is_tenant_policy(acc.oid, col.attname, true), false)
+           AND cardinality(pl.problems) = 0 AS policy_ok,
+       EXISTS (SELECT 1 FROM pg_index i
+               WHERE i.indrelid = c.oid AND i.indkey[0] = col.attnum AND i.indpred IS NULL) AS has_index,
+       -- (the name argument would give the array the "C" collation)
+       CASE WHEN trovella.review_reason(obj_description(c.oid, 'pg_class')) IS NOT NULL
+            THEN '{}'::text[]
+            ELSE (trovella.isolation_problems(c.oid, col.attname) || pl.problems) END COLLATE "default" AS problems,
+       trovella.isolation_reviewed(c.oid) COLLATE "default" AS reviewed
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_policy iso ON iso.polrelid = c.oid AND iso.polname = 'trovella_tenant_isolation'
+LEFT JOIN pg_policy acc ON acc.polrelid = c.oid AND acc.polname = 'trovella_tenant_access'
+CROSS JOIN LATERAL (
+    SELECT a.attname, a.attnum
+    FROM pg_attribute a
+    WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+      AND a.attname = coalesce(trovella.tenant_policy_column(c.oid),
+                               current_setting('trovella.tenant_column', true)::name,
+                               'tenant_id')
+) col
+CROSS JOIN LATERAL (SELECT trovella.placement_problems(c.oid, col.attname) AS problems) pl
+WHERE c.relkind IN ('r', 'p', 'f')
+  AND n.nspname NOT LIKE 'pg\_%'
+  AND n.nspname NOT IN ('information_schema', 'trovella');
+
+DROP EVENT TRIGGER trovella_isolation_guard;
+CREATE EVENT TRIGGER trovella_isolation_guard ON ddl_command_end
+	WHEN TAG IN ('CREATE TABLE', 'CREATE TABLE AS', 'SELECT INTO', 'ALTER TABLE', 'CREATE POLICY', 'ALTER POLICY',
+	             'CREATE FOREIGN TABLE', 'ALTER FOREIGN TABLE')
+	EXECUTE FUNCTION trovella.isolation_guard();
+COMMENT ON EVENT TRIGGER trovella_isolation_guard IS
+'warns about, refuses or isolates tables left with a tenant column but without tenant isolation (trovella.isolation_guard)';
+
+------------------------------------------------------------------------
+-- trovella.health's isolation check is isolation_status's judgement: a
+-- problem exactly where a row of it has one, and a table marked reviewed
+-- without isolation counted as such, not as isolated.
+------------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION trovella.health_checks()
+RETURNS TABLE (check_name text, status text, detail text)
+LANGUAGE plpgsql STABLE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	installed text;
+	library text := trovella.library_version();
+	preloaded boolean := 'trovella' = ANY (string_to_array(replace(current_setting('shared_preload_libraries'), ' ', ''), ','));
+	guard text := current_setting('trovella.isolation_guard', true);
+	problems bigint;
+	reviewed_only bigint;
+	isolated bigint;
+	registered regclass;
+	marked regclass;
+	info record;
+	key_problem text;
+	logged text[];
+BEGIN
+	SELECT e.extversion INTO installed FROM pg_extension e WHERE e.extname = 'trovella';
+	check_name := 'version';
+	IF installed = library THEN
+		status := 'ok';
+		detail := format('extension and library %s', library);
+	ELSE
+		status := 'problem';
+		detail := format('the extension is at %s, the loaded library is %s: ALTER EXTENSION trovella UPDATE, or install the matching library', installed, library);
+	END IF;
+	RETURN NEXT;
+
+	check_name := 'preload';
+	status := CASE WHEN preloaded THEN 'ok' ELSE 'warning' END;
+	detail := CASE WHEN preloaded THEN 'trovella is in shared_preload_libraries'
+	               ELSE 'without shared_preload_libraries = ''trovella'' there are no per-tenant statistics and tokens are not masked in the server log' END;
+	RETURN NEXT;
+
+	check_name := 'guard';
+	status := CASE WHEN guard = 'off' THEN 'warning' ELSE 'ok' END;
+	detail := format('trovella.isolation_guard = %s', coalesce(guard, 'warn'));
+	RETURN NEXT;
+
+	-- isolation_status's own rows: a table is a problem exactly where its
+	-- row says so, and a reviewed table is not counted as isolated
+	SELECT count(*) FILTER (WHERE s.problems <> '{}'),
+	       count(*) FILTER (WHERE s.problems = '{}' AND NOT (s.rls_enabled AND s.rls_forced AND s.policy_ok)),
+	       count(*) FILTER (WHERE s.rls_enabled AND s.rls_forced AND s.policy_ok)
+	INTO problems, reviewed_only, isolated
+	FROM trovella.isolation_status s;
+	check_name := 'isolation';
+	status := CASE WHEN problems = 0 THEN 'ok' ELSE 'problem' END;
+	detail := CASE WHEN problems > 0
+	               THEN format('tables with isolation problems: %s; SELECT * FROM trovella.isolation_status WHERE problems <> ''{}''', problems)
+	               WHEN reviewed_only > 0
+	               THEN format('%s tables isolated; %s not isolated and marked reviewed: SELECT table_name, reviewed FROM trovella.isolation_status WHERE problems = ''{}'' AND NOT (rls_enabled AND rls_forced AND policy_ok)',
+	                           isolated, reviewed_only)
+	               ELSE 'every table with a tenant column is isolated' END;
+	RETURN NEXT;
+
+	check_name := 'membership';
+	SELECT m.tbl INTO registered FROM trovella.membership m;
+	SELECT c.conrelid::regclass INTO marked FROM pg_constraint c
+	WHERE c.conname = 'trovella_membership' AND c.contype = 'c' LIMIT 1;
+	IF registered IS NOT NULL AND NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = registered) THEN
+		status := 'problem';
+		detail := 'the registered membership table no longer exists: every user-tenant pairing fails';
+	ELSIF registered IS NOT NULL THEN
+		status := 'ok';
+		detail := format('membership checked against %s', registered);
+	ELSIF marked IS NOT NULL THEN
+		status := 'problem';
+		detail := format('%s is marked as the membership table but none is registered: every user-tenant pairing fails (55000) until trovella.use_membership() runs', marked);
+	ELSE
+		status := 'ok';
+		detail := 'no membership table registered: users are not checked against tenants';
+	END IF;
+	RETURN NEXT;
+
+	check_name := 'statistics';
+	IF preloaded THEN
+		SELECT * INTO info FROM trovella.tenant_stats_info();
+		status := CASE WHEN info.evictions > 0 THEN 'warning' ELSE 'ok' END;
+		detail := format('%s of %s tenants tracked, %s evicted since %s%s', info.tenants, info.max_tenants,
+		                 info.evictions, info.stats_reset,
+		                 CASE WHEN info.evictions > 0 THEN ': raise trovella.stats_max_tenants' ELSE '' END);
+	ELSE
+		status := 'ok';
+		detail := 'not collected: trovella is not preloaded';
+	END IF;
+	RETURN NEXT;
+
+	IF EXISTS (SELECT FROM pg_extension e WHERE e.extname = 'citus') THEN
+		check_name := 'cluster_key';
+		key_problem := trovella.cluster_key_problem();
+		IF coalesce(current_setting('trovella.cluster_key_file', true), '') = '' THEN
+			status := 'problem';
+			detail := 'no trovella.cluster_key_file: the workers refuse every tenant query';
+		ELSIF key_problem IS NOT NULL THEN
+			status := 'problem';
+			detail := key_problem;
+		ELSE
+			status := 'ok';
+			detail := 'the cluster key is readable and valid on this node';
+		END IF;
+		RETURN NEXT;
+	END IF;
+
+	-- settings that write a statement's literals or parameters to the log,
+	-- where a token given to pat_verify() or authenticate() would stay
+	logged := ARRAY(SELECT x FROM unnest(ARRAY[
+		CASE WHEN current_setting('log_statement') = 'all' THEN 'log_statement = all' END,
+		CASE WHEN current_setting('log_min_duration_statement')::int >= 0
+		     THEN 'log_min_duration_statement = ' || current_setting('log_min_duration_statement') END,
+		CASE WHEN current_setting('shared_preload_libraries') LIKE '%pgaudit%' THEN 'pgaudit' END]) x
+		WHERE x IS NOT NULL);
+	check_name := 'log_secrets';
+	IF cardinality(logged) = 0 THEN
+		status := 'ok';
+		detail := 'no setting writes statements or their parameters to the log';
+	ELSIF preloaded AND current_setting('trovella.redact_tokens', true) IS DISTINCT FROM 'off' THEN
+		status := 'ok';
+		detail := format('%s: tokens are masked (trovella preloaded, trovella.redact_tokens on)', array_to_string(logged, ', '));
+	ELSE
+		status := 'problem';
+		detail := format('%s: tokens passed to pat_verify() or authenticate() are written to the server log; preload trovella (and keep trovella.redact_tokens on)', array_to_string(logged, ', '));
+	END IF;
+	RETURN NEXT;
+END
+$$;

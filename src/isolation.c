@@ -43,6 +43,7 @@
 #include "catalog/namespace.h"
 #include "catalog/partition.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
 #include "commands/event_trigger.h"
 #include "commands/extension.h"
@@ -90,9 +91,12 @@ static bool guard_running = false;
  * Above zero while enable_tenant_isolation() (or another helper) does its
  * own drop-and-recreate: auto then only remembers the tables, to be judged
  * at commit like error, instead of isolating them in the middle of the
- * helper's work.  Anyone may call trovella.isolation_helper() (the helpers
- * run as their caller); faking it only turns auto into error for the
- * tables of that transaction.
+ * helper's work.  The helpers run as their caller, so a client can call
+ * trovella.isolation_helper() too: the mark may only ever make the guard
+ * stricter (auto judged at commit like error), never skip anything.  A
+ * partition added under an isolated parent gets its policies whatever the
+ * mark says (the helper adds no partition), and every statement the mark
+ * covers is judged at commit, as the helper's own are.
  */
 static int	helper_depth = 0;
 
@@ -171,7 +175,7 @@ remember_table(Oid relid)
 
 /*
  * Whether an existing table could need the guard: it has the tenant column,
- * takes part in partitioning, or carries a trovella policy.
+ * takes part in partitioning, has children, or carries a trovella policy.
  */
 static bool
 table_may_need_guard(Oid relid)
@@ -183,7 +187,8 @@ table_may_need_guard(Oid relid)
 	if (get_attnum(relid, tenant_column_setting) != InvalidAttrNumber)
 		return true;
 	relkind = get_rel_relkind(relid);
-	if (relkind == RELKIND_PARTITIONED_TABLE || get_rel_relispartition(relid))
+	if (relkind == RELKIND_PARTITIONED_TABLE || get_rel_relispartition(relid) ||
+		has_subclass(relid))
 		return true;
 	return OidIsValid(get_relation_policy_oid(relid, "trovella_tenant_isolation", true)) ||
 		OidIsValid(get_relation_policy_oid(relid, "trovella_tenant_access", true));
@@ -275,28 +280,85 @@ parent_isolated(Oid relid)
 
 /*
  * The table a statement makes inherit from another (CREATE TABLE ...
- * INHERITS, ALTER TABLE ... INHERIT), or InvalidOid: judged at commit,
- * isolated or not, in every mode but off.
+ * INHERITS or PARTITION OF, ALTER TABLE ... INHERIT or ATTACH PARTITION),
+ * or InvalidOid: judged at commit, isolated or not, in every mode but off.
  */
 static Oid
 inheriting_table(Node *parsetree)
 {
 	ListCell   *lc;
 
+	if (IsA(parsetree, CreateForeignTableStmt))
+		parsetree = (Node *) &((CreateForeignTableStmt *) parsetree)->base;
 	if (IsA(parsetree, CreateStmt))
 	{
 		CreateStmt *stmt = (CreateStmt *) parsetree;
 
-		if (stmt->inhRelations != NIL && stmt->partbound == NULL)
+		if (stmt->inhRelations != NIL)
 			return RangeVarGetRelid(stmt->relation, NoLock, true);
 		return InvalidOid;
 	}
 	if (!IsA(parsetree, AlterTableStmt))
 		return InvalidOid;
 	foreach(lc, ((AlterTableStmt *) parsetree)->cmds)
-		if (((AlterTableCmd *) lfirst(lc))->subtype == AT_AddInherit)
+	{
+		AlterTableCmd *cmd = lfirst(lc);
+
+		if (cmd->subtype == AT_AddInherit)
 			return RangeVarGetRelid(((AlterTableStmt *) parsetree)->relation, NoLock, true);
+		if (cmd->subtype == AT_AttachPartition && IsA(cmd->def, PartitionCmd))
+			return RangeVarGetRelid(((PartitionCmd *) cmd->def)->name, NoLock, true);
+	}
 	return InvalidOid;
+}
+
+/*
+ * Remembers a table that others inherit from, when a statement changed it
+ * or its policies: at commit what inherits from it is judged again (a
+ * parent that lost its tenant column, then its RLS, exposes its children).
+ */
+static void
+remember_if_parent(Oid relid)
+{
+	if (OidIsValid(relid) && SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)) &&
+		has_subclass(relid))
+		remember_table(relid);
+}
+
+/* The table a statement alters, or whose policy it creates or alters. */
+static Oid
+changed_table(Node *parsetree)
+{
+	RangeVar   *relation = NULL;
+
+	if (IsA(parsetree, AlterTableStmt))
+		relation = ((AlterTableStmt *) parsetree)->relation;
+	else if (IsA(parsetree, CreatePolicyStmt))
+		relation = ((CreatePolicyStmt *) parsetree)->table;
+	else if (IsA(parsetree, AlterPolicyStmt))
+		relation = ((AlterPolicyStmt *) parsetree)->table;
+	return relation == NULL ? InvalidOid : RangeVarGetRelid(relation, NoLock, true);
+}
+
+/* The tables of the policies a DROP POLICY names (that still exist). */
+static List *
+dropped_policy_tables(Node *parsetree)
+{
+	List	   *tables = NIL;
+	ListCell   *lc;
+
+	if (!IsA(parsetree, DropStmt) || ((DropStmt *) parsetree)->removeType != OBJECT_POLICY)
+		return NIL;
+	foreach(lc, ((DropStmt *) parsetree)->objects)
+	{
+		/* the policy's name, qualified by its table's */
+		List	   *names = lfirst(lc);
+		RangeVar   *table = makeRangeVarFromNameList(list_truncate(list_copy(names),
+																   list_length(names) - 1));
+
+		tables = lappend_oid(tables, RangeVarGetRelid(table, NoLock, true));
+	}
+	return tables;
 }
 
 /* Whether the statement creates or attaches a partition. */
@@ -336,15 +398,8 @@ remember_helper_statement(Node *parsetree)
 	}
 	if (IsA(parsetree, DropStmt) && ((DropStmt *) parsetree)->removeType == OBJECT_POLICY)
 	{
-		foreach(lc, ((DropStmt *) parsetree)->objects)
-		{
-			/* the policy's name, qualified by its table's */
-			List	   *names = lfirst(lc);
-			RangeVar   *table = makeRangeVarFromNameList(list_truncate(list_copy(names),
-																	   list_length(names) - 1));
-
-			remember_table(RangeVarGetRelid(table, NoLock, true));
-		}
+		foreach(lc, dropped_policy_tables(parsetree))
+			remember_table(lfirst_oid(lc));
 		return true;
 	}
 	if (!IsA(parsetree, AlterTableStmt))
@@ -407,10 +462,17 @@ trovella_isolation_guard(PG_FUNCTION_ARGS)
 			 * does its partitions itself); otherwise auto isolates, the
 			 * other modes judge at commit.
 			 */
-			bool		inherit = helper_depth == 0 && parent_isolated(tables[i]);
+			bool		inherit = parent_isolated(tables[i]);
 
 			if (isolation_guard == GUARD_OFF && !inherit)
 				continue;
+			/* row-level security cannot apply to a foreign table: judged at commit */
+			if (get_rel_relkind(tables[i]) == RELKIND_FOREIGN_TABLE)
+			{
+				if (isolation_guard != GUARD_OFF)
+					remember_table(tables[i]);
+				continue;
+			}
 			if (inherit || (isolation_guard == GUARD_AUTO && helper_depth == 0))
 			{
 				Oid			argtypes[2] = {REGCLASSOID, NAMEOID};
@@ -424,8 +486,12 @@ trovella_isolation_guard(PG_FUNCTION_ARGS)
 				remember_table(tables[i]);
 		}
 		SPI_finish();
-		if (isolation_guard != GUARD_OFF && OidIsValid(inheriting_table(parsetree)))
-			remember_table(inheriting_table(parsetree));
+		if (isolation_guard != GUARD_OFF)
+		{
+			if (OidIsValid(inheriting_table(parsetree)))
+				remember_table(inheriting_table(parsetree));
+			remember_if_parent(changed_table(parsetree));
+		}
 	}
 	PG_FINALLY();
 	{
@@ -447,6 +513,7 @@ trovella_isolation_guard_drop(PG_FUNCTION_ARGS)
 	Oid		   *tables;
 	Datum	   *columns;
 	uint64		i;
+	ListCell   *lc;
 
 	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
 		elog(ERROR, "trovella_isolation_guard_drop: not fired by the event trigger manager");
@@ -464,6 +531,8 @@ trovella_isolation_guard_drop(PG_FUNCTION_ARGS)
 	for (i = 0; i < count; i++)
 		remember_table(tables[i]);
 	SPI_finish();
+	foreach(lc, dropped_policy_tables(((EventTriggerData *) fcinfo->context)->parsetree))
+		remember_if_parent(lfirst_oid(lc));
 	PG_RETURN_VOID();
 }
 

@@ -1,23 +1,22 @@
 /*
  * policy_check.c
- *		Whether a table's tenant isolation is intact, read from the catalog.
+ *		Whether a table's tenant isolation is intact, read from the catalog
+ *		by OID.
  *
- * The judgement of record is SQL (trovella.is_isolated and the functions
- * around it).  This is a quick proof of the common case for the isolation
- * guard, which at commit may have thousands of tables to look at, each just
- * isolated by enable_tenant_isolation(): RLS enabled and forced, and both
- * trovella policies exactly as that function creates them, on the column the
- * restrictive one compares.  Then is_isolated(tbl, tenant_policy_column(tbl))
- * is true: that column is the only one the restrictive policy depends on.
- * The forms the policies must print as come from trovella.tenant_check_forms,
- * so that the two cannot drift apart; a table the proof does not cover is
- * not judged a problem here, only handed to the SQL judgement.
+ * A tenant check is the expression enable_tenant_isolation() gives both
+ * trovella policies, USING and WITH CHECK: the tenant column compared with
+ * pg_catalog's uuid equality to trovella.current_tenant(), called bare (as
+ * Citus requires of a distributed table) or in a scalar subquery that the
+ * planner evaluates once per query.  It is recognised here from the stored
+ * expression tree, by the OIDs of the operator, the function and the
+ * column: never from text printed under someone's search_path, where an
+ * always-true "=" created in another schema prints just like the real one.
  *
- * Printing an expression (pg_get_expr) builds the table's relcache entry,
- * which DDL has just invalidated: the costly part.  An expression equal()
- * to one already printed (equal() ignores where in a statement's text it
- * was written), reading a column of the same name, prints the same; the
- * partitions of a table all carry the same two.
+ * The guard at commit (isolation_judge.c) and the audit (is_tenant_policy,
+ * policy_problems, hence is_isolated and isolation_status, through
+ * trovella.is_tenant_check) use this one judgement.  The expression is
+ * walked by hand, not with pull_varattnos(), which must not be given a
+ * sublink (an assert-enabled server aborts).
  */
 #include "postgres.h"
 
@@ -25,12 +24,14 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "catalog/indexing.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_class.h"
-#include "catalog/pg_namespace.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_policy.h"
 #include "catalog/pg_type.h"
-#include "nodes/bitmapset.h"
-#include "optimizer/optimizer.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "nodes/primnodes.h"
 #include "parser/parse_func.h"
 #include "utils/acl.h"
 #include "utils/array.h"
@@ -42,7 +43,7 @@
 
 #include "policy_check.h"
 
-/* What one policy is, as far as the proof needs it. */
+/* What one policy is, as far as the check needs it. */
 typedef struct TenantPolicy
 {
 	bool		found;
@@ -51,6 +52,79 @@ typedef struct TenantPolicy
 	Node	   *qual;
 	Node	   *with_check;
 } TenantPolicy;
+
+/* The OIDs a tenant check is made of, looked up once per run. */
+static void
+resolve(PolicyCheckCache *cache)
+{
+	if (cache->resolved)
+		return;
+	cache->uuid_equal = OpernameGetOprid(list_make2(makeString("pg_catalog"), makeString("=")),
+										 UUIDOID, UUIDOID);
+	cache->current_tenant = LookupFuncName(list_make2(makeString("trovella"),
+													  makeString("current_tenant")),
+										   0, NULL, true);
+	cache->resolved = true;
+}
+
+/* trovella.current_tenant(), called with no argument. */
+static bool
+is_current_tenant_call(Node *node, PolicyCheckCache *cache)
+{
+	FuncExpr   *call = (FuncExpr *) node;
+
+	return node != NULL && IsA(node, FuncExpr) &&
+		OidIsValid(cache->current_tenant) && call->funcid == cache->current_tenant &&
+		call->args == NIL && !call->funcretset;
+}
+
+/* (SELECT trovella.current_tenant()): a bare SELECT of that one call. */
+static bool
+is_per_query_call(Node *node, PolicyCheckCache *cache)
+{
+	SubLink    *sublink = (SubLink *) node;
+	Query	   *query;
+	TargetEntry *entry;
+
+	if (node == NULL || !IsA(node, SubLink) || sublink->subLinkType != EXPR_SUBLINK ||
+		sublink->testexpr != NULL || sublink->subselect == NULL || !IsA(sublink->subselect, Query))
+		return false;
+	query = (Query *) sublink->subselect;
+	if (query->commandType != CMD_SELECT || query->utilityStmt != NULL ||
+		query->rtable != NIL || query->cteList != NIL ||
+		query->jointree == NULL || query->jointree->fromlist != NIL || query->jointree->quals != NULL ||
+		query->hasAggs || query->hasWindowFuncs || query->hasTargetSRFs || query->hasSubLinks ||
+		query->groupClause != NIL || query->groupingSets != NIL || query->havingQual != NULL ||
+		query->windowClause != NIL || query->distinctClause != NIL || query->sortClause != NIL ||
+		query->limitOffset != NULL || query->limitCount != NULL || query->rowMarks != NIL ||
+		query->setOperations != NULL || list_length(query->targetList) != 1)
+		return false;
+	entry = linitial_node(TargetEntry, query->targetList);
+	return !entry->resjunk && is_current_tenant_call((Node *) entry->expr, cache);
+}
+
+/*
+ * Whether an expression of a policy on a table is the tenant check on the
+ * table's column number column.
+ */
+bool
+trovella_is_tenant_check(Node *expression, AttrNumber column, PolicyCheckCache *cache)
+{
+	OpExpr	   *comparison = (OpExpr *) expression;
+	Var		   *tenant;
+
+	resolve(cache);
+	if (expression == NULL || !IsA(expression, OpExpr) || !OidIsValid(cache->uuid_equal) ||
+		comparison->opno != cache->uuid_equal || comparison->opretset ||
+		list_length(comparison->args) != 2)
+		return false;
+	tenant = (Var *) linitial(comparison->args);
+	if (!IsA(tenant, Var) || tenant->varno != 1 || tenant->varlevelsup != 0 ||
+		tenant->varattno != column || column <= 0 || tenant->vartype != UUIDOID)
+		return false;
+	return is_current_tenant_call(lsecond(comparison->args), cache) ||
+		is_per_query_call(lsecond(comparison->args), cache);
+}
 
 /* Whether a polroles array is exactly {PUBLIC}. */
 static bool
@@ -104,125 +178,113 @@ read_policy(Relation catalog, Oid relid, const char *name)
 	return policy;
 }
 
-/*
- * trovella.tenant_check_forms(column): the texts a tenant check prints as,
- * asked once per column in a run of checks (it is IMMUTABLE); NULL where
- * the function does not exist yet.
- */
-static ArrayType *
-tenant_check_forms(const char *column, PolicyCheckCache *cache)
-{
-	Oid			argtypes[1] = {NAMEOID};
-	List	   *function;
-	Oid			forms_function;
-
-	if (cache->forms != NULL && strcmp(NameStr(cache->column), column) == 0)
-		return cache->forms;
-	function = list_make2(makeString("trovella"), makeString("tenant_check_forms"));
-	forms_function = LookupFuncName(function, 1, argtypes, true);
-	if (!OidIsValid(forms_function))
-		return NULL;			/* a database still at 0.2.0: no proof */
-	namestrcpy(&cache->column, column);
-	cache->forms = DatumGetArrayTypeP(OidFunctionCall1(forms_function, NameGetDatum(&cache->column)));
-	return cache->forms;
-}
-
-/*
- * Whether an expression of a table's policy prints as one of the forms of a
- * tenant check on the column (named column_name).  It must read that column
- * and no other: then an expression equal to one printed before, for a column
- * of the same name, prints the same.
- */
 static bool
-is_tenant_check(Node *expression, Oid relid, AttrNumber column, const char *column_name,
-				PolicyCheckCache *cache)
-{
-	ListCell   *lc;
-	char	   *printed;
-	Datum	   *texts;
-	int			count;
-	int			i;
-	Bitmapset  *read = NULL;
-	ArrayType  *forms = tenant_check_forms(column_name, cache);
-
-	if (forms == NULL)
-		return false;
-	pull_varattnos(expression, 1, &read);
-	if (bms_membership(read) != BMS_SINGLETON ||
-		bms_singleton_member(read) + FirstLowInvalidHeapAttributeNumber != column)
-		return false;
-
-	foreach(lc, cache->checks)
-	{
-		List	   *known = lfirst(lc);
-
-		if (strcmp(strVal(linitial(known)), column_name) == 0 && equal(lsecond(known), expression))
-			return true;
-	}
-
-	printed = TextDatumGetCString(DirectFunctionCall2(pg_get_expr,
-													  CStringGetTextDatum(nodeToString(expression)),
-													  ObjectIdGetDatum(relid)));
-	deconstruct_array(forms, TEXTOID, -1, false, TYPALIGN_INT, &texts, NULL, &count);
-	for (i = 0; i < count; i++)
-		if (strcmp(printed, TextDatumGetCString(texts[i])) == 0)
-		{
-			cache->checks = lappend(cache->checks,
-									list_make2(makeString(pstrdup(column_name)), expression));
-			return true;
-		}
-	return false;
-}
-
-static bool
-policy_ok(const TenantPolicy *policy, bool permissive, Oid relid, AttrNumber column,
-		  const char *column_name, PolicyCheckCache *cache)
+policy_ok(const TenantPolicy *policy, bool permissive, AttrNumber column, PolicyCheckCache *cache)
 {
 	return policy->found && policy->shape_ok && policy->permissive == permissive &&
-		is_tenant_check(policy->qual, relid, column, column_name, cache) &&
-		is_tenant_check(policy->with_check, relid, column, column_name, cache);
+		trovella_is_tenant_check(policy->qual, column, cache) &&
+		trovella_is_tenant_check(policy->with_check, column, cache);
 }
 
 /*
- * True only when the table is certainly isolated; false when it may not be
- * (the SQL judgement then decides).  The cache must live as long as the run
- * of checks, and no longer: a later transaction may have a new extension.
+ * The column a table is isolated on: RLS enabled and forced, and both
+ * trovella policies exactly as enable_tenant_isolation() creates them, on
+ * the column the restrictive one compares.  InvalidAttrNumber when it is
+ * not (or not an ordinary or partitioned table).  Then is_isolated(tbl,
+ * tenant_policy_column(tbl)) is true, and false otherwise.
  */
-bool
-trovella_certainly_isolated(Oid relid, PolicyCheckCache *cache)
+AttrNumber
+trovella_isolated_column(Oid relid, PolicyCheckCache *cache)
 {
 	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Form_pg_class form;
 	bool		forced;
 	Relation	catalog;
 	TenantPolicy restrictive;
 	TenantPolicy permissive;
-	Bitmapset  *read = NULL;
-	bool		isolated = false;
+	AttrNumber	column = InvalidAttrNumber;
 
 	if (!HeapTupleIsValid(tuple))
-		return false;
-	forced = ((Form_pg_class) GETSTRUCT(tuple))->relrowsecurity &&
-		((Form_pg_class) GETSTRUCT(tuple))->relforcerowsecurity;
+		return InvalidAttrNumber;
+	form = (Form_pg_class) GETSTRUCT(tuple);
+	forced = form->relrowsecurity && form->relforcerowsecurity &&
+		(form->relkind == RELKIND_RELATION || form->relkind == RELKIND_PARTITIONED_TABLE);
 	ReleaseSysCache(tuple);
 	if (!forced)
-		return false;
+		return InvalidAttrNumber;
 
 	catalog = table_open(PolicyRelationId, AccessShareLock);
 	restrictive = read_policy(catalog, relid, "trovella_tenant_isolation");
 	permissive = read_policy(catalog, relid, "trovella_tenant_access");
 	table_close(catalog, AccessShareLock);
 
-	/* the column: the one the restrictive policy's USING clause reads */
-	if (restrictive.shape_ok)
-		pull_varattnos(restrictive.qual, 1, &read);
-	if (bms_membership(read) == BMS_SINGLETON)
-	{
-		AttrNumber	column = bms_singleton_member(read) + FirstLowInvalidHeapAttributeNumber;
-		char	   *column_name = get_attname(relid, column, true);
+	/* the column: the one the restrictive policy's USING clause compares */
+	if (restrictive.shape_ok && IsA(restrictive.qual, OpExpr) &&
+		list_length(((OpExpr *) restrictive.qual)->args) == 2 &&
+		IsA(linitial(((OpExpr *) restrictive.qual)->args), Var))
+		column = ((Var *) linitial(((OpExpr *) restrictive.qual)->args))->varattno;
+	if (column > 0 && get_attname(relid, column, true) != NULL &&
+		policy_ok(&restrictive, false, column, cache) &&
+		policy_ok(&permissive, true, column, cache))
+		return column;
+	return InvalidAttrNumber;
+}
 
-		isolated = column_name != NULL &&
-			policy_ok(&restrictive, false, relid, column, column_name, cache) &&
-			policy_ok(&permissive, true, relid, column, column_name, cache);
+/* The column a table is isolated on, proved once per run. */
+static AttrNumber
+proved_column(Oid relid, PolicyCheckCache *cache)
+{
+	ListCell   *lc;
+	ListCell   *lc2;
+	AttrNumber	column;
+
+	forboth(lc, cache->proved, lc2, cache->proved_columns)
+		if (lfirst_oid(lc) == relid)
+			return (AttrNumber) lfirst_int(lc2);
+	column = trovella_isolated_column(relid, cache);
+	cache->proved = lappend_oid(cache->proved, relid);
+	cache->proved_columns = lappend_int(cache->proved_columns, column);
+	return column;
+}
+
+/*
+ * Whether every table a table inherits from (as a partition or not), at
+ * any level, is certainly isolated on a column of that name: then a SELECT
+ * on any of them returns only the current tenant's rows of it.  False when
+ * one may not be; the SQL judgement then decides.
+ */
+bool
+trovella_ancestors_isolated(Oid relid, const char *column, PolicyCheckCache *cache)
+{
+	Relation	catalog;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	List	   *parents = NIL;
+	ListCell   *lc;
+
+	check_stack_depth();
+	catalog = table_open(InheritsRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_inherits_inhrelid, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(relid));
+	scan = systable_beginscan(catalog, InheritsRelidSeqnoIndexId, true, NULL, 1, &key);
+	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
+		parents = lappend_oid(parents, ((Form_pg_inherits) GETSTRUCT(tuple))->inhparent);
+	systable_endscan(scan);
+	table_close(catalog, AccessShareLock);
+
+	foreach(lc, parents)
+	{
+		Oid			parent = lfirst_oid(lc);
+		AttrNumber	parent_column = proved_column(parent, cache);
+		char	   *name;
+
+		if (parent_column == InvalidAttrNumber)
+			return false;
+		name = get_attname(parent, parent_column, true);
+		if (name == NULL || strcmp(name, column) != 0 ||
+			!trovella_ancestors_isolated(parent, column, cache))
+			return false;
 	}
-	return isolated;
+	return true;
 }
