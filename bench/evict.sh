@@ -25,7 +25,7 @@ stop() {
 }
 trap stop EXIT
 port=$((20000 + RANDOM % 20000))
-as_server "$bindir/initdb" -D "$data" -U postgres -A trust >/dev/null
+as_server "$bindir/initdb" -D "$data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 >/dev/null
 printf '%s\n' "shared_preload_libraries = 'trovella'" "listen_addresses = ''" "port = $port" \
 	"unix_socket_directories = '$dir'" "max_connections = 20" >>"$data/postgresql.conf"
 export PGHOST=$dir PGPORT=$port PGUSER=postgres PGDATABASE=postgres

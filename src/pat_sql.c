@@ -202,10 +202,64 @@ invalid_argument(const char *message, const char *detail)
 }
 
 /*
+ * Whether the byte at bytes[i] begins a C1 control character (U+0080 to
+ * U+009F) in the database's encoding.  UTF-8 writes them C2 80 to C2 9F;
+ * every part of ISO 8859 (LATIN1 to LATIN10, ISO_8859_5 to _8) has them as
+ * the bytes 0x80 to 0x9F.  SQL_ASCII labels nothing, and such databases
+ * mostly hold UTF-8: a byte there is read as UTF-8 where it continues a
+ * UTF-8 sequence, and a byte 0x80 to 0x9F that does not is taken as the ISO
+ * 8859 control it would show as.  Other encodings (the Windows code pages,
+ * KOI8, the multibyte Asian ones) have printable characters or parts of
+ * characters there.  *continuation counts the UTF-8 continuation bytes still
+ * expected (SQL_ASCII only).
+ */
+static bool
+is_c1_control(const unsigned char *bytes, size_t len, size_t i, int encoding,
+			  int *continuation)
+{
+	unsigned char b = bytes[i];
+
+	switch (encoding)
+	{
+		case PG_UTF8:
+			return b == 0xC2 && i + 1 < len && bytes[i + 1] >= 0x80 && bytes[i + 1] <= 0x9F;
+		case PG_LATIN1:
+		case PG_LATIN2:
+		case PG_LATIN3:
+		case PG_LATIN4:
+		case PG_LATIN5:
+		case PG_LATIN6:
+		case PG_LATIN7:
+		case PG_LATIN8:
+		case PG_LATIN9:
+		case PG_LATIN10:
+		case PG_ISO_8859_5:
+		case PG_ISO_8859_6:
+		case PG_ISO_8859_7:
+		case PG_ISO_8859_8:
+			return b >= 0x80 && b <= 0x9F;
+		case PG_SQL_ASCII:
+			if (b >= 0x80 && b <= 0xBF && *continuation > 0)
+			{
+				(*continuation)--;
+				return false;
+			}
+			*continuation = b >= 0xF0 && b <= 0xF4 ? 3 : b >= 0xE0 && b <= 0xEF ? 2 : b >= 0xC2 && b <= 0xDF ? 1 : 0;
+			return (b >= 0x80 && b <= 0x9F) ||
+				(b == 0xC2 && i + 1 < len && bytes[i + 1] >= 0x80 && bytes[i + 1] <= 0x9F);
+		default:
+			return false;
+	}
+}
+
+/*
  * name: 1 to 100 characters, none of them a control character (a newline or
- * a BEL would forge lines in whatever shows the name).  Server encodings are
- * ASCII-safe, so a byte below 0x80 is always a character of its own; in
- * UTF-8 the C1 controls U+0080 to U+009F are refused too.
+ * a BEL would forge lines in whatever shows the name).  Characters are
+ * counted in the database's encoding (in SQL_ASCII, which has none, a byte
+ * is a character, as PostgreSQL counts it).  Server encodings are
+ * ASCII-safe, so a byte below 0x80 is always a character of its own: C0
+ * controls and DEL are refused in every encoding, the C1 controls where the
+ * encoding has them (is_c1_control).
  */
 static void
 check_name(text *name)
@@ -213,7 +267,8 @@ check_name(text *name)
 	const unsigned char *bytes = (const unsigned char *) VARDATA_ANY(name);
 	size_t		len = VARSIZE_ANY_EXHDR(name);
 	int			chars = pg_mbstrlen_with_len((const char *) bytes, len);
-	bool		utf8 = GetDatabaseEncoding() == PG_UTF8;
+	int			encoding = GetDatabaseEncoding();
+	int			continuation = 0;
 	size_t		i;
 
 	if (chars < 1 || chars > PAT_NAME_MAX)
@@ -221,7 +276,7 @@ check_name(text *name)
 	for (i = 0; i < len; i++)
 	{
 		if (bytes[i] < 0x20 || bytes[i] == 0x7F ||
-			(utf8 && bytes[i] == 0xC2 && i + 1 < len && bytes[i + 1] >= 0x80 && bytes[i + 1] <= 0x9F))
+			is_c1_control(bytes, len, i, encoding, &continuation))
 			invalid_argument("name must not contain control characters",
 							 "A token's name is shown to people in lists: printable characters only.");
 	}

@@ -55,7 +55,7 @@ citus_start() {
 			chmod 600 "$key"
 			[ "$(id -u)" -eq 0 ] && chown postgres "$key"
 		fi
-		citus_as_server "$citus_bindir/initdb" -D "$citus_dir/$n" -U postgres -A trust >/dev/null || return 1
+		citus_as_server "$citus_bindir/initdb" -D "$citus_dir/$n" -U postgres -A trust -E UTF8 --locale=C.UTF-8 >/dev/null || return 1
 		{
 			echo "listen_addresses = '127.0.0.1'"
 			echo "unix_socket_directories = '$citus_dir'"

@@ -19,8 +19,11 @@ const SERVER_UID = asRoot ? Number(execFileSync('id', ['-u', 'postgres']).toStri
 const SERVER_GID = asRoot ? Number(execFileSync('id', ['-g', 'postgres']).toString()) : undefined;
 const serverUser = asRoot ? { uid: SERVER_UID, gid: SERVER_GID } : {};
 
+// scripts/run-suites gives the suite a folder of its own
+// (TROVELLA_CLIENT_RUNDIR), so that what a dead suite left running is found
+// there by its pid file, never by a name some other process may share.
 function ownedTempDir(prefix) {
-  const dir = mkdtempSync(path.join(tmpdir(), prefix));
+  const dir = mkdtempSync(path.join(process.env.TROVELLA_CLIENT_RUNDIR || tmpdir(), prefix));
   if (asRoot) chownSync(dir, SERVER_UID, SERVER_GID);
   chmodSync(dir, 0o700);
   return dir;
@@ -89,6 +92,7 @@ export async function startPgBouncer({ database, users, poolSize = 3 }) {
     'max_client_conn = 200',
     'ignore_startup_parameters = extra_float_digits',
     `logfile = ${path.join(dir, 'pgbouncer.log')}`,
+    `pidfile = ${path.join(dir, 'pgbouncer.pid')}`,
     '',
   ].join('\n'));
   chownTree(dir);

@@ -58,7 +58,7 @@ async function cleanup() {
 process.on('exit', () => { stopServer(); rmSync(dir, { recursive: true, force: true }); });
 for (const signal of ['SIGINT', 'SIGTERM']) process.once(signal, () => process.exit(1));
 
-execFileSync(path.join(PGBIN, 'initdb'), ['-D', data, '-U', 'postgres', '-A', 'trust'],
+execFileSync(path.join(PGBIN, 'initdb'), ['-D', data, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--locale=C.UTF-8'],
   { ...asServer, stdio: 'ignore' });
 appendFileSync(path.join(data, 'postgresql.conf'), [
   "listen_addresses = '127.0.0.1'", `port = ${port}`, `unix_socket_directories = '${dir}'`,

@@ -26,7 +26,7 @@ if [ -f "$(pg_config --pkglibdir)/pgaudit.so" ]; then
 	preload=trovella,pgaudit
 	audit=true
 fi
-as_server "$bindir/initdb" -D "$DATA" -U postgres -A trust >/dev/null
+as_server "$bindir/initdb" -D "$DATA" -U postgres -A trust -E UTF8 --locale=C.UTF-8 >/dev/null
 printf '%s\n' "shared_preload_libraries = '$preload'" "logging_collector = on" \
 	"log_destination = 'stderr,csvlog'" "log_directory = 'log'" \
 	"log_statement = 'all'" "log_min_duration_statement = 0" \

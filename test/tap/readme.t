@@ -19,7 +19,7 @@ preload=trovella
 if [ -f "$(pg_config --pkglibdir)/pg_cron.so" ]; then
 	preload=trovella,pg_cron
 fi
-as_server "$bindir/initdb" -D "$DATA" -U postgres -A trust >/dev/null
+as_server "$bindir/initdb" -D "$DATA" -U postgres -A trust -E UTF8 --locale=C.UTF-8 >/dev/null
 printf '%s\n' "shared_preload_libraries = '$preload'" "cron.database_name = 'readme'" \
 	"timezone = 'UTC'" >>"$DATA/postgresql.conf"
 start "$DATA" $port

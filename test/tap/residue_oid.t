@@ -18,7 +18,7 @@ port=$((20000 + RANDOM % 20000))
 s() { psql -X -q -At -v VERBOSITY=sqlstate -h "$dir" -p "$port" -U postgres -d postgres "$@" 2>&1 |
 	sed -E 's/^psql:[^ ]* ERROR:  ([0-9A-Z]{5}).*/ERROR \1/; s/^ERROR:  ([0-9A-Z]{5}).*/ERROR \1/'; }
 
-as_server "$bindir/initdb" -D "$DATA" -U postgres -A trust >/dev/null
+as_server "$bindir/initdb" -D "$DATA" -U postgres -A trust -E UTF8 --locale=C.UTF-8 >/dev/null
 start "$DATA" $port
 # place_next(oid): the next table, its row type and array type at chosen
 # OIDs (and what else this version's binary upgrade asks for)

@@ -18,7 +18,7 @@ s() { psql -X -q -At -v ON_ERROR_STOP=1 -v VERBOSITY=sqlstate -h "$dir" -p "$por
 	sed -E 's/^psql:[^ ]* ERROR:  ([0-9A-Z]{5}).*/ERROR \1/; s/^ERROR:  ([0-9A-Z]{5}).*/ERROR \1/'; }
 app() { s -c "SET ROLE stats_app" "$@"; }
 
-as_server "$bindir/initdb" -D "$PRIMARY" -U postgres -A trust >/dev/null
+as_server "$bindir/initdb" -D "$PRIMARY" -U postgres -A trust -E UTF8 --locale=C.UTF-8 >/dev/null
 printf '%s\n' "shared_preload_libraries = 'trovella'" "trovella.stats_max_tenants = 20" \
 	"wal_level = replica" "max_wal_senders = 2" >>"$PRIMARY/postgresql.conf"
 echo "local replication postgres trust" >>"$PRIMARY/pg_hba.conf"
