@@ -149,7 +149,9 @@ SET ROLE regress_judge_owner;
 BEGIN;
 CREATE TABLE j_base (id int, tenant_id uuid NOT NULL);
 SELECT trovella.enable_tenant_isolation('j_base');
+SET client_min_messages = warning;                                -- (PostgreSQL's column merge notice)
 CREATE TABLE j_heir (tenant_id uuid NOT NULL, body text) INHERITS (j_base);
+RESET client_min_messages;
 SELECT trovella.enable_tenant_isolation('j_heir');
 COMMIT;
 \set VERBOSITY sqlstate
