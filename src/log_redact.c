@@ -4,9 +4,10 @@
  *
  * Whatever writes a log line (log_statement, log_min_duration_statement,
  * an error and its STATEMENT line, pgaudit, a bind parameter in DETAIL), the
- * line passes through emit_log_hook (hooks.c) before it is written.  Every
- * well-formed token in it is masked there (pat_redact: the hint stays, the
- * rest becomes '*'), in each part of the message, in place (the mask keeps
+ * line passes through emit_log_hook (hooks.c) before it is written.  All
+ * that looks like a token in it (the prefix and a run of base62 characters,
+ * whole or cut short, valid or not) is masked there (pat_redact: the hint
+ * stays, the rest becomes '*'), in each part of the message, in place (the mask keeps
  * the length, so nothing is allocated), and in the statement text the log
  * quotes.  The client is sent the same masked message: it knows its token.
  *
@@ -160,7 +161,7 @@ redact_statement(ErrorData *edata)
 										  MCXT_ALLOC_HUGE | MCXT_ALLOC_NO_OOM);
 	if (copy == NULL)
 	{
-		if (pat_find(debug_query_string, len) != NULL)
+		if (pat_find_like(debug_query_string, len) != NULL)
 			edata->hide_stmt = true;
 		return;
 	}

@@ -109,22 +109,99 @@ pat_find(const char *text, size_t len)
 }
 
 /*
- * Masks every well-formed token in text[0..len), in place: its first
- * PAT_HINT_LEN characters (the hint pat_list() shows) stay, '*' replaces
- * the rest.  The length does not change.  Returns how many were masked.
+ * Where a run starting at text[at], which holds the prefix, ends: the first
+ * character after the prefix that is not base62 (or len).
+ */
+static size_t
+run_end(const char *text, size_t len, size_t at)
+{
+	size_t		end = at + PAT_PREFIX_LEN;
+
+	while (end < len && is_base62(text[end]))
+		end++;
+	return end;
+}
+
+/* The first prefix at or after text[from], as an offset, or len. */
+static size_t
+next_prefix(const char *text, size_t len, size_t from)
+{
+	const char *at;
+
+	while (from + PAT_PREFIX_LEN <= len)
+	{
+		at = memchr(text + from, PAT_PREFIX[0], len - from - PAT_PREFIX_LEN + 1);
+		if (at == NULL)
+			return len;
+		if (memcmp(at, PAT_PREFIX, PAT_PREFIX_LEN) == 0)
+			return at - text;
+		from = at - text + 1;
+	}
+	return len;
+}
+
+/*
+ * The first thing in text[0..len) that looks like a token, or NULL: the
+ * prefix and a run of base62 characters longer than the hint, whole or cut
+ * short, its checksum right or wrong.  This is what pat_redact masks.
+ */
+const char *
+pat_find_like(const char *text, size_t len)
+{
+	size_t		at = 0;
+
+	while ((at = next_prefix(text, len, at)) < len)
+	{
+		if (run_end(text, len, at) - at > PAT_HINT_LEN)
+			return text + at;
+		at++;
+	}
+	return NULL;
+}
+
+/*
+ * Masks, in place, everything in text[0..len) that looks like a token (the
+ * prefix and a run of base62 characters, of any length, valid or not: a
+ * token mistyped or cut short by whatever quoted it can be completed from
+ * what is left, the checksum being public).  The first PAT_HINT_LEN
+ * characters (the hint pat_list() shows) stay, '*' replaces the rest of the
+ * run.  The length does not change.  Returns how many were masked.
+ *
+ * A run ends at a character outside the alphabet; a prefix can begin inside
+ * a run only as its last three characters followed by '_' ("..abtrv_xy"):
+ * that next token is taken from there, its prefix known before the mask
+ * covers it.
  */
 int
 pat_redact(char *text, size_t len)
 {
-	char	   *end = text + len;
-	char	   *at = text;
+	size_t		at = 0;
+	bool		prefix_known = false;
 	int			masked = 0;
 
-	while ((at = (char *) pat_find(at, end - at)) != NULL)
+	for (;;)
 	{
-		memset(at + PAT_HINT_LEN, '*', PAT_TOKEN_LEN - PAT_HINT_LEN);
-		at += PAT_TOKEN_LEN;
-		masked++;
+		size_t		end;
+		size_t		next;
+
+		if (!prefix_known && (at = next_prefix(text, len, at)) >= len)
+			break;
+		end = run_end(text, len, at);
+		next = end;
+		prefix_known = false;
+		if (end < len && text[end] == PAT_PREFIX[PAT_PREFIX_LEN - 1] &&
+			end - (PAT_PREFIX_LEN - 1) >= at + PAT_PREFIX_LEN &&
+			memcmp(text + end - (PAT_PREFIX_LEN - 1), PAT_PREFIX, PAT_PREFIX_LEN - 1) == 0)
+		{
+			next = end - (PAT_PREFIX_LEN - 1);
+			prefix_known = true;
+		}
+		if (end - at > PAT_HINT_LEN)
+		{
+			memset(text + at + PAT_HINT_LEN, '*', end - at - PAT_HINT_LEN);
+			masked++;
+		}
+		at = next;
 	}
 	return masked;
 }

@@ -30,6 +30,7 @@ extern size_t pat_random_chars(const uint8 *bytes, size_t nbytes,
 extern void pat_format(const char random_part[PAT_RANDOM_LEN],
 					   char token[PAT_TOKEN_LEN]);
 extern const char *pat_find(const char *text, size_t len);
+extern const char *pat_find_like(const char *text, size_t len);
 extern int	pat_redact(char *text, size_t len);
 
 #endif							/* TROVELLA_PAT_H */

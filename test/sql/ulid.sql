@@ -132,3 +132,10 @@ SELECT trovella.ulid_to_uuid(NULL) IS NULL AS a, trovella.uuid_to_ulid(NULL) IS 
        trovella.ulid_uuid(NULL) IS NULL AS c, trovella.rich_id(NULL, NULL) IS NULL AS d;
 
 DROP TABLE ulid_events;
+
+-- a token passed where a ULID or a prefix belongs is never quoted back past
+-- its hint, whole, cut short or mistyped (issue 31, point 5)
+\set VERBOSITY default
+SELECT trovella.ulid_to_uuid('trv_M7H4jxUDDWHP4kZ6A4dxlQYsQIWJuq11T4V4');
+SELECT trovella.ulid_to_uuid('trv_M7H4jxUDDWHP4kZ6A4dxlQYsQIWJuq11T4V');
+SELECT trovella.rich_id_to_uuid('x_01ARZ3NDEKTSV4RRFFQ69G5FAV', 'trv_M7H4jxUDDWHP4kZ6A4dxlQYsQIWJuq11T4V5');

@@ -3,12 +3,18 @@
 # bind parameters logged in full, and pgaudit logging parameters (if
 # installed), a token passed to pat_verify() or authenticate() as a literal
 # or a bind parameter, in an error, its STATEMENT line, a PL/pgSQL context
-# or csvlog, is masked in every line; the statements still work.  A server
+# or csvlog, is masked in every line; the statements still work.  And
+# anything that begins like a token is masked, whole or cut short, valid or
+# not (issue 31, point 5): a token missing its last character or with one
+# character wrong, a bind value cut by log_parameter_max_length, the COPY
+# error context (100 bytes), "Failing row contains" (64 bytes), a 63-byte
+# identifier, trovella's own error messages; no line holds more of any
+# token than its hint.  A server
 # of its own (the redaction needs trovella preloaded), on a socket in a
 # temporary directory only, stopped on every exit path.
 set -u
 . "$(dirname "$0")/lib.sh"
-plan 14
+plan 26
 
 own_servers data
 DATA=$dir/data
@@ -67,10 +73,40 @@ is "$(s -c "SELECT '$T3'::uuid" | tail -n 1)" "ERROR 22P02" "an error that quote
 # 4. an error inside PL/pgSQL: CONTEXT and the internal query
 is "$(s -c "DO \$\$ BEGIN PERFORM trovella.pat_is_well_formed('$T3'); PERFORM 1 / 0; END \$\$" | tail -n 1)" \
 	"ERROR 22012" "an error in a DO block that called with a token"
-# 5. a mistyped token (a wrong checksum) is not a token: it stays, which also
-#    shows that the lines under test are being logged
+# 5. a mistyped token (a wrong checksum) is masked all the same: one wrong
+#    character is found in at most 30 x 61 checksum tries
 bad="${T3:0:39}$( [ "${T3:39:1}" = a ] && echo b || echo a )"
 app -c "SELECT count(*) FROM trovella.pat_verify('$bad')" >/dev/null
+# 6. a literal token missing its last character, in authenticate(): its
+#    error's STATEMENT line (logged with default settings)
+T4=$(new_token)
+is "$(app -c "BEGIN" -c "SELECT * FROM trovella.authenticate('${T4:0:39}')" | tail -n 1)" "ERROR 28000" \
+	"authenticate() of a token cut short fails"
+# token-shaped text for the cases where no token need be valid
+fake() { printf 'trv_%s' "$(head -c 300 /dev/urandom | tr -dc 'A-Za-z0-9' | head -c 36)"; }
+# 7. a bind value cut by log_parameter_max_length
+T5=$(fake)
+printf '%s\n' "SELECT length(:v);" >"$dir/cut.sql"
+PGOPTIONS="-c log_parameter_max_length=20" "$bindir/pgbench" -n -M extended -t 1 -D v="$T5" -f "$dir/cut.sql" \
+	-h "$dir" -p "$port" -U postgres postgres >/dev/null 2>&1
+# 8. the COPY error context quotes 100 bytes of the bad value
+T6=$(fake)
+s -c "CREATE TABLE copy_t (a int)" >/dev/null
+is "$(printf '%s%s\n' "$(printf 'x%.0s' $(seq 80))" "$T6" | s -c "COPY copy_t FROM STDIN" | tail -n 1)" "ERROR 22P02" \
+	"COPY of a line holding a token fails"
+# 9. "Failing row contains" quotes 64 bytes of each value
+T7=$(fake)
+s -c "CREATE TABLE fail_t (a text, b int NOT NULL)" >/dev/null
+is "$(s -c "INSERT INTO fail_t VALUES (repeat('x', 50) || '$T7', NULL)" | tail -n 1)" "ERROR 23502" \
+	"a row holding a token fails its NOT NULL"
+# 10. an identifier is cut to 63 bytes
+T8=$(fake)
+is "$(s -c "SELECT * FROM \"$(printf 'x%.0s' $(seq 40))$T8\"" | tail -n 1)" "ERROR 42P01" \
+	"a relation named with a token does not exist"
+# 11. trovella's own message quoting a bad argument (40 bytes)
+T9=$(fake)
+is "$(app -c "SELECT trovella.ulid_to_uuid('$T9')" | tail -n 1)" "ERROR 22P02" \
+	"a token given as a ULID is refused"
 sleep 1   # the logging collector writes asynchronously
 
 log=$(logged)
@@ -81,14 +117,24 @@ for t in "$T1" "$T2" "$T3"; do
 	esac
 	is "$found" 0 "token $(hint "$t")… appears nowhere in the server log"
 done
+# nothing past the hint: the hint and the next character are nowhere
+beyond_hint() { grep -cF -- "${1:0:9}" <<<"$log"; }
+is "$(beyond_hint "$bad")" 0 "a token with one wrong character: nothing past its hint is logged"
+is "$(beyond_hint "$T4")" 0 "a token missing its last character (authenticate's STATEMENT line): nothing past its hint"
+is "$(beyond_hint "$T5"):$(grep -c "\$1 = '$(hint "$T5")\*\{12\}\.\.\.'" <<<"$log" | awk '{ print ($1 >= 1) }')" 0:1 \
+	"a bind value cut by log_parameter_max_length: masked past its hint"
+is "$(beyond_hint "$T6")" 0 "the COPY error and its context: nothing past the hint"
+is "$(beyond_hint "$T7")" 0 "Failing row contains: nothing past the hint"
+is "$(beyond_hint "$T8")" 0 "a 63-byte identifier: nothing past the hint"
+is "$(beyond_hint "$T9")" 0 "trovella's own error message: nothing past the hint"
 is "$(grep -c "$(hint "$T1")\*\{32\}" <<<"$log" | awk '{ print ($1 >= 3) }')" 1 \
 	"the literal is masked, its hint kept, in the statement, duration and audit lines"
 is "$(grep -iE "parameters: .*$(hint "$T2")\*{32}" <<<"$log" | wc -l | awk '{ print ($1 >= 1) }')" 1 \
 	"the bind parameter is masked in DETAIL"
 is "$(grep -cE "STATEMENT: +SELECT '$(hint "$T3")\*{32}'::uuid" "$DATA"/log/*.log | awk -F: '{ s += $NF } END { print (s >= 1) }')" 1 \
 	"the STATEMENT line of an error quotes the masked statement"
-is "$(grep -c "$bad" <<<"$log" | awk '{ print ($1 >= 1) }')" 1 \
-	"a mistyped token is not masked (and the log holds the lines under test)"
+is "$(grep -c "$(hint "$bad")\*\{32\}" <<<"$log" | awk '{ print ($1 >= 1) }')" 1 \
+	"a mistyped token is masked (and the log holds the lines under test)"
 # what the lines look like, for the README
 grep -m 1 -E "statement: SELECT user_id FROM trovella.pat_verify" "$DATA"/log/*.log | sed 's/^/# /'
 grep -m 1 -E "AUDIT: .*trovella.authenticate" "$DATA"/log/*.log | sed 's/^/# /'
