@@ -9,7 +9,7 @@
 set -u
 . "$(dirname "$0")/lib.sh"
 MODES="off warn error auto"
-plan 28
+plan 37
 
 A=aaaaaaaa-0000-0000-0000-000000000000
 B=bbbbbbbb-0000-0000-0000-000000000000
@@ -17,6 +17,7 @@ NIL=00000000-0000-0000-0000-000000000000
 OPS_DB=trovella_ops
 OWNER=regress_ops_owner
 APP=regress_ops_app
+BACKUP=regress_ops_backup
 
 available() { [ "$(q -c "SELECT count(*) FROM pg_available_extensions WHERE name = '$1'")" = 1 ]; }
 
@@ -30,7 +31,7 @@ skip() {
 }
 
 dropdb --if-exists $OPS_DB >/dev/null 2>&1
-q -c "DROP ROLE IF EXISTS $OWNER; DROP ROLE IF EXISTS $APP" >/dev/null
+q -c "DROP ROLE IF EXISTS $BACKUP; DROP ROLE IF EXISTS $OWNER; DROP ROLE IF EXISTS $APP" >/dev/null
 createdb $OPS_DB
 DB=$OPS_DB
 q -c "CREATE EXTENSION trovella;
@@ -78,7 +79,9 @@ if available pg_partman; then
 	for mode in $MODES; do
 		t=events_$mode
 		# the README's procedure: isolate the parent, then create_parent()
-		# and the template's isolation in one transaction; maintenance goes by
+		# and the template's isolation and tenant index in one transaction;
+		# partitions that another role makes belong to the owner
+		# (inherit_privileges); maintenance goes by
 		# the clock (infinite_time_partitions), and runs in the nil tenant's
 		# context, where it sees no tenant's rows: pg_partman 5 reads a row of
 		# each partition, which forced RLS refuses without a context
@@ -91,8 +94,9 @@ if available pg_partman; then
 			-c "SELECT trovella.enable_tenant_isolation('$t')" \
 			-c "SELECT $(printf "$create_parent" "$t")" \
 			-c "SELECT trovella.enable_tenant_isolation('partman.template_public_$t')" \
+			-c "CREATE INDEX ON partman.template_public_$t (tenant_id, created_at)" \
 			-c "UPDATE partman.part_config SET infinite_time_partitions = true, ignore_default_data = true,
-			           premake = 5, retention = '1 day'
+			           inherit_privileges = true, premake = 5, retention = '1 day'
 			    WHERE parent_table = 'public.$t'" \
 			-c "COMMIT" \
 			-c "GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA public TO $APP" 2>&1)
@@ -138,8 +142,74 @@ if available pg_partman; then
 		"pg_partman: nothing piled up in the default partition"
 	is "$(as $OWNER off -c "SELECT count(*) FROM events_error" | tail -n 1)" "ERROR 42501" \
 		"pg_partman: the owner's read without a tenant still fails closed"
+
+	# A row dated beyond the premade days lands in the default partition,
+	# and maintenance stops (P0001) on the day it reaches that date: the
+	# late row blocks the partition for its day.  The README's repair: the
+	# operations role (which row-level security does not bind) moves the
+	# default partition's rows into partitions of their own, which
+	# inherit_privileges gives to the owner, so that retention can drop
+	# them; the owner then fills the days between (partition_gap_fill), in
+	# the nil tenant's context, and maintenance runs again.  premake = 35
+	# makes maintenance reach the late row's day now rather than in a month.
+	q -c "CREATE ROLE $BACKUP BYPASSRLS IN ROLE pg_read_all_data, pg_write_all_data, $OWNER" >/dev/null
+	for mode in warn error; do
+		t=late_$mode
+		as $OWNER "$mode" -v ON_ERROR_STOP=1 \
+			-c "BEGIN" \
+			-c "CREATE TABLE $t (id uuid NOT NULL DEFAULT trovella.ulid_uuid(), tenant_id uuid NOT NULL,
+			                     created_at timestamptz NOT NULL DEFAULT now(), body text)
+			    PARTITION BY RANGE (created_at)" \
+			-c "CREATE INDEX ON $t (tenant_id, created_at)" \
+			-c "SELECT trovella.enable_tenant_isolation('$t')" \
+			-c "SELECT $(printf "$create_parent" "$t")" \
+			-c "SELECT trovella.enable_tenant_isolation('partman.template_public_$t')" \
+			-c "CREATE INDEX ON partman.template_public_$t (tenant_id, created_at)" \
+			-c "UPDATE partman.part_config SET infinite_time_partitions = true, ignore_default_data = true,
+			           inherit_privileges = true, retention = '3 days'
+			    WHERE parent_table = 'public.$t'" \
+			-c "COMMIT" -c "GRANT SELECT, INSERT ON $t TO $APP" >/dev/null 2>&1
+		as $APP off -c "BEGIN" -c "SELECT trovella.with_tenant('$A')" \
+			-c "INSERT INTO $t (body, created_at) VALUES ('today', now()), ('late', now() + interval '30 days'),
+			                                             ('old', now() - interval '10 days')" \
+			-c "COMMIT" >/dev/null
+		as $OWNER "$mode" -c "UPDATE partman.part_config SET premake = 35 WHERE parent_table = 'public.$t'" >/dev/null
+		is "$(as $OWNER "$mode" -c "SELECT trovella.with_tenant('$NIL'); SELECT partman.run_maintenance('public.$t')" |
+			tail -n 1)" "ERROR P0001" \
+			"pg_partman, guard $mode: a row beyond the premade days stops maintenance (P0001)"
+		out=$(as $BACKUP "$mode" -v ON_ERROR_STOP=1 -c "CALL partman.partition_data_proc('public.$t')" 2>&1 &&
+			as $OWNER "$mode" -v ON_ERROR_STOP=1 \
+				-c "SELECT trovella.with_tenant('$NIL'); SELECT partman.partition_gap_fill('public.$t')" \
+				-c "SELECT trovella.with_tenant('$NIL'); SELECT partman.run_maintenance('public.$t')" 2>&1)
+		status=$?
+		case "$out" in *ERROR*) status=1 ;; esac
+		ok $status "pg_partman, guard $mode: the default partition's rows moved by the operations role, the gap filled, maintenance and retention run again"
+		[ $status -eq 0 ] || echo "$out" | sed 's/^/#   /'
+		# every day from the oldest partition to the newest has its partition,
+		# none older than retention keeps, each the owner's and isolated
+		is "$(q -c "WITH p AS (
+		                SELECT c.oid, c.relowner,
+		                       substring(pg_get_expr(c.relpartbound, c.oid) FROM \$\$FROM \('([^']+)'\)\$\$)::timestamptz AS lo
+		                FROM pg_partition_tree('$t') t JOIN pg_class c ON c.oid = t.relid
+		                WHERE t.level = 1 AND NOT c.relpartbound IS NULL AND pg_get_expr(c.relpartbound, c.oid) <> 'DEFAULT')
+		            SELECT (count(*) = extract(day FROM max(lo) - min(lo)) + 1) || ' ' ||
+		                   (min(lo) >= now() - interval '4 days') || ' ' ||
+		                   (max(lo) >= now() + interval '30 days') || ' ' ||
+		                   bool_and(pg_get_userbyid(relowner) = '$OWNER') || ' ' ||
+		                   bool_and(trovella.is_isolated(oid, 'tenant_id'))
+		            FROM p")" "true true true true true" \
+			"pg_partman, guard $mode: no day without its partition, old ones dropped, every one the owner's and isolated"
+		is "$(as $APP off -c "BEGIN" -c "SELECT trovella.with_tenant('$A')" \
+			-c "SELECT count(*) FILTER (WHERE tableoid = '${t}_default'::regclass) || ' ' ||
+			           string_agg(body, ',' ORDER BY created_at) FROM $t" \
+			-c "COMMIT" | sed -n 2p)" "0 today,late" \
+			"pg_partman, guard $mode: the late row in its own day's partition, the old one gone with its partition"
+	done
+	# the recipe ends with every table isolated, templates included
+	is "$(q -c "SELECT status FROM trovella.health WHERE check_name = 'isolation'")" "ok" \
+		"pg_partman: health's isolation check is ok after the recipe (the templates have their tenant index)"
 else
-	skip 18 "pg_partman is not installed (scripts/install-deps ops)"
+	skip 27 "pg_partman is not installed (scripts/install-deps ops)"
 fi
 
 # ---- pg_repack -------------------------------------------------------
@@ -183,5 +253,5 @@ fi
 
 DB=${TROVELLA_TEST_DB:-trovella_tap}
 dropdb $OPS_DB
-q -c "DROP ROLE $OWNER; DROP ROLE $APP" >/dev/null
+q -c "DROP ROLE IF EXISTS $BACKUP; DROP ROLE $OWNER; DROP ROLE $APP" >/dev/null
 done_testing
