@@ -13,6 +13,10 @@
 
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
+#include "nodes/plannodes.h"
+#if PG_VERSION_NUM >= 160000
+#include "parser/parse_relation.h"
+#endif
 #include "storage/proc.h"
 #include "utils/acl.h"
 #include "utils/guc.h"
@@ -142,6 +146,39 @@ pop_catalog_search_path(const CatalogSearchPath *saved)
 #else
 #define shmem_init_hash(name, nelems, info, flags) \
 	ShmemInitHash((name), (nelems), (nelems), (info), (flags))
+#endif
+
+/* 19 gave table_beginscan() scan option flags (SO_NONE: none). */
+#if PG_VERSION_NUM >= 190000
+#define begin_table_scan(rel, snapshot) table_beginscan((rel), (snapshot), 0, NULL, SO_NONE)
+#else
+#define begin_table_scan(rel, snapshot) table_beginscan((rel), (snapshot), 0, NULL)
+#endif
+
+/*
+ * Whom a range table entry of a plan is read as (InvalidOid: the current
+ * user), and whether it is checked at all (an inheritance child is read
+ * through its parent's entry).  16 moved the permission fields of an entry
+ * into RTEPermissionInfo.
+ */
+#if PG_VERSION_NUM >= 160000
+static inline bool
+rte_read_as(PlannedStmt *pstmt, RangeTblEntry *rte, Oid *userid)
+{
+	if (rte->perminfoindex == 0)
+		return false;
+	*userid = getRTEPermissionInfo(pstmt->permInfos, rte)->checkAsUser;
+	return true;
+}
+#else
+static inline bool
+rte_read_as(PlannedStmt *pstmt, RangeTblEntry *rte, Oid *userid)
+{
+	if (rte->requiredPerms == 0)
+		return false;
+	*userid = rte->checkAsUser;
+	return true;
+}
 #endif
 
 /* 18 lets a module name itself and its version (pg_get_loaded_modules()). */

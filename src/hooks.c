@@ -5,7 +5,10 @@
  *		assigns a *_hook variable or registers a transaction callback.
  *
  * Utility statements (ProcessUtility), outermost first: the policies of
- * Citus's placements (placement.c) may rewrite the statement; the Citus
+ * Citus's placements (placement.c) may rewrite the statement; a validation
+ * that would read from one tenant's view is refused (full_view.c), and in
+ * auto the guard refuses a tenant column added to a table with rows
+ * (isolation.c), before anything that must be undone has begun; the Citus
  * signed context (cluster.c) may start receiving a context; statistics (stats_count.c) time the statement;
  * residue (residue.c) refuses a cursor WITH HOLD.  The statement runs,
  * passed to the hook found installed (Citus, when it is preloaded first) or
@@ -13,12 +16,15 @@
  * tables it wrote, statistics count it, the signed context is sealed, and a
  * table Citus renamed into a placement gets its policies' per-query form.
  *
- * Executor: statistics ask for their instrumentation before ExecutorStart
+ * Executor: a copy made from one tenant's view is refused (full_view.c)
+ * before ExecutorStart, on every server; statistics ask for their
+ * instrumentation before ExecutorStart
  * (19) or allocate it after (older), and count at ExecutorEnd, before
  * residue notes the temporary tables the query wrote; ExecutorRun and
  * ExecutorFinish only track nesting for statistics.  These, and the shared memory hooks, are installed only when
- * trovella is in shared_preload_libraries, which statistics need; residue's
- * ExecutorEnd handler is installed always.
+ * trovella is in shared_preload_libraries, which statistics need;
+ * ExecutorStart (for full_view.c) and residue's ExecutorEnd handler are
+ * installed always.
  *
  * Transaction end: statistics (the tenant's entry made at pre-commit, a
  * transaction added at commit or abort), residue (refuses temporary tables
@@ -47,6 +53,7 @@
 
 #include "cluster.h"
 #include "compat.h"
+#include "full_view.h"
 #include "hooks.h"
 #include "isolation.h"
 #include "log_redact.h"
@@ -103,12 +110,15 @@ trovella_shmem_startup(void)
 static void
 trovella_ExecutorStart(QueryDesc *queryDesc, int eflags)
 {
-	trovella_stats_executor_asks(queryDesc);
+	trovella_full_view_executor_start(queryDesc);
+	if (preloaded)
+		trovella_stats_executor_asks(queryDesc);
 	if (prev_ExecutorStart)
 		prev_ExecutorStart(queryDesc, eflags);
 	else
 		standard_ExecutorStart(queryDesc, eflags);
-	trovella_stats_executor_start(queryDesc);
+	if (preloaded)
+		trovella_stats_executor_start(queryDesc);
 }
 
 static void
@@ -216,7 +226,9 @@ trovella_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	Node	   *stmt;
 
 	trovella_placement_utility_before(&pstmt, &readOnlyTree, context, &placement);
+	trovella_full_view_utility_before(&pstmt, &readOnlyTree);
 	stmt = pstmt->utilityStmt;
+	trovella_isolation_utility_before(stmt);
 	trovella_cluster_utility_before(stmt, &cluster);
 	trovella_stats_utility_begin(stmt, &stats);
 	trovella_residue_utility_before(stmt);
@@ -290,13 +302,13 @@ HooksInit(void)
 		shmem_request_hook = trovella_shmem_request;
 		prev_shmem_startup_hook = shmem_startup_hook;
 		shmem_startup_hook = trovella_shmem_startup;
-		prev_ExecutorStart = ExecutorStart_hook;
-		ExecutorStart_hook = trovella_ExecutorStart;
 		prev_ExecutorRun = ExecutorRun_hook;
 		ExecutorRun_hook = trovella_ExecutorRun;
 		prev_ExecutorFinish = ExecutorFinish_hook;
 		ExecutorFinish_hook = trovella_ExecutorFinish;
 	}
+	prev_ExecutorStart = ExecutorStart_hook;
+	ExecutorStart_hook = trovella_ExecutorStart;
 	prev_ExecutorEnd = ExecutorEnd_hook;
 	ExecutorEnd_hook = trovella_ExecutorEnd;
 	prev_ProcessUtility = ProcessUtility_hook;

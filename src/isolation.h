@@ -9,9 +9,11 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "nodes/nodes.h"
 
 extern void IsolationInit(void);
 extern void trovella_isolation_xact(XactEvent event);
 extern void trovella_isolation_subxact(SubXactEvent event);
+extern void trovella_isolation_utility_before(Node *stmt);
 
 #endif							/* TROVELLA_ISOLATION_H */

@@ -1,0 +1,18 @@
+/*
+ * full_view.h
+ *		Validations and copies that must see every tenant's rows, refused to
+ *		a role that row-level security binds (full_view.c).  hooks.c calls
+ *		the handlers.
+ */
+#ifndef TROVELLA_FULL_VIEW_H
+#define TROVELLA_FULL_VIEW_H
+
+#include "postgres.h"
+
+#include "executor/execdesc.h"
+#include "nodes/plannodes.h"
+
+extern void trovella_full_view_utility_before(PlannedStmt **pstmt, bool *readOnlyTree);
+extern void trovella_full_view_executor_start(QueryDesc *queryDesc);
+
+#endif							/* TROVELLA_FULL_VIEW_H */
