@@ -27,9 +27,7 @@
  * error (putting a policy back at commit time is not the guard's place).
  *
  * In auto, a tenant column added to a table that has rows is refused
- * unless the statement gives those rows a tenant (NOT NULL, or a DEFAULT):
- * the table is isolated as the statement ends, and a row whose tenant is
- * NULL is visible to no tenant, nor to its owner.
+ * (tenant_column.c).
  *
  * In every mode, a partition created or attached under an isolated parent,
  * at any depth, is isolated as soon as the DDL ends: it inherits its
@@ -50,14 +48,12 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
-#include "commands/tablecmds.h"
 #include "commands/event_trigger.h"
 #include "commands/extension.h"
 #include "commands/policy.h"
 #include "nodes/parsenodes.h"
 #include "executor/spi.h"
 #include "fmgr.h"
-#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/guc.h"
@@ -69,7 +65,6 @@
 #include "citus.h"
 #include "isolation.h"
 #include "isolation_judge.h"
-#include "relation_rows.h"
 #include "residue.h"
 #include "statement.h"
 
@@ -167,65 +162,18 @@ IsolationInit(void)
 							 NULL);
 }
 
-/* Whether a column definition gives existing rows a value: NOT NULL, DEFAULT. */
-static bool
-column_fills_rows(ColumnDef *column)
+/* Whether the guard is in auto (tenant_column.c). */
+bool
+trovella_isolation_guard_auto(void)
 {
-	ListCell   *lc;
-
-	if (column->is_not_null || column->raw_default != NULL)
-		return true;
-	foreach(lc, column->constraints)
-	{
-		Constraint *constraint = lfirst(lc);
-
-		if (IsA(constraint, Constraint) &&
-			(constraint->contype == CONSTR_NOTNULL || constraint->contype == CONSTR_DEFAULT ||
-			 constraint->contype == CONSTR_GENERATED || constraint->contype == CONSTR_PRIMARY))
-			return true;
-	}
-	return false;
+	return isolation_guard == GUARD_AUTO;
 }
 
-/*
- * Before a utility statement (hooks.c): in auto, ALTER TABLE ... ADD
- * COLUMN of the tenant column, with no value for the rows a table has.
- */
-void
-trovella_isolation_utility_before(Node *stmt)
+/* The tenant column's name (trovella.tenant_column). */
+const char *
+trovella_tenant_column(void)
 {
-	AlterTableStmt *alter;
-	Oid			relid;
-	ListCell   *lc;
-
-	if (isolation_guard != GUARD_AUTO || !IsA(stmt, AlterTableStmt) ||
-		creating_extension || trovella_citus_internal_backend())
-		return;
-	alter = (AlterTableStmt *) stmt;
-	if (alter->objtype != OBJECT_TABLE || alter->relation == NULL)
-		return;
-	foreach(lc, alter->cmds)
-	{
-		AlterTableCmd *cmd = lfirst(lc);
-		ColumnDef  *column = (ColumnDef *) cmd->def;
-
-		if (cmd->subtype != AT_AddColumn || column == NULL || !IsA(column, ColumnDef) ||
-			strcmp(column->colname, tenant_column_setting) != 0 || column_fills_rows(column))
-			continue;
-		relid = RangeVarGetRelid(alter->relation, NoLock, true);
-		/* PostgreSQL refuses the statement itself to anyone else */
-		if (!OidIsValid(relid) || !table_ownercheck(relid, GetUserId()) ||
-			get_attnum(relid, tenant_column_setting) != InvalidAttrNumber)
-			return;
-		if (trovella_relation_has_rows(relid, AlterTableGetLockLevel(alter->cmds)))
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("trovella: adding tenant column \"%s\" to table %s, which has rows, would leave them without a tenant",
-							tenant_column_setting, get_rel_name(relid)),
-					 errdetail("trovella.isolation_guard is \"auto\": the table is isolated as this statement ends, and a row whose tenant is NULL is visible to no tenant, nor to the table's owner."),
-					 errhint("Add the column NOT NULL with a DEFAULT that names a tenant, then have the operations role (BYPASSRLS) set each row's tenant; or add it to the table while it is empty.")));
-		return;
-	}
+	return tenant_column_setting;
 }
 
 /* Remember a table until commit (isolation_judge.c judges each once). */

@@ -14,6 +14,10 @@
 extern void IsolationInit(void);
 extern void trovella_isolation_xact(XactEvent event);
 extern void trovella_isolation_subxact(SubXactEvent event);
+extern bool trovella_isolation_guard_auto(void);
+extern const char *trovella_tenant_column(void);
+
+/* tenant_column.c: in auto, a tenant column added to a table with rows */
 extern void trovella_isolation_utility_before(Node *stmt);
 
 #endif							/* TROVELLA_ISOLATION_H */
