@@ -47,7 +47,7 @@ test-citus: deps
 	TROVELLA_SUITES=citus scripts/run-suites; status=$$?; cat tmp_check/summary; exit $$status
 
 # make dist: a release tarball of what is committed (git archive of HEAD).
-.PHONY: dist fuzz soak sanitize valgrind deb matrix matrix-bench matrix-native
+.PHONY: dist fuzz soak sanitize valgrind deb matrix matrix-bench matrix-newcomer
 # Debian packages for this machine's PostgreSQL (debian/, pg_buildext).
 deb:
 	scripts/install-deps core package
@@ -59,11 +59,11 @@ matrix:
 	scripts/install-deps matrix
 	scripts/matrix
 
-# The whole of make test, natively, in a trixie (17) and a forky (18) root:
-# that the two commands work on every Debian the README names (not in CI).
-matrix-native:
+# The README's two commands in new trixie (17) and forky (18) roots, as a
+# newcomer runs them: no LANG, empty package lists, a plain clone.
+matrix-newcomer:
 	scripts/install-deps matrix
-	scripts/matrix native
+	scripts/matrix newcomer
 
 # make bench in those roots: MATRIX_VERSIONS=18 make matrix-bench
 matrix-bench:
