@@ -9,10 +9,36 @@
 # exactly as before.  A dump of the application's schema alone, which
 # leaves the registration behind, fails closed.  The cluster's superuser
 # plays the managed service's administrator only: it creates roles and
-# databases and the extension, nothing else.
+# databases and the extensions, nothing else.  The database is like a
+# customer's: pg_partman manages a partitioned table (partitions made by a
+# superuser's maintenance too) and pg_cron has a job, where they are
+# installed; the server is one of the test's own, with pg_cron preloaded,
+# listening on a socket in a temporary directory, stopped on every exit path.
 set -u
 . "$(dirname "$0")/lib.sh"
-plan 14
+plan 17
+
+# skip N REASON: N tests not run, each reported as skipped with the reason
+skip() {
+	local i
+	for i in $(seq "$1"); do
+		tap_n=$((tap_n + 1))
+		echo "ok $tap_n # skip $2"
+	done
+}
+
+own_servers data
+port=$((20000 + RANDOM % 20000))
+with_cron=0
+[ -f "$(pg_config --pkglibdir)/pg_cron.so" ] && with_cron=1
+as_server "$bindir/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 >/dev/null
+[ $with_cron -eq 1 ] &&
+	printf '%s\n' "shared_preload_libraries = 'pg_cron'" "cron.database_name = 'trovella_backup_src'" >>"$dir/data/postgresql.conf"
+start "$dir/data" $port
+export PGHOST=$dir PGPORT=$port PGUSER=postgres
+DB=postgres
+with_partman=0
+[ "$(DB=postgres q -c "SELECT count(*) FROM pg_available_extensions WHERE name = 'pg_partman'")" = 1 ] && with_partman=1
 
 A=aaaaaaaa-0000-0000-0000-000000000000
 B=bbbbbbbb-0000-0000-0000-000000000000
@@ -25,8 +51,8 @@ OWNER=regress_bk_owner
 APP=regress_bk_app
 BACKUP=regress_bk_backup
 BACKUP_PASSWORD=backup-$$-$RANDOM
-dump=$(mktemp -d)
-trap 'rm -rf "$dump"' EXIT
+dump=$dir/dump
+mkdir "$dump"
 
 for db in $SRC $DST $PART; do dropdb --if-exists $db >/dev/null 2>&1; done
 q -c "DROP ROLE IF EXISTS $BACKUP; DROP ROLE IF EXISTS $APP; DROP ROLE IF EXISTS $OWNER" >/dev/null
@@ -35,6 +61,8 @@ q -c "CREATE ROLE $OWNER; CREATE ROLE $APP;
 
 # prepare DB: what the administrator does for every database (the source
 # and each restore target): the extension, the guard, the grants
+# (pg_partman in its schema with the owner's grants; pg_cron only in the
+# database it runs in)
 prepare() {
 	createdb -O $OWNER "$1"
 	DB=$1 q -c "CREATE EXTENSION trovella;
@@ -42,7 +70,15 @@ prepare() {
 		GRANT EXECUTE ON FUNCTION trovella.use_membership(regclass, name, name, name) TO $OWNER;
 		GRANT EXECUTE ON FUNCTION trovella.with_tenant(uuid, uuid), trovella.with_user(uuid),
 		      trovella.pat_create(text, timestamptz, text[], uuid), trovella.pat_verify(text),
-		      trovella.authenticate(text) TO $APP" >/dev/null
+		      trovella.authenticate(text) TO $APP, $OWNER" >/dev/null
+	[ $with_partman -eq 1 ] && DB=$1 q -c "CREATE SCHEMA partman; CREATE EXTENSION pg_partman SCHEMA partman;
+		GRANT ALL ON SCHEMA partman TO $OWNER;
+		GRANT ALL ON ALL TABLES IN SCHEMA partman TO $OWNER;
+		GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA partman TO $OWNER;
+		GRANT EXECUTE ON ALL PROCEDURES IN SCHEMA partman TO $OWNER" >/dev/null
+	[ $with_cron -eq 1 ] && [ "$1" = $SRC ] &&
+		DB=$1 q -c "CREATE EXTENSION pg_cron; GRANT USAGE ON SCHEMA cron TO $APP" >/dev/null
+	return 0
 }
 prepare $SRC
 DB=$SRC
@@ -71,15 +107,41 @@ for pair in "$A $U1" "$B $U2"; do
 		-c "INSERT INTO docs (body) SELECT 'doc ' || n FROM generate_series(1, 3) n" \
 		-c "INSERT INTO events (day, what) VALUES (1, 'one'), (2, 'two')" -c "COMMIT" >/dev/null
 done
+# pg_partman, as the README sets it up, and maintenance run once by a
+# superuser (a scheduler's job, say): its partitions are the owner's too
+if [ $with_partman -eq 1 ]; then
+	if [ "$(q -c "SELECT split_part(extversion, '.', 1) FROM pg_extension WHERE extname = 'pg_partman'")" = 4 ]; then
+		form="p_type := 'native', p_interval := 'daily'"
+	else
+		form="p_interval := '1 day'"
+	fi
+	as_owner -v ON_ERROR_STOP=1 -c "BEGIN" -c "
+		CREATE TABLE logs (id uuid NOT NULL DEFAULT trovella.ulid_uuid(), tenant_id uuid NOT NULL,
+		                   created_at timestamptz NOT NULL DEFAULT now(), body text) PARTITION BY RANGE (created_at);
+		CREATE INDEX ON logs (tenant_id, created_at);
+		SELECT trovella.enable_tenant_isolation('logs');
+		SELECT partman.create_parent(p_parent_table := 'public.logs', p_control := 'created_at', $form, p_premake := 2);
+		SELECT trovella.enable_tenant_isolation('partman.template_public_logs');
+		CREATE INDEX ON partman.template_public_logs (tenant_id, created_at);
+		UPDATE partman.part_config SET infinite_time_partitions = true, ignore_default_data = true,
+		                               inherit_privileges = true WHERE parent_table = 'public.logs';
+		GRANT SELECT, INSERT ON logs TO $APP" -c "COMMIT" >/dev/null
+	q -c "UPDATE partman.part_config SET premake = 4" -c "SELECT partman.run_maintenance()" >/dev/null
+	as_app -c "BEGIN" -c "SELECT trovella.with_tenant('$A', '$U1')" -c "INSERT INTO logs (body) VALUES ('a log')" -c "COMMIT" >/dev/null
+fi
+# pg_cron, with the application's job
+[ $with_cron -eq 1 ] && as_app -c "SELECT cron.schedule('nightly', '0 2 * * *', 'SELECT 1')" >/dev/null
 token=$(as_app -c "BEGIN" -c "SELECT trovella.with_user('$U1')" \
 	-c "SELECT token FROM trovella.pat_create('backup', now() + interval '1 day', '{}', '$A')" -c "COMMIT" | sed -n 2p)
 
 # what must come back exactly: policies, RLS flags, the registration, tokens
+# (pg_cron's own policies stay in the database pg_cron runs in)
 state() {
 	DB=$1 q -c "
 		SELECT string_agg(format('%s %s %s %s %s', p.polrelid::regclass, p.polname, p.polpermissive,
 		                         pg_get_expr(p.polqual, p.polrelid), pg_get_expr(p.polwithcheck, p.polrelid)),
-		                  '; ' ORDER BY p.polrelid::regclass::text, p.polname) FROM pg_policy p" -c "
+		                  '; ' ORDER BY p.polrelid::regclass::text, p.polname) FROM pg_policy p
+		WHERE p.polrelid::regclass::text NOT LIKE 'cron.%'" -c "
 		SELECT string_agg(format('%s %s %s', c.oid::regclass, c.relrowsecurity, c.relforcerowsecurity), '; '
 		                  ORDER BY c.oid::regclass::text)
 		FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p')" -c "
@@ -99,8 +161,10 @@ ok $? "the backup role dumps the whole database, every tenant's rows (no superus
 # administrator prepared; the extension's own entries are the administrator's
 prepare $DST
 # (its schema, the extension, and the grants on trovella's functions)
+# (the README's list: without what the administrator made, the extensions,
+# their schemas and grants, nor pg_cron's jobs, which live in its database)
 restore_list() {
-	pg_restore -l "$1" | grep -v -E ' (EXTENSION|SCHEMA) - (trovella|public) | COMMENT - EXTENSION trovella| ACL trovella '
+	pg_restore -l "$1" | grep -v -E ' EXTENSION - | COMMENT - EXTENSION | SCHEMA - (public|trovella|partman) | ACL - SCHEMA (trovella|partman|cron) | ACL (trovella|partman|cron) | (TABLE DATA|SEQUENCE SET) cron '
 }
 restore_list "$dump/app.dump" >"$dump/list"
 as_backup pg_restore --single-transaction --exit-on-error -L "$dump/list" -d $DST "$dump/app.dump" 2>"$dump/restore.err"
@@ -115,6 +179,21 @@ is "$(sed -n 3p <<<"$after")" "$(sed -n 3p <<<"$before")" "the membership regist
 is "$(sed -n 4p <<<"$after")" "$(sed -n 4p <<<"$before")" "every token restored (as hashes)"
 is "$(DB=$DST q -c "SELECT count(*) FROM trovella.isolation_status WHERE problems <> '{}'")" "0" \
 	"isolation_status finds nothing wrong in the restored database"
+if [ $with_partman -eq 1 ]; then
+	is "$(DB=$SRC q -c "SELECT count(*) FILTER (WHERE relowner <> '$OWNER'::regrole) || ' ' || (count(*) >= 6)
+	                   FROM pg_partition_tree('logs') t JOIN pg_class c ON c.oid = t.relid")" "0 true" \
+		"pg_partman: the partitions a superuser's maintenance made are the owner's (inherit_privileges)"
+	is "$(DB=$DST q -c "SELECT (SELECT count(*) FROM partman.part_config WHERE parent_table = 'public.logs') || ' ' ||
+	                           (SELECT count(*) FROM pg_partition_tree('logs'))")" \
+		"1 $(DB=$SRC q -c "SELECT count(*) FROM pg_partition_tree('logs')")" \
+		"pg_partman: its configuration and every partition restored"
+	DB=$DST
+	is "$(as_app -c "BEGIN" -c "SELECT trovella.with_tenant('$A', '$U1')" -c "SELECT count(*) FROM logs" -c "COMMIT" | sed -n 2p)" \
+		"1" "pg_partman: the tenant's rows of the managed table restored"
+	DB=$SRC
+else
+	skip 3 "pg_partman is not installed (scripts/install-deps ops)"
+fi
 
 DB=$DST
 is "$(as_app -c "BEGIN" -c "SELECT trovella.with_tenant('$A', '$U1')" \
@@ -146,7 +225,4 @@ is "$(as_owner -c "SELECT trovella.use_membership('member', 'organization_id', '
 	as_app -c "BEGIN" -c "SELECT trovella.with_tenant('$B', '$U1')" | tail -n 1)" "ERROR 42501" \
 	"registered again, membership is checked again"
 
-DB=${TROVELLA_TEST_DB:-trovella_tap}
-for db in $SRC $DST $PART; do dropdb $db; done
-q -c "DROP ROLE $BACKUP; DROP ROLE $APP; DROP ROLE $OWNER" >/dev/null
 done_testing
