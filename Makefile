@@ -46,6 +46,14 @@ test-citus: deps
 	$(MAKE) all install
 	TROVELLA_SUITES=citus scripts/run-suites; status=$$?; cat tmp_check/summary; exit $$status
 
+# The assert-enabled suite alone (make test runs it too): pg_regress, pgTAP
+# and the TAP scripts on the host's major built with --enable-cassert from
+# Debian's source package (built once, cached; scripts/cassert).
+.PHONY: test-cassert
+test-cassert:
+	scripts/install-deps core cassert
+	TROVELLA_SUITES=cassert scripts/run-suites; status=$$?; cat tmp_check/summary; exit $$status
+
 # make dist: a release tarball of what is committed (git archive of HEAD).
 .PHONY: dist fuzz soak sanitize valgrind deb matrix matrix-bench matrix-newcomer
 # Debian packages for this machine's PostgreSQL (debian/, pg_buildext).
