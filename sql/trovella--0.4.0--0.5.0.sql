@@ -472,3 +472,8 @@ BEGIN
 	RETURN NEXT;
 END
 $$;
+
+-- The helper's mark (enable_tenant_isolation() runs as its caller, so
+-- anyone may set it) only ever makes the guard stricter (src/isolation.c).
+COMMENT ON FUNCTION trovella.isolation_helper(boolean) IS
+'internal: enable_tenant_isolation() marks its own DDL, which the isolation guard then judges at commit (in auto, like error) instead of at once; the mark never skips a judgement nor a new partition''s policies';
