@@ -53,10 +53,19 @@ own_servers() {
 	trap stop_all EXIT
 }
 as_server() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+# A failed assertion (on a server built with --enable-cassert: make test's
+# cassert suite) or a backend that crashed, in the log of a server of one's
+# own, fails the test: one "not ok" beyond its plan.  A backend killed on
+# purpose (SIGKILL) is not a crash.
+crashed_re='TRAP: |terminated by signal (4|6|7|8|11):|terminated by exception'
 stop_all() {
 	local d
 	for d in "${own_datadirs[@]}"; do
 		[ -f "$d/postmaster.pid" ] && as_server "$bindir/pg_ctl" -D "$d" -m fast -w stop >/dev/null 2>&1
+		if grep -sqE "$crashed_re" "$d.log" "$d"/log/*; then
+			echo "not ok $((tap_n += 1)) - server ${d##*/} logged a failed assertion or a crashed backend"
+			grep -shE -A3 "$crashed_re" "$d.log" "$d"/log/* | head -n 20 | sed 's/^/#   /'
+		fi
 	done
 	rm -rf "$dir"
 }
