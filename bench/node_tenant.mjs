@@ -1,51 +1,83 @@
-// The package's withTenant against a plain Drizzle transaction, in Node
-// over loopback: one indexed read per transaction, 4 workers, as the
-// application role.  Prints the mean wall time per transaction of each, in
-// microseconds: "<withTenant> <plain>".  Run by bench/node.sh.
+// The package's withTenant (Drizzle over pg) against what an application
+// runs without it, in Node over loopback, as the application role, one
+// indexed read per transaction:
+//   plain      Drizzle's db.transaction(): BEGIN; read WHERE tenant_id; COMMIT
+//   set_config db.transaction(): BEGIN; set_config('app.tenant', ...); read
+//              under an RLS policy on current_setting; COMMIT
+// One pool shared by every side; BENCH_NODE_ROUNDS rounds in which the
+// sides take turns transaction by transaction, each timed on its own; the
+// figure is the median over the rounds of each round's ratio (a loaded
+// machine's slow second falls on every side alike).  Prints one JSON line.
+// Run by bench/node.sh.
+import { loadavg } from 'node:os';
 import pg from 'pg';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { pgTable, uuid, text, bigint } from 'drizzle-orm/pg-core';
-import { and, eq } from 'drizzle-orm';
+import { and, eq, sql } from 'drizzle-orm';
 import { withTenant } from 'trovella';
 
-const seconds = Number(process.env.BENCH_NODE_SECONDS || 2);
+const workers = Number(process.argv[2] || 1);
+const rounds = Number(process.env.BENCH_NODE_ROUNDS || 21);
+const perRound = Number(process.env.BENCH_NODE_TRANSACTIONS || 200);
 const columns = { tenantId: uuid('tenant_id'), id: bigint('id', { mode: 'number' }), payload: text('payload') };
-const points = pgTable('tenant_points', columns);        // isolated
+const points = pgTable('tenant_points', columns);        // isolated by trovella
 const plainPoints = pgTable('plain_points', columns);    // the same rows, no isolation
+const settingPoints = pgTable('setting_points', columns); // RLS on current_setting('app.tenant')
 const tenant = (i) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`;
-const pool = new pg.Pool({ max: 4, user: process.env.BENCH_ROLE, password: process.env.BENCH_PASSWORD, host: '127.0.0.1' });
+const pool = new pg.Pool({ max: workers, user: process.env.BENCH_ROLE, password: process.env.BENCH_PASSWORD, host: '127.0.0.1' });
 const db = drizzle({ client: pool });
 
-async function run(kind) {
-  const end = Date.now() + seconds * 1000;
-  let count = 0;
-  const started = process.hrtime.bigint();
-  await Promise.all(Array.from({ length: 4 }, async () => {
-    while (Date.now() < end) {
-      const t = tenant(1 + Math.floor(Math.random() * 100));
-      const id = 1 + Math.floor(Math.random() * 1000);
-      if (kind === 'trovella') {
-        await withTenant(db, t, null, (tx) => tx.select().from(points).where(eq(points.id, id)));
-      } else {
-        await db.transaction((tx) => tx.select().from(plainPoints).where(and(eq(plainPoints.tenantId, t), eq(plainPoints.id, id))));
+const sides = {
+  trovella: (t, id) => withTenant(db, t, null, (tx) => tx.select().from(points).where(eq(points.id, id))),
+  plain: (t, id) => db.transaction((tx) => tx.select().from(plainPoints).where(and(eq(plainPoints.tenantId, t), eq(plainPoints.id, id)))),
+  set_config: (t, id) => db.transaction(async (tx) => {
+    await tx.execute(sql`SELECT set_config('app.tenant', ${t}, true)`);
+    return tx.select().from(settingPoints).where(eq(settingPoints.id, id));
+  }),
+};
+const names = Object.keys(sides);
+
+// One round: each worker runs perRound / workers turns, a turn being one
+// transaction of each side, in an order that turns with the turn; each
+// transaction timed on its own.  Returns µs per transaction of each side.
+async function round() {
+  const spent = Object.fromEntries(names.map((n) => [n, 0n]));
+  let next = 0;
+  await Promise.all(Array.from({ length: workers }, async () => {
+    while (next < perRound) {
+      const i = next++;
+      const t = tenant(1 + ((i * 37) % 100));
+      const id = 1 + ((i * 101) % 1000);
+      for (let k = 0; k < names.length; k++) {
+        const name = names[(i + k) % names.length];
+        const started = process.hrtime.bigint();
+        await sides[name](t, id);
+        spent[name] += process.hrtime.bigint() - started;
       }
-      count += 1;
     }
   }));
-  // wall time per transaction over the 4 workers
-  return Number(process.hrtime.bigint() - started) / 1000 / count * 4;
+  return Object.fromEntries(names.map((n) => [n, Number(spent[n]) / 1000 / perRound]));
 }
 
-// warm both up (the version check, connections, the JIT), then alternate
-// short rounds and take each side's median: this machine's noise moves
-// whole seconds, not single transactions
-await run('trovella');
-await run('plain');
-const order = process.argv[2] === 'plain-first' ? ['plain', 'trovella'] : ['trovella', 'plain'];
-const times = { trovella: [], plain: [] };
-for (let round = 0; round < 4; round++) {
-  for (const kind of round % 2 ? [...order].reverse() : order) times[kind].push(await run(kind));
+const load = [loadavg()[0]];
+await round(); // connections, the version check, prepared statements, the JIT
+const times = Object.fromEntries(names.map((n) => [n, []]));
+const ratios = { plain: [], set_config: [] };
+for (let r = 0; r < rounds; r++) {
+  const us = await round();
+  for (const n of names) times[n].push(us[n]);
+  ratios.plain.push(us.trovella / us.plain);
+  ratios.set_config.push(us.trovella / us.set_config);
 }
-const median = (v) => v.sort((x, y) => x - y)[Math.floor(v.length / 2)];
-console.log(median(times.trovella).toFixed(1), median(times.plain).toFixed(1));
+load.push(loadavg()[0]);
+const median = (v) => [...v].sort((x, y) => x - y)[Math.floor(v.length / 2)];
+console.log(JSON.stringify({
+  workers,
+  rounds,
+  us: Object.fromEntries(names.map((n) => [n, Number(median(times[n]).toFixed(1))])),
+  plain: Number(median(ratios.plain).toFixed(3)),
+  set_config: Number(median(ratios.set_config).toFixed(3)),
+  spread: [Math.min(...ratios.plain), Math.max(...ratios.plain)].map((x) => Number(x.toFixed(3))),
+  load,
+}));
 await pool.end();

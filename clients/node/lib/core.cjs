@@ -143,7 +143,7 @@ async function inTransaction(db, context, fn, options = {}) {
   const scope = { closed: false, depth: 0, tenantId: context.tenantId, userId: context.userId, session, savepoints: 0 };
   let failure;
   try {
-    const rows = await session.open(options.readOnly ? 'BEGIN READ ONLY' : 'BEGIN', context.text, context.params);
+    const rows = await session.open(options.readOnly ? 'BEGIN READ ONLY' : 'BEGIN', context);
     let result;
     try {
       result = await fn(giveFn(db, session, scope), rows);
@@ -201,13 +201,26 @@ function isDrizzleTx(tx) {
 // Runs fn in a transaction working for tenantId (and userId, when not null).
 // Bad ids reject (22P02) before anything is sent.
 async function withTenant(db, tenantId, userId, fn, options) {
-  const text = `SELECT trovella.with_tenant(${uuidLiteral(tenantId, 'tenantId')}, ${userId == null ? 'NULL' : uuidLiteral(userId, 'userId')})`;
-  return inTransaction(db, { text, tenantId: tenantId.toLowerCase(), userId: userId == null ? null : userId.toLowerCase() }, fn, options);
+  const tenant = uuidLiteral(tenantId, 'tenantId');
+  const user = userId == null ? 'NULL' : uuidLiteral(userId, 'userId');
+  return inTransaction(db, {
+    text: `SELECT trovella.with_tenant(${tenant}, ${user})`,
+    name: 'trovella_with_tenant_1',
+    statement: 'SELECT trovella.with_tenant($1::uuid, $2::uuid)',
+    values: [tenantId.toLowerCase(), userId == null ? null : userId.toLowerCase()],
+    tenantId: tenantId.toLowerCase(),
+    userId: userId == null ? null : userId.toLowerCase(),
+  }, fn, options);
 }
 
 // Runs fn in a transaction working for userId alone (their own tokens).
 async function withUser(db, userId, fn, options) {
-  return inTransaction(db, { text: `SELECT trovella.with_user(${uuidLiteral(userId, 'userId')})` }, fn, options);
+  return inTransaction(db, {
+    text: `SELECT trovella.with_user(${uuidLiteral(userId, 'userId')})`,
+    name: 'trovella_with_user_1',
+    statement: 'SELECT trovella.with_user($1::uuid)',
+    values: [userId.toLowerCase()],
+  }, fn, options);
 }
 
 // Runs fn(tx, identity) for the user of a presented token; an invalid one

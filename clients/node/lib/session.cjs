@@ -138,7 +138,7 @@ function pgSession(client, release) {
     connection: client,
     run: (text) => client.query(text),
     query: async (text, params) => (await client.query(text, params)).rows,
-    open: (begin, text, params) => openPg(client, begin, text, params),
+    open: (begin, context) => openPg(client, begin, context),
     // the command tag: COMMIT, or ROLLBACK for a transaction that had failed
     commit: async () => (await client.query('COMMIT')).command,
     broken: () => dead,
@@ -217,7 +217,7 @@ function postgresJsSession(reserved) {
     connection: reserved,
     run: (text) => (dead ? Promise.reject(dead) : reserved.unsafe(text, [], { onexecute })),
     query: async (text, params) => Array.from(await reserved.unsafe(text, params)),
-    open: async (begin, text, params) => {
+    open: async (begin, { text, params }) => {
       if (params) {
         await reserved.unsafe(begin, [], { onexecute });
         return Array.from(await reserved.unsafe(text, params));

@@ -120,6 +120,22 @@ test('one round trip opens a tenant: BEGIN and with_tenant() are one message (pg
   client.query = query;
 });
 
+test('the context statement is prepared once per connection; a connection that lost it goes on (pg)', async () => {
+  const pool = pgPool({ ...conn });
+  const pid = await withTenant(pool, A, null, async (tx) => (await tx.query('SELECT pg_backend_pid() AS pid')).rows[0].pid);
+  const prepared = await withTenant(pool, A, null, async (tx) =>
+    (await tx.query("SELECT name FROM pg_prepared_statements WHERE name LIKE 'trovella%'")).rows.map((r) => r.name));
+  assert.deepEqual(prepared, ['trovella_with_tenant_1']);
+  // the statement disappears under the package (DISCARD ALL, a pooler): 26000, then the simple protocol
+  const client = await pool.connect();
+  await client.query('DEALLOCATE ALL');
+  client.release();
+  assert.deepEqual(await readNotes(pool, A), ['a1', 'a2', 'a3']);
+  assert.deepEqual(await readNotes(pool, B), ['b1', 'b2']);
+  assert.equal(await withTenant(pool, A, null, async (tx) => (await tx.query('SELECT pg_backend_pid() AS pid')).rows[0].pid), pid,
+    'the same connection, not a new one');
+});
+
 test('ids are checked before anything is sent: 22P02, nothing run', async () => {
   const pool = pgPool();
   for (const bad of ["x'); DROP TABLE package_notes; --", '0000', 42, null]) {
