@@ -5,25 +5,52 @@ export declare const VERSION: string;
 /** The oldest trovella extension the package works with (its major.minor). */
 export declare const REQUIRED: string;
 
-/** An error the package raises itself; code is a SQLSTATE or TROVELLA_VERSION / TROVELLA_DRIVER. */
+/**
+ * An error the package raises itself; code is a SQLSTATE (22P02 a bad id, 25P01 a tx used after fn,
+ * 25P02 a rolled back COMMIT, 25001 a nested withTenant for another tenant, 55006 a busy pg.Client,
+ * 2D000 a seed with transaction control) or TROVELLA_VERSION / TROVELLA_DRIVER.
+ */
 export declare class TrovellaError extends Error {
   readonly code: string;
   constructor(message: string, code: string);
 }
 
-/** node-postgres as the package uses it: a client's query. */
+/** node-postgres as the package uses it, where pg's own types are not installed. */
 export interface PgQueryable {
   query(text: string, values?: unknown[]): Promise<{ rows: any[] }>;
 }
 
+type AnyFunction = (...args: any[]) => any;
+
 /**
- * What fn receives: a Drizzle database (over the transaction's connection)
- * for a Drizzle db, the reserved connection for postgres.js, the client for
- * node-postgres.
+ * What the package takes as db: a pg.Pool, a pg.Client, a postgres.js sql,
+ * a Drizzle database over either, or (nested: a savepoint of the same
+ * tenant) the tx a withTenant gave.
+ */
+export type Database =
+  | { totalCount: number; connect: AnyFunction }
+  | { query: AnyFunction; connect: AnyFunction }
+  | { unsafe: AnyFunction; reserve: AnyFunction }
+  | { transaction: AnyFunction };
+
+/** postgres.js's reserved connection, with savepoints as sql.begin gives them. */
+export type PostgresTransaction<R> = R & {
+  savepoint<T>(fn: (tx: PostgresTransaction<R>) => T | Promise<T>): Promise<T>;
+  savepoint<T>(name: string, fn: (tx: PostgresTransaction<R>) => T | Promise<T>): Promise<T>;
+};
+
+/**
+ * What fn receives, in the driver's own types: for a Drizzle database, the
+ * transaction its db.transaction() gives (tx.transaction() is a savepoint);
+ * for postgres.js, the reserved connection; for a pg.Pool, its PoolClient;
+ * for a pg.Client, the client.  It is closed when fn settles: a later use
+ * fails (25P01).
  */
 export type Transaction<Db> =
-  Db extends { $client: unknown; transaction: (...args: any[]) => any } ? Db :
-  Db extends { reserve(): Promise<infer R> } ? R :
+  Db extends { totalCount: number; connect(callback: (err: any, client: infer C, done: any) => void): void } ? NonNullable<C> :
+  Db extends { transaction(fn: (tx: infer Tx) => any, ...rest: any[]): any } ? Tx :
+  Db extends { reserve(): PromiseLike<infer R> } ? PostgresTransaction<R> :
+  Db extends { query: AnyFunction; connect: AnyFunction } ? Db :
   PgQueryable;
 
 export interface TransactionOptions {
@@ -39,21 +66,22 @@ export interface Identity {
 }
 
 /** Runs fn in one transaction working for tenantId (and userId); BEGIN and the context travel together. */
-export declare function withTenant<Db, T>(db: Db, tenantId: string, userId: string | null | undefined,
+export declare function withTenant<Db extends Database, T>(db: Db, tenantId: string, userId: string | null | undefined,
   fn: (tx: Transaction<Db>) => Promise<T> | T, options?: TransactionOptions): Promise<T>;
 
 /** Runs fn in one transaction working for userId alone. */
-export declare function withUser<Db, T>(db: Db, userId: string,
+export declare function withUser<Db extends Database, T>(db: Db, userId: string,
   fn: (tx: Transaction<Db>) => Promise<T> | T, options?: TransactionOptions): Promise<T>;
 
 /** Runs fn for the user of a presented token; rejects with code 28000 for an invalid one. */
-export declare function authenticate<Db, T>(db: Db, token: string,
+export declare function authenticate<Db extends Database, T>(db: Db, token: string,
   fn: (tx: Transaction<Db>, identity: Identity) => Promise<T> | T, options?: TransactionOptions): Promise<T>;
 
 /** Makes a pg.Pool destroy a client released in the middle of a transaction. */
-export declare function guardPool<P extends { connect: unknown; totalCount: number }>(pool: P): P;
+export declare function guardPool<P extends { connect: AnyFunction; totalCount: number }>(pool: P): P;
 
 export interface HealthProblem {
+  /** a check of trovella.health, or connection, version, health (not readable by this role) */
   check: string;
   status: 'warning' | 'problem';
   detail: string;
@@ -62,14 +90,22 @@ export interface HealthProblem {
 export interface DatabaseHealth {
   /** false when any check is a problem (warnings leave it true). */
   ok: boolean;
-  latencyMs: number;
+  /** a round trip's, null when the database did not answer */
+  latencyMs: number | null;
   /** the installed extension's version, null without it */
   version: string | null;
+  /** whether trovella.health's checks are in problems (the role may read it: pg_monitor) */
+  healthRead: boolean;
   problems: HealthProblem[];
 }
 
-/** A round trip's latency, the version, and every trovella.health check that is not ok (pg_monitor). */
-export declare function checkDatabase(db: unknown): Promise<DatabaseHealth>;
+/**
+ * For any role: a round trip's latency, the version (a problem when too old
+ * for the package), and every trovella.health check that is not ok when the
+ * role may read them (else a warning says so).  Never throws for a database
+ * that does not answer: ok is false.
+ */
+export declare function checkDatabase(db: Database): Promise<DatabaseHealth>;
 
 export interface SeedOptions {
   environment: string;
@@ -77,8 +113,12 @@ export interface SeedOptions {
   productionPrefix?: string;
 }
 
-/** Applies new seed files in name order, each once, in its own transaction; a changed one rejects with 55000. */
-export declare function applySeeds(db: unknown, directory: string, options: SeedOptions):
+/**
+ * Applies new seed files in name order, each once, in its own transaction; a
+ * changed one rejects with 55000, one with transaction control of its own
+ * (BEGIN, COMMIT, ...) with 2D000 before any runs.
+ */
+export declare function applySeeds(db: Database, directory: string, options: SeedOptions):
   Promise<{ applied: string[]; skipped: string[] }>;
 
 /** uuid_to_ulid(): 26 upper-case Crockford base32 characters. */

@@ -84,22 +84,35 @@ test('CommonJS: require, and the drizzle entry', () => {
   assert.equal(r.stdout, 'function function function\n');
 });
 
-test('TypeScript: a typed app passes tsc --noEmit, and the errors it expects are found', () => {
-  copyFileSync(path.join(here, 'package', 'app.ts'), path.join(scratch, 'app.ts'));
-  copyFileSync(path.join(here, 'package', 'tsconfig.json'), path.join(scratch, 'tsconfig.json'));
-  const tsc = path.join(scratch, 'node_modules', '.bin', 'tsc');
-  const r = spawnSync(tsc, ['-p', '.'], { cwd: scratch, encoding: 'utf8' });
-  assert.equal(r.status, 0, r.stdout + r.stderr);
-  // the app's check skips declaration files (Drizzle's own fail without its
-  // optional drivers); the package's main one is checked on its own, strictly
-  const d = spawnSync(tsc, ['--noEmit', '--strict', '--types', 'node', 'node_modules/trovella/index.d.ts'],
-    { cwd: scratch, encoding: 'utf8' });
-  assert.equal(d.status, 0, d.stdout + d.stderr);
-  // without its @ts-expect-error lines the app does not compile: the types check
-  const strict = readFileSync(path.join(scratch, 'app.ts'), 'utf8').replace(/\/\/ @ts-expect-error.*\n/g, '');
-  writeFileSync(path.join(scratch, 'app.ts'), strict);
-  const r2 = spawnSync(tsc, ['-p', '.'], { cwd: scratch, encoding: 'utf8' });
-  assert.equal((r2.stdout.match(/error TS/g) || []).length, 3, r2.stdout);
+for (const [ts, dir] of [['TypeScript 5', 'typescript'], ['TypeScript 7', 'typescript7']]) {
+  test(`${ts}: a typed app passes tsc --noEmit, and the errors it expects are found`, () => {
+    const app = readFileSync(path.join(here, 'package', 'app.ts'), 'utf8');
+    const work = path.join(scratch, dir === 'typescript' ? 'ts5' : 'ts7');
+    execFileSync('mkdir', ['-p', work]);
+    writeFileSync(path.join(work, 'app.ts'), app);
+    copyFileSync(path.join(here, 'package', 'tsconfig.json'), path.join(work, 'tsconfig.json'));
+    const tsc = path.join(scratch, 'node_modules', dir, 'bin', 'tsc');
+    const version = spawnSync(tsc, ['--version'], { cwd: work, encoding: 'utf8' });
+    assert.match(version.stdout, dir === 'typescript' ? /Version 5\./ : /Version 7\./);
+    const r = spawnSync(tsc, ['-p', '.'], { cwd: work, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    // the app's check skips declaration files (Drizzle's own fail without its
+    // optional drivers); the package's own are checked on their own, strictly
+    const d = spawnSync(tsc, ['--noEmit', '--strict', '--types', 'node', '--module', 'nodenext', '--moduleResolution', 'nodenext',
+      'node_modules/trovella/index.d.ts'], { cwd: scratch, encoding: 'utf8' });
+    assert.equal(d.status, 0, d.stdout + d.stderr);
+    // without its @ts-expect-error lines the app does not compile: the types check
+    const expected = (app.match(/\/\/ @ts-expect-error/g) || []).length;
+    writeFileSync(path.join(work, 'app.ts'), app.replace(/\/\/ @ts-expect-error.*\n/g, ''));
+    const r2 = spawnSync(tsc, ['-p', '.'], { cwd: work, encoding: 'utf8' });
+    assert.equal((r2.stdout.match(/error TS/g) || []).length, expected, r2.stdout);
+  });
+}
+
+test('CommonJS: require(\'trovella\').default is the package, as the types say', () => {
+  const r = node(['-e', "const t = require('trovella'); console.log(typeof t.default.withTenant, t.default === t)"]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, 'function true\n');
 });
 
 for (const suite of ['behaviour.test.mjs', 'defects.test.mjs']) {

@@ -2,6 +2,8 @@
 // package installed from its tarball (package.test.js).
 import pg from 'pg';
 import postgres from 'postgres';
+import postgres4 from 'postgres4';
+import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { pgTable, text } from 'drizzle-orm/pg-core';
 import { withTenant, withUser, authenticate, checkDatabase, applySeeds, richId, richIdToUuid, guardPool,
@@ -17,6 +19,8 @@ export const projects = pgTable('projects', {
 const pool = guardPool(new pg.Pool());
 const db = drizzle({ client: pool, schema: { projects } });
 const sql = postgres();
+const sql4 = postgres4();
+const client = new pg.Client();
 const tenant = '00000000-0000-4000-8000-000000000001';
 
 export async function main(): Promise<void> {
@@ -25,8 +29,25 @@ export async function main(): Promise<void> {
     await tx.insert(projects).values({ name: 'apollo' });   // id and tenant_id from the database
     return (await tx.select().from(projects)).map((p) => p.name);
   });
-  const count: number = await withTenant(pool, tenant, undefined, async (client) =>
-    (await client.query('SELECT count(*) FROM projects')).rows.length);
+  // not null in results: the database fills them
+  const row = await withTenant(db, tenant, null, async (tx) => (await tx.select().from(projects))[0]);
+  const ids: [string, string] = [row.id, row.tenantId];
+  // a nested Drizzle transaction is a savepoint; the transaction has no $client
+  await withTenant(db, tenant, null, (tx) => tx.transaction(async (inner) => inner.select().from(projects)));
+  await withTenant(db, tenant, null, (tx) => withTenant(tx, tenant, null, async (inner) => inner.select().from(projects)));
+  // pg's own types: a PoolClient, typed rows, query objects, events
+  const count: number = await withTenant(pool, tenant, undefined, async (tx) => {
+    tx.on('notice', (notice) => console.log(notice.message));
+    const typed = await tx.query<{ n: string }>('SELECT count(*) AS n FROM projects');
+    const byObject = await tx.query<{ n: string }>({ text: 'SELECT $1::int AS n', values: [1] });
+    return Number(typed.rows[0].n) + Number(byObject.rows[0].n);
+  });
+  const onClient: string = await withTenant(client, tenant, null, async (tx) => (await tx.query<{ v: string }>('SELECT version() AS v')).rows[0].v);
+  const viaPostgres4 = await withTenant(sql4, tenant, null, async (reserved) => reserved`SELECT 1 AS one`);
+  const viaSavepoint = await withTenant(sql, tenant, null, (reserved) => reserved.savepoint((inner) => inner`SELECT 1 AS one`));
+  const overPostgres = drizzlePostgres({ client: sql, schema: { projects } });
+  const fromPostgres: string[] = await withTenant(overPostgres, tenant, null, async (tx) => (await tx.select().from(projects)).map((p) => p.id));
+  console.log(ids, onClient, viaPostgres4.length, viaSavepoint.length, fromPostgres);
   const viaPostgres = await withTenant(sql, tenant, null, async (reserved) => reserved`SELECT 1 AS one`);
   const mine: number = await withUser(pool, tenant, async () => 1);
   const who: string = await authenticate(pool, 'trv_x', async (_tx, identity: Identity) => identity.userId);
@@ -43,4 +64,14 @@ export async function main(): Promise<void> {
   await applySeeds(pool, './seeds', {});
   // @ts-expect-error the identity has no such field
   await authenticate(pool, 'trv_x', async (_tx, identity) => identity.password);
+  // @ts-expect-error db is a database, not a connection string
+  await withTenant('postgres://localhost/app', tenant, null, async () => 1);
+  // @ts-expect-error db is a database, not a number
+  await withTenant(42, tenant, null, async () => 1);
+  // @ts-expect-error db is a database, not any object
+  await checkDatabase({});
+  // @ts-expect-error a Drizzle transaction has no $client: the pool is not for use inside it
+  await withTenant(db, tenant, null, async (tx) => tx.$client);
+  // @ts-expect-error the latency is null when the database does not answer
+  const latency: number = health.latencyMs;
 }
