@@ -34,6 +34,13 @@
  *   PANIC; error recursion; an allocation that fails), nothing is allocated:
  *   a statement that holds a token is left out of the line (hide_stmt).
  *
+ * A line names the client's application_name (%a in log_line_prefix, a
+ * field of csvlog and jsonlog), read from the setting itself: a token in it
+ * is masked in the setting's value, in place (SHOW then shows it masked;
+ * pg_stat_activity keeps what the client sent).  The node trees that
+ * debug_print_parse, _rewritten and _plan log print constants as lists of
+ * byte values: those are decoded and masked too (pat_redact_bytes).
+ *
  * A backend logs before it loads trovella (the first statement that calls
  * it is logged first): only shared_preload_libraries covers every line.
  */
@@ -83,11 +90,17 @@ LogRedactInit(void)
 							 NULL);
 }
 
+/* A part of the line: tokens as text, and as lists of byte values. */
 static void
 redact(char *text)
 {
-	if (text != NULL)
-		pat_redact(text, strlen(text));
+	size_t		len;
+
+	if (text == NULL)
+		return;
+	len = strlen(text);
+	pat_redact(text, len);
+	pat_redact_bytes(text, len);
 }
 
 /*
@@ -192,4 +205,6 @@ trovella_redact_log(ErrorData *edata)
 	redact(edata->context);
 	redact(edata->internalquery);
 	redact_statement(edata);
+	if (application_name != NULL)
+		pat_redact(application_name, strlen(application_name));
 }

@@ -205,3 +205,77 @@ pat_redact(char *text, size_t len)
 	}
 	return masked;
 }
+
+/*
+ * Masks, in place, tokens written as lists of byte values: the node trees
+ * that debug_print_parse, _rewritten and _plan log (any role may turn them
+ * on) print a constant as "[ 40 0 0 0 116 114 118 95 ... ]", each byte a
+ * signed decimal.  The same run as pat_redact's, read from the bytes: the
+ * digits of every byte past the hint become '*'.  Any character but a
+ * number or white space ends a list.  Returns how many were masked.
+ */
+int
+pat_redact_bytes(char *text, size_t len)
+{
+	size_t		i = 0;
+	int			matched = 0;	/* bytes of the prefix seen, up to its length */
+	size_t		run = 0;		/* base62 bytes after a whole prefix */
+	uint32		recent = 0;		/* the last three bytes, newest lowest */
+	int			masked = 0;
+
+	while (i < len)
+	{
+		size_t		start = i;
+		long		value = 0;
+		unsigned char byte;
+
+		if (text[i] == ' ' || text[i] == '\n' || text[i] == '\t' || text[i] == '\r')
+		{
+			i++;
+			continue;
+		}
+		if (text[i] == '-')
+			i++;
+		while (i < len && i - start < 5 && text[i] >= '0' && text[i] <= '9')
+			value = value * 10 + (text[i++] - '0');
+		if (i == start || text[i - 1] == '-' || value > 255 ||
+			(i < len && text[i] != ' ' && text[i] != '\n' && text[i] != '\t' && text[i] != '\r'))
+		{
+			/* not a byte of a list: the list, if any, ends here */
+			matched = 0;
+			run = 0;
+			recent = 0;
+			if (i == start)
+				i++;
+			continue;
+		}
+		byte = (unsigned char) (text[start] == '-' ? -value : value);
+		if (matched == PAT_PREFIX_LEN && is_base62((char) byte))
+		{
+			if (PAT_PREFIX_LEN + ++run > PAT_HINT_LEN)
+			{
+				memset(text + start, '*', i - start);
+				if (PAT_PREFIX_LEN + run == PAT_HINT_LEN + 1)
+					masked++;
+			}
+		}
+		else if (matched == PAT_PREFIX_LEN && byte == (unsigned char) PAT_PREFIX[PAT_PREFIX_LEN - 1] &&
+				 run >= PAT_PREFIX_LEN - 1 &&
+				 recent == (((uint32) (unsigned char) PAT_PREFIX[0] << 16) |
+							((uint32) (unsigned char) PAT_PREFIX[1] << 8) |
+							(unsigned char) PAT_PREFIX[2]))
+		{
+			/* "...trv_": a prefix ends the run and begins the next one */
+			run = 0;
+		}
+		else if (matched < PAT_PREFIX_LEN && byte == (unsigned char) PAT_PREFIX[matched])
+			matched++;
+		else
+		{
+			matched = byte == (unsigned char) PAT_PREFIX[0] ? 1 : 0;
+			run = 0;
+		}
+		recent = ((recent << 8) | byte) & 0xFFFFFF;
+	}
+	return masked;
+}

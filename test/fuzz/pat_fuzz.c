@@ -33,6 +33,14 @@ check_redact(const char *text, size_t size)
 	/* masking again finds nothing more */
 	if (pat_redact(copy, size) != 0)
 		abort();
+	/* tokens as lists of byte values: only '*' over digits, once */
+	memcpy(copy, text, size);
+	pat_redact_bytes(copy, size);
+	for (i = 0; i < size; i++)
+		if (copy[i] != text[i] && (copy[i] != '*' || !(text[i] == '-' || (text[i] >= '0' && text[i] <= '9'))))
+			abort();
+	if (pat_redact_bytes(copy, size) != 0)
+		abort();
 	free(copy);
 	return masked;
 }

@@ -14,7 +14,7 @@
 # temporary directory only, stopped on every exit path.
 set -u
 . "$(dirname "$0")/lib.sh"
-plan 26
+plan 29
 
 own_servers data
 DATA=$dir/data
@@ -35,7 +35,7 @@ fi
 as_server "$bindir/initdb" -D "$DATA" -U postgres -A trust -E UTF8 --locale=C.UTF-8 >/dev/null
 printf '%s\n' "shared_preload_libraries = '$preload'" "logging_collector = on" \
 	"log_destination = 'stderr,csvlog'" "log_directory = 'log'" \
-	"log_statement = 'all'" "log_min_duration_statement = 0" \
+	"log_statement = 'all'" "log_min_duration_statement = 0" "log_line_prefix = '%m [%p] %a '" \
 	"log_parameter_max_length = -1" "log_parameter_max_length_on_error = -1" >>"$DATA/postgresql.conf"
 $audit && printf '%s\n' "pgaudit.log = 'all'" "pgaudit.log_parameter = on" >>"$DATA/postgresql.conf"
 start "$DATA" $port
@@ -107,6 +107,17 @@ is "$(s -c "SELECT * FROM \"$(printf 'x%.0s' $(seq 40))$T8\"" | tail -n 1)" "ERR
 T9=$(fake)
 is "$(app -c "SELECT trovella.ulid_to_uuid('$T9')" | tail -n 1)" "ERROR 22P02" \
 	"a token given as a ULID is refused"
+# 12. application_name (%a in log_line_prefix, csvlog's field), from the
+#     connection and from SET
+T10=$(fake)
+T11=$(fake)
+PGAPPNAME="app $T10" app -c "SELECT 1 / 0" >/dev/null
+app -c "SET application_name = 'set $T11'" -c "SELECT 1 / 0" >/dev/null
+# 13. debug_print_parse, _rewritten and _plan (any role may set them) print
+#     a constant as a list of byte values
+T12=$(fake)
+app -c "SET debug_print_parse = on" -c "SET debug_print_rewritten = on" -c "SET debug_print_plan = on" \
+	-c "SELECT '$T12' AS printed" >/dev/null
 sleep 1   # the logging collector writes asynchronously
 
 log=$(logged)
@@ -127,6 +138,14 @@ is "$(beyond_hint "$T6")" 0 "the COPY error and its context: nothing past the hi
 is "$(beyond_hint "$T7")" 0 "Failing row contains: nothing past the hint"
 is "$(beyond_hint "$T8")" 0 "a 63-byte identifier: nothing past the hint"
 is "$(beyond_hint "$T9")" 0 "trovella's own error message: nothing past the hint"
+is "$(beyond_hint "$T10"):$(grep -c "\] app $(hint "$T10")\*\{32\} ERROR" "$DATA"/log/*.log | awk -F: '{ s += $NF } END { print (s >= 1) }')" 0:1 \
+	"application_name from the connection: masked in log_line_prefix and csvlog"
+is "$(beyond_hint "$T11"):$(grep -c "\] set $(hint "$T11")\*\{32\} ERROR" "$DATA"/log/*.log | awk -F: '{ s += $NF } END { print (s >= 1) }')" 0:1 \
+	"application_name from SET: masked in log_line_prefix and csvlog"
+# a token as the byte values of a node tree: "116 114 118 95 ..."
+bytes() { printf '%s' "$1" | od -An -tu1 | tr -s ' \n' '  ' | sed 's/^ //; s/ $//'; }
+is "$(grep -cF -- "$(bytes "${T12:0:9}")" <<<"$log"):$(grep -cF -- "$(bytes "$(hint "$T12")") **" <<<"$log" | awk '{ print ($1 >= 3) }')" 0:1 \
+	"debug_print_parse, _rewritten, _plan: the token's bytes past the hint are masked in the tree"
 # the statement line in each format, and pgaudit's where it is installed
 lines=2
 $audit && lines=3
