@@ -477,3 +477,152 @@ $$;
 -- anyone may set it) only ever makes the guard stricter (src/isolation.c).
 COMMENT ON FUNCTION trovella.isolation_helper(boolean) IS
 'internal: enable_tenant_isolation() marks its own DDL, which the isolation guard then judges at commit (in auto, like error) instead of at once; the mark never skips a judgement nor a new partition''s policies';
+
+------------------------------------------------------------------------
+-- Statistics lost: a restart after a crash, a postmaster that never
+-- exited normally, or a saved file ignored at start.  tenant_stats_loss()
+-- says when and why, and health's statistics check warns until the next
+-- full reset.
+------------------------------------------------------------------------
+CREATE FUNCTION trovella.tenant_stats_loss(OUT lost_at timestamptz, OUT reason text)
+RETURNS record
+AS 'MODULE_PATHNAME', 'trovella_tenant_stats_loss'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION trovella.tenant_stats_loss() IS
+'when the per-tenant statistics were last lost since the last full reset, and why (a crash, a saved file ignored); NULLs if never; 55000 without the preload';
+REVOKE ALL ON FUNCTION trovella.tenant_stats_loss() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION trovella.tenant_stats_loss() TO pg_read_all_stats;
+
+CREATE OR REPLACE FUNCTION trovella.health_checks()
+RETURNS TABLE (check_name text, status text, detail text)
+LANGUAGE plpgsql STABLE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	installed text;
+	library text := trovella.library_version();
+	preloaded boolean := 'trovella' = ANY (string_to_array(replace(current_setting('shared_preload_libraries'), ' ', ''), ','));
+	guard text := current_setting('trovella.isolation_guard', true);
+	problems bigint;
+	reviewed_only bigint;
+	isolated bigint;
+	registered regclass;
+	marked regclass;
+	info record;
+	loss record;
+	key_problem text;
+	logged text[];
+BEGIN
+	SELECT e.extversion INTO installed FROM pg_extension e WHERE e.extname = 'trovella';
+	check_name := 'version';
+	IF installed = library THEN
+		status := 'ok';
+		detail := format('extension and library %s', library);
+	ELSE
+		status := 'problem';
+		detail := format('the extension is at %s, the loaded library is %s: ALTER EXTENSION trovella UPDATE, or install the matching library', installed, library);
+	END IF;
+	RETURN NEXT;
+
+	check_name := 'preload';
+	status := CASE WHEN preloaded THEN 'ok' ELSE 'warning' END;
+	detail := CASE WHEN preloaded THEN 'trovella is in shared_preload_libraries'
+	               ELSE 'without shared_preload_libraries = ''trovella'' there are no per-tenant statistics and tokens are not masked in the server log' END;
+	RETURN NEXT;
+
+	check_name := 'guard';
+	status := CASE WHEN guard = 'off' THEN 'warning' ELSE 'ok' END;
+	detail := format('trovella.isolation_guard = %s', coalesce(guard, 'warn'));
+	RETURN NEXT;
+
+	-- isolation_status's own rows: a table is a problem exactly where its
+	-- row says so, and a reviewed table is not counted as isolated
+	SELECT count(*) FILTER (WHERE s.problems <> '{}'),
+	       count(*) FILTER (WHERE s.problems = '{}' AND NOT (s.rls_enabled AND s.rls_forced AND s.policy_ok)),
+	       count(*) FILTER (WHERE s.rls_enabled AND s.rls_forced AND s.policy_ok)
+	INTO problems, reviewed_only, isolated
+	FROM trovella.isolation_status s;
+	check_name := 'isolation';
+	status := CASE WHEN problems = 0 THEN 'ok' ELSE 'problem' END;
+	detail := CASE WHEN problems > 0
+	               THEN format('tables with isolation problems: %s; SELECT * FROM trovella.isolation_status WHERE problems <> ''{}''', problems)
+	               WHEN reviewed_only > 0
+	               THEN format('%s tables isolated; %s not isolated and marked reviewed: SELECT table_name, reviewed FROM trovella.isolation_status WHERE problems = ''{}'' AND NOT (rls_enabled AND rls_forced AND policy_ok)',
+	                           isolated, reviewed_only)
+	               ELSE 'every table with a tenant column is isolated' END;
+	RETURN NEXT;
+
+	check_name := 'membership';
+	SELECT m.tbl INTO registered FROM trovella.membership m;
+	SELECT c.conrelid::regclass INTO marked FROM pg_constraint c
+	WHERE c.conname = 'trovella_membership' AND c.contype = 'c' LIMIT 1;
+	IF registered IS NOT NULL AND NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = registered) THEN
+		status := 'problem';
+		detail := 'the registered membership table no longer exists: every user-tenant pairing fails';
+	ELSIF registered IS NOT NULL THEN
+		status := 'ok';
+		detail := format('membership checked against %s', registered);
+	ELSIF marked IS NOT NULL THEN
+		status := 'problem';
+		detail := format('%s is marked as the membership table but none is registered: every user-tenant pairing fails (55000) until trovella.use_membership() runs', marked);
+	ELSE
+		status := 'ok';
+		detail := 'no membership table registered: users are not checked against tenants';
+	END IF;
+	RETURN NEXT;
+
+	check_name := 'statistics';
+	IF preloaded THEN
+		SELECT * INTO info FROM trovella.tenant_stats_info();
+		SELECT * INTO loss FROM trovella.tenant_stats_loss();
+		status := CASE WHEN info.evictions > 0 OR loss.lost_at IS NOT NULL THEN 'warning' ELSE 'ok' END;
+		detail := CASE WHEN loss.lost_at IS NOT NULL
+		               THEN format('counts before %s lost: %s (SELECT trovella.tenant_stats_reset() once noted); ', loss.lost_at, loss.reason)
+		               ELSE '' END ||
+		          format('%s of %s tenants tracked, %s evicted since %s%s', info.tenants, info.max_tenants,
+		                 info.evictions, info.stats_reset,
+		                 CASE WHEN info.evictions > 0 THEN ': raise trovella.stats_max_tenants' ELSE '' END);
+	ELSE
+		status := 'ok';
+		detail := 'not collected: trovella is not preloaded';
+	END IF;
+	RETURN NEXT;
+
+	IF EXISTS (SELECT FROM pg_extension e WHERE e.extname = 'citus') THEN
+		check_name := 'cluster_key';
+		key_problem := trovella.cluster_key_problem();
+		IF coalesce(current_setting('trovella.cluster_key_file', true), '') = '' THEN
+			status := 'problem';
+			detail := 'no trovella.cluster_key_file: the workers refuse every tenant query';
+		ELSIF key_problem IS NOT NULL THEN
+			status := 'problem';
+			detail := key_problem;
+		ELSE
+			status := 'ok';
+			detail := 'the cluster key is readable and valid on this node';
+		END IF;
+		RETURN NEXT;
+	END IF;
+
+	-- settings that write a statement's literals or parameters to the log,
+	-- where a token given to pat_verify() or authenticate() would stay
+	logged := ARRAY(SELECT x FROM unnest(ARRAY[
+		CASE WHEN current_setting('log_statement') = 'all' THEN 'log_statement = all' END,
+		CASE WHEN current_setting('log_min_duration_statement')::int >= 0
+		     THEN 'log_min_duration_statement = ' || current_setting('log_min_duration_statement') END,
+		CASE WHEN current_setting('shared_preload_libraries') LIKE '%pgaudit%' THEN 'pgaudit' END]) x
+		WHERE x IS NOT NULL);
+	check_name := 'log_secrets';
+	IF cardinality(logged) = 0 THEN
+		status := 'ok';
+		detail := 'no setting writes statements or their parameters to the log';
+	ELSIF preloaded AND current_setting('trovella.redact_tokens', true) IS DISTINCT FROM 'off' THEN
+		status := 'ok';
+		detail := format('%s: tokens are masked (trovella preloaded, trovella.redact_tokens on)', array_to_string(logged, ', '));
+	ELSE
+		status := 'problem';
+		detail := format('%s: tokens passed to pat_verify() or authenticate() are written to the server log; preload trovella (and keep trovella.redact_tokens on)', array_to_string(logged, ', '));
+	END IF;
+	RETURN NEXT;
+END
+$$;

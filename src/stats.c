@@ -57,10 +57,12 @@ typedef struct StatsSlot
 typedef struct StatsState
 {
 	LWLock	   *lock;			/* the hash table and the slots: shared to count, exclusive to add or remove */
-	slock_t		mutex;			/* evicting, evictions and stats_reset */
+	slock_t		mutex;			/* evicting, evictions, stats_reset, lost */
 	bool		evicting;		/* a backend is evicting */
 	int64		evictions;
 	TimestampTz stats_reset;
+	TimestampTz lost_at;		/* when counts were lost, 0 if never */
+	char		lost[STATS_LOST_LEN];	/* why */
 	int32		free_count;		/* free slots, on the stack free_slots */
 } StatsState;
 
@@ -415,6 +417,23 @@ trovella_stats_restore(const StatsKey *key, const StatsCounters *counters)
 	return true;
 }
 
+/*
+ * The counts before now were lost, and why (stats_store.c, as the server
+ * starts): trovella.health says so until the next full reset.
+ */
+void
+trovella_stats_note_lost(const char *reason)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	char		copy[STATS_LOST_LEN];
+
+	strlcpy(copy, reason, sizeof(copy));
+	SpinLockAcquire(&stats_state->mutex);
+	stats_state->lost_at = now;
+	memcpy(stats_state->lost, copy, sizeof(copy));
+	SpinLockRelease(&stats_state->mutex);
+}
+
 /* Forget every entry (trovella_stats_reset holds the lock exclusively). */
 void
 trovella_stats_forget_all(void)
@@ -446,6 +465,8 @@ trovella_stats_shmem_startup(void)
 		stats_state->evicting = false;
 		stats_state->evictions = 0;
 		stats_state->stats_reset = GetCurrentTimestamp();
+		stats_state->lost_at = 0;
+		stats_state->lost[0] = '\0';
 	}
 	stats_slots = ShmemInitStruct("trovella tenant stats slots",
 								  mul_size(stats_max_tenants, sizeof(StatsSlot)), &found);
@@ -538,6 +559,8 @@ trovella_stats_info(StatsInfo *info)
 	SpinLockAcquire(&stats_state->mutex);
 	info->evictions = stats_state->evictions;
 	info->stats_reset = stats_state->stats_reset;
+	info->lost_at = stats_state->lost_at;
+	memcpy(info->lost, stats_state->lost, STATS_LOST_LEN);
 	SpinLockRelease(&stats_state->mutex);
 	info->max_tenants = stats_max_tenants;
 	info->shared_memory = (int64) stats_memsize();
@@ -554,6 +577,8 @@ trovella_stats_reset(const pg_uuid_t *tenant_id)
 		SpinLockAcquire(&stats_state->mutex);
 		stats_state->evictions = 0;
 		stats_state->stats_reset = GetCurrentTimestamp();
+		stats_state->lost_at = 0;
+		stats_state->lost[0] = '\0';
 		SpinLockRelease(&stats_state->mutex);
 	}
 	else

@@ -13,11 +13,15 @@
 
 #include "stats_file.h"
 
-/* What tenant_stats_info() shows. */
+#define STATS_LOST_LEN 160
+
+/* What tenant_stats_info() and tenant_stats_loss() show. */
 typedef struct StatsInfo
 {
 	int64		evictions;
 	TimestampTz stats_reset;
+	TimestampTz lost_at;		/* 0: nothing lost since the last full reset */
+	char		lost[STATS_LOST_LEN];
 	int32		tenants;
 	int32		max_tenants;
 	int64		shared_memory;
@@ -38,6 +42,7 @@ extern void trovella_stats_restore_header(int64 evictions, TimestampTz stats_res
 extern void trovella_stats_foreach_unlocked(StatsVisitor visit, void *arg);
 extern bool trovella_stats_restore(const StatsKey *key, const StatsCounters *counters);
 extern void trovella_stats_forget_all(void);
+extern void trovella_stats_note_lost(const char *reason);
 
 /* For the counting (stats_count.c). */
 extern bool trovella_stats_ready(void);

@@ -86,6 +86,29 @@ trovella_tenant_stats_info(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
 }
 
+/*
+ * tenant_stats_loss(): when the counts were last lost and why (a crash, a
+ * file ignored at start), NULLs if nothing was since the last full reset.
+ */
+PG_FUNCTION_INFO_V1(trovella_tenant_stats_loss);
+Datum
+trovella_tenant_stats_loss(PG_FUNCTION_ARGS)
+{
+	TupleDesc	desc;
+	StatsInfo	info;
+	Datum		values[2];
+	bool		nulls[2] = {0};
+
+	trovella_stats_require("tenant_stats_loss");
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	trovella_stats_info(&info);
+	nulls[0] = nulls[1] = (info.lost_at == 0);
+	values[0] = TimestampTzGetDatum(info.lost_at);
+	values[1] = nulls[1] ? (Datum) 0 : CStringGetTextDatum(info.lost);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
+}
+
 /* tenant_stats_reset(tenant_id uuid DEFAULT NULL): one tenant, or all. */
 PG_FUNCTION_INFO_V1(trovella_tenant_stats_reset);
 Datum

@@ -1,8 +1,12 @@
 /*
  * stats_store.c
- *		The per-tenant statistics across a clean restart: the postmaster
- *		saves the table at shutdown and loads it at start, as
- *		pg_stat_statements does, in the format of stats_file.c.
+ *		The per-tenant statistics across a restart: the postmaster saves
+ *		the table when it exits normally (a smart, fast or immediate stop)
+ *		and loads it at start, as pg_stat_statements does, in the format of
+ *		stats_file.c.  What a crash loses is noted for trovella.health: a
+ *		restart after a backend crashed (the postmaster reinitialises shared
+ *		memory without exiting), and a postmaster that never exited normally
+ *		(killed, or the machine stopped), which leaves its marker file behind.
  */
 #include "postgres.h"
 
@@ -19,8 +23,17 @@
 #include "stats_store.h"
 
 #define STATS_FILE		PGSTAT_STAT_PERMANENT_DIRECTORY "/trovella_tenant_stats.stat"
+/*
+ * There from the load to the save: found at a start, the last run did not
+ * save.  Named as a temporary file, so that a base backup leaves it out (a
+ * new standby has lost nothing).
+ */
+#define STATS_RUNNING	PGSTAT_STAT_PERMANENT_DIRECTORY "/" PG_TEMP_FILE_PREFIX "_trovella_stats_running"
 
 static bool stats_save = true;
+
+/* In the postmaster: the table was loaded once already (a second load follows a crash). */
+static bool stats_loaded_before = false;
 
 void
 StatsStoreInit(void)
@@ -75,7 +88,11 @@ trovella_stats_save(int code)
 	int32		count;
 	uint8		header_bytes[STATS_FILE_HEADER_SIZE];
 
-	if (code != 0 || !trovella_stats_ready() || !stats_save)
+	if (code != 0 || !trovella_stats_ready())
+		return;
+	/* a normal exit: the next start has lost nothing it was not told of */
+	unlink(STATS_RUNNING);
+	if (!stats_save)
 		return;
 	save.file = AllocateFile(STATS_FILE ".tmp", PG_BINARY_W);
 	if (save.file == NULL)
@@ -112,6 +129,27 @@ error:
 }
 
 /*
+ * Leave the marker of a running server; one already there means that the
+ * last run ended without saving (it is only removed at a normal exit).
+ */
+static void
+note_running(void)
+{
+	struct stat st;
+	int			fd;
+
+	if (stat(STATS_RUNNING, &st) == 0)
+		trovella_stats_note_lost("the server did not shut down normally (killed, or the machine stopped); the counts of its last run were not saved");
+	fd = OpenTransientFile(STATS_RUNNING, O_CREAT | O_WRONLY | PG_BINARY);
+	if (fd < 0)
+		ereport(LOG,
+				(errcode_for_file_access(),
+				 errmsg("trovella: could not create file \"%s\": %m", STATS_RUNNING)));
+	else
+		CloseTransientFile(fd);
+}
+
+/*
  * Load what the last clean shutdown saved, whole or not at all, then remove
  * the file.  A file that does not check out (stats_file_check), or that
  * names a tenant twice, is reported in the log and ignored: the server
@@ -127,6 +165,16 @@ trovella_stats_load(void)
 	const char *problem = NULL;
 	uint32		i;
 
+	if (stats_loaded_before)
+	{
+		trovella_stats_note_lost("the server restarted after a crash; the counts until then were not saved");
+		if (file != NULL)
+			FreeFile(file);
+		return;
+	}
+	stats_loaded_before = true;
+	if (stats_save)
+		note_running();
 	if (file == NULL)
 		return;
 	if (fstat(fileno(file), &st) != 0)
@@ -158,10 +206,16 @@ trovella_stats_load(void)
 	if (problem == NULL)
 		trovella_stats_restore_header(header.evictions, header.stats_reset);
 	else
+	{
+		char		reason[STATS_LOST_LEN];
+
+		snprintf(reason, sizeof(reason), "the saved file was ignored: %s", problem);
+		trovella_stats_note_lost(reason);
 		ereport(LOG,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("trovella: ignoring the saved per-tenant statistics in \"%s\"", STATS_FILE),
 				 errdetail("%s.", problem)));
+	}
 	if (data != NULL)
 		pfree(data);
 	FreeFile(file);

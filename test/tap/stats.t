@@ -6,7 +6,7 @@
 # on a socket in a temporary directory only, and stop on every exit path.
 set -u
 . "$(dirname "$0")/lib.sh"
-plan 32
+plan 39
 
 own_servers standby primary
 PRIMARY=$dir/primary
@@ -98,6 +98,29 @@ is "$(nested dddddddd-0000-0000-0000-000000000001 top)" "2" "stats_track = top: 
 is "$(nested dddddddd-0000-0000-0000-000000000002 all)" "4" "stats_track = all: and the two statements the DO block runs"
 is "$(nested dddddddd-0000-0000-0000-000000000003 none)" "0" "stats_track = none: nothing"
 
+# a job that commits per tenant (a procedure called at top level): each
+# transaction is counted for the tenant it opened; its statements only with
+# stats_track = all, since they are nested in the CALL
+s -c "CREATE PROCEDURE per_tenant(ids uuid[]) LANGUAGE plpgsql AS \$\$
+	DECLARE t uuid;
+	BEGIN
+		FOREACH t IN ARRAY ids LOOP
+			PERFORM trovella.with_tenant(t);
+			PERFORM count(*) FROM docs;
+			COMMIT;
+		END LOOP;
+	END \$\$;
+	GRANT EXECUTE ON PROCEDURE per_tenant(uuid[]) TO stats_app" >/dev/null
+job() {  # job TRACK TENANT1 TENANT2: each tenant's transactions|statements
+	s -c "SET trovella.stats_track = '$1'" -c "SET ROLE stats_app" -c "CALL per_tenant(ARRAY['$2', '$3']::uuid[])" >/dev/null
+	s -c "SELECT string_agg(concat_ws('|', transactions, statements), ' ' ORDER BY tenant_id)
+	      FROM trovella.tenant_stats WHERE tenant_id IN ('$2', '$3')"
+}
+is "$(job top dddddddd-0000-0000-0000-000000000011 dddddddd-0000-0000-0000-000000000012)" "1|0 1|0" \
+	"a per-tenant job, stats_track = top: each tenant's transaction counted, not the statements nested in the CALL"
+is "$(job all dddddddd-0000-0000-0000-000000000013 dddddddd-0000-0000-0000-000000000014)" "1|2 1|2" \
+	"stats_track = all: each tenant's transaction and its two statements, for that tenant"
+
 # who may read: pg_read_all_stats, superusers; nobody else
 is "$(s -c "SET ROLE stats_watcher" -c "SELECT count(*) > 0 FROM trovella.tenant_stats")" "t" "a member of pg_read_all_stats reads it"
 is "$(s -c "SET ROLE stats_nobody" -c "SELECT count(*) FROM trovella.tenant_stats" | tail -n 1)" "ERROR 42501" "anyone else is refused"
@@ -111,6 +134,42 @@ is "$(s -c "SELECT count(*) FROM trovella.tenant_stats WHERE tenant_id = '$B'")"
 as_server "$bindir/pg_ctl" -D "$PRIMARY" -m fast -w stop >/dev/null
 start "$PRIMARY" $port_primary
 is "$(row $A)" "2|6|24" "after a clean restart tenant A's counts are back"
+health_stats() { s -c "SELECT status || ': ' || coalesce((SELECT reason FROM trovella.tenant_stats_loss()), 'nothing lost')
+                       FROM trovella.health WHERE check_name = 'statistics'"; }
+is "$(health_stats)" "ok: nothing lost" "health's statistics check is ok, nothing lost"
+# an immediate stop: the postmaster still exits normally, and saves
+as_server "$bindir/pg_ctl" -D "$PRIMARY" -m immediate -w stop >/dev/null
+start "$PRIMARY" $port_primary
+is "$(row $A)|$(health_stats)" "2|6|24|ok: nothing lost" "after an immediate stop the counts are back too"
+# a backend crash: the postmaster reinitialises shared memory, and the
+# counts until then are lost; health says so until a full reset
+s -c "SELECT pg_sleep(30)" >/dev/null 2>&1 &
+sleeper=$!
+pid=""
+for _ in $(seq 50); do
+	pid=$(s -c "SELECT pid FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)'")
+	[ -n "$pid" ] && break
+	sleep 0.1
+done
+kill -9 "$pid"
+wait $sleeper
+for _ in $(seq 50); do s -c "SELECT 1" >/dev/null 2>&1 && [ "$(s -c "SELECT count(*) FROM trovella.tenant_stats WHERE tenant_id IS NOT NULL")" = 0 ] && break; sleep 0.2; done
+is "$(row $A)|$(health_stats)" \
+	"|warning: the server restarted after a crash; the counts until then were not saved" \
+	"a backend crash loses the counts, and health's statistics check says so"
+s -c "SELECT trovella.tenant_stats_reset()" >/dev/null
+is "$(health_stats)" "ok: nothing lost" "a full reset acknowledges it"
+# a postmaster that never exits normally (killed): the next start says so
+app -c "BEGIN" -c "SELECT trovella.with_tenant('$A')" -c "COMMIT" >/dev/null
+kill -9 "$(head -n 1 "$PRIMARY/postmaster.pid")"
+# (its backends notice and exit; until then the old shared memory is in use)
+for _ in $(seq 20); do sleep 0.5; start "$PRIMARY" $port_primary 2>/dev/null && break; done
+is "$(row $A)|$(health_stats)" \
+	"|warning: the server did not shut down normally (killed, or the machine stopped); the counts of its last run were not saved" \
+	"a killed postmaster loses the counts of its run, and the next start says so"
+s -c "SELECT trovella.tenant_stats_reset()" >/dev/null
+app -c "BEGIN" -c "SELECT trovella.with_tenant('$A')" -c "SELECT count(*) FROM docs" -c "COMMIT" >/dev/null
+app -c "BEGIN" -c "SELECT trovella.with_tenant('$A')" -c "SELECT count(*) FROM docs" -c "COMMIT" >/dev/null
 
 # eviction: 25 more tenants, of one transaction each, in a table of 20
 for i in $(seq 10 34); do
