@@ -158,11 +158,15 @@ unvalidated_key_target(Oid relid, const char *name)
 	return referenced;
 }
 
-/* ATTACH PARTITION: the new partition's rows meet each key of the parent. */
+/*
+ * ATTACH PARTITION: the new partition's rows meet each key of the parent
+ * (read under the lock a reader takes, kept to the end of the transaction;
+ * ATTACH itself takes a stronger one next).
+ */
 static void
 judge_attach(Oid parent, PartitionCmd *cmd)
 {
-	Relation	rel = table_open(parent, NoLock);
+	Relation	rel = table_open(parent, AccessShareLock);
 	List	   *keys = copyObject(RelationGetFKeyList(rel));
 	Oid			partition;
 	ListCell   *lc;
