@@ -46,7 +46,7 @@ test-citus: deps
 	$(MAKE) all install
 	TROVELLA_SUITES=citus scripts/run-suites; status=$$?; cat tmp_check/summary; exit $$status
 
-# The assert-enabled suite alone (make test runs it too): pg_regress, pgTAP
+# The assert-enabled suite alone (make matrix runs it, on the host): pg_regress, pgTAP
 # and the TAP scripts on the host's major built with --enable-cassert from
 # Debian's source package (built once, cached; scripts/cassert).
 .PHONY: test-cassert
@@ -64,7 +64,7 @@ deb:
 # Every suite on PostgreSQL 15, 17, 18 and 19 in cached Debian roots; the
 # packages built and tested in clean roots (scripts/matrix).
 matrix:
-	scripts/install-deps matrix
+	scripts/install-deps core matrix cassert
 	scripts/matrix
 
 # The README's two commands in new trixie (17) and forky (18) roots, as a
