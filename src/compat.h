@@ -181,6 +181,15 @@ rte_read_as(PlannedStmt *pstmt, RangeTblEntry *rte, Oid *userid)
 }
 #endif
 
+/* 19 gave the planner (and its hook) the EXPLAIN state of the statement. */
+#if PG_VERSION_NUM >= 190000
+#define TROVELLA_PLANNER_ES_PARAM , ExplainState *es
+#define TROVELLA_PLANNER_ES_ARG , es
+#else
+#define TROVELLA_PLANNER_ES_PARAM
+#define TROVELLA_PLANNER_ES_ARG
+#endif
+
 /* 18 lets a module name itself and its version (pg_get_loaded_modules()). */
 #if PG_VERSION_NUM >= 180000
 #define TROVELLA_MODULE_MAGIC \

@@ -26,7 +26,8 @@
  * tenant context (the check, reading under the policies, would fail
  * without one).
  *
- * Copies (before the executor starts a query): CREATE TABLE AS, SELECT
+ * Copies (before a query is planned, where Citus's distributed plans still
+ * show what they read, and before the executor starts it): CREATE TABLE AS, SELECT
  * INTO, CREATE MATERIALIZED VIEW and REFRESH MATERIALIZED VIEW whose query
  * reads a tenant-isolated table, and INSERT or MERGE that reads one into a
  * table that is not tenant-isolated or was created in this transaction,
@@ -54,6 +55,7 @@
 #include "commands/tablecmds.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
+#include "nodes/nodeFuncs.h"
 #include "nodes/parsenodes.h"
 #include "parser/parsetree.h"
 #include "rewrite/rowsecurity.h"
@@ -66,6 +68,9 @@
 #include "compat.h"
 #include "full_view.h"
 #include "relation_rows.h"
+
+#define COPY_HINT \
+	"Copy into a tenant-isolated table or a temporary table, or run it as a role that row-level security does not bind (BYPASSRLS: the operations role)."
 
 /*
  * Whether the CREATE TABLE AS (or SELECT INTO) being run makes a temporary
@@ -386,6 +391,18 @@ target_keeps_view(Oid relid)
 	return keeps;
 }
 
+static void
+refuse_copy(Oid source, const char *target, const char *hint)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("trovella: cannot copy rows of tenant-isolated table %s into %s",
+					get_rel_name(source), target),
+			 errdetail("Row-level security binds role \"%s\" to one tenant's rows of %s: the copy would hold only those, where no tenant policy keeps them.",
+					   GetUserNameFromId(GetUserId(), false), get_rel_name(source)),
+			 errhint("%s", hint)));
+}
+
 /* The first isolated table the plan reads under a policy that binds. */
 static Oid
 bound_isolated_source(PlannedStmt *pstmt)
@@ -417,13 +434,18 @@ bound_isolated_source(PlannedStmt *pstmt)
 
 /* Before a query starts (hooks.c): a copy made from one tenant's view. */
 void
-trovella_full_view_executor_start(QueryDesc *queryDesc)
+trovella_full_view_executor_start(QueryDesc *queryDesc, int eflags)
 {
 	PlannedStmt *pstmt = queryDesc->plannedstmt;
-	CommandDest dest = queryDesc->dest->mydest;
+	CommandDest dest;
 	Oid			source;
 	char	   *target;
-	const char *hint = "Copy into a tenant-isolated table or a temporary table, or run it as a role that row-level security does not bind (BYPASSRLS: the operations role).";
+	const char *hint = COPY_HINT;
+
+	/* EXPLAIN without ANALYZE copies nothing */
+	if ((eflags & EXEC_FLAG_EXPLAIN_ONLY) || queryDesc->dest == NULL)
+		return;
+	dest = queryDesc->dest->mydest;
 
 	if (dest == DestIntoRel)
 	{
@@ -449,13 +471,60 @@ trovella_full_view_executor_start(QueryDesc *queryDesc)
 	else
 		return;
 	source = bound_isolated_source(pstmt);
-	if (!OidIsValid(source))
+	if (OidIsValid(source))
+		refuse_copy(source, target, hint);
+}
+
+/* Whether an isolated table in this query tree is read under its policies. */
+static bool
+find_bound_isolated(Node *node, Oid *source)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, RangeTblEntry))
+	{
+		RangeTblEntry *rte = (RangeTblEntry *) node;
+		Relation	rel;
+		bool		isolated;
+
+		/* the rewriter gave it its policies: row-level security binds */
+		if (rte->rtekind != RTE_RELATION || rte->securityQuals == NIL)
+			return false;
+		rel = RelationIdGetRelation(rte->relid);
+		if (!RelationIsValid(rel))
+			return false;
+		isolated = tenant_isolated(rel);
+		RelationClose(rel);
+		if (isolated)
+			*source = rte->relid;
+		return isolated;
+	}
+	if (IsA(node, Query))
+		return query_tree_walker((Query *) node, find_bound_isolated, source,
+								 QTW_EXAMINE_RTES_BEFORE);
+	return expression_tree_walker(node, find_bound_isolated, source);
+}
+
+/*
+ * Before a query is planned (hooks.c): INSERT or MERGE into a table that
+ * keeps no tenant's view, reading an isolated table under its policies.
+ * Seen here, before Citus plans it: a distributed plan no longer lists the
+ * tables it reads.
+ */
+void
+trovella_full_view_planner(Query *parse)
+{
+	Oid			relid;
+	Oid			source = InvalidOid;
+
+	if ((parse->commandType != CMD_INSERT && parse->commandType != CMD_MERGE) ||
+		parse->resultRelation == 0)
 		return;
-	ereport(ERROR,
-			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-			 errmsg("trovella: cannot copy rows of tenant-isolated table %s into %s",
-					get_rel_name(source), target),
-			 errdetail("Row-level security binds role \"%s\" to one tenant's rows of %s: the copy would hold only those, where no tenant policy keeps them.",
-					   GetUserNameFromId(GetUserId(), false), get_rel_name(source)),
-			 errhint("%s", hint)));
+	relid = rt_fetch(parse->resultRelation, parse->rtable)->relid;
+	if (target_keeps_view(relid) || !find_bound_isolated((Node *) parse, &source))
+		return;
+	refuse_copy(source,
+				psprintf("table %s, which is not tenant-isolated or was created in this transaction",
+						 get_rel_name(relid)),
+				COPY_HINT);
 }

@@ -10,9 +10,11 @@
 #include "postgres.h"
 
 #include "executor/execdesc.h"
+#include "nodes/parsenodes.h"
 #include "nodes/plannodes.h"
 
 extern void trovella_full_view_utility_before(PlannedStmt **pstmt, bool *readOnlyTree);
-extern void trovella_full_view_executor_start(QueryDesc *queryDesc);
+extern void trovella_full_view_planner(Query *parse);
+extern void trovella_full_view_executor_start(QueryDesc *queryDesc, int eflags);
 
 #endif							/* TROVELLA_FULL_VIEW_H */

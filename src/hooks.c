@@ -16,15 +16,17 @@
  * tables it wrote, statistics count it, the signed context is sealed, and a
  * table Citus renamed into a placement gets its policies' per-query form.
  *
- * Executor: a copy made from one tenant's view is refused (full_view.c)
- * before ExecutorStart, on every server; statistics ask for their
+ * Planner and executor: a copy made from one tenant's view is refused
+ * (full_view.c) before the query is planned (where Citus's distributed plan
+ * still shows what it reads) and again before ExecutorStart (a plan
+ * reused, CREATE TABLE AS, materialized views), on every server; statistics ask for their
  * instrumentation before ExecutorStart
  * (19) or allocate it after (older), and count at ExecutorEnd, before
  * residue notes the temporary tables the query wrote; ExecutorRun and
  * ExecutorFinish only track nesting for statistics.  These, and the shared memory hooks, are installed only when
  * trovella is in shared_preload_libraries, which statistics need;
- * ExecutorStart (for full_view.c) and residue's ExecutorEnd handler are
- * installed always.
+ * the planner hook and ExecutorStart (for full_view.c) and residue's
+ * ExecutorEnd handler are installed always.
  *
  * Transaction end: statistics (the tenant's entry made at pre-commit, a
  * transaction added at commit or abort), residue (refuses temporary tables
@@ -46,6 +48,7 @@
 #include "catalog/pg_class.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
+#include "optimizer/planner.h"
 #include "storage/ipc.h"
 #include "tcop/utility.h"
 #include "utils/inval.h"
@@ -67,6 +70,7 @@
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+static planner_hook_type prev_planner = NULL;
 static ExecutorStart_hook_type prev_ExecutorStart = NULL;
 static ExecutorRun_hook_type prev_ExecutorRun = NULL;
 static ExecutorFinish_hook_type prev_ExecutorFinish = NULL;
@@ -107,10 +111,23 @@ trovella_shmem_startup(void)
 		trovella_stats_load();
 }
 
+/* Planner: a copy into a table that keeps no tenant's view (full_view.c). */
+static PlannedStmt *
+trovella_planner(Query *parse, const char *query_string, int cursorOptions,
+				 ParamListInfo boundParams TROVELLA_PLANNER_ES_PARAM)
+{
+	trovella_full_view_planner(parse);
+	if (prev_planner)
+		return prev_planner(parse, query_string, cursorOptions, boundParams
+							TROVELLA_PLANNER_ES_ARG);
+	return standard_planner(parse, query_string, cursorOptions, boundParams
+							TROVELLA_PLANNER_ES_ARG);
+}
+
 static void
 trovella_ExecutorStart(QueryDesc *queryDesc, int eflags)
 {
-	trovella_full_view_executor_start(queryDesc);
+	trovella_full_view_executor_start(queryDesc, eflags);
 	if (preloaded)
 		trovella_stats_executor_asks(queryDesc);
 	if (prev_ExecutorStart)
@@ -307,6 +324,8 @@ HooksInit(void)
 		prev_ExecutorFinish = ExecutorFinish_hook;
 		ExecutorFinish_hook = trovella_ExecutorFinish;
 	}
+	prev_planner = planner_hook;
+	planner_hook = trovella_planner;
 	prev_ExecutorStart = ExecutorStart_hook;
 	ExecutorStart_hook = trovella_ExecutorStart;
 	prev_ExecutorEnd = ExecutorEnd_hook;

@@ -133,6 +133,13 @@ BEGIN;
 SELECT trovella.with_tenant(:a);
 SELECT * INTO fv_copy FROM fv_doc;
 ROLLBACK;
+BEGIN;                                                          -- EXPLAIN alone copies nothing
+SELECT trovella.with_tenant(:a);
+\o /dev/null
+EXPLAIN (COSTS OFF) CREATE TABLE fv_copy AS SELECT id FROM fv_doc WHERE id = 1;
+EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) CREATE TABLE fv_copy AS SELECT id FROM fv_doc WHERE id = 1;
+\o
+ROLLBACK;
 BEGIN;
 SELECT trovella.with_tenant(:a);
 CREATE MATERIALIZED VIEW fv_doc_ids AS SELECT id FROM fv_doc;
