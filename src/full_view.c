@@ -169,9 +169,10 @@ unvalidated_key_target(Oid relid, const char *name)
  * ATTACH itself takes a stronger one next).
  */
 static void
-judge_attach(Oid parent, PartitionCmd *cmd)
+judge_attach(Oid parent, PartitionCmd *cmd, LOCKMODE lockmode)
 {
-	Relation	rel = table_open(parent, AccessShareLock);
+	/* locked as the statement locks it (not weaker: no upgrade to wait on) */
+	Relation	rel = table_open(parent, lockmode);
 	List	   *keys = copyObject(RelationGetFKeyList(rel));
 	Oid			partition;
 	ListCell   *lc;
@@ -267,7 +268,7 @@ judge_alter_table(AlterTableStmt *stmt)
 				break;
 			case AT_AttachPartition:
 				if (get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE)
-					judge_attach(relid, (PartitionCmd *) cmd->def);
+					judge_attach(relid, (PartitionCmd *) cmd->def, lockmode);
 				break;
 			case AT_DetachPartition:
 				judge_detach(relid);
