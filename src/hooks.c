@@ -9,8 +9,10 @@
  * that would read from one tenant's view is refused (full_view.c), and in
  * auto the guard refuses a tenant column added to a table with rows
  * (isolation.c), before anything that must be undone has begun; the Citus
- * signed context (cluster.c) may start receiving a context; statistics (stats_count.c) time the statement;
- * residue (residue.c) refuses a cursor WITH HOLD.  The statement runs,
+ * signed context (cluster.c) may start receiving a context; residue
+ * (residue.c) refuses a cursor WITH HOLD, ANALYZE of a temporary table or
+ * an index built on one; statistics (stats_count.c) time the statement,
+ * once nothing before it can fail.  The statement runs,
  * passed to the hook found installed (Citus, when it is preloaded first) or
  * the standard one.  Then, innermost first: residue notes the temporary
  * tables it wrote, statistics count it, the signed context is sealed, and a
@@ -247,8 +249,9 @@ trovella_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	stmt = pstmt->utilityStmt;
 	trovella_isolation_utility_before(stmt);
 	trovella_cluster_utility_before(stmt, &cluster);
-	trovella_stats_utility_begin(stmt, &stats);
+	/* a refusal here must come before statistics count a nesting level */
 	trovella_residue_utility_before(stmt);
+	trovella_stats_utility_begin(stmt, &stats);
 	run_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv,
 				dest, qc, &stats, &cluster);
 	trovella_residue_utility_after(stmt);

@@ -6,7 +6,7 @@
 # on a socket in a temporary directory only, and stop on every exit path.
 set -u
 . "$(dirname "$0")/lib.sh"
-plan 39
+plan 41
 
 own_servers standby primary
 PRIMARY=$dir/primary
@@ -120,6 +120,16 @@ is "$(job top dddddddd-0000-0000-0000-000000000011 dddddddd-0000-0000-0000-00000
 	"a per-tenant job, stats_track = top: each tenant's transaction counted, not the statements nested in the CALL"
 is "$(job all dddddddd-0000-0000-0000-000000000013 dddddddd-0000-0000-0000-000000000014)" "1|2 1|2" \
 	"stats_track = all: each tenant's transaction and its two statements, for that tenant"
+
+# a refused DECLARE ... WITH HOLD (25000) leaves the connection counting:
+# the same backend, then a second transaction of two statements
+H=dddddddd-0000-0000-0000-000000000004
+is "$(s -v ON_ERROR_STOP=0 -c "SET ROLE stats_app" -c "BEGIN" -c "SELECT trovella.with_tenant('$H')" \
+	-c "DECLARE held CURSOR WITH HOLD FOR SELECT 1" -c "ROLLBACK" \
+	-c "BEGIN" -c "SELECT trovella.with_tenant('$H')" -c "SELECT count(*) FROM docs" -c "COMMIT" | grep -c 'ERROR 25000')" "1" \
+	"DECLARE ... WITH HOLD in a tenant transaction is refused (25000)"
+is "$(s -c "SELECT concat_ws('|', transactions, statements) FROM trovella.tenant_stats WHERE tenant_id = '$H'")" "2|3" \
+	"after the refusal the connection goes on counting (0.4.0 stopped: 2|1)"
 
 # who may read: pg_read_all_stats, superusers; nobody else
 is "$(s -c "SET ROLE stats_watcher" -c "SELECT count(*) > 0 FROM trovella.tenant_stats")" "t" "a member of pg_read_all_stats reads it"
