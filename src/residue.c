@@ -16,16 +16,19 @@
  *	  (25000), and so does setting a context in a transaction that has
  *	  declared such a cursor and not closed it;
  *	- a temporary table written after the transaction had a context makes
- *	  the commit fail (25000), unless it was created ON COMMIT DROP or ON
- *	  COMMIT DELETE ROWS.  The failed commit rolls the writes back.
+ *	  the commit fail (25000), unless its rows are gone at commit anyway
+ *	  (residue_temp.c: created ON COMMIT DROP or ON COMMIT DELETE ROWS, or
+ *	  a descendant of one created ON COMMIT DROP).  A table that inherits
+ *	  from one written counts as written: an INSERT routes rows into it, an
+ *	  ALTER TABLE fills its new column.  The failed commit rolls the writes
+ *	  back;
+ *	- ANALYZE, or an index built, on a temporary table that outlives the
+ *	  transaction is refused at once (25000, residue_temp.c).
  *
  * Writes are seen at the executor's end (INSERT, UPDATE, MERGE, also from
  * functions and triggers) and in ProcessUtility (COPY FROM, CREATE TABLE AS,
  * SELECT INTO, and those two under EXPLAIN ANALYZE; ALTER TABLE that
- * computes a column's values).  Which temporary tables are ON COMMIT DROP or DELETE ROWS is
- * not in the catalog: the isolation guard's event trigger, which fires on
- * every CREATE TABLE, notes them (trovella_note_created_table).  A table it
- * did not see counts as keeping its rows: the check fails closed.
+ * computes a column's values).
  *
  * trovella.residue_check (superuser only, on by default) turns both checks
  * off, for test harnesses such as pgTAP whose results live in a temporary
@@ -36,6 +39,7 @@
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
 #include "commands/defrem.h"
 #include "executor/executor.h"
@@ -51,6 +55,7 @@
 
 #include "context.h"
 #include "residue.h"
+#include "residue_temp.h"
 
 /* Something of this transaction to look at again, with its subtransaction. */
 typedef struct Residue
@@ -62,22 +67,6 @@ typedef struct Residue
 
 /* This transaction's residues, in TopTransactionContext. */
 static List *residues = NIL;
-
-/*
- * Temporary tables created ON COMMIT DROP or DELETE ROWS, for the session
- * (TopMemoryContext), with the subtransaction that created them until their
- * transaction commits (then InvalidSubTransactionId).  An OID is only a
- * name for a table while the table lives: one is forgotten when its table is
- * dropped (object_access_hook, hooks.c) or its creation rolled back, so that
- * a later table given the same OID does not inherit the exemption.
- */
-typedef struct Transient
-{
-	Oid			relid;
-	SubTransactionId subid;
-} Transient;
-
-static List *transient_tables = NIL;
 
 /*
  * False until the first transaction that started with the hooks installed:
@@ -100,20 +89,35 @@ remember(Oid relid, const char *cursor)
 	MemoryContextSwitchTo(old);
 }
 
-/* A temporary table written while the transaction has had a context. */
+/* Whether relid is among this transaction's residues. */
+static bool
+noted(Oid relid)
+{
+	ListCell   *lc;
+
+	foreach(lc, residues)
+		if (((Residue *) lfirst(lc))->relid == relid)
+			return true;
+	return false;
+}
+
+/*
+ * A temporary table written while the transaction has had a context, and
+ * every table that inherits from it, which the write may have reached.
+ */
 static void
 note_written(Oid relid)
 {
 	ListCell   *lc;
 
-	foreach(lc, residues)
-	{
-		Residue    *residue = lfirst(lc);
-
-		if (residue->relid == relid)
-			return;
-	}
+	if (noted(relid))
+		return;
 	remember(relid, NULL);
+	if (!has_subclass(relid))
+		return;
+	foreach(lc, find_all_inheritors(relid, NoLock, NULL))
+		if (!noted(lfirst_oid(lc)))
+			remember(lfirst_oid(lc), NULL);
 }
 
 static void
@@ -152,7 +156,10 @@ refuse_hold_cursor(const char *name, const char *when)
 			 errhint("Declare the cursor without WITH HOLD, or close it before the tenant context is set.")));
 }
 
-/* Before a utility statement (hooks.c): a cursor declared WITH HOLD. */
+/*
+ * Before a utility statement (hooks.c): a cursor declared WITH HOLD; data
+ * derived from a temporary table (residue_temp.c).
+ */
 void
 trovella_residue_utility_before(Node *stmt)
 {
@@ -164,6 +171,8 @@ trovella_residue_utility_before(Node *stmt)
 							   "in a transaction that has a tenant context");
 		remember(InvalidOid, ((DeclareCursorStmt *) stmt)->portalname);
 	}
+	else if (residue_check && trovella_context_in_transaction())
+		trovella_refuse_derived(stmt);
 }
 
 /*
@@ -284,115 +293,6 @@ check_residue_before_context(const ContextProposal *proposal)
 	}
 }
 
-/* Whether the DDL command of the event trigger being run created relid. */
-static bool
-created_by_this_command(Oid relid)
-{
-	Oid			argtypes[1] = {OIDOID};
-	Datum		values[1] = {ObjectIdGetDatum(relid)};
-	bool		created;
-
-	SPI_connect();
-	if (SPI_execute_with_args("SELECT 1 FROM pg_catalog.pg_event_trigger_ddl_commands() c"
-							  " WHERE c.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
-							  "   AND c.objid OPERATOR(pg_catalog.=) $1",
-							  1, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not list the objects of the command");
-	created = SPI_processed > 0;
-	SPI_finish();
-	return created;
-}
-
-/*
- * From the isolation guard's event trigger, for every CREATE TABLE, CREATE
- * TABLE AS and SELECT INTO: remember temporary tables whose rows end with
- * the transaction anyway.
- */
-void
-trovella_note_created_table(Node *parsetree)
-{
-	RangeVar   *relation;
-	OnCommitAction oncommit;
-	bool		if_not_exists;
-	Oid			relid;
-	MemoryContext old;
-	Transient  *transient;
-
-	if (IsA(parsetree, CreateStmt))
-	{
-		relation = ((CreateStmt *) parsetree)->relation;
-		oncommit = ((CreateStmt *) parsetree)->oncommit;
-		if_not_exists = ((CreateStmt *) parsetree)->if_not_exists;
-	}
-	else if (IsA(parsetree, CreateTableAsStmt) &&
-			 ((CreateTableAsStmt *) parsetree)->into != NULL)
-	{
-		relation = ((CreateTableAsStmt *) parsetree)->into->rel;
-		oncommit = ((CreateTableAsStmt *) parsetree)->into->onCommit;
-		if_not_exists = ((CreateTableAsStmt *) parsetree)->if_not_exists;
-	}
-	else
-		return;
-	if (oncommit != ONCOMMIT_DROP && oncommit != ONCOMMIT_DELETE_ROWS)
-		return;
-	relid = RangeVarGetRelid(relation, NoLock, true);
-	if (!OidIsValid(relid) || get_rel_persistence(relid) != RELPERSISTENCE_TEMP)
-		return;
-	/* IF NOT EXISTS that found an ordinary table there created nothing */
-	if (if_not_exists && !created_by_this_command(relid))
-		return;
-
-	old = MemoryContextSwitchTo(TopMemoryContext);
-	transient = palloc(sizeof(Transient));
-	transient->relid = relid;
-	transient->subid = GetCurrentSubTransactionId();
-	transient_tables = lappend(transient_tables, transient);
-	MemoryContextSwitchTo(old);
-}
-
-/* Whether relid is a live table created ON COMMIT DROP or DELETE ROWS. */
-static bool
-is_transient(Oid relid)
-{
-	ListCell   *lc;
-
-	foreach(lc, transient_tables)
-		if (((Transient *) lfirst(lc))->relid == relid)
-			return true;
-	return false;
-}
-
-/*
- * Forget the transient tables that match: a dropped table's (relid), or
- * those whose creation was rolled back (subids from first_subid on, of a
- * transaction not yet committed).
- */
-static void
-forget_transient(Oid relid, SubTransactionId first_subid)
-{
-	ListCell   *lc;
-
-	foreach(lc, transient_tables)
-	{
-		Transient  *transient = lfirst(lc);
-
-		if (transient->relid == relid ||
-			(first_subid != InvalidSubTransactionId && transient->subid >= first_subid))
-		{
-			transient_tables = foreach_delete_current(transient_tables, lc);
-			pfree(transient);
-		}
-	}
-}
-
-/* A relation was dropped (hooks.c): its OID names nothing any more. */
-void
-trovella_residue_relation_dropped(Oid relid)
-{
-	if (transient_tables != NIL)
-		forget_transient(relid, InvalidSubTransactionId);
-}
-
 /* At commit: a temporary table the tenant's transaction wrote keeps rows. */
 static void
 check_written_tables(void)
@@ -404,7 +304,7 @@ check_written_tables(void)
 		Residue    *residue = lfirst(lc);
 		char	   *name;
 
-		if (!OidIsValid(residue->relid) || is_transient(residue->relid))
+		if (!OidIsValid(residue->relid) || trovella_temp_rows_gone(residue->relid))
 			continue;
 		name = get_rel_name(residue->relid);
 		if (name == NULL)
@@ -435,15 +335,7 @@ trovella_residue_xact(XactEvent event)
 			/* the list lived in the transaction's memory */
 			residues = NIL;
 			hooks_whole_transaction = true;
-			if (event == XACT_EVENT_ABORT)
-				forget_transient(InvalidOid, TopSubTransactionId);
-			else
-			{
-				ListCell   *lc;
-
-				foreach(lc, transient_tables)
-					((Transient *) lfirst(lc))->subid = InvalidSubTransactionId;
-			}
+			trovella_residue_temp_xact(event);
 			break;
 		default:
 			break;
@@ -461,7 +353,7 @@ trovella_residue_subxact(SubXactEvent event, SubTransactionId mySubid)
 
 	if (event != SUBXACT_EVENT_ABORT_SUB)
 		return;
-	forget_transient(InvalidOid, mySubid);
+	trovella_residue_temp_subxact_abort(mySubid);
 	foreach(lc, residues)
 	{
 		Residue    *residue = lfirst(lc);

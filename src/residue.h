@@ -21,8 +21,7 @@ extern void trovella_residue_utility_after(Node *stmt);
 extern void trovella_residue_xact(XactEvent event);
 extern void trovella_residue_subxact(SubXactEvent event, SubTransactionId mySubid);
 
-/* A table created ON COMMIT DROP or DELETE ROWS keeps nothing: remember it. */
-extern void trovella_note_created_table(Node *parsetree);
-extern void trovella_residue_relation_dropped(Oid relid);
+/* The temporary tables whose rows are gone at commit (residue_temp.c). */
+#include "residue_temp.h"
 
 #endif							/* TROVELLA_RESIDUE_H */
