@@ -404,8 +404,7 @@ BEGIN
 
 	check_name := 'membership';
 	SELECT m.tbl INTO registered FROM trovella.membership m;
-	SELECT c.conrelid::regclass INTO marked FROM pg_constraint c
-	WHERE c.conname = 'trovella_membership' AND c.contype = 'c' LIMIT 1;
+	marked := trovella.membership_marker();
 	IF registered IS NOT NULL AND NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = registered) THEN
 		status := 'problem';
 		detail := 'the registered membership table no longer exists: every user-tenant pairing fails';
@@ -554,8 +553,7 @@ BEGIN
 
 	check_name := 'membership';
 	SELECT m.tbl INTO registered FROM trovella.membership m;
-	SELECT c.conrelid::regclass INTO marked FROM pg_constraint c
-	WHERE c.conname = 'trovella_membership' AND c.contype = 'c' LIMIT 1;
+	marked := trovella.membership_marker();
 	IF registered IS NOT NULL AND NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = registered) THEN
 		status := 'problem';
 		detail := 'the registered membership table no longer exists: every user-tenant pairing fails';
@@ -626,3 +624,109 @@ BEGIN
 	RETURN NEXT;
 END
 $$;
+
+------------------------------------------------------------------------
+-- Labels that were wrong (issue 31, point 18): library_version() names
+-- the library this backend loaded, which a parallel worker loads again
+-- from disk, maybe newer: STABLE, PARALLEL RESTRICTED (IMMUTABLE let the
+-- planner fold it into stored expressions and cached plans).
+-- in_transaction_block() answers for the leader's transaction, which a
+-- parallel worker cannot see (it answered true there): PARALLEL RESTRICTED.
+------------------------------------------------------------------------
+ALTER FUNCTION trovella.library_version() STABLE PARALLEL RESTRICTED;
+ALTER FUNCTION trovella.in_transaction_block() PARALLEL RESTRICTED;
+
+------------------------------------------------------------------------
+-- The seed ledger in REPEATABLE READ and SERIALIZABLE (issue 31, point
+-- 18): a concurrent run that recorded the same seed and committed after
+-- this transaction's snapshot made the INSERT fail with 40001, and its row
+-- is invisible to the snapshot.  seed_latest() reads the ledger's row under
+-- the latest snapshot instead, so that such a run gets false (or 55000 for
+-- other contents), as in READ COMMITTED.
+------------------------------------------------------------------------
+CREATE FUNCTION trovella.seed_latest(name text)
+RETURNS trovella.seed
+AS 'MODULE_PATHNAME', 'trovella_seed_latest'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+COMMENT ON FUNCTION trovella.seed_latest(text) IS
+'the ledger''s row of a seed as last committed, whatever the transaction''s snapshot (for record_seed)';
+REVOKE EXECUTE ON FUNCTION trovella.seed_latest(text) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION trovella.record_seed(name text, sha256 text, environment text)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	applied trovella.seed;
+	recorded boolean;
+BEGIN
+	IF name IS NULL OR sha256 IS NULL OR environment IS NULL THEN
+		RAISE EXCEPTION 'trovella.record_seed: % must not be NULL',
+			CASE WHEN name IS NULL THEN 'name' WHEN sha256 IS NULL THEN 'sha256' ELSE 'environment' END
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF length(name) NOT BETWEEN 1 AND 200 OR name ~ '[[:cntrl:]]' THEN
+		RAISE EXCEPTION 'trovella.record_seed: a seed name has 1 to 200 characters, none of them a control character'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF sha256 !~ '^[0-9a-fA-F]{64}$' THEN
+		RAISE EXCEPTION 'trovella.record_seed: sha256 must be 64 hexadecimal digits'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF environment !~ '^[a-z][a-z0-9_-]{0,62}$' THEN
+		RAISE EXCEPTION 'trovella.record_seed: an environment is a lower-case name (production, staging, dev)'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF NOT trovella.in_transaction_block() THEN
+		RAISE EXCEPTION 'trovella.record_seed can only be used in transaction blocks'
+			USING ERRCODE = 'no_active_sql_transaction',
+			      DETAIL = 'The record and the seed''s statements must commit together.',
+			      HINT = 'Run BEGIN; SELECT trovella.record_seed(...); then the seed, then COMMIT.';
+	END IF;
+	BEGIN
+		INSERT INTO trovella.seed AS s (name, sha256, environment)
+		VALUES (record_seed.name, lower(record_seed.sha256), record_seed.environment)
+		ON CONFLICT ON CONSTRAINT seed_pkey DO NOTHING;
+		recorded := FOUND;
+	EXCEPTION WHEN serialization_failure THEN
+		-- REPEATABLE READ or SERIALIZABLE: the row that conflicts was
+		-- committed after this transaction's snapshot
+		IF trovella.seed_latest(record_seed.name) IS NULL THEN
+			RAISE;
+		END IF;
+		recorded := false;
+	END;
+	IF recorded THEN
+		RETURN true;
+	END IF;
+	SELECT * INTO applied FROM trovella.seed s WHERE s.name = record_seed.name;
+	IF NOT FOUND THEN
+		applied := trovella.seed_latest(record_seed.name);
+	END IF;
+	IF applied.sha256 <> lower(record_seed.sha256) THEN
+		RAISE EXCEPTION 'trovella.record_seed: seed "%" was applied with other contents', record_seed.name
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+			      DETAIL = format('It was applied %s in environment %s by %s; an applied seed never changes.',
+			                      applied.applied_at, applied.environment, applied.applied_by),
+			      HINT = 'Restore the file as it was applied, and put the change in a new seed.';
+	END IF;
+	RETURN false;
+END
+$$;
+
+------------------------------------------------------------------------
+-- The membership marker counts only where trovella can have put it (issue
+-- 31, point 17): on a permanent ordinary table whose owner may run
+-- use_membership(), not on a temporary table (any role with TEMP) nor on
+-- a table of a role that may not register it (any role with CREATE in a
+-- schema).  membership_marker() is that judgement, the library's, which
+-- with_tenant applies and health reports.
+------------------------------------------------------------------------
+CREATE FUNCTION trovella.membership_marker()
+RETURNS regclass
+AS 'MODULE_PATHNAME', 'trovella_membership_marker'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION trovella.membership_marker() IS
+'the table marked as the membership table (constraint trovella_membership) that counts, or NULL: a permanent table whose owner may run use_membership()';
+REVOKE EXECUTE ON FUNCTION trovella.membership_marker() FROM PUBLIC;

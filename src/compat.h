@@ -97,6 +97,13 @@ pop_catalog_search_path(const CatalogSearchPath *saved)
 #define table_ownercheck(relid, roleid) pg_class_ownercheck((relid), (roleid))
 #endif
 
+/* 16 folded the per-class privilege checks into object_aclcheck(). */
+#if PG_VERSION_NUM >= 160000
+#define function_aclcheck(funcid, roleid, mode) object_aclcheck(ProcedureRelationId, (funcid), (roleid), (mode))
+#else
+#define function_aclcheck(funcid, roleid, mode) pg_proc_aclcheck((funcid), (roleid), (mode))
+#endif
+
 /* 18 dropped ExecutorRun()'s execute_once argument. */
 #if PG_VERSION_NUM >= 180000
 #define TROVELLA_EXECUTOR_RUN_ONCE_PARAM

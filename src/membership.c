@@ -34,8 +34,14 @@
  * trovella_membership (CHECK (true) NOT VALID), which travels with the
  * table: a database where a table is so marked but none is registered
  * refuses every context that pairs a user with a tenant (55000) instead of
- * opening any tenant to any user.  Whether a marker exists is kept with the
- * registration, and forgotten when any constraint changes (hooks.c).
+ * opening any tenant to any user.  A marker counts only where trovella can
+ * have put it: on a permanent ordinary table (not a temporary one, which
+ * any role with TEMP can create) whose owner may run use_membership() (any
+ * role with CREATE in some schema can mark a table of its own).  Whether a
+ * marker exists is kept with the registration; while none is registered
+ * it is forgotten when any constraint changes (hooks.c), since a marker
+ * may then appear on any table; once one is registered only the
+ * invalidations of the registration and the member table count.
  */
 #include "postgres.h"
 
@@ -50,12 +56,16 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_constraint.h"
 #include "catalog/pg_index.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "executor/tuptable.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "parser/parse_func.h"
 #include "storage/proc.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/fmgroids.h"
@@ -72,6 +82,7 @@
 #include "context.h"
 #include "index_probe.h"
 #include "membership.h"
+#include "statement.h"
 
 /* The registration, resolved; valid until a relcache invalidation. */
 typedef struct Membership
@@ -93,6 +104,9 @@ typedef struct Membership
 
 static Membership membership;
 
+/* The registration's query, parsed once per backend. */
+static SPIPlanPtr registration_plan = NULL;
+
 /* A relcache invalidation (hooks.c): what it resolved to may have changed. */
 void
 trovella_membership_relcache(Oid relid)
@@ -102,16 +116,53 @@ trovella_membership_relcache(Oid relid)
 		membership.resolved = false;
 }
 
-/* A constraint changed (hooks.c): a marker may have come or gone. */
+/*
+ * A constraint changed (hooks.c): while no table is registered, a marker
+ * may have come or gone.  A registered table's own changes come as its
+ * relcache invalidation.
+ */
 void
 trovella_membership_constraint_changed(void)
 {
-	membership.resolved = false;
+	if (!membership.registered)
+		membership.resolved = false;
 }
 
-/* A table carrying the marker constraint, or InvalidOid. */
-static Oid
-marked_table(void)
+/*
+ * Whether a marker on relid counts: trovella put it there (use_membership,
+ * as the table's owner), or a role that may run use_membership could have.
+ * Not on a temporary table (use_membership refuses them), nor on a table
+ * whose owner may not register it.
+ */
+static bool
+marker_counts(Oid relid)
+{
+	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Form_pg_class form;
+	Oid			argtypes[4] = {REGCLASSOID, NAMEOID, NAMEOID, NAMEOID};
+	Oid			use_membership;
+	bool		counts;
+
+	if (!HeapTupleIsValid(tuple))
+		return false;
+	form = (Form_pg_class) GETSTRUCT(tuple);
+	counts = form->relkind == RELKIND_RELATION &&
+		form->relpersistence == RELPERSISTENCE_PERMANENT &&
+		!isAnyTempNamespace(form->relnamespace);
+	if (counts)
+	{
+		use_membership = LookupFuncName(list_make2(makeString("trovella"), makeString("use_membership")),
+										4, argtypes, true);
+		counts = OidIsValid(use_membership) &&
+			function_aclcheck(use_membership, form->relowner, ACL_EXECUTE) == ACLCHECK_OK;
+	}
+	ReleaseSysCache(tuple);
+	return counts;
+}
+
+/* A table carrying a marker constraint that counts, or InvalidOid. */
+Oid
+trovella_membership_marked_table(void)
 {
 	Relation	catalog = table_open(ConstraintRelationId, AccessShareLock);
 	ScanKeyData key;
@@ -126,7 +177,8 @@ marked_table(void)
 	{
 		Form_pg_constraint form = (Form_pg_constraint) GETSTRUCT(tuple);
 
-		if (form->contype == CONSTRAINT_CHECK && OidIsValid(form->conrelid))
+		if (form->contype == CONSTRAINT_CHECK && OidIsValid(form->conrelid) &&
+			marker_counts(form->conrelid))
 			relid = form->conrelid;
 	}
 	systable_endscan(scan);
@@ -230,10 +282,13 @@ current_membership(void)
 		membership = m;
 		return &membership;
 	}
+	elog(DEBUG1, "trovella: reading the membership registration");
 	SPI_connect();
-	if (SPI_execute("SELECT tbl::pg_catalog.oid, tenant_column::pg_catalog.text,"
-					" user_column::pg_catalog.text, role_column::pg_catalog.text"
-					" FROM trovella.membership", true, 2) != SPI_OK_SELECT)
+	if (SPI_execute_plan(trovella_keep_plan(&registration_plan,
+											"SELECT tbl::pg_catalog.oid, tenant_column::pg_catalog.text,"
+											" user_column::pg_catalog.text, role_column::pg_catalog.text"
+											" FROM trovella.membership", 0, NULL),
+						 NULL, NULL, true, 2) != SPI_OK_SELECT)
 		elog(ERROR, "could not read trovella.membership");
 	if (SPI_processed > 1)
 		elog(ERROR, "trovella.membership has more than one row");
@@ -257,7 +312,7 @@ current_membership(void)
 	}
 	SPI_finish();
 	if (!m.registered)
-		m.marked = marked_table();
+		m.marked = trovella_membership_marked_table();
 	/*
 	 * On Citus, trovella.membership may be a reference table, which Citus
 	 * writes on this node without a relcache invalidation here: read it

@@ -25,6 +25,12 @@ extern void trovella_membership_constraint_changed(void);
 extern void trovella_check_membership(const pg_uuid_t *tenant_id, const pg_uuid_t *user_id,
 									  const char *function_name);
 extern bool trovella_membership_registered(void);
+
+/*
+ * A table carrying the marker constraint where trovella can have put it (a
+ * permanent table whose owner may run use_membership), or InvalidOid.
+ */
+extern Oid	trovella_membership_marked_table(void);
 extern bool trovella_member_role(const pg_uuid_t *tenant_id, const pg_uuid_t *user_id,
 								 text **role);
 

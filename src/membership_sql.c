@@ -2,7 +2,8 @@
  * membership_sql.c
  *		SQL functions of membership: use_membership and stop_membership,
  *		which register the application's member table (as the extension's
- *		owner, in trovella.membership), and current_member_role.
+ *		owner, in trovella.membership), current_member_role, and
+ *		membership_marker for trovella.health.
  */
 #include "postgres.h"
 
@@ -229,4 +230,16 @@ trovella_stop_membership(PG_FUNCTION_ARGS)
 	if (SearchSysCacheExists1(RELOID, ObjectIdGetDatum(previous)))
 		trovella_membership_mark(previous, false);
 	PG_RETURN_BOOL(true);
+}
+
+/* membership_marker(): the marked table that counts (health), or NULL. */
+PG_FUNCTION_INFO_V1(trovella_membership_marker);
+Datum
+trovella_membership_marker(PG_FUNCTION_ARGS)
+{
+	Oid			relid = trovella_membership_marked_table();
+
+	if (!OidIsValid(relid))
+		PG_RETURN_NULL();
+	PG_RETURN_OID(relid);
 }

@@ -1,13 +1,18 @@
 /*
  * ops_sql.c
  *		SQL functions for operating trovella: what trovella.health asks of
- *		the library (its version, the cluster key), and whether a seed is
- *		recorded inside a transaction block (trovella.record_seed).
+ *		the library (its version, the cluster key), and what
+ *		trovella.record_seed asks: whether it runs inside a transaction
+ *		block, and the ledger's row as last committed.
  */
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
 #include "fmgr.h"
+#include "funcapi.h"
+#include "utils/snapmgr.h"
 #include "utils/builtins.h"
 
 #include "cluster.h"
@@ -42,4 +47,38 @@ Datum
 trovella_in_transaction_block(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_BOOL(IsTransactionBlock());
+}
+
+/*
+ * seed_latest(name): the ledger's row of a seed under the latest snapshot,
+ * not the transaction's (record_seed in REPEATABLE READ or SERIALIZABLE,
+ * when a concurrent run recorded it after this transaction's snapshot);
+ * NULL when there is none.
+ */
+PG_FUNCTION_INFO_V1(trovella_seed_latest);
+Datum
+trovella_seed_latest(PG_FUNCTION_ARGS)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1] = {PG_GETARG_DATUM(0)};
+	SPIPlanPtr	plan;
+	TupleDesc	seed_type;
+	HeapTupleHeader row = NULL;
+
+	if (get_call_result_type(fcinfo, NULL, &seed_type) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "seed_latest must return trovella.seed");
+	SPI_connect();
+	plan = SPI_prepare("SELECT s.* FROM trovella.seed s WHERE s.name OPERATOR(pg_catalog.=) $1",
+					   1, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	if (SPI_execute_snapshot(plan, values, NULL, GetLatestSnapshot(), InvalidSnapshot,
+							 true, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read trovella.seed");
+	if (SPI_processed == 1)
+		row = SPI_returntuple(SPI_tuptable->vals[0], seed_type);
+	SPI_finish();
+	if (row == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_HEAPTUPLEHEADER(row);
 }
