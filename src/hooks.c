@@ -30,7 +30,9 @@
  * the planner hook and ExecutorStart (for full_view.c) and residue's
  * ExecutorEnd handler are installed always.
  *
- * Transaction end: statistics (the tenant's entry made at pre-commit, a
+ * Transaction end: the uses of tokens gathered in REPEATABLE READ or
+ * SERIALIZABLE (token_touch.c, written before commit, as a nested
+ * statement), statistics (the tenant's entry made at pre-commit, a
  * transaction added at commit or abort), residue (refuses temporary tables
  * that keep tenant rows, at pre-commit), token scans (an abort released
  * them), the isolation guard (judges the tables, at pre-commit).
@@ -69,6 +71,7 @@
 #include "stats_count.h"
 #include "stats_store.h"
 #include "token_scan.h"
+#include "token_touch.h"
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
@@ -280,9 +283,32 @@ trovella_emit_log(ErrorData *edata)
 		prev_emit_log_hook(edata);
 }
 
+/*
+ * Before commit: the uses of tokens gathered in the transaction, written as
+ * a statement nested in the commit, not one of its own for statistics.
+ */
+static void
+write_token_uses(XactEvent event)
+{
+	trovella_stats_enter();
+	PG_TRY();
+	{
+		trovella_token_touch_xact(event);
+	}
+	PG_FINALLY();
+	{
+		trovella_stats_leave();
+	}
+	PG_END_TRY();
+}
+
 static void
 trovella_xact_callback(XactEvent event, void *arg)
 {
+	if (event == XACT_EVENT_PRE_COMMIT || event == XACT_EVENT_PRE_PREPARE)
+		write_token_uses(event);
+	else
+		trovella_token_touch_xact(event);
 	trovella_stats_xact(event);
 	trovella_residue_xact(event);
 	trovella_token_scans_xact(event);

@@ -15,6 +15,20 @@
 #include "compat.h"
 #include "statement.h"
 
+/* The owner of the called function: the extension's owner. */
+Oid
+trovella_function_owner(FunctionCallInfo fcinfo)
+{
+	HeapTuple	proc = SearchSysCache1(PROCOID, ObjectIdGetDatum(fcinfo->flinfo->fn_oid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(proc))
+		elog(ERROR, "cache lookup failed for function %u", fcinfo->flinfo->fn_oid);
+	owner = ((Form_pg_proc) GETSTRUCT(proc))->proowner;
+	ReleaseSysCache(proc);
+	return owner;
+}
+
 /*
  * Act as the owner of the called function (the extension's owner, who owns
  * its tables) with only the system catalogs on the search path, and as a
@@ -25,14 +39,12 @@
 void
 trovella_begin_owner_section(FunctionCallInfo fcinfo, OwnerSection *section)
 {
-	HeapTuple	proc = SearchSysCache1(PROCOID, ObjectIdGetDatum(fcinfo->flinfo->fn_oid));
-	Oid			owner;
+	trovella_begin_owner_section_as(trovella_function_owner(fcinfo), section);
+}
 
-	if (!HeapTupleIsValid(proc))
-		elog(ERROR, "cache lookup failed for function %u", fcinfo->flinfo->fn_oid);
-	owner = ((Form_pg_proc) GETSTRUCT(proc))->proowner;
-	ReleaseSysCache(proc);
-
+void
+trovella_begin_owner_section_as(Oid owner, OwnerSection *section)
+{
 	GetUserIdAndSecContext(&section->saved_userid, &section->saved_sec_context);
 	SetUserIdAndSecContext(owner, section->saved_sec_context |
 						   SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);

@@ -22,6 +22,9 @@ typedef struct OwnerSection
 } OwnerSection;
 
 extern void trovella_begin_owner_section(FunctionCallInfo fcinfo, OwnerSection *section);
+/* The same for owner, the owner of a function called earlier. */
+extern Oid	trovella_function_owner(FunctionCallInfo fcinfo);
+extern void trovella_begin_owner_section_as(Oid owner, OwnerSection *section);
 extern void trovella_end_owner_section(const OwnerSection *section);
 
 /* Prepare sql and keep the plan in *plan the first time it is needed. */

@@ -7,6 +7,7 @@
 
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "datatype/timestamp.h"
 #include "fmgr.h"
 #include "utils/uuid.h"
@@ -16,5 +17,8 @@ extern void TokenTouchInit(void);
 /* last_used_at := now, unless written within pat_last_used_interval. */
 extern void trovella_token_touch(FunctionCallInfo fcinfo, const pg_uuid_t *token_id,
 								 TimestampTz last_used_at, bool last_used_null);
+
+/* At a transaction's end (hooks.c): the uses gathered are written first. */
+extern void trovella_token_touch_xact(XactEvent event);
 
 #endif							/* TROVELLA_TOKEN_TOUCH_H */
