@@ -120,6 +120,10 @@ async function inTransaction(db, context, fn, options = {}) {
   if (typeof fn !== 'function') throw new TrovellaError('trovella: fn must be a function', '22023');
   const nested = SCOPES.get(db);
   if (nested) return inSavepoint(db, nested, context, fn);
+  if (isDrizzleTx(db) && !isDrizzle(db)) {
+    throw new TrovellaError('trovella: this Drizzle transaction is not one withTenant gave: nest withTenant in the tx '
+      + 'that withTenant (or its nested withTenant) gave, or use Drizzle\'s tx.transaction()', '25001');
+  }
   if (!isDrizzle(db) && !isPgPool(db) && !isPgClient(db) && !isPostgresJs(db)) throw driverError();
   const target = versionTarget(db);
   // one pg.Client runs one transaction at a time: a second one would

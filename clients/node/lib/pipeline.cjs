@@ -65,7 +65,9 @@ async function openPg(client, begin, context) {
     await client.query(begin);
     return (await client.query(context.text, context.params)).rows;
   }
-  if (context.name && MODES.get(client) !== 'simple') {
+  // pg's JavaScript client (pg-native's has no protocol connection)
+  const extended = client.connection && typeof client.connection.parse === 'function';
+  if (context.name && extended && MODES.get(client) !== 'simple') {
     const parse = MODES.get(client) !== 'prepared';
     const open = new OpenTransaction(begin, context.name, context.statement, context.values, parse);
     client.query(open);

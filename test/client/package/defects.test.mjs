@@ -190,6 +190,10 @@ for (const [driver, make] of DRIVERS) {
         throw new Error('the outer fails');
       }), /the outer fails/);
       assert.deepEqual(await bodies(`${body} drizzle`), []);
+      // a withTenant inside Drizzle's own savepoint: refused, saying where to nest
+      await withTenant(db, A, null, (tx) => tx.transaction(async (inner) => {
+        await assert.rejects(withTenant(inner, A, null, () => assert.fail('fn ran')), { code: '25001' });
+      }));
     }
   });
 }
