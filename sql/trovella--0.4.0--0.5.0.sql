@@ -730,3 +730,223 @@ LANGUAGE C VOLATILE PARALLEL RESTRICTED;
 COMMENT ON FUNCTION trovella.membership_marker() IS
 'the table marked as the membership table (constraint trovella_membership) that counts, or NULL: a permanent table whose owner may run use_membership()';
 REVOKE EXECUTE ON FUNCTION trovella.membership_marker() FROM PUBLIC;
+
+------------------------------------------------------------------------
+-- trovella.health's log_secrets: judged on the settings every role and
+-- database will run with (the server's own values and every ALTER ROLE /
+-- ALTER DATABASE ... SET of this database), not the monitoring session's;
+-- and saying what still shows a token written as a literal: an error's
+-- STATEMENT line without the preload, pg_stat_statements (utility
+-- statements verbatim) and pg_stat_activity, to pg_monitor.
+------------------------------------------------------------------------
+-- a setting's value for the server as configured (not as this session,
+-- its role or its database changed it)
+CREATE FUNCTION trovella.server_setting(setting_name text)
+RETURNS text
+LANGUAGE plpgsql STABLE PARALLEL SAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	current record;
+	configured text;
+BEGIN
+	SELECT s.setting, s.source, s.boot_val INTO current FROM pg_settings s WHERE s.name = setting_name;
+	IF current.source NOT IN ('session', 'client', 'user', 'database', 'database user') THEN
+		RETURN current.setting;
+	END IF;
+	BEGIN
+		SELECT f.setting INTO configured FROM pg_file_settings f
+		WHERE f.name = setting_name AND f.applied ORDER BY f.seqno DESC LIMIT 1;
+	EXCEPTION WHEN insufficient_privilege THEN
+		configured := NULL;
+	END;
+	RETURN coalesce(configured, current.boot_val);
+END
+$$;
+COMMENT ON FUNCTION trovella.server_setting(text) IS
+'internal (trovella.health): a setting as the server is configured, whatever this session, its role or its database set';
+REVOKE EXECUTE ON FUNCTION trovella.server_setting(text) FROM PUBLIC;
+
+CREATE FUNCTION trovella.log_secrets_check(preloaded boolean, OUT status text, OUT detail text)
+LANGUAGE plpgsql STABLE PARALLEL SAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	-- who runs with what: the server, then each stored setting of a role,
+	-- this database, or a role in it
+	settings CONSTANT text[] := ARRAY['log_statement', 'log_min_duration_statement', 'trovella.redact_tokens',
+	                                  'pg_stat_statements.track_utility'];
+	logged text[];
+	unmasked text[];
+	libraries text := replace(trovella.server_setting('shared_preload_libraries'), ' ', '');
+	statements boolean;
+	views text;
+BEGIN
+	WITH every AS (
+		SELECT n AS name, trovella.server_setting(n) AS setting, '' AS who
+		FROM unnest(settings) n
+		WHERE EXISTS (SELECT FROM pg_settings s WHERE s.name = n)
+		UNION ALL
+		SELECT split_part(c, '=', 1), substr(c, strpos(c, '=') + 1),
+		       ' for ' || concat_ws(' in ', CASE WHEN d.setrole <> 0 THEN 'role ' || quote_ident(r.rolname) END,
+		                                  CASE WHEN d.setdatabase <> 0 THEN 'this database' END)
+		FROM pg_db_role_setting d
+		LEFT JOIN pg_roles r ON r.oid = d.setrole
+		CROSS JOIN unnest(d.setconfig) c
+		WHERE d.setdatabase IN (0, (SELECT db.oid FROM pg_database db WHERE db.datname = current_database()))
+		  AND split_part(c, '=', 1) = ANY (settings)
+	)
+	SELECT array_agg(format('%s = %s%s', e.name, e.setting, e.who) ORDER BY e.who, e.name)
+	       FILTER (WHERE (e.name = 'log_statement' AND e.setting IN ('all', 'mod'))
+	                  OR (e.name = 'log_min_duration_statement' AND e.setting ~ '^[0-9]')),
+	       array_agg(format('%s = %s%s', e.name, e.setting, e.who) ORDER BY e.who)
+	       FILTER (WHERE e.name = 'trovella.redact_tokens' AND e.setting IN ('off', 'false', 'no', '0')),
+	       bool_or(e.name = 'pg_stat_statements.track_utility' AND e.setting NOT IN ('off', 'false', 'no', '0'))
+	INTO logged, unmasked, statements
+	FROM every e;
+	IF libraries ~ '(^|,)pgaudit(,|$)' THEN
+		logged := array_append(logged, 'pgaudit');
+	END IF;
+	IF NOT (libraries ~ '(^|,)pg_stat_statements(,|$)') THEN
+		statements := false;
+	END IF;
+	views := CASE WHEN coalesce(statements, true)
+	              THEN 'pg_stat_statements (utility statements such as DO, EXPLAIN and DECLARE, kept as written) and pg_stat_activity show a token written as a literal to pg_monitor: pass tokens as bind parameters'
+	              ELSE 'pg_stat_activity shows a running statement''s literals to pg_monitor: pass tokens as bind parameters' END;
+	IF NOT preloaded AND cardinality(logged) > 0 THEN
+		status := 'problem';
+		detail := format('%s: tokens passed to pat_verify() or authenticate() are written to the server log; preload trovella (and keep trovella.redact_tokens on)',
+		                 array_to_string(logged, ', '));
+	ELSIF preloaded AND cardinality(unmasked) > 0 THEN
+		status := 'problem';
+		detail := format('%s: that role''s or database''s log lines carry whole tokens (the STATEMENT line of any error at least); remove the setting (ALTER ROLE ... RESET trovella.redact_tokens)',
+		                 array_to_string(unmasked, ', '));
+	ELSIF NOT preloaded THEN
+		status := 'warning';
+		detail := 'trovella is not preloaded: a token written as a literal is logged as is in the STATEMENT line of a statement that fails, in debug_print_parse''s trees (any role may set it) and in application_name; ' || views;
+	ELSE
+		status := CASE WHEN statements THEN 'warning' ELSE 'ok' END;
+		detail := format('%stokens are masked in the log (trovella preloaded, trovella.redact_tokens on for every role and database); %s',
+		                 CASE WHEN cardinality(logged) > 0 THEN array_to_string(logged, ', ') || ': ' ELSE '' END, views);
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION trovella.log_secrets_check(boolean) IS
+'internal (trovella.health): where a token can be read outside its owner, judged on the settings every role and database runs with';
+REVOKE EXECUTE ON FUNCTION trovella.log_secrets_check(boolean) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION trovella.health_checks()
+RETURNS TABLE (check_name text, status text, detail text)
+LANGUAGE plpgsql STABLE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	installed text;
+	library text := trovella.library_version();
+	preloaded boolean := 'trovella' = ANY (string_to_array(replace(current_setting('shared_preload_libraries'), ' ', ''), ','));
+	guard text := current_setting('trovella.isolation_guard', true);
+	problems bigint;
+	reviewed_only bigint;
+	isolated bigint;
+	registered regclass;
+	marked regclass;
+	info record;
+	loss record;
+	key_problem text;
+BEGIN
+	SELECT e.extversion INTO installed FROM pg_extension e WHERE e.extname = 'trovella';
+	check_name := 'version';
+	IF installed = library THEN
+		status := 'ok';
+		detail := format('extension and library %s', library);
+	ELSE
+		status := 'problem';
+		detail := format('the extension is at %s, the loaded library is %s: ALTER EXTENSION trovella UPDATE, or install the matching library', installed, library);
+	END IF;
+	RETURN NEXT;
+
+	check_name := 'preload';
+	status := CASE WHEN preloaded THEN 'ok' ELSE 'warning' END;
+	detail := CASE WHEN preloaded THEN 'trovella is in shared_preload_libraries'
+	               ELSE 'without shared_preload_libraries = ''trovella'' there are no per-tenant statistics and tokens are not masked in the server log' END;
+	RETURN NEXT;
+
+	check_name := 'guard';
+	status := CASE WHEN guard = 'off' THEN 'warning' ELSE 'ok' END;
+	detail := format('trovella.isolation_guard = %s', coalesce(guard, 'warn'));
+	RETURN NEXT;
+
+	-- isolation_status's own rows: a table is a problem exactly where its
+	-- row says so, and a reviewed table is not counted as isolated
+	SELECT count(*) FILTER (WHERE s.problems <> '{}'),
+	       count(*) FILTER (WHERE s.problems = '{}' AND NOT (s.rls_enabled AND s.rls_forced AND s.policy_ok)),
+	       count(*) FILTER (WHERE s.rls_enabled AND s.rls_forced AND s.policy_ok)
+	INTO problems, reviewed_only, isolated
+	FROM trovella.isolation_status s;
+	check_name := 'isolation';
+	status := CASE WHEN problems = 0 THEN 'ok' ELSE 'problem' END;
+	detail := CASE WHEN problems > 0
+	               THEN format('tables with isolation problems: %s; SELECT * FROM trovella.isolation_status WHERE problems <> ''{}''', problems)
+	               WHEN reviewed_only > 0
+	               THEN format('%s tables isolated; %s not isolated and marked reviewed: SELECT table_name, reviewed FROM trovella.isolation_status WHERE problems = ''{}'' AND NOT (rls_enabled AND rls_forced AND policy_ok)',
+	                           isolated, reviewed_only)
+	               ELSE 'every table with a tenant column is isolated' END;
+	RETURN NEXT;
+
+	check_name := 'membership';
+	SELECT m.tbl INTO registered FROM trovella.membership m;
+	marked := trovella.membership_marker();
+	IF registered IS NOT NULL AND NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = registered) THEN
+		status := 'problem';
+		detail := 'the registered membership table no longer exists: every user-tenant pairing fails';
+	ELSIF registered IS NOT NULL THEN
+		status := 'ok';
+		detail := format('membership checked against %s', registered);
+	ELSIF marked IS NOT NULL THEN
+		status := 'problem';
+		detail := format('%s is marked as the membership table but none is registered: every user-tenant pairing fails (55000) until trovella.use_membership() runs', marked);
+	ELSE
+		status := 'ok';
+		detail := 'no membership table registered: users are not checked against tenants';
+	END IF;
+	RETURN NEXT;
+
+	check_name := 'statistics';
+	IF preloaded THEN
+		SELECT * INTO info FROM trovella.tenant_stats_info();
+		SELECT * INTO loss FROM trovella.tenant_stats_loss();
+		status := CASE WHEN info.evictions > 0 OR loss.lost_at IS NOT NULL THEN 'warning' ELSE 'ok' END;
+		detail := CASE WHEN loss.lost_at IS NOT NULL
+		               THEN format('counts before %s lost: %s (SELECT trovella.tenant_stats_reset() once noted); ', loss.lost_at, loss.reason)
+		               ELSE '' END ||
+		          format('%s of %s tenants tracked, %s evicted since %s%s', info.tenants, info.max_tenants,
+		                 info.evictions, info.stats_reset,
+		                 CASE WHEN info.evictions > 0 THEN ': raise trovella.stats_max_tenants' ELSE '' END);
+	ELSE
+		status := 'ok';
+		detail := 'not collected: trovella is not preloaded';
+	END IF;
+	RETURN NEXT;
+
+	IF EXISTS (SELECT FROM pg_extension e WHERE e.extname = 'citus') THEN
+		check_name := 'cluster_key';
+		key_problem := trovella.cluster_key_problem();
+		IF coalesce(current_setting('trovella.cluster_key_file', true), '') = '' THEN
+			status := 'problem';
+			detail := 'no trovella.cluster_key_file: the workers refuse every tenant query';
+		ELSIF key_problem IS NOT NULL THEN
+			status := 'problem';
+			detail := key_problem;
+		ELSE
+			status := 'ok';
+			detail := 'the cluster key is readable and valid on this node';
+		END IF;
+		RETURN NEXT;
+	END IF;
+
+	-- the log and the statement views, as every role and database will run
+	check_name := 'log_secrets';
+	SELECT c.status, c.detail INTO status, detail FROM trovella.log_secrets_check(preloaded) c;
+	RETURN NEXT;
+END
+$$;

@@ -56,11 +56,32 @@ SET trovella.isolation_guard = error;
 SELECT status, detail FROM trovella.health WHERE check_name = 'guard';
 SET trovella.isolation_guard = off;
 
--- secrets in the log: log_statement = all without the preload is a problem
--- (pg_regress runs without trovella preloaded)
+-- secrets in the log, judged on the settings every role and database will
+-- run with, not on this session's own (pg_regress runs without the preload)
 SET log_statement = 'all';
-SELECT status, detail FROM trovella.health WHERE check_name = 'log_secrets';
+SELECT status, detail LIKE 'trovella is not preloaded: a token written as a literal is logged as is%' AS said
+FROM trovella.health WHERE check_name = 'log_secrets';
 RESET log_statement;
+-- a role that logs every statement: a problem, named
+ALTER ROLE regress_health_app SET log_statement = 'all';
+SELECT status, detail LIKE 'log_statement = all for role regress_health_app: tokens passed to %' AS named
+FROM trovella.health WHERE check_name = 'log_secrets';
+ALTER ROLE regress_health_app RESET log_statement;
+-- a role in this database, and this database itself
+DO $$ BEGIN
+	EXECUTE format('ALTER ROLE regress_health_app IN DATABASE %I SET log_min_duration_statement = 0', current_database());
+END $$;
+SELECT status, detail LIKE 'log_min_duration_statement = 0 for role regress_health_app in this database: %' AS named
+FROM trovella.health WHERE check_name = 'log_secrets';
+DO $$ BEGIN
+	EXECUTE format('ALTER ROLE regress_health_app IN DATABASE %I RESET log_min_duration_statement', current_database());
+	EXECUTE format('ALTER DATABASE %I SET log_statement = ''mod''', current_database());
+END $$;
+SELECT status, detail LIKE 'log_statement = mod for this database: %' AS named
+FROM trovella.health WHERE check_name = 'log_secrets';
+DO $$ BEGIN
+	EXECUTE format('ALTER DATABASE %I RESET log_statement', current_database());
+END $$;
 SELECT status FROM trovella.health WHERE check_name = 'log_secrets';
 
 -- no cluster key row without Citus
