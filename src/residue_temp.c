@@ -27,8 +27,8 @@
  * not dropped at commit, ANALYZE of every table (this session's temporary
  * tables among them), and an index built on a temporary table whose rows
  * are not all gone at commit (CREATE INDEX, REINDEX, CLUSTER, an ALTER
- * TABLE that adds a unique, primary key or exclusion constraint) are
- * refused (25000).
+ * TABLE that adds a unique, primary key or exclusion constraint or sets the
+ * access method) are refused (25000).
  */
 #include "postgres.h"
 
@@ -250,7 +250,7 @@ builds_index(Node *node)
 	}
 }
 
-/* Whether an ALTER TABLE builds an index. */
+/* Whether an ALTER TABLE builds an index, or rebuilds those it has. */
 static bool
 alter_builds_index(AlterTableStmt *stmt)
 {
@@ -260,7 +260,9 @@ alter_builds_index(AlterTableStmt *stmt)
 	{
 		AlterTableCmd *cmd = (AlterTableCmd *) lfirst(lc);
 
-		if (cmd->subtype == AT_AddIndex || (cmd->subtype == AT_AddConstraint && builds_index(cmd->def)))
+		/* a new access method rewrites the table and rebuilds its indexes */
+		if (cmd->subtype == AT_AddIndex || cmd->subtype == AT_SetAccessMethod ||
+			(cmd->subtype == AT_AddConstraint && builds_index(cmd->def)))
 			return true;
 		if (cmd->subtype == AT_AddColumn && cmd->def != NULL && IsA(cmd->def, ColumnDef))
 		{

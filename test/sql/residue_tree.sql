@@ -124,6 +124,10 @@ BEGIN;
 SELECT trovella.with_tenant('aaaaaaaa-0000-0000-0000-000000000000');
 ALTER TABLE keeps ADD CONSTRAINT keeps_unique UNIQUE (n);
 COMMIT;
+BEGIN;
+SELECT trovella.with_tenant('aaaaaaaa-0000-0000-0000-000000000000');
+ALTER TABLE keeps SET ACCESS METHOD heap;
+COMMIT;
 SELECT indexname FROM pg_indexes WHERE tablename = 'keeps' ORDER BY 1;
 -- on a table whose rows are gone at commit, its index is emptied too: allowed
 BEGIN;
