@@ -27,6 +27,46 @@
 #endif
 
 /*
+ * 19 folded CLUSTER into REPACK: one statement node, RepackStmt, whose table
+ * is a VacuumRelation (NULL: every table).
+ */
+#if PG_VERSION_NUM >= 190000
+#define TROVELLA_IS_CLUSTER_STMT(node)	IsA((node), RepackStmt)
+#define TROVELLA_CLUSTER_RELATION(node) \
+	(((RepackStmt *) (node))->relation ? ((RepackStmt *) (node))->relation->relation : NULL)
+#else
+#define TROVELLA_IS_CLUSTER_STMT(node)	IsA((node), ClusterStmt)
+#define TROVELLA_CLUSTER_RELATION(node) (((ClusterStmt *) (node))->relation)
+#endif
+
+/*
+ * 19 keeps a plan's result relations (range table indexes of the tables a
+ * statement writes) as a Bitmapset, resultRelationRelids, no longer as the
+ * List resultRelations.  Either way: a List of them.
+ */
+static inline List *
+trovella_result_relations(PlannedStmt *pstmt)
+{
+#if PG_VERSION_NUM >= 190000
+	List	   *rtis = NIL;
+	int			rti = -1;
+
+	while ((rti = bms_next_member(pstmt->resultRelationRelids, rti)) >= 0)
+		rtis = lappend_int(rtis, rti);
+	return rtis;
+#else
+	return pstmt->resultRelations;
+#endif
+}
+
+/* 16 moved PG_TEMP_FILE_PREFIX from storage/fd.h to common/file_utils.h. */
+#if PG_VERSION_NUM >= 160000
+#include "common/file_utils.h"
+#else
+#include "storage/fd.h"
+#endif
+
+/*
  * 16 keeps GUC values and check-hook extras in a memory context and frees
  * them with pfree: an extra, or a value a check hook substitutes, must come
  * from guc_malloc(), no longer malloc().

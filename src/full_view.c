@@ -410,6 +410,7 @@ bound_isolated_source(PlannedStmt *pstmt)
 {
 	ListCell   *lc;
 	Index		rti = 0;
+	List	   *result_relations = trovella_result_relations(pstmt);
 
 	foreach(lc, pstmt->rtable)
 	{
@@ -419,7 +420,7 @@ bound_isolated_source(PlannedStmt *pstmt)
 		bool		isolated;
 
 		rti++;
-		if (rte->rtekind != RTE_RELATION || list_member_int(pstmt->resultRelations, rti) ||
+		if (rte->rtekind != RTE_RELATION || list_member_int(result_relations, rti) ||
 			!rte_read_as(pstmt, rte, &userid))
 			continue;
 		rel = RelationIdGetRelation(rte->relid);
@@ -460,9 +461,9 @@ trovella_full_view_executor_start(QueryDesc *queryDesc, int eflags)
 		hint = "A materialized view's query runs as the view's owner: have a role that row-level security does not bind (BYPASSRLS: the operations role) own it, and grant SELECT on it only to roles that may read every tenant's rows.";
 	}
 	else if ((pstmt->commandType == CMD_INSERT || pstmt->commandType == CMD_MERGE) &&
-			 pstmt->resultRelations != NIL)
+			 trovella_result_relations(pstmt) != NIL)
 	{
-		Oid			relid = rt_fetch(linitial_int(pstmt->resultRelations), pstmt->rtable)->relid;
+		Oid			relid = rt_fetch(linitial_int(trovella_result_relations(pstmt)), pstmt->rtable)->relid;
 
 		if (target_keeps_view(relid))
 			return;

@@ -44,6 +44,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
+#include "compat.h"
 #include "residue_temp.h"
 
 /*
@@ -302,8 +303,8 @@ trovella_refuse_derived(Node *stmt)
 			  ((ReindexStmt *) stmt)->kind == REINDEX_OBJECT_INDEX))
 		check_index_build(((ReindexStmt *) stmt)->relation,
 						  ((ReindexStmt *) stmt)->kind == REINDEX_OBJECT_INDEX);
-	else if (IsA(stmt, ClusterStmt))
-		check_index_build(((ClusterStmt *) stmt)->relation, false);
+	else if (TROVELLA_IS_CLUSTER_STMT(stmt))
+		check_index_build(TROVELLA_CLUSTER_RELATION(stmt), false);
 	else if (IsA(stmt, AlterTableStmt) && alter_builds_index((AlterTableStmt *) stmt))
 		check_index_build(((AlterTableStmt *) stmt)->relation, false);
 }

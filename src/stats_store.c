@@ -18,6 +18,7 @@
 #include "utils/guc.h"
 #include "utils/memutils.h"
 
+#include "compat.h"
 #include "stats.h"
 #include "stats_file.h"
 #include "stats_store.h"

@@ -52,11 +52,16 @@ mkdir -p "$tmp/work/shared/vendor"
 : >"$tmp/work/shared/vendor/citus-$version.tar.gz"
 is "$(cd "$clone" && find_tarball)" "$clone/../shared/vendor/citus-$version.tar.gz" \
 	"the vendored tarball beside the checkout is found"
-mkdir -p "$tmp/other/copy"
-git -C "$tmp/other/copy" init -q
-git -C "$tmp/other/copy" remote add origin "$clone"
-is "$(cd "$tmp/other/copy" && find_tarball)" "$clone/../shared/vendor/citus-$version.tar.gz" \
-	"a clone of that checkout finds it through its origin"
+if command -v git >/dev/null 2>&1; then
+	mkdir -p "$tmp/other/copy"
+	git -C "$tmp/other/copy" init -q
+	git -C "$tmp/other/copy" remote add origin "$clone"
+	is "$(cd "$tmp/other/copy" && find_tarball)" "$clone/../shared/vendor/citus-$version.tar.gz" \
+		"a clone of that checkout finds it through its origin"
+else
+	tap_n=$((tap_n + 1))
+	echo "ok $tap_n # skip no git here (the matrix's build roots have none): nothing is a clone"
+fi
 rm -rf "$tmp/work/shared"
 
 # make test's Citus suite in a plain clone: skipped and said, nothing failed
