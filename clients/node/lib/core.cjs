@@ -76,8 +76,10 @@ function checkVersion(installed) {
 }
 
 // The server's trovella, checked once per pool (or client, or sql).
+const READY = new WeakSet();
 function requireServer(db) {
   const target = versionTarget(db);
+  if (READY.has(target)) return undefined;
   let checking = CHECKED.get(target);
   if (!checking) {
     checking = (async () => {
@@ -91,6 +93,7 @@ function requireServer(db) {
       const installed = rows.length ? rows[0].extversion : null;
       const problem = checkVersion(installed);
       if (problem) throw new TrovellaError(`trovella: ${problem}`, 'TROVELLA_VERSION');
+      READY.add(target);
       return installed;
     })();
     checking.catch(() => CHECKED.delete(target));
@@ -138,7 +141,8 @@ async function inTransaction(db, context, fn, options = {}) {
   }
   let session;
   try {
-    await requireServer(db);
+    const checking = requireServer(db);
+    if (checking) await checking;
     session = await openSession(target);
   } catch (error) {
     if (busy) BUSY.delete(target);
