@@ -950,3 +950,198 @@ BEGIN
 	RETURN NEXT;
 END
 $$;
+
+------------------------------------------------------------------------
+-- Citus (issue 32, point 7): a table marked reviewed keeps its shard
+-- placements' problems in isolation_status.problems (and so in health)
+-- wherever the table itself has trovella's policies: a placement that lost
+-- its RLS was policy_ok = false with problems = {}.
+------------------------------------------------------------------------
+CREATE OR REPLACE VIEW trovella.isolation_status WITH (security_invoker = true) AS
+SELECT c.oid::regclass AS table_name,
+       col.attname AS tenant_column,
+       c.relrowsecurity AS rls_enabled,
+       c.relforcerowsecurity AS rls_forced,
+       coalesce(trovella.is_tenant_policy(iso.oid, col.attname, false)
+                AND trovella.is_tenant_policy(acc.oid, col.attname, true), false)
+           AND cardinality(pl.problems) = 0 AS policy_ok,
+       EXISTS (SELECT 1 FROM pg_index i
+               WHERE i.indrelid = c.oid AND i.indkey[0] = col.attnum AND i.indpred IS NULL) AS has_index,
+       -- (the name argument would give the array the "C" collation)
+       -- a reviewed table's own holes are reviewed; its placements' are
+       -- not, wherever the table itself has trovella's policies
+       CASE WHEN trovella.review_reason(obj_description(c.oid, 'pg_class')) IS NULL
+            THEN (trovella.isolation_problems(c.oid, col.attname) || pl.problems)
+            WHEN iso.oid IS NOT NULL OR acc.oid IS NOT NULL
+            THEN pl.problems
+            ELSE '{}'::text[] END COLLATE "default" AS problems,
+       trovella.isolation_reviewed(c.oid) COLLATE "default" AS reviewed
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_policy iso ON iso.polrelid = c.oid AND iso.polname = 'trovella_tenant_isolation'
+LEFT JOIN pg_policy acc ON acc.polrelid = c.oid AND acc.polname = 'trovella_tenant_access'
+CROSS JOIN LATERAL (
+    SELECT a.attname, a.attnum
+    FROM pg_attribute a
+    WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+      AND a.attname = coalesce(trovella.tenant_policy_column(c.oid),
+                               current_setting('trovella.tenant_column', true)::name,
+                               'tenant_id')
+) col
+CROSS JOIN LATERAL (SELECT trovella.placement_problems(c.oid, col.attname) AS problems) pl
+WHERE c.relkind IN ('r', 'p', 'f')
+  AND n.nspname NOT LIKE 'pg\_%'
+  AND n.nspname NOT IN ('information_schema', 'trovella');
+
+------------------------------------------------------------------------
+-- Citus (issue 32, point 3): a table named like a shard ("<table>_<shard
+-- id>") is a placement only where Citus's metadata puts that shard's
+-- placement on this node; and nothing leaves the audit's view.  Citus
+-- hides every relation so named from catalog queries (its
+-- citus.override_table_visibility), so a user's table named after a shard
+-- held on another node passed the guard and was missing from
+-- isolation_status and health.  The library's own queries run with the
+-- hiding off; isolation_status reads through a function that turns it off
+-- and leaves out, by OID, only Citus's own placements on this node (each
+-- checked as its table's, through placement_problems).
+------------------------------------------------------------------------
+-- STABLE: reads Citus's metadata.
+CREATE FUNCTION trovella.citus_placement(tbl regclass)
+RETURNS boolean
+LANGUAGE c STABLE STRICT PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'trovella_citus_placement_sql';
+COMMENT ON FUNCTION trovella.citus_placement(regclass) IS
+'whether Citus''s metadata makes the table a shard placement on this node (never its name alone); false without Citus';
+
+-- STABLE: reads the catalog and Citus's metadata.
+CREATE FUNCTION trovella.audited_relations()
+RETURNS SETOF pg_catalog.pg_class
+LANGUAGE sql STABLE STRICT PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+SET citus.override_table_visibility = off
+AS $$
+	SELECT c.* FROM pg_class c
+	WHERE c.relkind IN ('r', 'p', 'f') AND NOT trovella.citus_placement(c.oid)
+$$;
+COMMENT ON FUNCTION trovella.audited_relations() IS
+'the tables, partitioned tables and foreign tables the audit judges, seen by OID whatever their name (Citus''s hiding of shard-named tables off), but Citus''s own placements on this node, judged as their table';
+
+-- what the audit calls reads the catalog with Citus's hiding off too
+ALTER FUNCTION trovella.tenant_policy_column(regclass) SET citus.override_table_visibility = off;
+ALTER FUNCTION trovella.is_isolated(regclass, name) SET citus.override_table_visibility = off;
+ALTER FUNCTION trovella.expected_tenant_column(regclass) SET citus.override_table_visibility = off;
+ALTER FUNCTION trovella.policy_state_problems(regclass, name) SET citus.override_table_visibility = off;
+ALTER FUNCTION trovella.isolation_problems(regclass, name) SET citus.override_table_visibility = off;
+ALTER FUNCTION trovella.isolation_reviewed(regclass) SET citus.override_table_visibility = off;
+ALTER FUNCTION trovella.inheritance_problems(regclass, name) SET citus.override_table_visibility = off;
+ALTER FUNCTION trovella.guard_stands_aside(regclass) SET citus.override_table_visibility = off;
+ALTER FUNCTION trovella.health_checks() SET citus.override_table_visibility = off;
+
+CREATE OR REPLACE VIEW trovella.isolation_status WITH (security_invoker = true) AS
+SELECT c.oid::regclass AS table_name,
+       col.attname AS tenant_column,
+       c.relrowsecurity AS rls_enabled,
+       c.relforcerowsecurity AS rls_forced,
+       coalesce(trovella.is_tenant_policy(iso.oid, col.attname, false)
+                AND trovella.is_tenant_policy(acc.oid, col.attname, true), false)
+           AND cardinality(pl.problems) = 0 AS policy_ok,
+       EXISTS (SELECT 1 FROM pg_index i
+               WHERE i.indrelid = c.oid AND i.indkey[0] = col.attnum AND i.indpred IS NULL) AS has_index,
+       -- (the name argument would give the array the "C" collation)
+       -- a reviewed table's own holes are reviewed; its placements' are
+       -- not, wherever the table itself has trovella's policies
+       CASE WHEN trovella.review_reason(obj_description(c.oid, 'pg_class')) IS NULL
+            THEN (trovella.isolation_problems(c.oid, col.attname) || pl.problems)
+            WHEN iso.oid IS NOT NULL OR acc.oid IS NOT NULL
+            THEN pl.problems
+            ELSE '{}'::text[] END COLLATE "default" AS problems,
+       trovella.isolation_reviewed(c.oid) COLLATE "default" AS reviewed
+FROM trovella.audited_relations() c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_policy iso ON iso.polrelid = c.oid AND iso.polname = 'trovella_tenant_isolation'
+LEFT JOIN pg_policy acc ON acc.polrelid = c.oid AND acc.polname = 'trovella_tenant_access'
+CROSS JOIN LATERAL (
+    SELECT a.attname, a.attnum
+    FROM pg_attribute a
+    WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+      AND a.attname = coalesce(trovella.tenant_policy_column(c.oid),
+                               current_setting('trovella.tenant_column', true)::name,
+                               'tenant_id')
+) col
+CROSS JOIN LATERAL (SELECT trovella.placement_problems(c.oid, col.attname) AS problems) pl
+WHERE c.relkind IN ('r', 'p', 'f')
+  AND n.nspname NOT LIKE 'pg\_%'
+  AND n.nspname NOT IN ('information_schema', 'trovella');
+
+------------------------------------------------------------------------
+-- Citus (issue 32, point 4): health sees every node.  A worker added after
+-- use_membership() got Citus's copy of the registration with the
+-- coordinator's OID and failed every pairing while health said ok: health
+-- now asks each worker whether its cluster key is usable and the
+-- membership registration resolves there.
+------------------------------------------------------------------------
+-- STABLE: reads the registration.
+CREATE FUNCTION trovella.membership_table()
+RETURNS regclass
+LANGUAGE c STABLE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'trovella_membership_table_sql';
+COMMENT ON FUNCTION trovella.membership_table() IS
+'the table this node reads memberships from (its own copy of a Citus reference table), NULL when none is registered; an error when the registration cannot serve here';
+
+-- STABLE: reads Citus's metadata and asks every worker.
+CREATE FUNCTION trovella.cluster_health()
+RETURNS TABLE (check_name text, status text, detail text)
+LANGUAGE plpgsql STABLE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	workers bigint;
+	inactive text;
+	failed text;
+BEGIN
+	IF NOT EXISTS (SELECT FROM pg_extension e WHERE e.extname = 'citus') THEN
+		RETURN;
+	END IF;
+	-- Citus's objects are named only in this text, so that the function is
+	-- valid on a database without Citus
+	EXECUTE $q$
+		SELECT (SELECT count(*) FROM pg_catalog.pg_dist_node n
+		        WHERE n.noderole OPERATOR(pg_catalog.=) 'primary'
+		          AND n.groupid OPERATOR(pg_catalog.<>) (SELECT g.groupid FROM pg_catalog.pg_dist_local_group g)),
+		       (SELECT pg_catalog.string_agg(pg_catalog.format('%s:%s', n.nodename, n.nodeport), ', ')
+		        FROM pg_catalog.pg_dist_node n WHERE NOT n.isactive AND n.noderole OPERATOR(pg_catalog.=) 'primary')
+	$q$ INTO workers, inactive;
+	check_name := 'cluster_nodes';
+	IF workers = 0 THEN
+		status := 'ok';
+		detail := 'no worker in Citus''s metadata';
+		RETURN NEXT;
+		RETURN;
+	END IF;
+	EXECUTE $q$
+		SELECT pg_catalog.string_agg(pg_catalog.format('%s:%s: %s', w.nodename, w.nodeport, w.result), '; '
+		                             ORDER BY w.nodename, w.nodeport)
+		FROM pg_catalog.run_command_on_workers(
+		    'SELECT pg_catalog.concat(trovella.cluster_key_problem(), '
+		    '  CASE WHEN trovella.membership_table() IS NULL THEN '''' ELSE '''' END)') w
+		WHERE NOT w.success OR w.result OPERATOR(pg_catalog.<>) ''
+	$q$ INTO failed;
+	IF inactive IS NOT NULL OR failed IS NOT NULL THEN
+		status := 'problem';
+		detail := concat_ws('; ', 'inactive: ' || inactive, failed);
+	ELSE
+		status := 'ok';
+		detail := format('%s workers: each has a usable cluster key and resolves the membership registration', workers);
+	END IF;
+	RETURN NEXT;
+END
+$$;
+COMMENT ON FUNCTION trovella.cluster_health() IS
+'trovella.health''s checks of every Citus worker: the cluster key, the membership registration; no row without Citus';
+REVOKE EXECUTE ON FUNCTION trovella.cluster_health() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION trovella.cluster_health() TO pg_monitor;
+
+CREATE OR REPLACE VIEW trovella.health AS
+SELECT * FROM trovella.health_checks()
+UNION ALL
+SELECT * FROM trovella.cluster_health();

@@ -17,6 +17,7 @@
 #include "utils/lsyscache.h"
 
 #include "citus.h"
+#include "statement.h"
 
 /* Whether the Citus library is loaded in this backend (not a placeholder). */
 bool
@@ -55,14 +56,19 @@ trovella_citus_internal_backend(void)
 
 /*
  * What Citus's metadata says of relid, if its name is that of a shard
- * placement ("<table>_<shard id>"): whether pg_dist_shard lists it as a
- * shard of that table (*listed), and whether Citus manages relid itself as
- * a table (*managed: a shell table, never a placement).  False, saying
- * nothing, when the name is not so made or Citus is not there.
+ * placement ("<table>_<shard id>"): whether it is that placement on this
+ * node (*listed: pg_dist_shard lists the shard of that table of relid's
+ * schema, and pg_dist_placement puts a placement of it in this node's
+ * group; names being unique in a schema, relid is then the placement
+ * itself, not a table a user named like one after a shard held elsewhere),
+ * and whether Citus manages relid itself as a table (*managed: a shell
+ * table, never a placement).  False, saying nothing, when the name is not
+ * so made or Citus is not there.
  */
 static bool
 shard_metadata(Oid relid, bool *listed, bool *managed)
 {
+	SpiSection	spi;
 	char	   *name;
 	char	   *underscore;
 	char	   *end;
@@ -87,10 +93,13 @@ shard_metadata(Oid relid, bool *listed, bool *managed)
 	values[1] = ObjectIdGetDatum(get_relname_relid(name, get_rel_namespace(relid)));
 	values[2] = ObjectIdGetDatum(relid);
 	/* not read-only: a fresh snapshot sees the metadata this command wrote */
-	SPI_connect();
+	trovella_spi_connect(&spi);
 	if (SPI_execute_with_args("SELECT EXISTS (SELECT FROM pg_catalog.pg_dist_shard s "
+							  "  JOIN pg_catalog.pg_dist_placement p ON p.shardid OPERATOR(pg_catalog.=) s.shardid "
 							  "  WHERE s.shardid OPERATOR(pg_catalog.=) $1 "
-							  "  AND s.logicalrelid OPERATOR(pg_catalog.=) $2), "
+							  "  AND s.logicalrelid OPERATOR(pg_catalog.=) $2 "
+							  "  AND p.groupid OPERATOR(pg_catalog.=) "
+							  "    (SELECT g.groupid FROM pg_catalog.pg_dist_local_group g)), "
 							  "EXISTS (SELECT FROM pg_catalog.pg_dist_partition d "
 							  "  WHERE d.logicalrelid OPERATOR(pg_catalog.=) $3)",
 							  3, argtypes, values, NULL, false, 1) != SPI_OK_SELECT ||
@@ -98,7 +107,7 @@ shard_metadata(Oid relid, bool *listed, bool *managed)
 		elog(ERROR, "could not read Citus's metadata");
 	*listed = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	*managed = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-	SPI_finish();
+	trovella_spi_finish(&spi);
 	return true;
 }
 
@@ -123,6 +132,20 @@ trovella_citus_is_shard(Oid relid)
 }
 
 /*
+ * Whether relid is a shard placement on this node by Citus's metadata
+ * alone, whoever asks: what the audit leaves to the placement checks of
+ * the table it belongs to.
+ */
+bool
+trovella_citus_listed_placement(Oid relid)
+{
+	bool		listed;
+	bool		managed;
+
+	return shard_metadata(relid, &listed, &managed) && !managed && listed;
+}
+
+/*
  * Whether relid, just renamed by a statement nested in a function call, now
  * has a placement's name and is not a table Citus manages: Citus makes a
  * local table a placement so (a Citus local table, a reference table on a
@@ -144,19 +167,20 @@ trovella_citus_renamed_to_shard(Oid relid)
 bool
 trovella_citus_has_other_nodes(void)
 {
+	SpiSection	spi;
 	bool		isnull;
 	bool		others;
 
 	if (!trovella_citus_loaded() || !OidIsValid(get_extension_oid("citus", true)))
 		return false;
-	SPI_connect();
+	trovella_spi_connect(&spi);
 	if (SPI_execute("SELECT EXISTS (SELECT FROM pg_catalog.pg_dist_node n "
 					"  WHERE n.groupid OPERATOR(pg_catalog.<>) "
 					"    (SELECT g.groupid FROM pg_catalog.pg_dist_local_group g))",
 					true, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not read Citus's metadata");
 	others = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	SPI_finish();
+	trovella_spi_finish(&spi);
 	return others;
 }
 
@@ -164,13 +188,14 @@ trovella_citus_has_other_nodes(void)
 bool
 trovella_citus_reference_table(Oid relid)
 {
+	SpiSection	spi;
 	Oid			argtypes[1] = {OIDOID};
 	Datum		values[1] = {ObjectIdGetDatum(relid)};
 	bool		found;
 
 	if (!trovella_citus_loaded() || !OidIsValid(get_extension_oid("citus", true)))
 		return false;
-	SPI_connect();
+	trovella_spi_connect(&spi);
 	if (SPI_execute_with_args("SELECT FROM pg_catalog.pg_dist_partition d "
 							  "WHERE d.logicalrelid OPERATOR(pg_catalog.=) $1 "
 							  "AND d.partmethod OPERATOR(pg_catalog.=) 'n' "
@@ -178,7 +203,7 @@ trovella_citus_reference_table(Oid relid)
 							  1, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read Citus's metadata");
 	found = SPI_processed > 0;
-	SPI_finish();
+	trovella_spi_finish(&spi);
 	return found;
 }
 
@@ -194,6 +219,7 @@ trovella_citus_reference_table(Oid relid)
 Oid
 trovella_citus_local_copy(Oid relid)
 {
+	SpiSection	spi;
 	Oid			argtypes[1] = {OIDOID};
 	Datum		values[1] = {ObjectIdGetDatum(relid)};
 	uint64		rows;
@@ -206,7 +232,7 @@ trovella_citus_local_copy(Oid relid)
 	if (!trovella_citus_loaded() || !OidIsValid(get_extension_oid("citus", true)))
 		return relid;
 
-	SPI_connect();
+	trovella_spi_connect(&spi);
 	if (SPI_execute_with_args("SELECT s.shardid, p.groupid OPERATOR(pg_catalog.=) "
 							  "  (SELECT g.groupid FROM pg_catalog.pg_dist_local_group g) "
 							  "FROM pg_catalog.pg_dist_shard s "
@@ -227,7 +253,7 @@ trovella_citus_local_copy(Oid relid)
 		if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull)))
 			local_shard = shard;
 	}
-	SPI_finish();
+	trovella_spi_finish(&spi);
 	if (rows == 0)
 		return relid;			/* not Citus's */
 	if (sharded || local_shard == 0)

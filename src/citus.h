@@ -16,6 +16,9 @@ extern bool trovella_citus_internal_backend(void);
 /* Whether relid is a shard placement on this node. */
 extern bool trovella_citus_is_shard(Oid relid);
 
+/* Whether Citus's metadata makes relid a placement on this node, whoever asks. */
+extern bool trovella_citus_listed_placement(Oid relid);
+
 /* Whether relid, just renamed in a nested statement, became a placement. */
 extern bool trovella_citus_renamed_to_shard(Oid relid);
 

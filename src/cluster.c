@@ -11,14 +11,19 @@
  * (citus.propagate_set_commands, which we turn to 'local' around that one
  * statement).  The value is
  *
- *		v2:<tenant>:<user>:<expiry>:<key id>:<HMAC-SHA256 in hex>
+ *		v3:<tenant>:<user>:<expiry>:<key id>:<HMAC-SHA256 in hex>
  *
  * with either id empty when unset, the expiry in microseconds since 2000,
  * the key id an HMAC of a constant under the key (it names the key, so that
- * a node with another key can say so, and reveals nothing of it), and the
- * MAC over the version, the ids, the expiry, the current role's name and
- * the database's name.  Workers also take 0.3.0's v1, without the key id,
- * so that they can be upgraded before the coordinator.  Each call of
+ * a node with another key can say so, and reveals nothing of it), both hex
+ * in lower case only, and the MAC over the version, the ids, the expiry,
+ * the key id, the current role's name and the database's name.  The value
+ * is the whole context the coordinator checked: a worker seals exactly
+ * that pair, and refuses a value that names less than the transaction
+ * already has (a tenant-only value and a user-only one never combine into
+ * a pair nobody checked).  Workers also take 0.4.0's v2, whose MAC does
+ * not cover the key id, and 0.3.0's v1, without the key id, so that they
+ * can be upgraded before the coordinator.  Each call of
  * with_tenant(), with_user() or authenticate() signs anew, also when it
  * sets what is already set: that renews the expiry for the connections
  * Citus opens later in a long transaction.
@@ -61,7 +66,7 @@
 #include "context.h"
 
 #define SIGNED_CONTEXT_GUC	"trovella.signed_context"
-#define SIGNED_VERSION		"v2"
+#define SIGNED_VERSION		"v3"
 #define KEY_ID_LEN			8	/* bytes of the key id, shown in hex */
 #define MAC_LEN				32	/* SHA-256 */
 #define MIN_KEY_LEN			32
@@ -179,20 +184,23 @@ compute_hmac(const char *const *parts, int nparts, uint8 mac[MAC_LEN])
 	return ok;
 }
 
-/* The MAC of one context, of format v1 or v2, for the current role and database. */
+/* The MAC of one context for this role and database: v3 with the key id, v1 and v2 without. */
 static bool
 compute_mac(const char *version, const char *tenant, const char *user,
-			const char *expiry, uint8 mac[MAC_LEN])
+			const char *expiry, const char *signed_key_id, uint8 mac[MAC_LEN])
 {
-	const char *parts[6];
+	const char *parts[7];
+	int			nparts = 0;
 
-	parts[0] = psprintf("trovella-context-%s", version);
-	parts[1] = tenant;
-	parts[2] = user;
-	parts[3] = expiry;
-	parts[4] = GetUserNameFromId(GetUserId(), false);
-	parts[5] = get_database_name(MyDatabaseId);
-	return parts[5] != NULL && compute_hmac(parts, lengthof(parts), mac);
+	parts[nparts++] = psprintf("trovella-context-%s", version);
+	parts[nparts++] = tenant;
+	parts[nparts++] = user;
+	parts[nparts++] = expiry;
+	if (signed_key_id != NULL)
+		parts[nparts++] = signed_key_id;
+	parts[nparts++] = GetUserNameFromId(GetUserId(), false);
+	parts[nparts] = get_database_name(MyDatabaseId);
+	return parts[nparts] != NULL && compute_hmac(parts, nparts + 1, mac);
 }
 
 static char *
@@ -237,7 +245,7 @@ propagate_context(void)
 		user = uuid_text(&id);
 	snprintf(expiry, sizeof(expiry), INT64_FORMAT,
 			 (int64) (GetCurrentTimestamp() + (int64) signed_context_lifetime * USECS_PER_SEC));
-	if (!compute_mac(SIGNED_VERSION, tenant, user, expiry, mac))
+	if (!compute_mac(SIGNED_VERSION, tenant, user, expiry, key_id, mac))
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
 				 errmsg("trovella: cannot sign the tenant context for the Citus workers")));
@@ -291,11 +299,21 @@ parse_id(const char *text, size_t len, bool *has, pg_uuid_t *id)
 	return len == 0 || trovella_parse_uuid(text, id);
 }
 
-/* Decode the MAC's hex digits without raising errors. */
+/* Whether text is len hex digits in lower case, as trovella writes them. */
+static bool
+lower_hex(const char *text, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (!((text[i] >= '0' && text[i] <= '9') || (text[i] >= 'a' && text[i] <= 'f')))
+			return false;
+	return true;
+}
+
+/* Decode the MAC's hex digits (lower case only) without raising errors. */
 static bool
 decode_mac(const char *hex, size_t len, uint8 mac[MAC_LEN])
 {
-	if (len != MAC_LEN * 2)
+	if (len != MAC_LEN * 2 || !lower_hex(hex, len))
 		return false;
 	for (int i = 0; i < MAC_LEN; i++)
 	{
@@ -370,8 +388,9 @@ check_signed_context(char **newval, void **extra, GucSource source)
 	}
 
 	/*
-	 * v2:<tenant>:<user>:<expiry>:<key id>:<mac>, and the v1 of 0.3.0's
-	 * coordinators, without the key id: v1:<tenant>:<user>:<expiry>:<mac>
+	 * v3:<tenant>:<user>:<expiry>:<key id>:<mac>, 0.4.0's v2 of the same
+	 * form (its MAC without the key id), and the v1 of 0.3.0's coordinators,
+	 * without the key id: v1:<tenant>:<user>:<expiry>:<mac>
 	 */
 	for (p = value; nfields < (int) lengthof(field); nfields++)
 	{
@@ -396,9 +415,10 @@ check_signed_context(char **newval, void **extra, GucSource source)
 		if (!decode_mac(field[4], field_len[4], given))
 			goto malformed;
 	}
-	else if (strcmp(version, "v2") == 0 && nfields == 6)
+	else if ((strcmp(version, "v2") == 0 || strcmp(version, "v3") == 0) && nfields == 6)
 	{
-		if (field_len[4] != KEY_ID_LEN * 2 || !decode_mac(field[5], field_len[5], given))
+		if (field_len[4] != KEY_ID_LEN * 2 || !lower_hex(field[4], field_len[4]) ||
+			!decode_mac(field[5], field_len[5], given))
 			goto malformed;
 		memcpy(their_key, field[4], KEY_ID_LEN * 2);
 		their_key[KEY_ID_LEN * 2] = '\0';
@@ -419,7 +439,8 @@ check_signed_context(char **newval, void **extra, GucSource source)
 		(!verified.has_tenant && !verified.has_user))
 		goto malformed;
 
-	if (!compute_mac(version, tenant, user, expiry, mac) ||
+	if (!compute_mac(version, tenant, user, expiry,
+					 strcmp(version, "v3") == 0 ? their_key : NULL, mac) ||
 		timingsafe_bcmp(mac, given, MAC_LEN) != 0)
 	{
 		/*
@@ -502,7 +523,24 @@ trovella_cluster_utility_after(ClusterUtility *state)
 	}
 	if (state->receiving && verified.valid)
 	{
+		pg_uuid_t	current;
+
 		verified.valid = false;
+
+		/*
+		 * The whole context the coordinator checked: it may renew or
+		 * complete this transaction's (Citus replays the coordinator's
+		 * growing values in order), never name less, which would pair a
+		 * tenant and a user signed apart.
+		 */
+		if ((!verified.has_tenant && trovella_current_tenant_id(&current)) ||
+			(!verified.has_user && trovella_current_user(&current)))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("trovella: a signed context must name the whole context of the transaction"),
+					 errdetail("This transaction already has a %s that the signed value does not name.",
+							   verified.has_tenant ? "user" : "tenant"),
+					 errhint("The coordinator signs the tenant and the user it checked as one value; call trovella.with_tenant() there.")));
 		trovella_set_verified_context(verified.has_tenant ? &verified.tenant_id : NULL,
 									  verified.has_user ? &verified.user_id : NULL);
 	}

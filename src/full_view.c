@@ -41,7 +41,8 @@
  * caller may see, which in a tenant context is what it means) pass.
  *
  * Roles that row-level security does not bind (superusers, BYPASSRLS: the
- * operations role of the README) run all of these as PostgreSQL does.
+ * operations role of the README) run all of these as PostgreSQL does, and
+ * so do Citus's shard placements, whose keys are their table's.
  */
 #include "postgres.h"
 
@@ -65,6 +66,7 @@
 #include "utils/rls.h"
 #include "utils/syscache.h"
 
+#include "citus.h"
 #include "compat.h"
 #include "full_view.h"
 #include "relation_rows.h"
@@ -114,7 +116,16 @@ bound_in_tree(Oid relid)
 static bool
 judge_check(const char *what, Oid checked, Oid referenced, LOCKMODE lockmode)
 {
-	Oid			bound = bound_in_tree(checked);
+	Oid			bound;
+
+	/*
+	 * A Citus shard placement gets its table's keys, checked on the table:
+	 * Citus adds them to the placements it copies (a shard move or split),
+	 * connected as the table's owner
+	 */
+	if (trovella_citus_is_shard(checked))
+		return false;
+	bound = bound_in_tree(checked);
 
 	if (!OidIsValid(bound))
 		bound = bound_in_tree(referenced);

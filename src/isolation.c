@@ -437,6 +437,7 @@ PG_FUNCTION_INFO_V1(trovella_isolation_guard);
 Datum
 trovella_isolation_guard(PG_FUNCTION_ARGS)
 {
+	SpiSection	spi;
 	Node	   *parsetree;
 
 	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
@@ -467,7 +468,7 @@ trovella_isolation_guard(PG_FUNCTION_ARGS)
 		Datum	   *columns;
 		uint64		i;
 
-		SPI_connect();
+		trovella_spi_connect(&spi);
 		count = guard_tables(&candidates_plan,
 							 "SELECT tbl, tenant_column FROM trovella.isolation_guard_candidates()",
 							 &tables, &columns);
@@ -479,8 +480,15 @@ trovella_isolation_guard(PG_FUNCTION_ARGS)
 			 * does its partitions itself); otherwise auto isolates, the
 			 * other modes judge at commit.
 			 */
-			bool		inherit = parent_isolated(tables[i]);
+			bool		inherit;
 
+			/*
+			 * Citus's placements on this node, which trovella sees with
+			 * Citus's hiding off, are judged as their table, by OID
+			 */
+			if (trovella_citus_is_shard(tables[i]))
+				continue;
+			inherit = parent_isolated(tables[i]);
 			if (isolation_guard == GUARD_OFF && !inherit)
 				continue;
 			/* row-level security cannot apply to a foreign table: judged at commit */
@@ -502,7 +510,7 @@ trovella_isolation_guard(PG_FUNCTION_ARGS)
 			else
 				remember_table(tables[i]);
 		}
-		SPI_finish();
+		trovella_spi_finish(&spi);
 		if (isolation_guard != GUARD_OFF)
 		{
 			if (OidIsValid(inheriting_table(parsetree)))
@@ -526,6 +534,7 @@ PG_FUNCTION_INFO_V1(trovella_isolation_guard_drop);
 Datum
 trovella_isolation_guard_drop(PG_FUNCTION_ARGS)
 {
+	SpiSection	spi;
 	uint64		count;
 	Oid		   *tables;
 	Datum	   *columns;
@@ -541,13 +550,13 @@ trovella_isolation_guard_drop(PG_FUNCTION_ARGS)
 		remember_helper_statement(((EventTriggerData *) fcinfo->context)->parsetree))
 		PG_RETURN_VOID();
 
-	SPI_connect();
+	trovella_spi_connect(&spi);
 	count = guard_tables(&dropped_plan,
 						 "SELECT tbl, tenant_column FROM trovella.isolation_guard_dropped()",
 						 &tables, &columns);
 	for (i = 0; i < count; i++)
 		remember_table(tables[i]);
-	SPI_finish();
+	trovella_spi_finish(&spi);
 	foreach(lc, dropped_policy_tables(((EventTriggerData *) fcinfo->context)->parsetree))
 		remember_if_parent(lfirst_oid(lc));
 	PG_RETURN_VOID();

@@ -29,6 +29,7 @@
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
+#include "citus.h"
 #include "isolation_judge.h"
 #include "policy_check.h"
 #include "statement.h"
@@ -135,6 +136,7 @@ tables_and_descendants(List *tables)
 void
 trovella_judge_tables(List *tables, int elevel)
 {
+	SpiSection	spi;
 	ListCell   *lc;
 	Oid			argtypes[1] = {REGCLASSOID};
 	PolicyCheckCache cache = {0};
@@ -142,7 +144,7 @@ trovella_judge_tables(List *tables, int elevel)
 
 	/* at pre-commit no statement holds a snapshot for the queries */
 	PushActiveSnapshot(GetTransactionSnapshot());
-	SPI_connect();
+	trovella_spi_connect(&spi);
 	foreach(lc, judged)
 	{
 		Oid			relid = lfirst_oid(lc);
@@ -152,8 +154,9 @@ trovella_judge_tables(List *tables, int elevel)
 		char	   *table;
 		AttrNumber	isolated_on;
 
-		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
-			continue;
+		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)) ||
+			trovella_citus_is_shard(relid))
+			continue;			/* dropped; or Citus's placement, judged as its table */
 		isolated_on = trovella_isolated_column(relid, &cache);
 		if (isolated_on == InvalidAttrNumber)
 		{
@@ -192,6 +195,6 @@ trovella_judge_tables(List *tables, int elevel)
 		}
 		check_inheritance(relid, isolated_on, elevel, &cache);
 	}
-	SPI_finish();
+	trovella_spi_finish(&spi);
 	PopActiveSnapshot();
 }

@@ -160,30 +160,57 @@ marker_counts(Oid relid)
 	return counts;
 }
 
-/* A table carrying a marker constraint that counts, or InvalidOid. */
-Oid
-trovella_membership_marked_table(void)
+/*
+ * A table carrying a marker constraint that counts, or InvalidOid; *count:
+ * how many do.  Citus's shard placements, which copy their table's
+ * constraints, never count.  citus_copy: the marker of a Citus reference
+ * table (a node's copy of the registered table, see current_membership)
+ * rather than one marker_counts() accepts.
+ */
+static Oid
+marked_tables(int *count, bool citus_copy)
 {
 	Relation	catalog = table_open(ConstraintRelationId, AccessShareLock);
 	ScanKeyData key;
 	SysScanDesc scan;
 	HeapTuple	tuple;
 	Oid			relid = InvalidOid;
+	List	   *marked = NIL;
+	ListCell   *lc;
 
+	*count = 0;
 	ScanKeyInit(&key, Anum_pg_constraint_conname, BTEqualStrategyNumber, F_NAMEEQ,
 				CStringGetDatum(MEMBERSHIP_MARKER));
 	scan = systable_beginscan(catalog, ConstraintNameNspIndexId, true, NULL, 1, &key);
-	while (!OidIsValid(relid) && HeapTupleIsValid(tuple = systable_getnext(scan)))
+	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
 	{
 		Form_pg_constraint form = (Form_pg_constraint) GETSTRUCT(tuple);
 
-		if (form->contype == CONSTRAINT_CHECK && OidIsValid(form->conrelid) &&
-			marker_counts(form->conrelid))
-			relid = form->conrelid;
+		if (form->contype == CONSTRAINT_CHECK && OidIsValid(form->conrelid))
+			marked = lappend_oid(marked, form->conrelid);
 	}
 	systable_endscan(scan);
 	table_close(catalog, AccessShareLock);
+	foreach(lc, marked)
+	{
+		if (citus_copy ? !trovella_citus_reference_table(lfirst_oid(lc)) : !marker_counts(lfirst_oid(lc)))
+			continue;
+		if (trovella_citus_is_shard(lfirst_oid(lc)))
+			continue;
+		if (!OidIsValid(relid))
+			relid = lfirst_oid(lc);
+		(*count)++;
+	}
 	return relid;
+}
+
+/* A table carrying a marker constraint that counts, or InvalidOid. */
+Oid
+trovella_membership_marked_table(void)
+{
+	int			count;
+
+	return marked_tables(&count, false);
 }
 
 /* trovella.membership; InvalidOid in a database still at 0.2.0 or older. */
@@ -269,6 +296,7 @@ resolve_member_table(Membership *m, Oid relid, const char *tenant,
 static Membership *
 current_membership(void)
 {
+	SpiSection	spi;
 	Membership	m = {0};
 
 	if (membership.resolved &&
@@ -283,7 +311,7 @@ current_membership(void)
 		return &membership;
 	}
 	elog(DEBUG1, "trovella: reading the membership registration");
-	SPI_connect();
+	trovella_spi_connect(&spi);
 	if (SPI_execute_plan(trovella_keep_plan(&registration_plan,
 											"SELECT tbl::pg_catalog.oid, tenant_column::pg_catalog.text,"
 											" user_column::pg_catalog.text, role_column::pg_catalog.text"
@@ -298,7 +326,21 @@ current_membership(void)
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		bool		isnull;
 		Oid			relid = DatumGetObjectId(SPI_getbinval(row, desc, 1, &isnull));
+		int			marked = 0;
+		Oid			here = InvalidOid;
 
+		/*
+		 * The registration's OID is this node's own where the table it names
+		 * carries the marker.  A node Citus added later got the row copied
+		 * from another node, that node's OID included: there it is the one
+		 * Citus reference table marked here (Citus gives the marker to its
+		 * copy of the table); none, or more than one, fails closed.
+		 */
+		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)) ||
+			!OidIsValid(get_relation_constraint_oid(relid, MEMBERSHIP_MARKER, true)))
+			here = marked_tables(&marked, true);
+		if (marked == 1)
+			relid = here;
 		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -310,9 +352,13 @@ current_membership(void)
 							 SPI_getvalue(row, desc, 4));
 		m.registered = true;
 	}
-	SPI_finish();
+	trovella_spi_finish(&spi);
 	if (!m.registered)
-		m.marked = trovella_membership_marked_table();
+	{
+		int			marked;
+
+		m.marked = marked_tables(&marked, false);
+	}
 	/*
 	 * On Citus, trovella.membership may be a reference table, which Citus
 	 * writes on this node without a relcache invalidation here: read it
@@ -406,6 +452,19 @@ trovella_membership_registered(void)
 }
 
 /*
+ * The table this node reads memberships from (its copy, for a Citus
+ * reference table), InvalidOid when none is registered; the error that says
+ * why when the registration cannot serve here.
+ */
+Oid
+trovella_membership_table(void)
+{
+	Membership *m = current_membership();
+
+	return m->registered ? m->relid : InvalidOid;
+}
+
+/*
  * Whether user is a member of tenant, and its role (NULL: no role column,
  * or a NULL role), in the caller's memory; 55000 when no membership table
  * is registered.
@@ -425,11 +484,13 @@ trovella_member_role(const pg_uuid_t *tenant_id, const pg_uuid_t *user_id, text 
 
 /*
  * Put the marker constraint on the member table, or take it off, as the
- * caller (who owns the table): use_membership and stop_membership.
+ * current user: use_membership and stop_membership, as the extension's
+ * owner, with the registration (membership_sql.c).
  */
 void
 trovella_membership_mark(Oid relid, bool marked)
 {
+	SpiSection	spi;
 	bool		present = OidIsValid(get_relation_constraint_oid(relid, MEMBERSHIP_MARKER, true));
 	char	   *table;
 
@@ -437,14 +498,14 @@ trovella_membership_mark(Oid relid, bool marked)
 		return;
 	table = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 									   get_rel_name(relid));
-	SPI_connect();
+	trovella_spi_connect(&spi);
 	if (SPI_execute(marked
 					? psprintf("ALTER TABLE %s ADD CONSTRAINT %s CHECK (true) NOT VALID",
 							   table, MEMBERSHIP_MARKER)
 					: psprintf("ALTER TABLE %s DROP CONSTRAINT %s", table, MEMBERSHIP_MARKER),
 					false, 0) != SPI_OK_UTILITY)
 		elog(ERROR, "could not mark the membership table");
-	SPI_finish();
+	trovella_spi_finish(&spi);
 }
 
 /* 42P01/42703/42804/42809/55000 unless relid can serve as the membership table. */

@@ -31,6 +31,8 @@ extern bool trovella_membership_registered(void);
  * permanent table whose owner may run use_membership), or InvalidOid.
  */
 extern Oid	trovella_membership_marked_table(void);
+/* The table this node reads memberships from; InvalidOid when none is registered. */
+extern Oid	trovella_membership_table(void);
 extern bool trovella_member_role(const pg_uuid_t *tenant_id, const pg_uuid_t *user_id,
 								 text **role);
 

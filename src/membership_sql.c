@@ -86,11 +86,18 @@ require_owner(Oid relid, const char *function_name)
 						function_name, get_rel_name(relid))));
 }
 
-/* Write trovella.membership as the extension's owner, then tell every backend. */
+/*
+ * Write trovella.membership as the extension's owner, take the marker off
+ * the table registered before (unmark) and put it on relid, then tell every
+ * backend.  The marker too as the extension's owner (the caller was checked
+ * to own the tables): on Citus both are reference tables, whose placements
+ * Citus lets one user only write in a transaction (25001 otherwise).
+ */
 static void
 write_registration(FunctionCallInfo fcinfo, Oid relid, const char *tenant,
-				   const char *user, const char *role)
+				   const char *user, const char *role, Oid unmark)
 {
+	SpiSection	spi;
 	OwnerSection section;
 	Oid			argtypes[4] = {OIDOID, TEXTOID, TEXTOID, TEXTOID};
 	Datum		values[4] = {ObjectIdGetDatum(relid)};
@@ -103,7 +110,7 @@ write_registration(FunctionCallInfo fcinfo, Oid relid, const char *tenant,
 		values[3] = role ? CStringGetTextDatum(role) : (Datum) 0;
 	}
 	trovella_begin_owner_section(fcinfo, &section);
-	SPI_connect();
+	trovella_spi_connect(&spi);
 	if (SPI_execute("DELETE FROM trovella.membership", false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "could not clear trovella.membership");
 	if (OidIsValid(relid) &&
@@ -112,7 +119,12 @@ write_registration(FunctionCallInfo fcinfo, Oid relid, const char *tenant,
 							  " $3::pg_catalog.name, $4::pg_catalog.name)",
 							  4, argtypes, values, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not write trovella.membership");
-	SPI_finish();
+	trovella_spi_finish(&spi);
+	if (OidIsValid(unmark) && unmark != relid &&
+		SearchSysCacheExists1(RELOID, ObjectIdGetDatum(unmark)))
+		trovella_membership_mark(unmark, false);
+	if (OidIsValid(relid))
+		trovella_membership_mark(relid, true);
 	trovella_end_owner_section(&section);
 	CacheInvalidateRelcacheByRelid(trovella_membership_config_relid());
 }
@@ -121,9 +133,10 @@ write_registration(FunctionCallInfo fcinfo, Oid relid, const char *tenant,
 static bool
 registered_table(Oid *relid)
 {
+	SpiSection	spi;
 	bool		found;
 
-	SPI_connect();
+	trovella_spi_connect(&spi);
 	/* not read-only: a new snapshot sees a change earlier in the same statement */
 	if (SPI_execute("SELECT tbl::pg_catalog.oid FROM trovella.membership", false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read trovella.membership");
@@ -134,7 +147,7 @@ registered_table(Oid *relid)
 
 		*relid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	}
-	SPI_finish();
+	trovella_spi_finish(&spi);
 	return found;
 }
 
@@ -204,15 +217,12 @@ trovella_use_membership(PG_FUNCTION_ARGS)
 
 	require_owner(relid, "use_membership");
 	require_registration_reaches_every_node("use_membership");
-	if (registered_table(&previous) && previous != relid)
-	{
+	if (!registered_table(&previous))
+		previous = InvalidOid;
+	else if (previous != relid)
 		require_registration_owner(previous, "use_membership");
-		if (SearchSysCacheExists1(RELOID, ObjectIdGetDatum(previous)))
-			trovella_membership_mark(previous, false);
-	}
 	trovella_membership_validate(relid, tenant, user, role);
-	write_registration(fcinfo, relid, tenant, user, role);
-	trovella_membership_mark(relid, true);
+	write_registration(fcinfo, relid, tenant, user, role, previous);
 	PG_RETURN_VOID();
 }
 
@@ -226,9 +236,7 @@ trovella_stop_membership(PG_FUNCTION_ARGS)
 	if (!registered_table(&previous))
 		PG_RETURN_BOOL(false);
 	require_registration_owner(previous, "stop_membership");
-	write_registration(fcinfo, InvalidOid, NULL, NULL, NULL);
-	if (SearchSysCacheExists1(RELOID, ObjectIdGetDatum(previous)))
-		trovella_membership_mark(previous, false);
+	write_registration(fcinfo, InvalidOid, NULL, NULL, NULL, previous);
 	PG_RETURN_BOOL(true);
 }
 
@@ -238,6 +246,22 @@ Datum
 trovella_membership_marker(PG_FUNCTION_ARGS)
 {
 	Oid			relid = trovella_membership_marked_table();
+
+	if (!OidIsValid(relid))
+		PG_RETURN_NULL();
+	PG_RETURN_OID(relid);
+}
+
+/*
+ * membership_table(): the table this node reads memberships from, NULL when
+ * none is registered; 55000 (and the like) when the registration cannot
+ * serve here.  trovella.health asks every Citus worker.
+ */
+PG_FUNCTION_INFO_V1(trovella_membership_table_sql);
+Datum
+trovella_membership_table_sql(PG_FUNCTION_ARGS)
+{
+	Oid			relid = trovella_membership_table();
 
 	if (!OidIsValid(relid))
 		PG_RETURN_NULL();

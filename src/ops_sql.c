@@ -15,7 +15,9 @@
 #include "utils/snapmgr.h"
 #include "utils/builtins.h"
 
+#include "citus.h"
 #include "cluster.h"
+#include "statement.h"
 
 /* library_version(): the version of the library this backend loaded. */
 PG_FUNCTION_INFO_V1(trovella_library_version);
@@ -59,6 +61,7 @@ PG_FUNCTION_INFO_V1(trovella_seed_latest);
 Datum
 trovella_seed_latest(PG_FUNCTION_ARGS)
 {
+	SpiSection	spi;
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		values[1] = {PG_GETARG_DATUM(0)};
 	SPIPlanPtr	plan;
@@ -67,7 +70,7 @@ trovella_seed_latest(PG_FUNCTION_ARGS)
 
 	if (get_call_result_type(fcinfo, NULL, &seed_type) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "seed_latest must return trovella.seed");
-	SPI_connect();
+	trovella_spi_connect(&spi);
 	plan = SPI_prepare("SELECT s.* FROM trovella.seed s WHERE s.name OPERATOR(pg_catalog.=) $1",
 					   1, argtypes);
 	if (plan == NULL)
@@ -77,8 +80,18 @@ trovella_seed_latest(PG_FUNCTION_ARGS)
 		elog(ERROR, "could not read trovella.seed");
 	if (SPI_processed == 1)
 		row = SPI_returntuple(SPI_tuptable->vals[0], seed_type);
-	SPI_finish();
+	trovella_spi_finish(&spi);
 	if (row == NULL)
 		PG_RETURN_NULL();
 	PG_RETURN_HEAPTUPLEHEADER(row);
 }
+
+/*
+ * citus_placement(tbl regclass): whether Citus's metadata makes the table a
+ * shard placement on this node (never its name alone); false without Citus.
+ */
+PG_FUNCTION_INFO_V1(trovella_citus_placement_sql);
+Datum
+trovella_citus_placement_sql(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(trovella_citus_listed_placement(PG_GETARG_OID(0)));}

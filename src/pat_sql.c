@@ -355,6 +355,7 @@ PG_FUNCTION_INFO_V1(trovella_pat_create);
 Datum
 trovella_pat_create(PG_FUNCTION_ARGS)
 {
+	SpiSection	spi;
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	pg_uuid_t	user_id;
 	pg_uuid_t  *token_id = palloc(sizeof(pg_uuid_t));
@@ -411,7 +412,7 @@ trovella_pat_create(PG_FUNCTION_ARGS)
 	trovella_new_ulid(token_id);
 
 	trovella_begin_owner_section(fcinfo, &section);
-	SPI_connect();
+	trovella_spi_connect(&spi);
 	trovella_check_token_cap(&user_id);
 
 	values[0] = UUIDPGetDatum(token_id);
@@ -439,7 +440,7 @@ trovella_pat_create(PG_FUNCTION_ARGS)
 	}
 	if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not store a token");
-	SPI_finish();
+	trovella_spi_finish(&spi);
 	trovella_end_owner_section(&section);
 
 	result[0] = UUIDPGetDatum(token_id);

@@ -17,9 +17,10 @@
  *	- on a shard placement, both compare the tenant with
  *	  (SELECT trovella.current_tenant()), an InitPlan evaluated once per
  *	  query instead of once per row;
- *	- a nested CREATE POLICY of a policy the table already has replaces it:
- *	  the guard in auto mode isolates the tables Citus creates as the DDL
- *	  ends, before Citus gives them their policies;
+ *	- a nested CREATE POLICY of a policy the table already has replaces it
+ *	  when it gives trovella's own condition: the guard in auto mode
+ *	  isolates the tables Citus creates as the DDL ends, before Citus gives
+ *	  them their policies (any other such statement fails, 42710);
  *	- a table that Citus turns into a placement by renaming it (a Citus
  *	  local table, a reference table made on a coordinator in the metadata)
  *	  keeps its policies but gets the per-query form.
@@ -41,9 +42,35 @@
 
 #include "citus.h"
 #include "placement.h"
+#include "statement.h"
 
 #define ISOLATION_POLICY	"trovella_tenant_isolation"
 #define ACCESS_POLICY		"trovella_tenant_access"
+
+/*
+ * Whether expr is "col = trovella.current_tenant()", the form in which
+ * Citus deparses trovella's policies ("=" or "pg_catalog.=").
+ */
+static bool
+tenant_condition(Node *expr)
+{
+	A_Expr	   *op;
+	FuncCall   *call;
+
+	if (expr == NULL || !IsA(expr, A_Expr))
+		return false;
+	op = (A_Expr *) expr;
+	if (op->kind != AEXPR_OP || op->rexpr == NULL || !IsA(op->rexpr, FuncCall) ||
+		op->lexpr == NULL || !IsA(op->lexpr, ColumnRef) ||
+		strcmp(strVal(llast(op->name)), "=") != 0 ||
+		(list_length(op->name) == 2 && strcmp(strVal(linitial(op->name)), "pg_catalog") != 0) ||
+		list_length(op->name) > 2)
+		return false;
+	call = (FuncCall *) op->rexpr;
+	return list_length(call->funcname) == 2 && call->args == NIL &&
+		strcmp(strVal(linitial(call->funcname)), "trovella") == 0 &&
+		strcmp(strVal(lsecond(call->funcname)), "current_tenant") == 0;
+}
 
 /* Rewrite "col = trovella.current_tenant()" as "col = (SELECT ...)". */
 static Node *
@@ -55,18 +82,10 @@ per_query_condition(Node *expr)
 	SelectStmt *select;
 	SubLink    *sublink;
 
-	if (expr == NULL || !IsA(expr, A_Expr))
+	if (!tenant_condition(expr))
 		return expr;
 	op = (A_Expr *) expr;
-	if (op->kind != AEXPR_OP || op->rexpr == NULL || !IsA(op->rexpr, FuncCall) ||
-		op->lexpr == NULL || !IsA(op->lexpr, ColumnRef) ||
-		strcmp(strVal(llast(op->name)), "=") != 0)
-		return expr;
 	call = (FuncCall *) op->rexpr;
-	if (list_length(call->funcname) != 2 || call->args != NIL ||
-		strcmp(strVal(linitial(call->funcname)), "trovella") != 0 ||
-		strcmp(strVal(lsecond(call->funcname)), "current_tenant") != 0)
-		return expr;
 
 	target = makeNode(ResTarget);
 	target->val = (Node *) call;
@@ -91,23 +110,29 @@ trovella_policy(const char *name)
 static void
 create_policy(PlannedStmt **pstmt, bool *readOnlyTree)
 {
+	SpiSection	spi;
 	CreatePolicyStmt *policy = (CreatePolicyStmt *) (*pstmt)->utilityStmt;
 	bool		isolation = strcmp(policy->policy_name, ISOLATION_POLICY) == 0;
 	Oid			relid = RangeVarGetRelid(policy->table, NoLock, true);
 	bool		shard = trovella_citus_is_shard(relid);
 
-	if (OidIsValid(relid) && OidIsValid(get_relation_policy_oid(relid, policy->policy_name, true)))
+	/*
+	 * The guard in auto mode was first: Citus's statement, which gives the
+	 * table trovella's own condition, replaces its policy.  Any other
+	 * statement of that name fails as it would on one server (42710).
+	 */
+	if (OidIsValid(relid) && OidIsValid(get_relation_policy_oid(relid, policy->policy_name, true)) &&
+		tenant_condition(policy->qual) && tenant_condition(policy->with_check))
 	{
-		/* the guard in auto mode was first: the statement replaces its policy */
 		char	   *drop = psprintf("DROP POLICY %s ON %s",
 									quote_identifier(policy->policy_name),
 									quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 															   get_rel_name(relid)));
 
-		SPI_connect();
+		trovella_spi_connect(&spi);
 		if (SPI_execute(drop, false, 0) != SPI_OK_UTILITY)
 			elog(ERROR, "could not replace policy %s", policy->policy_name);
-		SPI_finish();
+		trovella_spi_finish(&spi);
 	}
 	if (!shard && !(isolation && policy->permissive))
 		return;
@@ -133,6 +158,7 @@ create_policy(PlannedStmt **pstmt, bool *readOnlyTree)
 static void
 per_query_policies(Oid relid)
 {
+	SpiSection	spi;
 	Oid			argtypes[2] = {OIDOID, TEXTOID};
 	Datum		values[2];
 	char	   *table = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
@@ -142,14 +168,15 @@ per_query_policies(Oid relid)
 
 	values[0] = ObjectIdGetDatum(relid);
 	values[1] = CStringGetTextDatum(table);
-	SPI_connect();
-	if (SPI_execute_with_args("SELECT format('ALTER POLICY %I ON %s USING (%I OPERATOR(pg_catalog.=) "
+	trovella_spi_connect(&spi);
+	if (SPI_execute_with_args("SELECT pg_catalog.format('ALTER POLICY %I ON %s USING (%I OPERATOR(pg_catalog.=) "
 							  "  (SELECT trovella.current_tenant())) WITH CHECK (%I OPERATOR(pg_catalog.=) "
 							  "  (SELECT trovella.current_tenant()))', p.polname, $2, c.col, c.col) "
 							  "FROM pg_catalog.pg_policy p, "
 							  "  LATERAL (SELECT trovella.tenant_policy_column(p.polrelid) AS col) c "
 							  "WHERE p.polrelid OPERATOR(pg_catalog.=) $1 AND c.col IS NOT NULL "
-							  "  AND p.polname IN ('" ISOLATION_POLICY "', '" ACCESS_POLICY "') "
+							  "  AND p.polname OPERATOR(pg_catalog.=) ANY "
+							  "    (ARRAY['" ISOLATION_POLICY "', '" ACCESS_POLICY "']::pg_catalog.name[]) "
 							  "  AND pg_catalog.strpos(pg_catalog.pg_get_expr(p.polqual, p.polrelid), "
 							  "    'SELECT trovella.current_tenant()') OPERATOR(pg_catalog.=) 0",
 							  2, argtypes, values, NULL, true, 0) != SPI_OK_SELECT)
@@ -159,7 +186,7 @@ per_query_policies(Oid relid)
 	foreach(lc, alters)
 		if (SPI_execute(lfirst(lc), false, 0) != SPI_OK_UTILITY)
 			elog(ERROR, "could not alter the policies of %s", table);
-	SPI_finish();
+	trovella_spi_finish(&spi);
 }
 
 /* Before a utility statement (hooks.c). */

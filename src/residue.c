@@ -56,6 +56,7 @@
 #include "context.h"
 #include "residue.h"
 #include "residue_temp.h"
+#include "statement.h"
 
 /* Something of this transaction to look at again, with its subtransaction. */
 typedef struct Residue
@@ -261,6 +262,7 @@ trovella_residue_utility_after(Node *stmt)
 static void
 check_residue_before_context(const ContextProposal *proposal)
 {
+	SpiSection	spi;
 	ListCell   *lc;
 
 	if (!residue_check || !proposal->first_in_transaction)
@@ -281,7 +283,7 @@ check_residue_before_context(const ContextProposal *proposal)
 	/* the library was loaded in this transaction: ask the portal manager */
 	if (!hooks_whole_transaction)
 	{
-		SPI_connect();
+		trovella_spi_connect(&spi);
 		if (SPI_execute("SELECT name FROM pg_catalog.pg_cursors"
 						" WHERE is_holdable AND creation_time OPERATOR(pg_catalog.>=) pg_catalog.transaction_timestamp()",
 						true, 1) != SPI_OK_SELECT)
@@ -289,7 +291,7 @@ check_residue_before_context(const ContextProposal *proposal)
 		if (SPI_processed > 0)
 			refuse_hold_cursor(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1),
 							   "open in this transaction");
-		SPI_finish();
+		trovella_spi_finish(&spi);
 	}
 }
 

@@ -46,6 +46,7 @@
 
 #include "compat.h"
 #include "residue_temp.h"
+#include "statement.h"
 
 /*
  * Temporary tables created ON COMMIT DROP or DELETE ROWS, for the session
@@ -68,18 +69,19 @@ static List *transient_tables = NIL;
 static bool
 created_by_this_command(Oid relid)
 {
+	SpiSection	spi;
 	Oid			argtypes[1] = {OIDOID};
 	Datum		values[1] = {ObjectIdGetDatum(relid)};
 	bool		created;
 
-	SPI_connect();
+	trovella_spi_connect(&spi);
 	if (SPI_execute_with_args("SELECT 1 FROM pg_catalog.pg_event_trigger_ddl_commands() c"
 							  " WHERE c.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
 							  "   AND c.objid OPERATOR(pg_catalog.=) $1",
 							  1, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not list the objects of the command");
 	created = SPI_processed > 0;
-	SPI_finish();
+	trovella_spi_finish(&spi);
 	return created;
 }
 

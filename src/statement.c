@@ -1,8 +1,9 @@
 /*
  * statement.c
- *		Statements trovella runs itself, through SPI: with the extension
- *		owner's rights, for functions that are not SECURITY DEFINER (tokens,
- *		membership), and from plans prepared once per backend.
+ *		Statements trovella runs itself, through SPI: always with only the
+ *		system catalogs on the search path and every table visible; with the extension owner's
+ *		rights, for functions that are not SECURITY DEFINER (tokens,
+ *		membership); and from plans prepared once per backend.
  */
 #include "postgres.h"
 
@@ -10,6 +11,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "utils/guc.h"
 #include "utils/syscache.h"
 
 #include "compat.h"
@@ -58,6 +60,53 @@ trovella_end_owner_section(const OwnerSection *section)
 	SetUserIdAndSecContext(section->saved_userid, section->saved_sec_context);
 }
 
+/* Whether Citus is loaded here, and so hides shard-named tables from queries. */
+static bool
+citus_hides_shards(void)
+{
+	const char *name = "citus.override_table_visibility";
+
+	return GetConfigOption(name, true, false) != NULL &&
+		(GetConfigOptionFlags(name, true) & GUC_CUSTOM_PLACEHOLDER) == 0;
+}
+
+/*
+ * Connect to SPI with only the system catalogs on the search path, until
+ * trovella_spi_finish().  Every statement trovella runs goes through here:
+ * it runs as whoever called (often a superuser during Citus operations),
+ * so nothing that role's search_path reaches (a function, an operator, a
+ * table) may stand in for what the statement names, and a kept plan is
+ * re-planned under this path, never under the caller's.  Where Citus is
+ * loaded, its hiding of every table named like a shard from catalog
+ * queries is off too: what trovella judges it sees by OID, whatever its
+ * name, and tells Citus's own placements by Citus's metadata (citus.c).
+ * An error in between is cleaned up by transaction or subtransaction
+ * abort.
+ */
+void
+trovella_spi_connect(SpiSection *section)
+{
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	push_catalog_search_path(&section->search_path);
+	section->visibility_level = 0;
+	if (citus_hides_shards())
+	{
+		section->visibility_level = NewGUCNestLevel();
+		(void) set_config_option("citus.override_table_visibility", "off",
+								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+								 true, 0, false);
+	}
+}
+
+void
+trovella_spi_finish(const SpiSection *section)
+{
+	if (section->visibility_level > 0)
+		AtEOXact_GUC(true, section->visibility_level);
+	pop_catalog_search_path(&section->search_path);
+	SPI_finish();
+}
 
 SPIPlanPtr
 trovella_keep_plan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes)

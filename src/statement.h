@@ -27,6 +27,19 @@ extern Oid	trovella_function_owner(FunctionCallInfo fcinfo);
 extern void trovella_begin_owner_section_as(Oid owner, OwnerSection *section);
 extern void trovella_end_owner_section(const OwnerSection *section);
 
+/*
+ * An SPI connection with only the system catalogs on the search path, and
+ * Citus's shard hiding off (statement.c).
+ */
+typedef struct SpiSection
+{
+	CatalogSearchPath search_path;
+	int			visibility_level;	/* GUC nest level, 0 without Citus */
+} SpiSection;
+
+extern void trovella_spi_connect(SpiSection *section);
+extern void trovella_spi_finish(const SpiSection *section);
+
 /* Prepare sql and keep the plan in *plan the first time it is needed. */
 extern SPIPlanPtr trovella_keep_plan(SPIPlanPtr *plan, const char *sql,
 									 int nargs, Oid *argtypes);

@@ -62,6 +62,7 @@ static Oid	pending_owner = InvalidOid;
 static void
 write_last_used(Oid owner, const pg_uuid_t *ids, int nids)
 {
+	SpiSection	spi;
 	Oid			argtypes[2] = {UUIDARRAYOID, TIMESTAMPTZOID};
 	Datum		values[2];
 	Datum	   *elements = palloc(sizeof(Datum) * nids);
@@ -74,7 +75,7 @@ write_last_used(Oid owner, const pg_uuid_t *ids, int nids)
 	values[1] = TimestampTzGetDatum(TimestampTzPlusMilliseconds(now, -(int64) pat_last_used_interval * 1000));
 
 	trovella_begin_owner_section_as(owner, &section);
-	SPI_connect();
+	trovella_spi_connect(&spi);
 	if (SPI_execute_snapshot(trovella_keep_plan(&touch_plan,
 												"UPDATE trovella.personal_access_token SET last_used_at = pg_catalog.statement_timestamp() "
 												"WHERE id OPERATOR(pg_catalog.=) ANY ("
@@ -86,7 +87,7 @@ write_last_used(Oid owner, const pg_uuid_t *ids, int nids)
 							 values, NULL, GetLatestSnapshot(), InvalidSnapshot,
 							 false, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "could not record the use of a token");
-	SPI_finish();
+	trovella_spi_finish(&spi);
 	trovella_end_owner_section(&section);
 	pfree(elements);
 }

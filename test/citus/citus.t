@@ -166,7 +166,7 @@ signed_value() {  # ROLE TENANT: the value of the first SET LOCAL sent to a work
 		sed -nE "s/.*SET LOCAL trovella.signed_context TO '([^']*)'.*/\1/p" | head -n 1
 }
 V=$(signed_value app $A)
-case "$V" in v2:$A::*) status=0 ;; *) status=1; echo "# got: $V" ;; esac
+case "$V" in v3:$A::*) status=0 ;; *) status=1; echo "# got: $V" ;; esac
 ok $status "with_tenant on the coordinator sends Citus's workers a signed value"
 worker_tx() {  # NODE ROLE VALUE SQL [APPLICATION_NAME]
 	PGAPPNAME=${5:-psql} direct "$1" "$2" -c "BEGIN" -c "SET LOCAL trovella.signed_context TO '$3'" -c "$4" -c "COMMIT" |
@@ -238,11 +238,11 @@ is "$(echo "$out" | grep '^after: ')" "after: 3" \
 c -c "ALTER ROLE app RESET trovella.signed_context_lifetime" >/dev/null
 # log_min_error_statement logs a refused statement's own text; nothing else
 # (no error, detail, hint or log line of trovella's) carries a value
-leaks=$(cat "$citus_dir"/*.log | grep -E 'v[12]:' | grep -v ' STATEMENT:  ')
+leaks=$(cat "$citus_dir"/*.log | grep -E 'v[123]:' | grep -v ' STATEMENT:  ')
 [ -z "$leaks" ] || echo "$leaks" | sed 's/^/# /'
 is "$(echo -n "$leaks" | grep -c .)" "0" \
 	"no message of any node carries a signed value (only refused statements' own text, logged by log_min_error_statement)"
-is "$(grep -cE 'v[12]:' "$citus_dir/coord.log")" "0" "the coordinator logged none at all"
+is "$(grep -cE 'v[123]:' "$citus_dir/coord.log")" "0" "the coordinator logged none at all"
 
 # 7. personal access tokens on a reference table
 c -c "SELECT create_reference_table('trovella.personal_access_token')" >/dev/null

@@ -42,48 +42,57 @@ citus_free_port() {
 # citus_node NODE: its port
 citus_port() { cat "$citus_dir/$1.port"; }
 
+# citus_init_node NODE [EXTRA_CONF_LINE...]: initdb, configure and start one
+# node, with Citus created in its database
+citus_init_node() {
+	local n=$1 port key
+	shift
+	# each node its own copy of the key, as on separate machines
+	key=$citus_dir/$n.key
+	if [ -n "${CITUS_KEY:-}" ]; then
+		cat "$citus_dir/secret" >"$key"
+		chmod 600 "$key"
+		[ "$(id -u)" -eq 0 ] && chown postgres "$key"
+	fi
+	citus_as_server "$citus_bindir/initdb" -D "$citus_dir/$n" -U postgres -A trust -E UTF8 --locale=C.UTF-8 >/dev/null || return 1
+	{
+		echo "listen_addresses = '127.0.0.1'"
+		echo "unix_socket_directories = '$citus_dir'"
+		echo "shared_preload_libraries = 'citus, trovella'"
+		echo "max_prepared_transactions = 20"
+		echo "citus.propagate_set_commands = 'local'"
+		[ -n "${CITUS_KEY:-}" ] && echo "trovella.cluster_key_file = '$key'"
+		# minor releases that restrict logical decoding output plugins
+		# (15.20 and later) must be told that Citus's may be used: its
+		# shard moves and splits decode through it
+		"$citus_bindir/postgres" --describe-config 2>/dev/null | grep -q '^output_plugin_libraries' &&
+			echo "output_plugin_libraries = 'pgoutput, test_decoding, citus'"
+		local line
+		for line in "$@"; do echo "$line"; done
+	} >>"$citus_dir/$n/postgresql.conf"
+	# a port found free may be taken before the server binds it: try others
+	local try
+	for try in 1 2 3 4 5; do
+		port=$(citus_free_port)
+		echo "$port" >"$citus_dir/$n.port"
+		citus_as_server "$citus_bindir/pg_ctl" -D "$citus_dir/$n" -l "$citus_dir/$n.log" \
+			-o "-p $port" -w start >/dev/null && break
+		grep -q 'could not create any TCP/IP sockets' "$citus_dir/$n.log" && [ "$try" -lt 5 ] || {
+			cat "$citus_dir/$n.log" >&2
+			return 1
+		}
+	done
+	citus_psql "$n" -c "CREATE EXTENSION citus" >/dev/null || return 1
+}
+
 # citus_start [EXTRA_CONF_LINE...]: initdb, configure and start every node,
 # then register the workers with the coordinator
 citus_start() {
-	local n port key secret
-	secret=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+	local n
+	head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$citus_dir/secret"
+	printf '%s\n' "$@" >"$citus_dir/conf_lines"
 	for n in $CITUS_NODES; do
-		# each node its own copy of the key, as on separate machines
-		key=$citus_dir/$n.key
-		if [ -n "${CITUS_KEY:-}" ]; then
-			printf '%s\n' "$secret" >"$key"
-			chmod 600 "$key"
-			[ "$(id -u)" -eq 0 ] && chown postgres "$key"
-		fi
-		citus_as_server "$citus_bindir/initdb" -D "$citus_dir/$n" -U postgres -A trust -E UTF8 --locale=C.UTF-8 >/dev/null || return 1
-		{
-			echo "listen_addresses = '127.0.0.1'"
-			echo "unix_socket_directories = '$citus_dir'"
-			echo "shared_preload_libraries = 'citus, trovella'"
-			echo "max_prepared_transactions = 20"
-			echo "citus.propagate_set_commands = 'local'"
-			[ -n "${CITUS_KEY:-}" ] && echo "trovella.cluster_key_file = '$key'"
-			# minor releases that restrict logical decoding output plugins
-			# (15.20 and later) must be told that Citus's may be used: its
-			# shard moves and splits decode through it
-			"$citus_bindir/postgres" --describe-config 2>/dev/null | grep -q '^output_plugin_libraries' &&
-				echo "output_plugin_libraries = 'pgoutput, test_decoding, citus'"
-			local line
-			for line in "$@"; do echo "$line"; done
-		} >>"$citus_dir/$n/postgresql.conf"
-		# a port found free may be taken before the server binds it: try others
-		local try
-		for try in 1 2 3 4 5; do
-			port=$(citus_free_port)
-			echo "$port" >"$citus_dir/$n.port"
-			citus_as_server "$citus_bindir/pg_ctl" -D "$citus_dir/$n" -l "$citus_dir/$n.log" \
-				-o "-p $port" -w start >/dev/null && break
-			grep -q 'could not create any TCP/IP sockets' "$citus_dir/$n.log" && [ "$try" -lt 5 ] || {
-				cat "$citus_dir/$n.log" >&2
-				return 1
-			}
-		done
-		citus_psql "$n" -c "CREATE EXTENSION citus" >/dev/null || return 1
+		citus_init_node "$n" "$@" || return 1
 	done
 	citus_psql coord -c "SELECT citus_set_coordinator_host('127.0.0.1', $(citus_port coord))" >/dev/null || return 1
 	for n in $CITUS_NODES; do
@@ -95,6 +104,18 @@ citus_start() {
 		citus_psql coord -c "SELECT citus_set_node_property('127.0.0.1', $(citus_port coord), 'shouldhaveshards', true)" \
 			>/dev/null || return 1
 	fi
+}
+
+# citus_add_worker NODE [SQL...]: a new node as citus_start configures one,
+# each SQL run on it before the coordinator adds it with citus_add_node()
+citus_add_worker() {
+	local n=$1 sql lines=()
+	shift
+	mapfile -t lines <"$citus_dir/conf_lines"
+	citus_init_node "$n" "${lines[@]}" || return 1
+	CITUS_NODES="$CITUS_NODES $n"
+	for sql in "$@"; do citus_psql "$n" -c "$sql" >/dev/null || return 1; done
+	citus_psql coord -c "SELECT citus_add_node('127.0.0.1', $(citus_port "$n"))" >/dev/null
 }
 
 # citus_psql NODE [psql args]: as postgres over TCP, unaligned tuples, errors as "ERROR <sqlstate>"
