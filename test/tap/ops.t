@@ -71,7 +71,8 @@ if available pg_partman; then
 		GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA partman TO $OWNER;
 		GRANT EXECUTE ON ALL PROCEDURES IN SCHEMA partman TO $OWNER" >/dev/null
 	# 4.x (Debian 12) names the partitioning type; 5.x (Debian 13 on) does not
-	if [ "$(q -c "SELECT split_part(extversion, '.', 1) FROM pg_extension WHERE extname = 'pg_partman'")" = 4 ]; then
+	partman_major=$(q -c "SELECT split_part(extversion, '.', 1) FROM pg_extension WHERE extname = 'pg_partman'")
+	if [ "$partman_major" = 4 ]; then
 		create_parent="partman.create_parent(p_parent_table := 'public.%s', p_control := 'created_at', p_type := 'native', p_interval := 'daily', p_premake := 3)"
 	else
 		create_parent="partman.create_parent(p_parent_table := 'public.%s', p_control := 'created_at', p_interval := '1 day', p_premake := 3)"
@@ -174,9 +175,17 @@ if available pg_partman; then
 			                                             ('old', now() - interval '10 days')" \
 			-c "COMMIT" >/dev/null
 		as $OWNER "$mode" -c "UPDATE partman.part_config SET premake = 35 WHERE parent_table = 'public.$t'" >/dev/null
-		is "$(as $OWNER "$mode" -c "SELECT trovella.with_tenant('$NIL'); SELECT partman.run_maintenance('public.$t')" |
-			tail -n 1)" "ERROR P0001" \
-			"pg_partman, guard $mode: a row beyond the premade days stops maintenance (P0001)"
+		# (pg_partman 5 goes on: ignore_default_data, set above, leaves the
+		# default partition's rows alone)
+		if [ "$partman_major" = 4 ]; then
+			is "$(as $OWNER "$mode" -c "SELECT trovella.with_tenant('$NIL'); SELECT partman.run_maintenance('public.$t')" |
+				tail -n 1)" "ERROR P0001" \
+				"pg_partman 4, guard $mode: a row beyond the premade days stops maintenance (P0001)"
+		else
+			is "$(as $OWNER "$mode" -c "SELECT trovella.with_tenant('$NIL'); SELECT partman.run_maintenance('public.$t')" |
+				tail -n 1)" "" \
+				"pg_partman $partman_major, guard $mode: a row beyond the premade days does not stop maintenance"
+		fi
 		out=$(as $BACKUP "$mode" -v ON_ERROR_STOP=1 -c "CALL partman.partition_data_proc('public.$t')" 2>&1 &&
 			as $OWNER "$mode" -v ON_ERROR_STOP=1 \
 				-c "SELECT trovella.with_tenant('$NIL'); SELECT partman.partition_gap_fill('public.$t')" \
