@@ -79,7 +79,7 @@ void
 LogRedactInit(void)
 {
 	DefineCustomBoolVariable("trovella.redact_tokens",
-							 gettext_noop("Masks every well-formed personal access token in the lines the server logs."),
+							 gettext_noop("Masks everything that begins like a personal access token, whole or cut short, in the lines the server logs."),
 							 gettext_noop("Needs trovella in shared_preload_libraries to cover a backend's lines before its first call to trovella."),
 							 &redact_tokens,
 							 true,
