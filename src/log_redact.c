@@ -39,7 +39,8 @@
  * is masked in the setting's value, in place (SHOW then shows it masked;
  * pg_stat_activity keeps what the client sent).  The node trees that
  * debug_print_parse, _rewritten and _plan log print constants as lists of
- * byte values: those are decoded and masked too (pat_redact_bytes).
+ * byte values, in DETAIL: there they are decoded and masked too
+ * (pat_redact_bytes).
  *
  * A backend logs before it loads trovella (the first statement that calls
  * it is logged first): only shared_preload_libraries covers every line.
@@ -90,9 +91,20 @@ LogRedactInit(void)
 							 NULL);
 }
 
-/* A part of the line: tokens as text, and as lists of byte values. */
+/* A part of the line: tokens as text. */
 static void
 redact(char *text)
+{
+	if (text != NULL)
+		pat_redact(text, strlen(text));
+}
+
+/*
+ * DETAIL, where a node tree is logged (elog_node_display): tokens as text,
+ * and as lists of byte values.
+ */
+static void
+redact_detail(char *text)
 {
 	size_t		len;
 
@@ -199,8 +211,8 @@ trovella_redact_log(ErrorData *edata)
 	if (!redact_tokens)
 		return;
 	redact(edata->message);
-	redact(edata->detail);
-	redact(edata->detail_log);
+	redact_detail(edata->detail);
+	redact_detail(edata->detail_log);
 	redact(edata->hint);
 	redact(edata->context);
 	redact(edata->internalquery);
