@@ -228,6 +228,23 @@ rte_read_as(PlannedStmt *pstmt, RangeTblEntry *rte, Oid *userid)
 }
 #endif
 
+/* What a range table entry of a plan requires of its user (ACL_INSERT...). */
+#if PG_VERSION_NUM >= 160000
+static inline AclMode
+rte_required_perms(PlannedStmt *pstmt, RangeTblEntry *rte)
+{
+	if (rte->perminfoindex == 0)
+		return 0;
+	return getRTEPermissionInfo(pstmt->permInfos, rte)->requiredPerms;
+}
+#else
+static inline AclMode
+rte_required_perms(PlannedStmt *pstmt, RangeTblEntry *rte)
+{
+	return rte->requiredPerms;
+}
+#endif
+
 /* 19 gave the planner (and its hook) the EXPLAIN state of the statement. */
 #if PG_VERSION_NUM >= 190000
 #define TROVELLA_PLANNER_ES_PARAM , ExplainState *es

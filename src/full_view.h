@@ -9,6 +9,7 @@
 
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "executor/execdesc.h"
 #include "nodes/parsenodes.h"
 #include "nodes/plannodes.h"
@@ -16,5 +17,8 @@
 extern void trovella_full_view_utility_before(PlannedStmt **pstmt, bool *readOnlyTree);
 extern void trovella_full_view_planner(Query *parse);
 extern void trovella_full_view_executor_start(QueryDesc *queryDesc, int eflags);
+extern void trovella_full_view_executor_end(QueryDesc *queryDesc);
+extern void trovella_full_view_xact(XactEvent event);
+extern void trovella_full_view_subxact(SubXactEvent event, SubTransactionId subid);
 
 #endif							/* TROVELLA_FULL_VIEW_H */

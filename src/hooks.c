@@ -21,7 +21,9 @@
  * Planner and executor: a copy made from one tenant's view is refused
  * (full_view.c) before the query is planned (where Citus's distributed plan
  * still shows what it reads) and again before ExecutorStart (a plan
- * reused, CREATE TABLE AS, materialized views), on every server; statistics ask for their
+ * reused, CREATE TABLE AS, materialized views, the queries nested in a
+ * copy: full_view.c remembers the copies running until their ExecutorEnd
+ * or the abort of their (sub)transaction), on every server; statistics ask for their
  * instrumentation before ExecutorStart
  * (19) or allocate it after (older), and count at ExecutorEnd, before
  * residue notes the temporary tables the query wrote; ExecutorRun and
@@ -186,6 +188,7 @@ trovella_ExecutorEnd(QueryDesc *queryDesc)
 	if (preloaded)
 		trovella_stats_executor_end(queryDesc);
 	trovella_residue_executor_end(queryDesc);
+	trovella_full_view_executor_end(queryDesc);
 	if (prev_ExecutorEnd)
 		prev_ExecutorEnd(queryDesc);
 	else
@@ -313,6 +316,7 @@ trovella_xact_callback(XactEvent event, void *arg)
 	trovella_residue_xact(event);
 	trovella_token_scans_xact(event);
 	trovella_isolation_xact(event);
+	trovella_full_view_xact(event);
 }
 
 static void
@@ -322,6 +326,7 @@ trovella_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 	trovella_residue_subxact(event, mySubid);
 	trovella_token_scans_subxact(event);
 	trovella_isolation_subxact(event);
+	trovella_full_view_subxact(event, mySubid);
 }
 
 static void

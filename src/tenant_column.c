@@ -6,9 +6,9 @@
  * The guard isolates the table as the statement ends (isolation.c), and a
  * row whose tenant is NULL is visible to no tenant, nor to the table's
  * owner: such a row would be lost to everyone but the operations role.
- * So the statement is refused (55000) unless it gives the rows a tenant
- * (NOT NULL, a DEFAULT, or a generated value), which is a choice made on
- * purpose.  Whether the table has rows is judged without row-level
+ * So the statement is refused (55000) unless it gives the rows a tenant:
+ * NOT NULL, or a DEFAULT or generated value that is a constant other than
+ * NULL (DEFAULT NULL, or a function that may return NULL, does not).  Whether the table has rows is judged without row-level
  * security (relation_rows.c), under the lock the statement takes.
  */
 #include "postgres.h"
@@ -25,21 +25,41 @@
 #include "isolation.h"
 #include "relation_rows.h"
 
-/* Whether a column definition gives existing rows a value: NOT NULL, DEFAULT. */
+/*
+ * Whether a raw default or generation expression is provably not NULL: a
+ * constant other than NULL, cast or not.  Anything else (a function's
+ * result, NULL::uuid) may leave the rows without a tenant.
+ */
+static bool
+provably_not_null(Node *expr)
+{
+	while (expr != NULL && IsA(expr, TypeCast))
+		expr = ((TypeCast *) expr)->arg;
+	return expr != NULL && IsA(expr, A_Const) && !((A_Const *) expr)->isnull;
+}
+
+/*
+ * Whether a column definition gives existing rows a tenant: NOT NULL (then
+ * PostgreSQL refuses a NULL fill itself), or a DEFAULT or generated value
+ * that is a constant other than NULL.
+ */
 static bool
 column_fills_rows(ColumnDef *column)
 {
 	ListCell   *lc;
 
-	if (column->is_not_null || column->raw_default != NULL)
+	if (column->is_not_null || provably_not_null(column->raw_default))
 		return true;
 	foreach(lc, column->constraints)
 	{
 		Constraint *constraint = lfirst(lc);
 
-		if (IsA(constraint, Constraint) &&
-			(constraint->contype == CONSTR_NOTNULL || constraint->contype == CONSTR_DEFAULT ||
-			 constraint->contype == CONSTR_GENERATED || constraint->contype == CONSTR_PRIMARY))
+		if (!IsA(constraint, Constraint))
+			continue;
+		if (constraint->contype == CONSTR_NOTNULL || constraint->contype == CONSTR_PRIMARY)
+			return true;
+		if ((constraint->contype == CONSTR_DEFAULT || constraint->contype == CONSTR_GENERATED) &&
+			provably_not_null(constraint->raw_expr))
 			return true;
 	}
 	return false;

@@ -183,6 +183,103 @@ SELECT count(*) AS own_rows_copied FROM fv_project;
 COMMIT;
 RESET ROLE;
 
+-- a copy made by a data-modifying WITH query under a SELECT (or in a DO
+-- block) is a copy too; one between isolated tables stays allowed
+SET ROLE regress_fv_owner;
+\set VERBOSITY sqlstate
+BEGIN;
+SELECT trovella.with_tenant(:a);
+WITH x AS (INSERT INTO fv_plain SELECT id, project_id FROM fv_doc RETURNING 1) SELECT count(*) FROM x;
+ROLLBACK;
+BEGIN;
+SELECT trovella.with_tenant(:a);
+DO $$ BEGIN EXECUTE 'WITH x AS (INSERT INTO fv_plain SELECT id, project_id FROM fv_doc RETURNING 1) SELECT count(*) FROM x'; END $$;
+ROLLBACK;
+\set VERBOSITY default
+BEGIN;
+SELECT trovella.with_tenant(:a);
+WITH x AS (INSERT INTO fv_project SELECT id + 200, tenant_id FROM fv_project RETURNING 1) SELECT count(*) AS own_rows_copied FROM x;
+ROLLBACK;
+
+-- rows read through a function: its query, nested in a copy into a table
+-- without isolation, a new table or a materialized view, is refused
+CREATE FUNCTION fv_read_all() RETURNS TABLE (id int, project_id int)
+LANGUAGE plpgsql AS $$ BEGIN RETURN QUERY SELECT d.id, d.project_id FROM fv_doc d; END $$;
+\set VERBOSITY sqlstate
+BEGIN;
+SELECT trovella.with_tenant(:a);
+INSERT INTO fv_plain SELECT * FROM fv_read_all();
+ROLLBACK;
+BEGIN;
+SELECT trovella.with_tenant(:a);
+CREATE TABLE fv_copy_fn AS SELECT * FROM fv_read_all();
+ROLLBACK;
+BEGIN;
+SELECT trovella.with_tenant(:a);
+CREATE MATERIALIZED VIEW fv_mv_fn AS SELECT * FROM fv_read_all();
+ROLLBACK;
+-- after a refused copy (in a savepoint, or caught by PL/pgSQL), the same
+-- transaction reads through the function and copies between isolated tables
+BEGIN;
+SELECT trovella.with_tenant(:a);
+SAVEPOINT s;
+INSERT INTO fv_plain SELECT * FROM fv_read_all();
+ROLLBACK TO SAVEPOINT s;
+\set VERBOSITY default
+DO $$ BEGIN INSERT INTO fv_plain SELECT * FROM fv_read_all();
+EXCEPTION WHEN insufficient_privilege THEN RAISE NOTICE 'refused: %', SQLSTATE; END $$;
+SELECT count(*) AS own_rows_read FROM fv_read_all();
+INSERT INTO fv_doc SELECT id + 300, :a, project_id FROM fv_read_all();
+SELECT count(*) AS own_rows_copied FROM fv_doc WHERE id > 300;
+ROLLBACK;
+RESET ROLE;
+-- a materialized view the owner owns, refreshed in another tenant's context
+SET ROLE regress_fv_ops;
+CREATE MATERIALIZED VIEW fv_mv_fn AS SELECT * FROM fv_read_all();
+CREATE UNIQUE INDEX ON fv_mv_fn (id);
+ALTER MATERIALIZED VIEW fv_mv_fn OWNER TO regress_fv_owner;
+RESET ROLE;
+SET ROLE regress_fv_owner;
+\set VERBOSITY sqlstate
+BEGIN;
+SELECT trovella.with_tenant(:b);
+REFRESH MATERIALIZED VIEW fv_mv_fn;
+ROLLBACK;
+BEGIN;
+SELECT trovella.with_tenant(:b);
+REFRESH MATERIALIZED VIEW CONCURRENTLY fv_mv_fn;
+ROLLBACK;
+\set VERBOSITY default
+SELECT count(*) AS every_tenants_rows FROM fv_mv_fn;
+DROP MATERIALIZED VIEW fv_mv_fn;
+RESET ROLE;
+-- the operations role copies through the function
+SET ROLE regress_fv_ops;
+BEGIN;
+INSERT INTO fv_plain SELECT * FROM fv_read_all();
+WITH x AS (INSERT INTO fv_plain SELECT id, project_id FROM fv_doc RETURNING 1) SELECT count(*) AS copied FROM x;
+CREATE TABLE fv_copy_fn AS SELECT * FROM fv_read_all();
+SELECT count(*) AS copied FROM fv_copy_fn;
+ROLLBACK;
+RESET ROLE;
+
+-- a table is a copy's isolated target when the judgement of the guard and
+-- the audit proves it, not when a policy bears trovella's name
+SET ROLE regress_fv_owner;
+CREATE TABLE fv_fake (id int, project_id int);
+ALTER TABLE fv_fake ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
+CREATE POLICY trovella_tenant_isolation ON fv_fake USING (true);
+CREATE POLICY trovella_tenant_access ON fv_fake USING (true);
+\set VERBOSITY sqlstate
+BEGIN;
+SELECT trovella.with_tenant(:a);
+INSERT INTO fv_fake SELECT id, project_id FROM fv_doc;
+ROLLBACK;
+\set VERBOSITY default
+DROP TABLE fv_fake;
+DROP FUNCTION fv_read_all();
+RESET ROLE;
+
 -- the operations role copies every tenant's rows; a materialized view's
 -- query runs as its owner, so one that the operations role owns refreshes
 SET ROLE regress_fv_ops;
@@ -208,6 +305,10 @@ INSERT INTO fv_legacy VALUES (1), (2);
 ALTER TABLE fv_legacy ADD COLUMN tenant_id uuid;
 \set VERBOSITY sqlstate
 ALTER TABLE fv_legacy ADD COLUMN tenant_id uuid;
+-- a default or generated value that may be NULL fills no row
+ALTER TABLE fv_legacy ADD COLUMN tenant_id uuid DEFAULT NULL;
+ALTER TABLE fv_legacy ADD COLUMN tenant_id uuid DEFAULT NULL::uuid;
+ALTER TABLE fv_legacy ADD COLUMN tenant_id uuid GENERATED ALWAYS AS (NULL::uuid) STORED;
 \set VERBOSITY default
 ALTER TABLE fv_empty ADD COLUMN tenant_id uuid;
 ALTER TABLE fv_legacy ADD COLUMN tenant_id uuid NOT NULL DEFAULT '00000000-0000-0000-0000-00000000000a';

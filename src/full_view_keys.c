@@ -1,0 +1,294 @@
+/*
+ * full_view_keys.c
+ *		Foreign keys checked from one tenant's view, before ALTER TABLE runs
+ *		(called by full_view.c's ProcessUtility handler).
+ *
+ *	- ADD FOREIGN KEY (as a table constraint, or a column's REFERENCES),
+ *	  unless NOT VALID; VALIDATE CONSTRAINT of a foreign key; ATTACH
+ *	  PARTITION under a table that has foreign keys (the partition's rows
+ *	  are checked against them).  PostgreSQL's initial check
+ *	  (RI_Initial_Check) reads the referencing table as the current user
+ *	  and assumes its owner sees every row, which FORCE ROW LEVEL SECURITY
+ *	  makes untrue: it saw one tenant's rows and marked the key valid for
+ *	  all of them.
+ *	- DETACH PARTITION of a table that foreign keys reference: PostgreSQL
+ *	  checks, the same way, that no row still references the partition.
+ *
+ * Each is refused (42501) when row-level security binds the current user on
+ * a table the check reads, and the table it validates holds a row, any
+ * tenant's: judged from C without row-level security (relation_rows.c).
+ * A foreign key added to an empty table (CREATE TABLE then ADD FOREIGN
+ * KEY, the usual migration) is marked valid without PostgreSQL's check,
+ * as PostgreSQL does for a table it creates: it passes with or without a
+ * tenant context (the check, reading under the policies, would fail
+ * without one).  Citus's shard placements pass: their keys are their
+ * table's.
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_constraint.h"
+#include "catalog/pg_inherits.h"
+#include "commands/tablecmds.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/rls.h"
+#include "utils/syscache.h"
+
+#include "citus.h"
+#include "compat.h"
+#include "full_view_keys.h"
+#include "relation_rows.h"
+
+static void
+refuse_validation(const char *what, Oid relid, Oid bound_relid)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("trovella: %s on table %s needs a role that sees every tenant's rows",
+					what, get_rel_name(relid)),
+			 errdetail("Row-level security binds role \"%s\" on table %s: PostgreSQL would check only the rows this role sees and accept the rows of every other tenant unchecked.",
+					   GetUserNameFromId(GetUserId(), false), get_rel_name(bound_relid)),
+			 errhint("Run it as a role that row-level security does not bind (BYPASSRLS: the operations role), or add the foreign key NOT VALID and have that role run VALIDATE CONSTRAINT.")));
+}
+
+/* The first table of relid's tree that row-level security binds us on. */
+static Oid
+bound_in_tree(Oid relid)
+{
+	List	   *relids;
+	ListCell   *lc;
+
+	if (!OidIsValid(relid))
+		return InvalidOid;
+	relids = find_all_inheritors(relid, NoLock, NULL);
+	foreach(lc, relids)
+		if (check_enable_rls(lfirst_oid(lc), InvalidOid, true) == RLS_ENABLED)
+			return lfirst_oid(lc);
+	return InvalidOid;
+}
+
+/*
+ * A check of the rows of checked (and below) against referenced: refused
+ * if row-level security binds us on either, and checked holds a row.
+ * Returns whether it binds us and checked is empty: nothing to check.
+ */
+static bool
+judge_check(const char *what, Oid checked, Oid referenced, LOCKMODE lockmode)
+{
+	Oid			bound;
+
+	/*
+	 * A Citus shard placement gets its table's keys, checked on the table:
+	 * Citus adds them to the placements it copies (a shard move or split),
+	 * connected as the table's owner
+	 */
+	if (trovella_citus_is_shard(checked))
+		return false;
+	bound = bound_in_tree(checked);
+
+	if (!OidIsValid(bound))
+		bound = bound_in_tree(referenced);
+	if (!OidIsValid(bound))
+		return false;
+	if (trovella_relation_has_rows(checked, lockmode))
+		refuse_validation(what, checked, bound);
+	return true;
+}
+
+/* Foreign keys a column definition adds (REFERENCES), validated at once. */
+static List *
+column_foreign_keys(ColumnDef *column)
+{
+	List	   *keys = NIL;
+	ListCell   *lc;
+
+	foreach(lc, column->constraints)
+	{
+		Constraint *constraint = lfirst(lc);
+
+		if (IsA(constraint, Constraint) && constraint->contype == CONSTR_FOREIGN &&
+			!constraint->skip_validation)
+			keys = lappend(keys, constraint);
+	}
+	return keys;
+}
+
+/* The table a foreign key not yet validated refers to, or InvalidOid. */
+static Oid
+unvalidated_key_target(Oid relid, const char *name)
+{
+	Oid			conoid = get_relation_constraint_oid(relid, name, true);
+	HeapTuple	tuple;
+	Oid			referenced = InvalidOid;
+
+	if (!OidIsValid(conoid))
+		return InvalidOid;
+	tuple = SearchSysCache1(CONSTROID, ObjectIdGetDatum(conoid));
+	if (!HeapTupleIsValid(tuple))
+		return InvalidOid;
+	if (((Form_pg_constraint) GETSTRUCT(tuple))->contype == CONSTRAINT_FOREIGN &&
+		!((Form_pg_constraint) GETSTRUCT(tuple))->convalidated)
+		referenced = ((Form_pg_constraint) GETSTRUCT(tuple))->confrelid;
+	ReleaseSysCache(tuple);
+	return referenced;
+}
+
+/*
+ * ATTACH PARTITION: the new partition's rows meet each key of the parent
+ * (read under the lock a reader takes, kept to the end of the transaction;
+ * ATTACH itself takes a stronger one next).
+ */
+static void
+judge_attach(Oid parent, PartitionCmd *cmd, LOCKMODE lockmode)
+{
+	/* locked as the statement locks it (not weaker: no upgrade to wait on) */
+	Relation	rel = table_open(parent, lockmode);
+	List	   *keys = copyObject(RelationGetFKeyList(rel));
+	Oid			partition;
+	ListCell   *lc;
+
+	table_close(rel, NoLock);
+	if (keys == NIL)
+		return;
+	partition = RangeVarGetRelid(cmd->name, NoLock, true);
+	if (!OidIsValid(partition) || !table_ownercheck(partition, GetUserId()))
+		return;
+	foreach(lc, keys)
+		judge_check("ATTACH PARTITION", partition,
+					((ForeignKeyCacheInfo *) lfirst(lc))->confrelid, AccessExclusiveLock);
+}
+
+/*
+ * DETACH PARTITION of a referenced table: PostgreSQL reads each referencing
+ * table for rows that still point into the partition.
+ */
+static void
+judge_detach(Oid parent)
+{
+	Relation	catalog = table_open(ConstraintRelationId, AccessShareLock);
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	List	   *referencing = NIL;
+	ListCell   *lc;
+
+	ScanKeyInit(&key, Anum_pg_constraint_confrelid, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(parent));
+	scan = systable_beginscan(catalog, InvalidOid, false, NULL, 1, &key);
+	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
+	{
+		Form_pg_constraint constraint = (Form_pg_constraint) GETSTRUCT(tuple);
+
+		if (constraint->contype == CONSTRAINT_FOREIGN)
+			referencing = list_append_unique_oid(referencing, constraint->conrelid);
+	}
+	systable_endscan(scan);
+	table_close(catalog, AccessShareLock);
+	foreach(lc, referencing)
+		judge_check("DETACH PARTITION", lfirst_oid(lc), parent, ShareLock);
+}
+
+/*
+ * ALTER TABLE: refused if it would check rows from one tenant's view.
+ * Returns whether it adds foreign keys to a table that row-level security
+ * binds us on and that has no row: PostgreSQL's check would read it (and
+ * the referenced table) under the policies, and without a tenant context
+ * fail, where there is nothing to check.
+ */
+bool
+trovella_full_view_judge_alter(AlterTableStmt *stmt)
+{
+	Oid			relid;
+	LOCKMODE	lockmode;
+	ListCell   *lc;
+	bool		keys_to_empty = false;
+
+	if (stmt->objtype != OBJECT_TABLE || stmt->relation == NULL)
+		return false;
+	relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+	/* PostgreSQL refuses the statement itself to anyone else */
+	if (!OidIsValid(relid) || !table_ownercheck(relid, GetUserId()))
+		return false;
+	lockmode = AlterTableGetLockLevel(stmt->cmds);
+	foreach(lc, stmt->cmds)
+	{
+		AlterTableCmd *cmd = lfirst(lc);
+		List	   *keys = NIL;
+		ListCell   *k;
+
+		switch (cmd->subtype)
+		{
+			case AT_AddConstraint:
+				if (IsA(cmd->def, Constraint) &&
+					((Constraint *) cmd->def)->contype == CONSTR_FOREIGN &&
+					!((Constraint *) cmd->def)->skip_validation)
+					keys = list_make1(cmd->def);
+				break;
+			case AT_AddColumn:
+				if (IsA(cmd->def, ColumnDef))
+					keys = column_foreign_keys((ColumnDef *) cmd->def);
+				break;
+			case AT_ValidateConstraint:
+				{
+					Oid			referenced = unvalidated_key_target(relid, cmd->name);
+
+					if (OidIsValid(referenced))
+						judge_check("VALIDATE CONSTRAINT", relid, referenced, lockmode);
+				}
+				break;
+			case AT_AttachPartition:
+				if (get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE)
+					judge_attach(relid, (PartitionCmd *) cmd->def, lockmode);
+				break;
+			case AT_DetachPartition:
+				judge_detach(relid);
+				break;
+			default:
+				break;
+		}
+		foreach(k, keys)
+			if (judge_check("ADD FOREIGN KEY", relid,
+							RangeVarGetRelid(((Constraint *) lfirst(k))->pktable, NoLock, true),
+							lockmode))
+				keys_to_empty = true;
+	}
+	return keys_to_empty;
+}
+
+/*
+ * The foreign keys an ALTER TABLE adds to an empty table, locked as the
+ * statement locks it: valid without a check, as PostgreSQL marks those
+ * of a table it creates.
+ */
+void
+trovella_full_view_mark_keys_valid(AlterTableStmt *stmt)
+{
+	ListCell   *lc;
+
+	foreach(lc, stmt->cmds)
+	{
+		AlterTableCmd *cmd = lfirst(lc);
+		List	   *keys = NIL;
+		ListCell   *k;
+
+		if (cmd->subtype == AT_AddConstraint && IsA(cmd->def, Constraint) &&
+			((Constraint *) cmd->def)->contype == CONSTR_FOREIGN &&
+			!((Constraint *) cmd->def)->skip_validation)
+			keys = list_make1(cmd->def);
+		else if (cmd->subtype == AT_AddColumn && IsA(cmd->def, ColumnDef))
+			keys = column_foreign_keys((ColumnDef *) cmd->def);
+		foreach(k, keys)
+		{
+			((Constraint *) lfirst(k))->skip_validation = true;
+			((Constraint *) lfirst(k))->initially_valid = true;
+		}
+	}
+}
