@@ -1145,3 +1145,73 @@ CREATE OR REPLACE VIEW trovella.health AS
 SELECT * FROM trovella.health_checks()
 UNION ALL
 SELECT * FROM trovella.cluster_health();
+-- The guard sees every DDL statement, not a list of command tags: a tag
+-- missing from the list (CREATE SCHEMA with a table in it, ALTER TYPE ...
+-- CASCADE, IMPORT FOREIGN SCHEMA) left a table unjudged, and a partition
+-- made by CREATE SCHEMA without its parent's isolation.  The statements
+-- that can have nothing to do with a table are passed over in C.  Every
+-- relation a statement reports is a candidate, whatever its object type
+-- (a renamed column is a 'table column'), with the tables typed by a
+-- composite type it altered and every table that inherits from it.
+------------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION trovella.isolation_guard_candidates()
+RETURNS TABLE (tbl regclass, tenant_column name)
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	RETURN QUERY
+	WITH RECURSIVE reported AS (
+		SELECT DISTINCT CASE WHEN c.classid = 'pg_policy'::regclass
+		                     THEN (SELECT p.polrelid FROM pg_policy p WHERE p.oid = c.objid)
+		                     ELSE c.objid END AS relid
+		FROM pg_event_trigger_ddl_commands() c
+		WHERE c.classid IN ('pg_class'::regclass, 'pg_policy'::regclass)
+	),
+	-- a composite type altered with CASCADE changed the tables it types
+	direct AS (
+		SELECT r.relid FROM reported r
+		UNION
+		SELECT t.oid FROM reported r
+		JOIN pg_class ct ON ct.oid = r.relid AND ct.relkind = 'c'
+		JOIN pg_class t ON t.reloftype = ct.reltype
+	),
+	-- and a table its descendants, partitions or not (a column renamed on
+	-- the parent is renamed on them)
+	tree (relid) AS (
+		SELECT d.relid FROM direct d
+		UNION
+		SELECT i.inhrelid FROM tree t JOIN pg_inherits i ON i.inhparent = t.relid
+	),
+	touched AS MATERIALIZED (
+		SELECT t.relid FROM tree t JOIN pg_class c ON c.oid = t.relid
+		WHERE c.relkind IN ('r', 'p', 'f')
+	),
+	-- cheap catalog probes first: most DDL is about tables with nothing to do
+	-- with tenants
+	tenant_scoped AS MATERIALIZED (
+		SELECT t.relid
+		FROM touched t
+		WHERE EXISTS (SELECT 1 FROM pg_attribute a
+		              WHERE a.attrelid = t.relid AND NOT a.attisdropped
+		                AND a.attname = coalesce(current_setting('trovella.tenant_column', true), 'tenant_id'))
+		   OR EXISTS (SELECT 1 FROM pg_policy p
+		              WHERE p.polrelid = t.relid
+		                AND p.polname IN ('trovella_tenant_isolation', 'trovella_tenant_access'))
+		   OR EXISTS (SELECT 1 FROM pg_inherits i JOIN pg_policy p ON p.polrelid = i.inhparent
+		              WHERE i.inhrelid = t.relid
+		                AND p.polname IN ('trovella_tenant_isolation', 'trovella_tenant_access'))
+	),
+	judged AS MATERIALIZED (
+		SELECT s.relid, trovella.isolation_guard_problem(s.relid) AS col
+		FROM tenant_scoped s
+	)
+	SELECT j.relid::regclass, j.col FROM judged j WHERE j.col IS NOT NULL;
+END
+$$;
+
+DROP EVENT TRIGGER trovella_isolation_guard;
+CREATE EVENT TRIGGER trovella_isolation_guard ON ddl_command_end
+	EXECUTE FUNCTION trovella.isolation_guard();
+COMMENT ON EVENT TRIGGER trovella_isolation_guard IS
+'warns about, refuses or isolates tables left with a tenant column but without tenant isolation (trovella.isolation_guard); every DDL statement';

@@ -241,7 +241,38 @@ command_may_need_guard(Node *parsetree)
 	if (IsA(parsetree, AlterTableStmt))
 		return table_may_need_guard(RangeVarGetRelid(((AlterTableStmt *) parsetree)->relation,
 													 NoLock, true));
-	return true;
+
+	/*
+	 * The event trigger fires on every DDL statement: these cannot create a
+	 * table, give one a column or take a policy away.  Anything else (CREATE
+	 * SCHEMA, ALTER TYPE, IMPORT FOREIGN SCHEMA, RENAME, SET SCHEMA, a
+	 * statement of a later major) is checked in full.
+	 */
+	switch (nodeTag(parsetree))
+	{
+		case T_IndexStmt:
+		case T_ReindexStmt:
+		case T_CreateFunctionStmt:
+		case T_AlterFunctionStmt:
+		case T_CommentStmt:
+		case T_GrantStmt:
+		case T_AlterDefaultPrivilegesStmt:
+		case T_CreateSeqStmt:
+		case T_AlterSeqStmt:
+		case T_ViewStmt:
+		case T_DefineStmt:
+		case T_CompositeTypeStmt:
+		case T_CreateEnumStmt:
+		case T_AlterEnumStmt:
+		case T_CreateDomainStmt:
+		case T_CreateStatsStmt:
+		case T_CreateTrigStmt:
+		case T_CreateExtensionStmt:
+		case T_AlterExtensionStmt:
+			return false;
+		default:
+			return true;
+	}
 }
 
 /*
@@ -378,12 +409,22 @@ dropped_policy_tables(Node *parsetree)
 	return tables;
 }
 
-/* Whether the statement creates or attaches a partition. */
+/*
+ * Whether the statement creates or attaches a partition, itself or as an
+ * element of CREATE SCHEMA.
+ */
 static bool
 adds_partition(Node *parsetree)
 {
 	ListCell   *lc;
 
+	if (IsA(parsetree, CreateSchemaStmt))
+	{
+		foreach(lc, ((CreateSchemaStmt *) parsetree)->schemaElts)
+			if (adds_partition(lfirst(lc)))
+				return true;
+		return false;
+	}
 	if (IsA(parsetree, CreateStmt))
 		return ((CreateStmt *) parsetree)->partbound != NULL;
 	if (!IsA(parsetree, AlterTableStmt))
@@ -506,6 +547,14 @@ trovella_isolation_guard(PG_FUNCTION_ARGS)
 				if (SPI_execute_with_args("SELECT trovella.enable_tenant_isolation($1, $2)",
 										  2, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
 					elog(ERROR, "could not enable tenant isolation");
+
+				/*
+				 * isolated, it may still inherit from a table that is not
+				 * (CREATE SCHEMA ... INHERITS, which the statement's own
+				 * inheriting_table() does not look into): judged at commit
+				 */
+				if (has_superclass(tables[i]))
+					remember_table(tables[i]);
 			}
 			else
 				remember_table(tables[i]);
