@@ -4,7 +4,7 @@
  *
  * The helpers themselves are SQL in the install scripts: their work is DDL
  * and catalog queries.  The guard is an event trigger on ddl_command_end
- * whose function is here, so that it can keep state across a transaction:
+ * (any statement) whose function is here, to keep state across a transaction:
  *
  *	off		nothing (but partitions, below)
  *	warn	a WARNING at commit for each table the transaction left with a
@@ -213,9 +213,17 @@ table_may_need_guard(Oid relid)
 
 /*
  * A cheap look at the statement before any SQL runs: most DDL is about
- * tables that have nothing to do with tenants.  Anything not recognised
- * here is checked in full.
+ * tables that have nothing to do with tenants.  The event trigger fires on
+ * every DDL statement (a list of tags missed CREATE SCHEMA, ALTER TYPE,
+ * IMPORT FOREIGN SCHEMA); these cannot create a table, give one a column or
+ * take a policy away.  Anything else is checked in full.
  */
+static const NodeTag passed_over[] = {
+	T_IndexStmt, T_ReindexStmt, T_CreateFunctionStmt, T_AlterFunctionStmt, T_CommentStmt,
+	T_GrantStmt, T_AlterDefaultPrivilegesStmt, T_CreateSeqStmt, T_AlterSeqStmt, T_ViewStmt,
+	T_DefineStmt, T_CompositeTypeStmt, T_CreateEnumStmt, T_AlterEnumStmt, T_CreateDomainStmt,
+	T_CreateStatsStmt, T_CreateTrigStmt, T_CreateExtensionStmt, T_AlterExtensionStmt
+};
 static bool
 command_may_need_guard(Node *parsetree)
 {
@@ -242,37 +250,10 @@ command_may_need_guard(Node *parsetree)
 		return table_may_need_guard(RangeVarGetRelid(((AlterTableStmt *) parsetree)->relation,
 													 NoLock, true));
 
-	/*
-	 * The event trigger fires on every DDL statement: these cannot create a
-	 * table, give one a column or take a policy away.  Anything else (CREATE
-	 * SCHEMA, ALTER TYPE, IMPORT FOREIGN SCHEMA, RENAME, SET SCHEMA, a
-	 * statement of a later major) is checked in full.
-	 */
-	switch (nodeTag(parsetree))
-	{
-		case T_IndexStmt:
-		case T_ReindexStmt:
-		case T_CreateFunctionStmt:
-		case T_AlterFunctionStmt:
-		case T_CommentStmt:
-		case T_GrantStmt:
-		case T_AlterDefaultPrivilegesStmt:
-		case T_CreateSeqStmt:
-		case T_AlterSeqStmt:
-		case T_ViewStmt:
-		case T_DefineStmt:
-		case T_CompositeTypeStmt:
-		case T_CreateEnumStmt:
-		case T_AlterEnumStmt:
-		case T_CreateDomainStmt:
-		case T_CreateStatsStmt:
-		case T_CreateTrigStmt:
-		case T_CreateExtensionStmt:
-		case T_AlterExtensionStmt:
+	for (size_t i = 0; i < lengthof(passed_over); i++)
+		if (nodeTag(parsetree) == passed_over[i])
 			return false;
-		default:
-			return true;
-	}
+	return true;
 }
 
 /*
@@ -409,10 +390,7 @@ dropped_policy_tables(Node *parsetree)
 	return tables;
 }
 
-/*
- * Whether the statement creates or attaches a partition, itself or as an
- * element of CREATE SCHEMA.
- */
+/* Whether the statement (or an element of CREATE SCHEMA) adds a partition. */
 static bool
 adds_partition(Node *parsetree)
 {
@@ -519,7 +497,8 @@ trovella_isolation_guard(PG_FUNCTION_ARGS)
 			 * A partition added under an isolated parent is isolated at
 			 * once, in every mode (enable_tenant_isolation() on the parent
 			 * does its partitions itself); otherwise auto isolates, the
-			 * other modes judge at commit.
+			 * other modes judge at commit.  One that inherits is judged at
+			 * commit too (CREATE SCHEMA ... INHERITS has no inheriting_table).
 			 */
 			bool		inherit;
 
@@ -547,12 +526,6 @@ trovella_isolation_guard(PG_FUNCTION_ARGS)
 				if (SPI_execute_with_args("SELECT trovella.enable_tenant_isolation($1, $2)",
 										  2, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
 					elog(ERROR, "could not enable tenant isolation");
-
-				/*
-				 * isolated, it may still inherit from a table that is not
-				 * (CREATE SCHEMA ... INHERITS, which the statement's own
-				 * inheriting_table() does not look into): judged at commit
-				 */
 				if (has_superclass(tables[i]))
 					remember_table(tables[i]);
 			}
