@@ -10,11 +10,11 @@
  *	warn	a WARNING at commit for each table the transaction left with a
  *			tenant column but without isolation
  *	error	the same as an error: the transaction does not commit
- *	auto	isolation is enabled on such a table as soon as the DDL ends
+ *	auto	isolation is enabled on such a table as soon as the DDL ends (a
+ *			tenant column added to a table with rows is refused: tenant_column.c)
  *
- * A table that inherits (not as a partition) from a table without its tenant
- * column is judged at commit too, isolated or not, and in auto as in error:
- * a SELECT on the parent returns every tenant's rows of the child.
+ * A table that inherits from one not isolated on its column is judged at
+ * commit, isolated or not, in auto as in error (isolation_judge.c).
  *
  * warn and error look at commit, not at the end of each statement, so that
  * the usual migration, CREATE TABLE then enable_tenant_isolation() in one
@@ -25,9 +25,6 @@
  * remembers the table: enable_tenant_isolation() itself drops and recreates
  * the policies, so a dropped policy is judged at commit, where auto acts as
  * error (putting a policy back at commit time is not the guard's place).
- *
- * In auto, a tenant column added to a table that has rows is refused
- * (tenant_column.c).
  *
  * In every mode, a partition created or attached under an isolated parent,
  * at any depth, is isolated as soon as the DDL ends: it inherits its
@@ -53,13 +50,10 @@
 #include "commands/policy.h"
 #include "nodes/parsenodes.h"
 #include "executor/spi.h"
-#include "fmgr.h"
-#include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
-#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
 #include "citus.h"
@@ -219,11 +213,10 @@ table_may_need_guard(Oid relid)
  * take a policy away.  Anything else is checked in full.
  */
 static const NodeTag passed_over[] = {
-	T_IndexStmt, T_ReindexStmt, T_CreateFunctionStmt, T_AlterFunctionStmt, T_CommentStmt,
-	T_GrantStmt, T_AlterDefaultPrivilegesStmt, T_CreateSeqStmt, T_AlterSeqStmt, T_ViewStmt,
-	T_DefineStmt, T_CompositeTypeStmt, T_CreateEnumStmt, T_AlterEnumStmt, T_CreateDomainStmt,
-	T_CreateStatsStmt, T_CreateTrigStmt, T_CreateExtensionStmt, T_AlterExtensionStmt
-};
+	T_IndexStmt, T_ReindexStmt, T_CreateFunctionStmt, T_AlterFunctionStmt, T_CommentStmt, T_GrantStmt,
+	T_AlterDefaultPrivilegesStmt, T_CreateSeqStmt, T_AlterSeqStmt, T_ViewStmt, T_DefineStmt,
+	T_CompositeTypeStmt, T_CreateEnumStmt, T_AlterEnumStmt, T_CreateDomainStmt, T_CreateStatsStmt,
+	T_CreateTrigStmt, T_CreateExtensionStmt, T_AlterExtensionStmt};
 static bool
 command_may_need_guard(Node *parsetree)
 {
@@ -494,11 +487,10 @@ trovella_isolation_guard(PG_FUNCTION_ARGS)
 		for (i = 0; i < count; i++)
 		{
 			/*
-			 * A partition added under an isolated parent is isolated at
-			 * once, in every mode (enable_tenant_isolation() on the parent
-			 * does its partitions itself); otherwise auto isolates, the
-			 * other modes judge at commit.  One that inherits is judged at
-			 * commit too (CREATE SCHEMA ... INHERITS has no inheriting_table).
+			 * A partition under an isolated parent is isolated at once, in
+			 * every mode (enable_tenant_isolation() on the parent does its
+			 * partitions itself); else auto isolates, the others judge at
+			 * commit.  One that inherits is judged at commit (CREATE SCHEMA).
 			 */
 			bool		inherit;
 
