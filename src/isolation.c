@@ -61,6 +61,7 @@
 #include "isolation_judge.h"
 #include "residue.h"
 #include "statement.h"
+#include "subscription.h"
 
 typedef enum IsolationGuardMode
 {
@@ -86,14 +87,11 @@ static bool guard_running = false;
 
 /*
  * Above zero while enable_tenant_isolation() (or another helper) does its
- * own drop-and-recreate: auto then only remembers the tables, to be judged
- * at commit like error, instead of isolating them in the middle of the
- * helper's work.  The helpers run as their caller, so a client can call
- * trovella.isolation_helper() too: the mark may only ever make the guard
- * stricter (auto judged at commit like error), never skip anything.  A
- * partition added under an isolated parent gets its policies whatever the
- * mark says (the helper adds no partition), and every statement the mark
- * covers is judged at commit, as the helper's own are.
+ * own drop-and-recreate: auto then only remembers the tables, judged at
+ * commit like error.  A client can call trovella.isolation_helper() too:
+ * the mark only makes the guard stricter; a partition added under an
+ * isolated parent gets its policies whatever the mark says, and every
+ * statement the mark covers is judged at commit.
  */
 static int	helper_depth = 0;
 
@@ -524,6 +522,8 @@ trovella_isolation_guard(PG_FUNCTION_ARGS)
 			else
 				remember_table(tables[i]);
 		}
+		if (isolation_guard != GUARD_OFF)	/* rows reach them without DDL */
+			pending_tables = list_concat(pending_tables, trovella_subscription_tables(parsetree));
 		trovella_spi_finish(&spi);
 		if (isolation_guard != GUARD_OFF)
 		{
