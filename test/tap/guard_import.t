@@ -10,6 +10,10 @@ set -u
 plan 3
 
 S=regress_import
+if [ "$(q -c "SELECT count(*) FROM pg_available_extensions WHERE name = 'postgres_fdw'")" != 1 ]; then
+	for n in 1 2 3; do echo "ok $n # SKIP postgres_fdw (contrib) is not installed"; done
+	exit 0
+fi
 q -c "DROP SCHEMA IF EXISTS ${S}_src, ${S}_dst CASCADE; DROP SERVER IF EXISTS ${S}_loop CASCADE" >/dev/null
 q -c "CREATE EXTENSION IF NOT EXISTS postgres_fdw" >/dev/null
 q -c "CREATE SCHEMA ${S}_src;
