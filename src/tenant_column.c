@@ -9,15 +9,23 @@
  * So the statement is refused (55000) unless it gives the rows a tenant:
  * NOT NULL, or a DEFAULT or generated value that is a constant other than
  * NULL (DEFAULT NULL, or a function that may return NULL, does not).  Whether the table has rows is judged without row-level
- * security (relation_rows.c), under the lock the statement takes.
+ * security (relation_rows.c), under the lock the statement takes.  ALTER
+ * TYPE ... ADD ATTRIBUTE of it, which CASCADE gives the type's tables, is
+ * refused the same way when one of them has rows.
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/stratnum.h"
+#include "access/table.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "commands/extension.h"
 #include "commands/tablecmds.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 
 #include "citus.h"
@@ -66,8 +74,46 @@ column_fills_rows(ColumnDef *column)
 }
 
 /*
+ * The tables of a composite type (CREATE TABLE ... OF), which ALTER TYPE
+ * ... ADD ATTRIBUTE ... CASCADE gives the column too: read as tablecmds.c
+ * does, by a scan of pg_class (reloftype has no index).
+ */
+static List *
+typed_tables(Oid typid)
+{
+	Relation	class_rel = table_open(RelationRelationId, AccessShareLock);
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	List	   *tables = NIL;
+
+	ScanKeyInit(&key, Anum_pg_class_reloftype, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(typid));
+	scan = systable_beginscan(class_rel, InvalidOid, false, NULL, 1, &key);
+	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
+		tables = lappend_oid(tables, ((Form_pg_class) GETSTRUCT(tuple))->oid);
+	systable_endscan(scan);
+	table_close(class_rel, AccessShareLock);
+	return tables;
+}
+
+/* Refuses the statement if the table has rows. */
+static void
+refuse_if_rows(Oid relid, LOCKMODE lockmode)
+{
+	if (trovella_relation_has_rows(relid, lockmode))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("trovella: adding tenant column \"%s\" to table %s, which has rows, would leave them without a tenant",
+						trovella_tenant_column(), get_rel_name(relid)),
+				 errdetail("trovella.isolation_guard is \"auto\": the table is isolated as this statement ends, and a row whose tenant is NULL is visible to no tenant, nor to the table's owner."),
+				 errhint("Add the column NOT NULL with a DEFAULT that names a tenant, then have the operations role (BYPASSRLS) set each row's tenant; or add it to the table while it is empty.")));
+}
+
+/*
  * Before a utility statement (hooks.c): in auto, ALTER TABLE ... ADD
- * COLUMN of the tenant column, with no value for the rows a table has.
+ * COLUMN of the tenant column, with no value for the rows a table has, or
+ * ALTER TYPE ... ADD ATTRIBUTE of it for the rows of a table of that type.
  */
 void
 trovella_isolation_utility_before(Node *stmt)
@@ -80,7 +126,8 @@ trovella_isolation_utility_before(Node *stmt)
 		creating_extension || trovella_citus_internal_backend())
 		return;
 	alter = (AlterTableStmt *) stmt;
-	if (alter->objtype != OBJECT_TABLE || alter->relation == NULL)
+	if ((alter->objtype != OBJECT_TABLE && alter->objtype != OBJECT_TYPE) ||
+		alter->relation == NULL)
 		return;
 	foreach(lc, alter->cmds)
 	{
@@ -95,13 +142,17 @@ trovella_isolation_utility_before(Node *stmt)
 		if (!OidIsValid(relid) || !table_ownercheck(relid, GetUserId()) ||
 			get_attnum(relid, trovella_tenant_column()) != InvalidAttrNumber)
 			return;
-		if (trovella_relation_has_rows(relid, AlterTableGetLockLevel(alter->cmds)))
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("trovella: adding tenant column \"%s\" to table %s, which has rows, would leave them without a tenant",
-							trovella_tenant_column(), get_rel_name(relid)),
-					 errdetail("trovella.isolation_guard is \"auto\": the table is isolated as this statement ends, and a row whose tenant is NULL is visible to no tenant, nor to the table's owner."),
-					 errhint("Add the column NOT NULL with a DEFAULT that names a tenant, then have the operations role (BYPASSRLS) set each row's tenant; or add it to the table while it is empty.")));
+		if (alter->objtype == OBJECT_TYPE)
+		{
+			ListCell   *table;
+
+			/* (a table of another owner: PostgreSQL refuses it the change) */
+			foreach(table, typed_tables(get_rel_type_id(relid)))
+				if (table_ownercheck(lfirst_oid(table), GetUserId()))
+					refuse_if_rows(lfirst_oid(table), AccessExclusiveLock);
+		}
+		else
+			refuse_if_rows(relid, AlterTableGetLockLevel(alter->cmds));
 		return;
 	}
 }

@@ -101,6 +101,17 @@ SET ROLE regress_gd_owner;
 CREATE SCHEMA gd_s4 CREATE TABLE auto_t (id int, tenant_id uuid NOT NULL);
 SELECT table_name, rls_enabled, rls_forced, policy_ok, problems
 FROM trovella.isolation_status WHERE table_name = 'gd_s4.auto_t'::regclass;
+-- a typed table with rows given the tenant column by ALTER TYPE ... CASCADE
+-- is refused, as ALTER TABLE ... ADD COLUMN is: its rows would have no tenant
+CREATE TYPE gd_rowt3 AS (id int);
+CREATE TABLE gd_typed3 OF gd_rowt3;
+INSERT INTO gd_typed3 VALUES (1);
+\set VERBOSITY sqlstate
+ALTER TYPE gd_rowt3 ADD ATTRIBUTE tenant_id uuid CASCADE;
+\set VERBOSITY default
+SELECT count(*) AS rows_kept FROM gd_typed3;
+DROP TABLE gd_typed3;
+DROP TYPE gd_rowt3;
 RESET ROLE;
 
 -- the guard's event trigger fires on every DDL statement
