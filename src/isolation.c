@@ -204,11 +204,10 @@ table_may_need_guard(Oid relid)
 }
 
 /*
- * A cheap look at the statement before any SQL runs: most DDL is about
- * tables that have nothing to do with tenants.  The event trigger fires on
- * every DDL statement (a list of tags missed CREATE SCHEMA, ALTER TYPE,
- * IMPORT FOREIGN SCHEMA); these cannot create a table, give one a column or
- * take a policy away.  Anything else is checked in full.
+ * A cheap look at the statement before any SQL runs.  The event trigger
+ * fires on every DDL statement (a list of tags missed CREATE SCHEMA, ALTER
+ * TYPE, IMPORT FOREIGN SCHEMA); these cannot create a table, give one a
+ * column or take a policy away.  Anything else is checked in full.
  */
 static const NodeTag passed_over[] = {
 	T_IndexStmt, T_ReindexStmt, T_CreateFunctionStmt, T_AlterFunctionStmt, T_CommentStmt, T_GrantStmt,
@@ -477,6 +476,7 @@ trovella_isolation_guard(PG_FUNCTION_ARGS)
 		Oid		   *tables;
 		Datum	   *columns;
 		uint64		i;
+		ListCell   *lc;
 
 		trovella_spi_connect(&spi);
 		count = guard_tables(&candidates_plan,
@@ -486,9 +486,8 @@ trovella_isolation_guard(PG_FUNCTION_ARGS)
 		{
 			/*
 			 * A partition under an isolated parent is isolated at once, in
-			 * every mode (enable_tenant_isolation() on the parent does its
-			 * partitions itself); else auto isolates, the others judge at
-			 * commit.  One that inherits is judged at commit (CREATE SCHEMA).
+			 * every mode; else auto isolates, the others judge at commit.
+			 * One that inherits is judged at commit too (CREATE SCHEMA).
 			 */
 			bool		inherit;
 
@@ -523,7 +522,8 @@ trovella_isolation_guard(PG_FUNCTION_ARGS)
 				remember_table(tables[i]);
 		}
 		if (isolation_guard != GUARD_OFF)	/* rows reach them without DDL */
-			pending_tables = list_concat(pending_tables, trovella_subscription_tables(parsetree));
+			foreach(lc, trovella_subscription_tables(parsetree))
+				remember_table(lfirst_oid(lc));
 		trovella_spi_finish(&spi);
 		if (isolation_guard != GUARD_OFF)
 		{
