@@ -26,10 +26,17 @@ app() { s -c "SET ROLE log_app" "$@"; }
 # everything the server logged, in every format
 logged() { cat "$DATA"/log/* 2>/dev/null; }
 
-preload=trovella,pg_stat_statements
+# pg_stat_statements and pgaudit where this server has them (a server
+# built from source, as the assert-enabled one, may have neither)
+preload=trovella
+statements=false
 audit=false
+if [ -f "$(pg_config --pkglibdir)/pg_stat_statements.so" ]; then
+	preload=$preload,pg_stat_statements
+	statements=true
+fi
 if [ -f "$(pg_config --pkglibdir)/pgaudit.so" ]; then
-	preload=trovella,pg_stat_statements,pgaudit
+	preload=$preload,pgaudit
 	audit=true
 fi
 as_server "$bindir/initdb" -D "$DATA" -U postgres -A trust -E UTF8 --locale=C.UTF-8 >/dev/null
@@ -40,7 +47,8 @@ printf '%s\n' "shared_preload_libraries = '$preload'" "logging_collector = on" \
 $audit && printf '%s\n' "pgaudit.log = 'all'" "pgaudit.log_parameter = on" >>"$DATA/postgresql.conf"
 start "$DATA" $port
 $audit && s -c "CREATE EXTENSION pgaudit" >/dev/null
-s -c "CREATE EXTENSION trovella" -c "CREATE EXTENSION pg_stat_statements" >/dev/null
+s -c "CREATE EXTENSION trovella" >/dev/null
+$statements && s -c "CREATE EXTENSION pg_stat_statements" >/dev/null
 s -c "CREATE ROLE log_app;
 	GRANT EXECUTE ON FUNCTION trovella.with_user(uuid), trovella.pat_create(text, timestamptz, text[]),
 	      trovella.pat_verify(text), trovella.authenticate(text) TO log_app" >/dev/null
@@ -171,11 +179,17 @@ fi
 # 33 point 10): pg_stat_statements keeps a DO block as written, for
 # pg_monitor to read; the masking off for one role is a problem, named
 T13=$(fake)
-s -c "DO \$\$ BEGIN PERFORM trovella.pat_is_well_formed('$T13'); END \$\$" >/dev/null
-is "$(s -c "SELECT count(*) > 0 FROM pg_stat_statements WHERE strpos(query, 'trovella.pat_is_well_formed(''' || '${T13:0:20}') > 0")" t \
-	"pg_stat_statements keeps a utility statement's token as written (a channel health names)"
-is "$(s -c "SELECT status, detail LIKE '%pg_stat_statements (utility statements such as DO%' FROM trovella.health WHERE check_name = 'log_secrets'")" "warning|t" \
-	"health: tokens masked in the log, but pg_stat_statements shows literals to pg_monitor"
+if $statements; then
+	s -c "DO \$\$ BEGIN PERFORM trovella.pat_is_well_formed('$T13'); END \$\$" >/dev/null
+	is "$(s -c "SELECT count(*) > 0 FROM pg_stat_statements WHERE strpos(query, 'trovella.pat_is_well_formed(''' || '${T13:0:20}') > 0")" t \
+		"pg_stat_statements keeps a utility statement's token as written (a channel health names)"
+	is "$(s -c "SELECT status, detail LIKE '%pg_stat_statements (utility statements such as DO%' FROM trovella.health WHERE check_name = 'log_secrets'")" "warning|t" \
+		"health: tokens masked in the log, but pg_stat_statements shows literals to pg_monitor"
+else
+	tap_n=$((tap_n + 1)); echo "ok $tap_n # skip pg_stat_statements is not installed in this server"
+	is "$(s -c "SELECT status FROM trovella.health WHERE check_name = 'log_secrets'")" "ok" \
+		"health: without pg_stat_statements, and tokens masked in the log, log_secrets is ok"
+fi
 s -c "ALTER ROLE log_app SET trovella.redact_tokens = off" >/dev/null
 is "$(s -c "SELECT status, detail LIKE 'trovella.redact_tokens = off for role log_app: %' FROM trovella.health WHERE check_name = 'log_secrets'")" "problem|t" \
 	"health: the masking turned off for one role is a problem, named (not the monitoring session's own setting)"
