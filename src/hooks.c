@@ -286,32 +286,9 @@ trovella_emit_log(ErrorData *edata)
 		prev_emit_log_hook(edata);
 }
 
-/*
- * Before commit: the uses of tokens gathered in the transaction, written as
- * a statement nested in the commit, not one of its own for statistics.
- */
-static void
-write_token_uses(XactEvent event)
-{
-	trovella_stats_enter();
-	PG_TRY();
-	{
-		trovella_token_touch_xact(event);
-	}
-	PG_FINALLY();
-	{
-		trovella_stats_leave();
-	}
-	PG_END_TRY();
-}
-
 static void
 trovella_xact_callback(XactEvent event, void *arg)
 {
-	if (event == XACT_EVENT_PRE_COMMIT || event == XACT_EVENT_PRE_PREPARE)
-		write_token_uses(event);
-	else
-		trovella_token_touch_xact(event);
 	trovella_stats_xact(event);
 	trovella_residue_xact(event);
 	trovella_token_scans_xact(event);

@@ -2,8 +2,7 @@
  * token_touch.c
  *		The throttled write of a token's last_used_at, after pat_verify or
  *		authenticate found it: one saved UPDATE, run as the table's owner,
- *		whose only inputs are parameters; in REPEATABLE READ and
- *		SERIALIZABLE, the transaction's uses together, before commit.
+ *		whose only inputs are parameters.
  */
 #include "postgres.h"
 
@@ -43,17 +42,6 @@ TokenTouchInit(void)
 							NULL,
 							NULL);
 }
-
-/*
- * In REPEATABLE READ and SERIALIZABLE, the uses found and not written yet
- * (in TopTransactionContext), and the owner who writes them: written
- * together, in one subtransaction, at commit or once TOUCH_BATCH wait.
- */
-#define TOUCH_BATCH 1024
-
-static pg_uuid_t *pending = NULL;
-static int	npending = 0;
-static Oid	pending_owner = InvalidOid;
 
 /*
  * The write itself, as the table's owner, under the latest snapshot, of
@@ -131,17 +119,6 @@ write_last_used_or_give_up(Oid owner, const pg_uuid_t *ids, int nids)
 	PG_END_TRY();
 }
 
-/* Write the uses waiting, in one subtransaction. */
-static void
-write_pending(void)
-{
-	int			n = npending;
-
-	npending = 0;				/* an error here forgets them: a use is a hint */
-	if (n > 0)
-		write_last_used_or_give_up(pending_owner, pending, n);
-}
-
 /*
  * Record that a token was used, at most once per pat_last_used_interval,
  * never in a read-only transaction or on a standby, and never waiting for
@@ -152,10 +129,12 @@ write_pending(void)
  * narrow race remains (a commit between that snapshot and the row lock),
  * so there the write runs in a subtransaction and gives up quietly; only
  * there, since a subtransaction that writes takes a transaction id of its
- * own.  One per token would overflow the backend's cache of subtransaction
- * ids (64) in a bulk check, which slows every snapshot in the cluster: the
- * uses wait, and are written together at commit (trovella_token_touch_xact)
- * or when TOUCH_BATCH have gathered.
+ * own.  A bulk check of many due tokens in one such transaction so takes
+ * one per token (past 64 the backend's cache of subtransaction ids
+ * overflows); gathering them for one write at commit is not possible, since
+ * a subtransaction rolled back during commit breaks PostgreSQL's state
+ * rules (an assertion in xact.c), and before commit no hook says which
+ * statement is the client's last.
  */
 void
 trovella_token_touch(FunctionCallInfo fcinfo, const pg_uuid_t *token_id,
@@ -169,43 +148,8 @@ trovella_token_touch(FunctionCallInfo fcinfo, const pg_uuid_t *token_id,
 	if (!last_used_null && last_used_at > due_before)
 		return;
 
-	if (!IsolationUsesXactSnapshot())
-	{
+	if (IsolationUsesXactSnapshot())
+		write_last_used_or_give_up(trovella_function_owner(fcinfo), token_id, 1);
+	else
 		write_last_used(trovella_function_owner(fcinfo), token_id, 1);
-		return;
-	}
-	for (int i = 0; i < npending; i++)
-		if (memcmp(&pending[i], token_id, sizeof(pg_uuid_t)) == 0)
-			return;
-	if (pending == NULL)
-		pending = MemoryContextAlloc(TopTransactionContext, sizeof(pg_uuid_t) * TOUCH_BATCH);
-	if (npending == 0)
-		pending_owner = trovella_function_owner(fcinfo);
-	pending[npending++] = *token_id;
-	if (npending == TOUCH_BATCH)
-		write_pending();
-}
-
-/*
- * At a transaction's end (hooks.c): the uses waiting are written before
- * commit; the list lived in the transaction's memory.
- */
-void
-trovella_token_touch_xact(XactEvent event)
-{
-	switch (event)
-	{
-		case XACT_EVENT_PRE_COMMIT:
-		case XACT_EVENT_PRE_PREPARE:
-			write_pending();
-			break;
-		case XACT_EVENT_COMMIT:
-		case XACT_EVENT_ABORT:
-		case XACT_EVENT_PREPARE:
-			pending = NULL;
-			npending = 0;
-			break;
-		default:
-			break;
-	}
 }

@@ -18,7 +18,4 @@ extern void TokenTouchInit(void);
 extern void trovella_token_touch(FunctionCallInfo fcinfo, const pg_uuid_t *token_id,
 								 TimestampTz last_used_at, bool last_used_null);
 
-/* At a transaction's end (hooks.c): the uses gathered are written first. */
-extern void trovella_token_touch_xact(XactEvent event);
-
 #endif							/* TROVELLA_TOKEN_TOUCH_H */
