@@ -17,10 +17,10 @@ INSERT INTO tree_docs (body) VALUES ('a1'), ('a2');
 COMMIT;
 SET ROLE regress_tree_app;
 CREATE FUNCTION pg_temp.first_body() RETURNS text LANGUAGE sql VOLATILE
-	AS 'SELECT body FROM tree_docs ORDER BY body LIMIT 1';
+	AS 'SELECT body FROM public.tree_docs ORDER BY body LIMIT 1';
 -- the same, labelled IMMUTABLE as an index expression needs (it is not)
 CREATE FUNCTION pg_temp.body_of(int) RETURNS text LANGUAGE sql IMMUTABLE
-	AS 'SELECT body FROM tree_docs ORDER BY body LIMIT 1';
+	AS 'SELECT body FROM public.tree_docs ORDER BY body LIMIT 1';
 \set VERBOSITY sqlstate
 
 -- a partitioned table ON COMMIT DELETE ROWS with a partition that keeps its
