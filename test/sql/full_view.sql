@@ -204,7 +204,7 @@ ROLLBACK;
 -- rows read through a function: its query, nested in a copy into a table
 -- without isolation, a new table or a materialized view, is refused
 CREATE FUNCTION fv_read_all() RETURNS TABLE (id int, project_id int)
-LANGUAGE plpgsql AS $$ BEGIN RETURN QUERY SELECT d.id, d.project_id FROM fv_doc d; END $$;
+LANGUAGE plpgsql AS $$ BEGIN RETURN QUERY SELECT d.id, d.project_id FROM public.fv_doc d; END $$;
 \set VERBOSITY sqlstate
 BEGIN;
 SELECT trovella.with_tenant(:a);
