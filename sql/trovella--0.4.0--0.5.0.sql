@@ -1215,3 +1215,13 @@ CREATE EVENT TRIGGER trovella_isolation_guard ON ddl_command_end
 	EXECUTE FUNCTION trovella.isolation_guard();
 COMMENT ON EVENT TRIGGER trovella_isolation_guard IS
 'warns about, refuses or isolates tables left with a tenant column but without tenant isolation (trovella.isolation_guard); every DDL statement';
+
+-- Citus (issue 32, point 5): the token table stays on the coordinator.
+-- 0.4.0 advised making it a reference table; a transaction that wrote it
+-- (as trovella's owner) and one of the application's reference tables (as
+-- the application) then failed with 25001.  The upgrade notes take it back
+-- to the coordinator before this update (ALTER EXTENSION ... DROP TABLE,
+-- undistribute_table(), ALTER EXTENSION ... ADD TABLE), which leaves a new
+-- table that pg_dump no longer dumps the rows of: registered again here (a
+-- table registered already keeps its registration).
+SELECT pg_catalog.pg_extension_config_dump('trovella.personal_access_token', '');

@@ -184,6 +184,31 @@ trovella_citus_has_other_nodes(void)
 	return others;
 }
 
+/*
+ * Whether this node is a Citus worker: Citus's metadata gives it a group
+ * other than the coordinator's (0).  A node of no cluster, and a
+ * coordinator, are not.
+ */
+bool
+trovella_citus_worker(void)
+{
+	SpiSection	spi;
+	bool		isnull = true;
+	bool		worker = false;
+
+	if (!trovella_citus_loaded() || !OidIsValid(get_extension_oid("citus", true)))
+		return false;
+	trovella_spi_connect(&spi);
+	if (SPI_execute("SELECT g.groupid OPERATOR(pg_catalog.<>) 0 FROM pg_catalog.pg_dist_local_group g",
+					true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read Citus's metadata");
+	if (SPI_processed == 1)
+		worker = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) &&
+			!isnull;
+	trovella_spi_finish(&spi);
+	return worker;
+}
+
 /* Whether Citus has made relid a reference table (a full copy on every node). */
 bool
 trovella_citus_reference_table(Oid relid)

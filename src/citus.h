@@ -25,6 +25,9 @@ extern bool trovella_citus_renamed_to_shard(Oid relid);
 /* Whether this node runs Citus with other nodes in its metadata. */
 extern bool trovella_citus_has_other_nodes(void);
 
+/* Whether this node is a Citus worker (not the coordinator). */
+extern bool trovella_citus_worker(void);
+
 /* Whether Citus has made relid a reference table. */
 extern bool trovella_citus_reference_table(Oid relid);
 

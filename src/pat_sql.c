@@ -398,6 +398,7 @@ trovella_pat_create(PG_FUNCTION_ARGS)
 		trovella_check_membership(tenant_id, &user_id, "pat_create");
 	}
 
+	trovella_token_table_here();
 	InitMaterializedSRF(fcinfo, 0);
 
 	while (have < PAT_RANDOM_LEN)

@@ -115,6 +115,17 @@ resolve_token_table(void)
 	/* a Citus reference table: this node's copy (citus.c) */
 	token_table.table = relid;
 	relid = trovella_citus_local_copy(relid);
+
+	/*
+	 * Otherwise, on a cluster, the tokens are the coordinator's alone: a
+	 * worker's table of its own holds none, and a token made there would
+	 * work on that node only.
+	 */
+	if (relid == token_table.table && trovella_citus_worker())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("trovella: personal access tokens are kept on the Citus coordinator, not on this worker"),
+				 errhint("Create, verify and revoke tokens connected to the coordinator.")));
 	hash_column = token_column(relid, "token_hash");
 	token_table.hash_index = trovella_find_unique_index(relid, 1, &hash_column, &position);
 	if (!OidIsValid(token_table.hash_index))
@@ -128,6 +139,13 @@ resolve_token_table(void)
 	token_table.revoked_at = token_column(relid, "revoked_at");
 	token_table.tenant_id = get_attnum(relid, "tenant_id");
 	token_table.relid = relid;
+}
+
+/* Fail (55000) where this node keeps no tokens: before a token is made. */
+void
+trovella_token_table_here(void)
+{
+	resolve_token_table();
 }
 
 /*

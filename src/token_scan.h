@@ -34,6 +34,9 @@ extern void trovella_token_hash(const char *token, size_t len,
  */
 extern bool trovella_token_lookup(FunctionCallInfo fcinfo, text *token, TokenMatch *match);
 
+/* Fail (55000) where this node keeps no tokens (a Citus worker). */
+extern void trovella_token_table_here(void);
+
 /* Handlers that hooks.c calls. */
 extern void trovella_token_relcache(Oid relid);
 extern void trovella_token_scans_xact(XactEvent event);
