@@ -4,7 +4,8 @@
 # placement restrictive and evaluated per query, isolation_status checking
 # placements, tenant reads and writes as the application role, the signed
 # context refused when forged, tampered, replayed by another role or into
-# another database, or expired, and the token table as a reference table.
+# another database, or expired, and the token table as a reference table
+# (0.4.0's layout, still served; 0.5.0 keeps it on the coordinator: token_writes.t).
 set -u
 here=$(dirname "$0")
 . "$here/../tap/lib.sh"
