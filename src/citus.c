@@ -9,6 +9,7 @@
 
 #include <errno.h>
 
+#include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
@@ -207,6 +208,38 @@ trovella_citus_worker(void)
 			!isnull;
 	trovella_spi_finish(&spi);
 	return worker;
+}
+
+/*
+ * Whether Citus acts on relid's DDL only after the statement, after the
+ * event triggers ran: a table it manages (it then sends the statement to
+ * the shards), or one in a schema it distributes (it then distributes the
+ * new table).
+ */
+bool
+trovella_citus_acts_after_ddl(Oid relid)
+{
+	SpiSection	spi;
+	Oid			argtypes[2] = {OIDOID, OIDOID};
+	Datum		values[2] = {ObjectIdGetDatum(relid), ObjectIdGetDatum(get_rel_namespace(relid))};
+	bool		schemas;
+	bool		acts;
+
+	if (!trovella_citus_loaded() || !OidIsValid(get_extension_oid("citus", true)))
+		return false;
+	/* distributed schemas since Citus 12 */
+	schemas = OidIsValid(get_relname_relid("pg_dist_schema", PG_CATALOG_NAMESPACE));
+	trovella_spi_connect(&spi);
+	if (SPI_execute_with_args(schemas ?
+							  "SELECT FROM pg_catalog.pg_dist_partition d WHERE d.logicalrelid OPERATOR(pg_catalog.=) $1 "
+							  "UNION ALL SELECT FROM pg_catalog.pg_dist_schema s WHERE s.schemaid OPERATOR(pg_catalog.=) $2" :
+							  "SELECT FROM pg_catalog.pg_dist_partition d WHERE d.logicalrelid OPERATOR(pg_catalog.=) $1 "
+							  "AND $2 IS NOT NULL",
+							  2, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read Citus's metadata");
+	acts = SPI_processed > 0;
+	trovella_spi_finish(&spi);
+	return acts;
 }
 
 /* Whether Citus has made relid a reference table (a full copy on every node). */

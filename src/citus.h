@@ -28,6 +28,9 @@ extern bool trovella_citus_has_other_nodes(void);
 /* Whether this node is a Citus worker (not the coordinator). */
 extern bool trovella_citus_worker(void);
 
+/* Whether Citus acts on relid's DDL only after the statement. */
+extern bool trovella_citus_acts_after_ddl(Oid relid);
+
 /* Whether Citus has made relid a reference table. */
 extern bool trovella_citus_reference_table(Oid relid);
 

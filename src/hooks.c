@@ -65,6 +65,7 @@
 #include "full_view.h"
 #include "hooks.h"
 #include "isolation.h"
+#include "isolation_defer.h"
 #include "log_redact.h"
 #include "membership.h"
 #include "placement.h"
@@ -264,6 +265,8 @@ trovella_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	trovella_stats_utility_after(stmt, qc, &stats);
 	trovella_cluster_utility_after(&cluster);
 	trovella_placement_utility_after(&placement);
+	/* in auto, what Citus acted on after the statement (isolation_defer.c) */
+	trovella_isolation_run_deferred();
 }
 
 /* An object dropped: a temporary table residue remembers by its OID. */
@@ -293,6 +296,7 @@ trovella_xact_callback(XactEvent event, void *arg)
 	trovella_residue_xact(event);
 	trovella_token_scans_xact(event);
 	trovella_isolation_xact(event);
+	trovella_isolation_defer_xact(event);
 	trovella_full_view_xact(event);
 }
 

@@ -10,9 +10,9 @@
  *	warn	a WARNING at commit for each table the transaction left with a
  *			tenant column but without isolation
  *	error	the same as an error: the transaction does not commit
- *	auto	isolation is enabled on such a table as soon as the DDL ends (a
- *			tenant column added to a table with rows is refused: tenant_column.c)
- *
+ *	auto	isolation is enabled on such a table as soon as the DDL ends, or
+ *			the statement where Citus acts on it after (isolation_defer.c); a
+ *			tenant column added to a table with rows is refused (tenant_column.c)
  * A table that inherits from one not isolated on its column is judged at
  * commit, isolated or not, in auto as in error (isolation_judge.c).
  *
@@ -58,6 +58,7 @@
 
 #include "citus.h"
 #include "isolation.h"
+#include "isolation_defer.h"
 #include "isolation_judge.h"
 #include "residue.h"
 #include "statement.h"
@@ -84,14 +85,12 @@ static int	isolation_guard = GUARD_WARN;
 
 /* True while the guard runs, so that the DDL it issues does not re-enter it. */
 static bool guard_running = false;
-
 /*
  * Above zero while enable_tenant_isolation() (or another helper) does its
  * own drop-and-recreate: auto then only remembers the tables, judged at
- * commit like error.  A client can call trovella.isolation_helper() too:
- * the mark only makes the guard stricter; a partition added under an
- * isolated parent gets its policies whatever the mark says, and every
- * statement the mark covers is judged at commit.
+ * commit like error.  A client can call trovella.isolation_helper() too: the
+ * mark only makes the guard stricter (a partition under an isolated parent
+ * gets its policies anyway; what the mark covers is judged at commit).
  */
 static int	helper_depth = 0;
 
@@ -249,8 +248,8 @@ command_may_need_guard(Node *parsetree)
 /*
  * Run one of the guard's queries (planned once per backend) and return the
  * tables it lists with their tenant columns (a row with a NULL is skipped),
- * copied out of the result: the
- * arrays live in the caller's SPI connection, until its SPI_finish().
+ * copied out of the result: the arrays live in the caller's SPI
+ * connection, until its SPI_finish().
  */
 static uint64
 guard_tables(SPIPlanPtr *plan, const char *query, Oid **tables, Datum **columns)
@@ -486,15 +485,13 @@ trovella_isolation_guard(PG_FUNCTION_ARGS)
 		{
 			/*
 			 * A partition under an isolated parent is isolated at once, in
-			 * every mode; else auto isolates, the others judge at commit.
-			 * One that inherits is judged at commit too (CREATE SCHEMA).
+			 * every mode; else auto isolates (after the statement where
+			 * Citus acts on it then), the others judge at commit. One that
+			 * inherits is judged at commit too (CREATE SCHEMA). Citus's
+			 * placements here are judged as their table, by OID.
 			 */
 			bool		inherit;
 
-			/*
-			 * Citus's placements on this node, which trovella sees with
-			 * Citus's hiding off, are judged as their table, by OID
-			 */
 			if (trovella_citus_is_shard(tables[i]))
 				continue;
 			inherit = parent_isolated(tables[i]);
@@ -507,6 +504,9 @@ trovella_isolation_guard(PG_FUNCTION_ARGS)
 					remember_table(tables[i]);
 				continue;
 			}
+			if (!inherit && isolation_guard == GUARD_AUTO && helper_depth == 0 &&
+				trovella_isolation_defer(tables[i], columns[i]))
+				continue;
 			if (inherit || (isolation_guard == GUARD_AUTO && helper_depth == 0))
 			{
 				Oid			argtypes[2] = {REGCLASSOID, NAMEOID};
