@@ -2,7 +2,8 @@
 # Citus's table conversions copy a table with INSERT INTO new SELECT * FROM
 # old as the caller, then drop the old one.  Run by the table's owner in a
 # tenant context, forced row-level security let the copy see one tenant's
-# rows: the other tenants' rows were lost, with no error (issue 32 point 1).
+# rows: the other tenants' rows were lost, with no error (issue 32 point 1);
+# alter_table_set_access_method too, on every kind of table.
 # trovella refuses the copy (42501): nothing is lost, and a role that
 # row-level security does not bind runs the conversion with every row kept.
 set -u
@@ -10,7 +11,7 @@ here=$(dirname "$0")
 . "$here/../tap/lib.sh"
 CITUS_KEY=1
 . "$here/cluster.sh"
-plan 9
+plan 17
 
 if ! citus_start "trovella.isolation_guard = 'error'"; then
 	ok 1 "the cluster starts"
@@ -46,6 +47,23 @@ is "$(owner -c "BEGIN" -c "SELECT trovella.with_tenant('$A')" \
 	-c "SELECT undistribute_table('conv')" -c "COMMIT" | tail -n 1)" "ERROR 42501" \
 	"the owner in a tenant context: undistribute_table is refused (42501)"
 is "$(rows conv)" "132 rows, 103 tenants" "... and no row is lost"
+
+# alter_table_set_access_method copies the same way, whatever the table
+# is: a table of one node, distributed, a reference table, a Citus local table
+for t in loc ref cl; do
+	owner -c "BEGIN" -c "CREATE TABLE $t (tenant_id uuid NOT NULL, id bigint NOT NULL, PRIMARY KEY (tenant_id, id))" \
+		-c "SELECT trovella.enable_tenant_isolation('$t')" -c "COMMIT" | grep ERROR | sed "s/^/# $t: /"
+done
+c -c "SELECT create_reference_table('ref')" -c "SELECT citus_add_local_table_to_metadata('cl')" | grep ERROR | sed 's/^/# am: /'
+for t in loc ref cl; do
+	c -c "INSERT INTO $t SELECT * FROM conv" | grep ERROR | sed "s/^/# $t rows: /"
+done
+for t in loc conv ref cl; do
+	is "$(owner -c "BEGIN" -c "SELECT trovella.with_tenant('$A')" \
+		-c "SELECT alter_table_set_access_method('$t', 'columnar')" -c "COMMIT" | tail -n 1)" "ERROR 42501" \
+		"the owner in a tenant context: alter_table_set_access_method on $t is refused (42501)"
+	is "$(rows $t)" "132 rows, 103 tenants" "... and no row is lost"
+done
 
 # a role that row-level security does not bind sees every row (the
 # operations role's own rights on Citus are issue 32 point 2)
