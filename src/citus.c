@@ -319,7 +319,7 @@ trovella_citus_local_copy(Oid relid)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("trovella: %s must be a Citus reference table with a copy on this node",
 						get_rel_name(relid)),
-				 errhint("On the coordinator: SELECT citus_set_coordinator_host('<host>', <port>); then SELECT create_reference_table('trovella.personal_access_token');")));
+				 errhint("Give it a copy on every node, the coordinator's too: SELECT citus_set_coordinator_host('<host>', <port>); before create_reference_table() (the token table: leave it on the coordinator).")));
 	name = psprintf("%s_" INT64_FORMAT, get_rel_name(relid), local_shard);
 	copy = get_relname_relid(name, get_rel_namespace(relid));
 	if (!OidIsValid(copy))
