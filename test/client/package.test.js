@@ -115,7 +115,7 @@ test('CommonJS: require(\'trovella\').default is the package, as the types say',
   assert.equal(r.stdout, 'function true\n');
 });
 
-for (const suite of ['behaviour.test.mjs', 'defects.test.mjs']) {
+for (const suite of ['behaviour.test.mjs', 'defects.test.mjs', 'pipeline.test.mjs']) {
   test(`${suite}, from the installed package`, async (t) => {
     copyFileSync(path.join(here, 'package', suite), path.join(scratch, suite));
     // a test run of its own, not a child of this one

@@ -160,6 +160,9 @@ async function inTransaction(db, context, fn, options = {}) {
     }
     const dead = session.broken();
     if (dead) throw dead;
+    // the context was refused with fn's first query, which fn caught
+    const refused = session.refused();
+    if (refused) throw refused;
     const tag = await session.commit();
     if (tag === 'ROLLBACK') throw rolledBack();
     return result;
@@ -168,7 +171,7 @@ async function inTransaction(db, context, fn, options = {}) {
     failure = dead ?? error;
     if (!dead) {
       try {
-        await session.run('ROLLBACK');
+        await session.rollback();
         failure = undefined;
       } catch {
         // the connection is in an unknown state: destroyed (pg) below
@@ -340,7 +343,7 @@ async function applySeeds(db, directory, { environment, productionPrefix = 'prod
     } catch (error) {
       failure = error;
       try {
-        await session.run('ROLLBACK');
+        await session.rollback();
         failure = undefined;
       } catch { /* destroyed below */ }
       throw error;

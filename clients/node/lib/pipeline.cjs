@@ -10,6 +10,13 @@
 // transaction mode without prepared statement support, a DISCARD ALL) or
 // already there (42P05) goes on with the simple protocol: BEGIN and the
 // statement, its ids inlined after a strict check, as one message.
+//
+// Once a connection has the statement, the transaction opens with fn's
+// first query instead (FirstQuery): BEGIN, the context statement and that
+// query in one write under one Sync, so that opening costs no round trip of
+// its own.  The server runs them in order and skips the rest after an
+// error: a query never runs without its context, and a refused context
+// (42501, 25000...) is the error of that query, and of withTenant.
 
 // client -> 'prepared' | 'simple'
 const MODES = new WeakMap();
@@ -86,4 +93,119 @@ async function openPg(client, begin, context) {
   return results[results.length - 1].rows;
 }
 
-module.exports = { openPg };
+// The first query of fn behind BEGIN and the context statement: a pg Query
+// (what client.query would make of the same arguments) wrapped in one
+// submittable whose first two CommandCompletes are BEGIN's and the
+// context's.  settle(error) is told whether the context was set; a missing
+// statement (26000, 42P05) is retried by reopen() in the simple protocol,
+// the query after it.
+class FirstQuery {
+  constructor(open, query, settle, reopen) {
+    Object.assign(this, { open, query, settle, reopen });
+    this.text = query.text;
+    this.seen = 0;
+  }
+
+  submit(connection) {
+    const { stream } = connection;
+    const { query } = this;
+    if (stream.cork) stream.cork();
+    let failed;
+    const handleError = query.handleError;
+    // a value the query cannot serialize fails it before its Sync
+    query.handleError = (error) => { failed = error; };
+    try {
+      connection.parse({ text: this.open.begin, types: [] });
+      connection.bind({ values: [] });
+      connection.execute({});
+      connection.bind({ statement: this.open.statementName, values: this.open.values });
+      connection.execute({});
+      const error = query.submit(connection);
+      failed = failed ?? error ?? undefined;
+      // BEGIN and the context still run; the query's own error is told at
+      // ReadyForQuery
+      if (failed) connection.sync();
+    } finally {
+      query.handleError = handleError;
+      if (stream.uncork) stream.uncork();
+    }
+    this.failed = failed;
+    return null;
+  }
+
+  handleRowDescription(message) { if (this.seen >= 2) this.query.handleRowDescription(message); }
+  handleDataRow(message) { if (this.seen >= 2) this.query.handleDataRow(message); }
+  handleCommandComplete(message, connection) {
+    if (this.seen < 2) {
+      this.seen += 1;
+      if (this.seen === 2) this.settle(null);
+      return;
+    }
+    this.query.handleCommandComplete(message, connection);
+  }
+  handleEmptyQuery(connection) { this.query.handleEmptyQuery(connection); }
+  handlePortalSuspended(connection) { this.query.handlePortalSuspended(connection); }
+  handleCopyInResponse(connection) { this.query.handleCopyInResponse(connection); }
+  handleCopyData(message, connection) { this.query.handleCopyData(message, connection); }
+  handleError(error, connection) {
+    if (this.callback) this.callback(error);
+    if (this.seen >= 2) {
+      this.query.handleError(error, connection);
+      return;
+    }
+    // the context was not set, and the query did not run
+    if (error.code === '26000' || error.code === '42P05') {
+      this.reopen().then(
+        () => { this.settle(null); this.resubmit(); },
+        (refusal) => { this.settle(refusal); this.query.handleError(refusal, connection); },
+      );
+      return;
+    }
+    this.settle(error);
+    this.query.handleError(error, connection);
+  }
+  handleReadyForQuery(connection) {
+    if (this.callback) this.callback(null);
+    if (this.failed) this.query.handleError(this.failed, connection);
+    else this.query.handleReadyForQuery(connection);
+  }
+}
+
+// fn's first query through a pg client whose transaction is not open yet:
+// a promise (or undefined, with a callback) when it went out behind BEGIN
+// and the context statement; null when it cannot (a simple-protocol
+// query, a named statement, a cursor, pipeline mode, pg-native).
+function firstQueryPg(client, open, args, settle) {
+  const [config, values, callback] = args;
+  if (!firstQueryPg.ready(client) || config == null || typeof config.submit === 'function') return null;
+  const query = new client.constructor.Query(config, values, callback);
+  if (!query.requiresPreparation() || query.name || query.rows || typeof query.text !== 'string'
+    || (query.values != null && !Array.isArray(query.values))) return null;
+  let result;
+  if (!query.callback) {
+    result = new Promise((resolve, reject) => {
+      query.callback = (error, res) => (error ? reject(error) : resolve(res));
+    });
+  }
+  if (client.binary && !query.binary) query.binary = true;
+  if (query._result && !query._result._types) query._result._types = client._types;
+  const first = new FirstQuery(open, query, settle, async () => {
+    MODES.set(client, 'simple');
+    await client.query('ROLLBACK');
+    await client.query(`${open.begin}; ${open.text}`);
+  });
+  first.resubmit = () => client.query(query);
+  client.query(first);
+  return { result };
+}
+
+// whether this client can send a first query behind the open: pg's
+// JavaScript client (its Query class, a protocol connection), not in
+// pipeline mode, and the context statement known on its connection
+firstQueryPg.ready = (client) => {
+  const connection = client.connection;
+  return MODES.get(client) === 'prepared' && !client.pipeline && typeof (client.constructor && client.constructor.Query) === 'function'
+    && connection != null && typeof connection.parse === 'function' && connection.stream != null;
+};
+
+module.exports = { openPg, firstQueryPg };

@@ -9,7 +9,7 @@
 // must never run in whatever transaction the pooled connection is in next.
 
 const { TrovellaError } = require('./error.cjs');
-const { openPg } = require('./pipeline.cjs');
+const { openPg, firstQueryPg } = require('./pipeline.cjs');
 
 const GUARDED = Symbol.for('trovella.guardedPool');
 // gate -> its scope: { closed, tenantId, userId, kind, session, depth }
@@ -110,6 +110,8 @@ function pgGate(client, scope) {
       if (first && typeof first.submit === 'function') throw error;
       return Promise.reject(error);
     }
+    const routed = scope.session.route(args);
+    if (routed) return routed.result;
     return client.query(...args);
   }
   const gate = new Proxy(client, {
@@ -133,14 +135,92 @@ function pgSession(client, release) {
   let dead;
   const onError = (error) => { dead = dead ?? error; };
   client.on('error', onError);
-  return {
+  // A transaction whose BEGIN and context statement wait for fn's first
+  // query (pipeline.cjs): pending until that query, then in flight until
+  // the server has answered them.  Queries fn makes meanwhile wait for that
+  // answer, in the order fn made them: after a refusal none runs.
+  let pending = null;
+  let inFlight = null;
+  let refusal;
+  function track(opening) {
+    const tracked = opening.then(() => {
+      if (inFlight === tracked) inFlight = null;
+    }, (error) => {
+      refusal = refusal ?? error;
+      if (inFlight === tracked) inFlight = null;
+      throw error;
+    });
+    tracked.catch(() => {});
+    inFlight = tracked;
+    return tracked;
+  }
+  async function ensureOpen() {
+    if (pending) {
+      const { begin, context } = pending;
+      pending = null;
+      track(openPg(client, begin, context));
+    }
+    if (inFlight) await inFlight;
+  }
+  // a query of fn once the open in flight has succeeded
+  function after(args) {
+    const waiting = inFlight;
+    const [config] = args;
+    if (config && typeof config.submit === 'function') {
+      // a cursor or a stream is returned as it is, and told of a refusal
+      waiting.then(() => client.query(...args), (error) => config.handleError(error, client.connection));
+      return config;
+    }
+    const last = args[args.length - 1];
+    const callback = typeof last === 'function' ? last : config && typeof config.callback === 'function' ? config.callback : null;
+    const running = waiting.then(() => client.query(...args));
+    if (!callback) return running;
+    running.catch(callback);
+    return undefined;
+  }
+  const session = {
     kind: 'pg',
     connection: client,
-    run: (text) => client.query(text),
+    run: async (text) => { await ensureOpen(); return client.query(text); },
     query: async (text, params) => (await client.query(text, params)).rows,
-    open: (begin, context) => openPg(client, begin, context),
+    open: (begin, context) => {
+      // a context statement prepared on this connection goes out with fn's
+      // first query; the first transaction of a connection opens at once
+      if (context.name && !context.params && firstQueryPg.ready(client)) {
+        pending = { begin, context };
+        return Promise.resolve([]);
+      }
+      return openPg(client, begin, context);
+    },
+    // fn's query: the first behind BEGIN and the context when it can, else
+    // once they have run; null when the transaction is open
+    route: (args) => {
+      if (pending) {
+        const { begin, context } = pending;
+        let settle;
+        const opening = new Promise((resolve, reject) => {
+          settle = (error) => (error ? reject(error) : resolve());
+        });
+        const open = { begin, statementName: context.name, values: context.values, text: context.text };
+        const sent = firstQueryPg(client, open, args, (error) => settle(error));
+        if (sent) {
+          pending = null;
+          track(opening);
+          return sent;
+        }
+        ensureOpen().catch(() => {});
+      }
+      return inFlight ? { result: after(args) } : null;
+    },
+    refused: () => refusal,
     // the command tag: COMMIT, or ROLLBACK for a transaction that had failed
-    commit: async () => (await client.query('COMMIT')).command,
+    commit: async () => { await ensureOpen(); return (await client.query('COMMIT')).command; },
+    // nothing was sent while the open waits: nothing to roll back
+    rollback: async () => {
+      if (pending) { pending = null; return; }
+      if (inFlight) await inFlight.catch(() => {});
+      await client.query('ROLLBACK');
+    },
     broken: () => dead,
     gate: (scope) => pgGate(client, scope),
     release: (error) => {
@@ -151,6 +231,7 @@ function pgSession(client, release) {
       if (release) release(failure);
     },
   };
+  return session;
 }
 
 // ---- postgres.js ------------------------------------------------------------
@@ -225,6 +306,9 @@ function postgresJsSession(reserved) {
       const results = await reserved.unsafe(`${begin}; ${text}`, [], { onexecute });
       return Array.from(results[results.length - 1] ?? []);
     },
+    route: () => null,
+    refused: () => undefined,
+    rollback: () => session.run('ROLLBACK'),
     commit: async () => {
       if (dead) throw dead;
       return (await reserved.unsafe('COMMIT', [], { onexecute })).command;

@@ -105,16 +105,26 @@ for (const [driver, make] of [
   });
 }
 
-test('one round trip opens a tenant: BEGIN and with_tenant() are one message (pg)', async () => {
-  const pool = pgPool();
-  await withTenant(pool, A, null, () => {}); // the package asks the server's version once per pool
+test('no round trip of its own opens a tenant: BEGIN and with_tenant() are one message, then go with fn\'s first query (pg)', async () => {
+  const client = new pg.Client(conn);
+  await client.connect();
+  closers.push(() => client.end());
   let calls = 0;
-  const client = await pool.connect();
   const query = client.query;
   client.query = function counted(...args) { calls += 1; return query.apply(this, args); };
-  client.release();
-  await withTenant(pool, A, null, async () => {
-    assert.equal(calls, 1, 'only one message before fn');
+  // the connection's first transaction: BEGIN and the statement that it
+  // prepares, one message before fn (after the server's version, asked
+  // once per client)
+  await withTenant(client, A, null, async () => {
+    assert.equal(calls, 2, 'the version, then only one message before fn');
+  });
+  assert.equal(calls, 3, 'and COMMIT after it');
+  // then: the open waits for fn's first query, and goes out with it
+  calls = 0;
+  await withTenant(client, A, null, async (tx) => {
+    assert.equal(calls, 0, 'nothing before fn');
+    await tx.query('SELECT $1::int', [1]);
+    assert.equal(calls, 1, 'the open and the query, one message');
   });
   assert.equal(calls, 2, 'and COMMIT after it');
   client.query = query;
