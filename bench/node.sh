@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The package's withTenant (Drizzle over pg: BEGIN and the prepared context
-# statement in one write, one indexed read, COMMIT) in Node over loopback,
-# as the application role, against (bench/node_tenant.mjs):
+# The package's withTenant (Drizzle over pg: BEGIN, the prepared context
+# statement and fn's first query, one indexed read, in one write; COMMIT)
+# in Node over loopback, as the application role, against
+# (bench/node_tenant.mjs):
 #   - Drizzle's own db.transaction() with the same read and an explicit
 #     WHERE tenant_id: target <= 1.10x with one worker (4 workers reported);
 #   - the pattern applications use today, BEGIN; set_config(); a read under
