@@ -27,18 +27,23 @@
  * instrumentation before ExecutorStart
  * (19) or allocate it after (older), and count at ExecutorEnd, before
  * residue notes the temporary tables the query wrote; ExecutorRun and
- * ExecutorFinish only track nesting for statistics.  These, and the shared memory hooks, are installed only when
- * trovella is in shared_preload_libraries, which statistics need;
- * the planner hook and ExecutorStart (for full_view.c) and residue's
- * ExecutorEnd handler are installed always.
+ * ExecutorFinish track nesting for statistics.  These, and the shared
+ * memory hooks, are installed only when trovella is in
+ * shared_preload_libraries, which statistics need; the planner hook,
+ * ExecutorStart (for full_view.c), ExecutorFinish (token uses, below) and
+ * residue's ExecutorEnd handler are installed always.
  *
- * Transaction end: the uses of tokens gathered in REPEATABLE READ or
- * SERIALIZABLE (token_touch.c, written before commit, as a nested
- * statement), statistics (the tenant's entry made at pre-commit, a
+ * The uses of tokens a statement found in REPEATABLE READ or SERIALIZABLE
+ * (token_touch.c) are written when it finishes: after ExecutorFinish (always
+ * installed) and after a utility statement; COMMIT and PREPARE TRANSACTION
+ * write what is left before they begin, and stop the writes.
+ *
+ * Transaction end: statistics (the tenant's entry made at pre-commit, a
  * transaction added at commit or abort), residue (refuses temporary tables
  * that keep tenant rows, at pre-commit), token scans (an abort released
- * them), the isolation guard (judges the tables, at pre-commit).
- * Subtransaction end: residue, token scans, the guard's helper depth.
+ * them), token uses (forgotten), the isolation guard (judges the tables, at pre-commit).
+ * Subtransaction end: residue, token scans, token uses, the guard's helper
+ * depth.
  * Log lines (emit_log_hook): tokens masked (log_redact.c), then the hook
  * found installed.  A dropped relation (object_access_hook): residue forgets
  * it, after the hook found installed.
@@ -166,21 +171,38 @@ trovella_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count
 }
 
 static void
-trovella_ExecutorFinish(QueryDesc *queryDesc)
+next_ExecutorFinish(QueryDesc *queryDesc)
+{
+	if (prev_ExecutorFinish)
+		prev_ExecutorFinish(queryDesc);
+	else
+		standard_ExecutorFinish(queryDesc);
+}
+
+/* ExecutorFinish, a nesting level of statistics. */
+static void
+finish_counted(QueryDesc *queryDesc)
 {
 	trovella_stats_enter();
 	PG_TRY();
 	{
-		if (prev_ExecutorFinish)
-			prev_ExecutorFinish(queryDesc);
-		else
-			standard_ExecutorFinish(queryDesc);
+		next_ExecutorFinish(queryDesc);
 	}
 	PG_FINALLY();
 	{
 		trovella_stats_leave();
 	}
 	PG_END_TRY();
+}
+
+static void
+trovella_ExecutorFinish(QueryDesc *queryDesc)
+{
+	if (preloaded)
+		finish_counted(queryDesc);
+	else
+		next_ExecutorFinish(queryDesc);
+	trovella_token_touch_flush();
 }
 
 static void
@@ -258,10 +280,12 @@ trovella_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	trovella_cluster_utility_before(stmt, &cluster);
 	/* a refusal here must come before statistics count a nesting level */
 	trovella_residue_utility_before(stmt);
+	trovella_token_touch_utility(stmt);
 	trovella_stats_utility_begin(stmt, &stats);
 	run_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv,
 				dest, qc, &stats, &cluster);
 	trovella_residue_utility_after(stmt);
+	trovella_token_touch_flush();
 	trovella_stats_utility_after(stmt, qc, &stats);
 	trovella_cluster_utility_after(&cluster);
 	trovella_placement_utility_after(&placement);
@@ -295,6 +319,7 @@ trovella_xact_callback(XactEvent event, void *arg)
 	trovella_stats_xact(event);
 	trovella_residue_xact(event);
 	trovella_token_scans_xact(event);
+	trovella_token_touch_xact(event);
 	trovella_isolation_xact(event);
 	trovella_isolation_defer_xact(event);
 	trovella_full_view_xact(event);
@@ -306,6 +331,7 @@ trovella_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 {
 	trovella_residue_subxact(event, mySubid);
 	trovella_token_scans_subxact(event);
+	trovella_token_touch_subxact(event);
 	trovella_isolation_subxact(event);
 	trovella_full_view_subxact(event, mySubid);
 }
@@ -336,9 +362,9 @@ HooksInit(void)
 		shmem_startup_hook = trovella_shmem_startup;
 		prev_ExecutorRun = ExecutorRun_hook;
 		ExecutorRun_hook = trovella_ExecutorRun;
-		prev_ExecutorFinish = ExecutorFinish_hook;
-		ExecutorFinish_hook = trovella_ExecutorFinish;
 	}
+	prev_ExecutorFinish = ExecutorFinish_hook;
+	ExecutorFinish_hook = trovella_ExecutorFinish;
 	prev_planner = planner_hook;
 	planner_hook = trovella_planner;
 	prev_ExecutorStart = ExecutorStart_hook;

@@ -14,6 +14,7 @@
 #include "catalog/pg_am_d.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_index.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
 
@@ -95,14 +96,27 @@ trovella_probe_open(IndexProbe *probe, Oid relid, Oid indexid, Snapshot snapshot
 	probe->slot = table_slot_create(probe->rel, NULL);
 	probe->scan = begin_index_scan(probe->rel, probe->index, snapshot, nkeys);
 	probe->nkeys = nkeys;
+	probe->context = CurrentMemoryContext;
 }
 
+/*
+ * The probe runs in the scan's own memory context, as the executor runs an
+ * index scan in the query's: the index access method keeps what it
+ * allocates on the way for the next probe (B-tree's list of the items to
+ * mark dead, made at the first dead row found), which the caller's
+ * per-call memory would not outlive.
+ */
 bool
 trovella_probe(IndexProbe *probe, ScanKey keys)
 {
+	MemoryContext old = MemoryContextSwitchTo(probe->context);
+	bool		found;
+
 	ExecClearTuple(probe->slot);
 	index_rescan(probe->scan, keys, probe->nkeys, NULL, 0);
-	return index_getnext_slot(probe->scan, ForwardScanDirection, probe->slot);
+	found = index_getnext_slot(probe->scan, ForwardScanDirection, probe->slot);
+	MemoryContextSwitchTo(old);
+	return found;
 }
 
 void

@@ -23,6 +23,7 @@ typedef struct IndexProbe
 	IndexScanDesc scan;
 	TupleTableSlot *slot;		/* the row found, until the next probe */
 	int			nkeys;
+	MemoryContext context;		/* the scan's: where every probe runs */
 } IndexProbe;
 
 /*
@@ -34,7 +35,10 @@ typedef struct IndexProbe
 extern Oid	trovella_find_unique_index(Oid relid, int ncolumns, const AttrNumber *columns,
 									   int *key_positions);
 
-/* Open relid and its index indexid with AccessShareLock, for nkeys keys. */
+/*
+ * Open relid and its index indexid with AccessShareLock, for nkeys keys.
+ * The scan lives in CurrentMemoryContext, which must outlive it.
+ */
 extern void trovella_probe_open(IndexProbe *probe, Oid relid, Oid indexid,
 								Snapshot snapshot, int nkeys);
 

@@ -37,9 +37,10 @@
  * A line names the client's application_name (%a in log_line_prefix, a
  * field of csvlog and jsonlog), read from the setting itself: a token in it
  * is masked in the setting's value, in place (SHOW then shows it masked;
- * pg_stat_activity keeps what the client sent).  The node trees that
- * debug_print_parse, _rewritten and _plan log print constants as lists of
- * byte values, in DETAIL: there they are decoded and masked too
+ * pg_stat_activity keeps what the client sent); so are the user and
+ * database names the client sent, when they hold a whole token.  The node
+ * trees that debug_print_parse, _rewritten and _plan log print constants as
+ * lists of byte values, in DETAIL: there they are decoded and masked too
  * (pat_redact_bytes).
  *
  * A backend logs before it loads trovella (the first statement that calls
@@ -47,6 +48,7 @@
  */
 #include "postgres.h"
 
+#include "libpq/libpq-be.h"
 #include "miscadmin.h"
 #include "tcop/tcopprot.h"
 #include "utils/guc.h"
@@ -204,6 +206,26 @@ redact_statement(ErrorData *edata)
 	debug_query_string = copy->text;
 }
 
+/*
+ * The connection's user and database names (%u and %d of log_line_prefix,
+ * fields of csvlog and jsonlog), as the client sent them: a token given as
+ * one (a client that put it in the wrong field) is masked in place.  Only a
+ * whole token, its checksum right: a role or a database may well be named
+ * like the start of one ("trv_readonly2"), and during the connection's
+ * start the names are still to be looked up.
+ */
+static void
+redact_connection_name(char *name)
+{
+	size_t		len;
+
+	if (name == NULL)
+		return;
+	len = strlen(name);
+	if (pat_find(name, len) != NULL)
+		pat_redact(name, len);
+}
+
 /* emit_log_hook (hooks.c): mask each token before the line is written. */
 void
 trovella_redact_log(ErrorData *edata)
@@ -219,4 +241,9 @@ trovella_redact_log(ErrorData *edata)
 	redact_statement(edata);
 	if (application_name != NULL)
 		pat_redact(application_name, strlen(application_name));
+	if (MyProcPort != NULL)
+	{
+		redact_connection_name(MyProcPort->user_name);
+		redact_connection_name(MyProcPort->database_name);
+	}
 }

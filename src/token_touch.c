@@ -12,6 +12,7 @@
 #include "utils/array.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "nodes/parsenodes.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
@@ -120,21 +121,189 @@ write_last_used_or_give_up(Oid owner, const pg_uuid_t *ids, int nids)
 }
 
 /*
+ * The uses of due tokens gathered in REPEATABLE READ or SERIALIZABLE, to be
+ * written together when the statement that found them finishes: one
+ * subtransaction for a statement that checks 200 tokens, not 200.  Kept in
+ * TopTransactionContext; each use remembers the subtransaction it was found
+ * in, so that a rollback to a savepoint forgets what was found after it.
+ */
+typedef struct PendingUse
+{
+	pg_uuid_t	token_id;
+	Oid			owner;			/* who the write runs as */
+	int			nest_level;		/* the subtransaction that found it */
+} PendingUse;
+
+static PendingUse *pending = NULL;
+static int	npending = 0;
+static int	pending_size = 0;
+
+/*
+ * A COMMIT or PREPARE TRANSACTION statement has begun: until the
+ * transaction ends nothing is written, since a subtransaction rolled back
+ * while the transaction block is ending breaks PostgreSQL's state rules (an
+ * assertion in xact.c).  Only a cursor still open at COMMIT finishes then.
+ */
+static bool committing = false;
+
+static void
+gather_use(Oid owner, const pg_uuid_t *token_id)
+{
+	if (pending == NULL)
+	{
+		pending_size = 16;
+		pending = MemoryContextAlloc(TopTransactionContext, sizeof(PendingUse) * pending_size);
+	}
+	else if (npending == pending_size)
+	{
+		pending_size *= 2;
+		pending = repalloc(pending, sizeof(PendingUse) * pending_size);
+	}
+	pending[npending].token_id = *token_id;
+	pending[npending].owner = owner;
+	pending[npending].nest_level = GetCurrentTransactionNestLevel();
+	npending++;
+}
+
+static void
+forget_uses(void)
+{
+	pending = NULL;				/* freed with TopTransactionContext */
+	npending = 0;
+	pending_size = 0;
+}
+
+/*
+ * A statement finished (hooks.c: after ExecutorFinish, after a utility
+ * statement): the uses it gathered are written, one subtransaction for all
+ * of them (one per owner, where functions of different owners found them).
+ * This runs where the statement's own AFTER triggers run, never during
+ * COMMIT itself; the list is taken first, so that the write's own
+ * statements find nothing to write.
+ */
+void
+trovella_token_touch_flush(void)
+{
+	PendingUse *uses = pending;
+	int			nuses = npending;
+	pg_uuid_t  *ids;
+	int			done = 0;
+
+	if (nuses == 0 || committing)
+		return;
+	pending = NULL;
+	npending = 0;
+	pending_size = 0;
+	ids = palloc(sizeof(pg_uuid_t) * nuses);
+	while (done < nuses)
+	{
+		Oid			owner = uses[done].owner;
+		int			nids = 0;
+
+		for (int i = done; i < nuses; i++)
+			if (uses[i].owner == owner)
+				ids[nids++] = uses[i].token_id;
+		write_last_used_or_give_up(owner, ids, nids);
+		/* the next owner's, if any */
+		for (int i = done; i < nuses; i++)
+			if (uses[i].owner == owner)
+				uses[i].owner = InvalidOid;
+		while (done < nuses && !OidIsValid(uses[done].owner))
+			done++;
+	}
+	pfree(ids);
+	pfree(uses);
+}
+
+/*
+ * A utility statement is about to run (hooks.c): COMMIT and PREPARE
+ * TRANSACTION first write what earlier statements left, then stop writes
+ * until the transaction ends.
+ */
+void
+trovella_token_touch_utility(Node *stmt)
+{
+	TransactionStmt *xact;
+
+	if (!IsA(stmt, TransactionStmt))
+		return;
+	xact = (TransactionStmt *) stmt;
+	if (xact->kind != TRANS_STMT_COMMIT && xact->kind != TRANS_STMT_PREPARE)
+		return;
+	if (IsTransactionBlock() && !IsAbortedTransactionBlockState())
+		trovella_token_touch_flush();
+	committing = true;
+}
+
+/*
+ * Transaction end (hooks.c).  A use still gathered at PRE_COMMIT was found
+ * by a cursor that COMMIT closed, or outside any statement that finishes (a
+ * CALL's arguments): it is not written, since no subtransaction may run
+ * then; the token was checked all the same, and its last_used_at is
+ * written at its next use.
+ */
+void
+trovella_token_touch_xact(XactEvent event)
+{
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+		case XACT_EVENT_PRE_PREPARE:
+		case XACT_EVENT_PARALLEL_PRE_COMMIT:
+			forget_uses();
+			break;
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PREPARE:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			forget_uses();
+			committing = false;
+			break;
+		default:
+			break;
+	}
+}
+
+/*
+ * Subtransaction end (hooks.c): a rollback forgets the uses found in it, a
+ * release hands them to its parent.
+ */
+void
+trovella_token_touch_subxact(SubXactEvent event)
+{
+	int			level = GetCurrentTransactionNestLevel();
+	int			kept = 0;
+
+	if (event != SUBXACT_EVENT_ABORT_SUB && event != SUBXACT_EVENT_COMMIT_SUB)
+		return;
+	for (int i = 0; i < npending; i++)
+	{
+		if (pending[i].nest_level >= level)
+		{
+			if (event == SUBXACT_EVENT_ABORT_SUB)
+				continue;
+			pending[i].nest_level = level - 1;
+		}
+		pending[kept++] = pending[i];
+	}
+	npending = kept;
+}
+
+/*
  * Record that a token was used, at most once per pat_last_used_interval,
  * never in a read-only transaction or on a standby, and never waiting for
  * another backend that is writing the same row (SKIP LOCKED).  The write
  * sees the latest committed row, not the transaction's snapshot: a use
  * another session recorded since is not written again, and in READ
- * COMMITTED nothing can then fail.  In REPEATABLE READ and SERIALIZABLE a
- * narrow race remains (a commit between that snapshot and the row lock),
- * so there the write runs in a subtransaction and gives up quietly; only
- * there, since a subtransaction that writes takes a transaction id of its
- * own.  A bulk check of many due tokens in one such transaction so takes
- * one per token (past 64 the backend's cache of subtransaction ids
- * overflows); gathering them for one write at commit is not possible, since
- * a subtransaction rolled back during commit breaks PostgreSQL's state
- * rules (an assertion in xact.c), and before commit no hook says which
- * statement is the client's last.
+ * COMMITTED nothing can then fail, so there it is written at once.  In
+ * REPEATABLE READ and SERIALIZABLE a narrow race remains (a commit between
+ * that snapshot and the row lock), so there the write runs in a
+ * subtransaction and gives up quietly; and since a subtransaction that
+ * writes takes a transaction id of its own, the uses a statement finds are
+ * gathered and written together when it finishes (trovella_token_touch_flush):
+ * a bulk check takes one transaction id, not one per token (past 64 the
+ * backend's cache of subtransaction ids overflows).
  */
 void
 trovella_token_touch(FunctionCallInfo fcinfo, const pg_uuid_t *token_id,
@@ -149,7 +318,7 @@ trovella_token_touch(FunctionCallInfo fcinfo, const pg_uuid_t *token_id,
 		return;
 
 	if (IsolationUsesXactSnapshot())
-		write_last_used_or_give_up(trovella_function_owner(fcinfo), token_id, 1);
+		gather_use(trovella_function_owner(fcinfo), token_id);
 	else
 		write_last_used(trovella_function_owner(fcinfo), token_id, 1);
 }

@@ -14,7 +14,7 @@
 # temporary directory only, stopped on every exit path.
 set -u
 . "$(dirname "$0")/lib.sh"
-plan 32
+plan 36
 
 own_servers data
 DATA=$dir/data
@@ -42,7 +42,7 @@ fi
 as_server "$bindir/initdb" -D "$DATA" -U postgres -A trust -E UTF8 --locale=C.UTF-8 >/dev/null
 printf '%s\n' "shared_preload_libraries = '$preload'" "logging_collector = on" \
 	"log_destination = 'stderr,csvlog'" "log_directory = 'log'" \
-	"log_statement = 'all'" "log_min_duration_statement = 0" "log_line_prefix = '%m [%p] %a '" \
+	"log_statement = 'all'" "log_min_duration_statement = 0" "log_line_prefix = '%m [%p] %a %u@%d '" \
 	"log_parameter_max_length = -1" "log_parameter_max_length_on_error = -1" >>"$DATA/postgresql.conf"
 $audit && printf '%s\n' "pgaudit.log = 'all'" "pgaudit.log_parameter = on" >>"$DATA/postgresql.conf"
 start "$DATA" $port
@@ -126,6 +126,17 @@ app -c "SET application_name = 'set $T11'" -c "SELECT 1 / 0" >/dev/null
 T12=$(fake)
 app -c "SET debug_print_parse = on" -c "SET debug_print_rewritten = on" -c "SET debug_print_plan = on" \
 	-c "SELECT '$T12' AS printed" >/dev/null
+# 14. a token given as the user or the database name of a connection (%u
+#     and %d in log_line_prefix, csvlog's fields); a role named like the
+#     start of one still logs in, its name as it is
+T14=$(new_token)
+T15=$(new_token)
+is "$(psql -X -At -h "$dir" -p "$port" -U "$T14" -d postgres -c "SELECT 1" 2>&1 | grep -c 'FATAL')$(psql -X -At -h "$dir" -p "$port" -U postgres -d "$T15" -c "SELECT 1" 2>&1 | grep -c 'FATAL')" 11 \
+	"a token as the user name, and as the database name: the connection fails"
+s -c "CREATE ROLE trv_readonly2x LOGIN" >/dev/null
+is "$(psql -X -At -h "$dir" -p "$port" -U trv_readonly2x -d postgres -c "SELECT current_user" 2>&1)" trv_readonly2x \
+	"a role named like the start of a token logs in"
+psql -X -At -h "$dir" -p "$port" -U trv_readonly2x -d postgres -c "SELECT 1 / 0" >/dev/null 2>&1
 sleep 1   # the logging collector writes asynchronously
 
 log=$(logged)
@@ -146,10 +157,14 @@ is "$(beyond_hint "$T6")" 0 "the COPY error and its context: nothing past the hi
 is "$(beyond_hint "$T7")" 0 "Failing row contains: nothing past the hint"
 is "$(beyond_hint "$T8")" 0 "a 63-byte identifier: nothing past the hint"
 is "$(beyond_hint "$T9")" 0 "trovella's own error message: nothing past the hint"
-is "$(beyond_hint "$T10"):$(grep -c "\] app $(hint "$T10")\*\{32\} ERROR" "$DATA"/log/*.log | awk -F: '{ s += $NF } END { print (s >= 1) }')" 0:1 \
+is "$(beyond_hint "$T10"):$(grep -c "\] app $(hint "$T10")\*\{32\} postgres@postgres ERROR" "$DATA"/log/*.log | awk -F: '{ s += $NF } END { print (s >= 1) }')" 0:1 \
 	"application_name from the connection: masked in log_line_prefix and csvlog"
-is "$(beyond_hint "$T11"):$(grep -c "\] set $(hint "$T11")\*\{32\} ERROR" "$DATA"/log/*.log | awk -F: '{ s += $NF } END { print (s >= 1) }')" 0:1 \
+is "$(beyond_hint "$T11"):$(grep -c "\] set $(hint "$T11")\*\{32\} postgres@postgres ERROR" "$DATA"/log/*.log | awk -F: '{ s += $NF } END { print (s >= 1) }')" 0:1 \
 	"application_name from SET: masked in log_line_prefix and csvlog"
+is "$(beyond_hint "$T14"):$(beyond_hint "$T15"):$(grep -c " $(hint "$T14")\*\{32\}@postgres FATAL" "$DATA"/log/*.log | awk -F: '{ s += $NF } END { print (s >= 1) }')" 0:0:1 \
+	"the user and database names: masked in log_line_prefix and csvlog"
+is "$(grep -c " trv_readonly2x@postgres ERROR" "$DATA"/log/*.log | awk -F: '{ s += $NF } END { print (s >= 1) }')" 1 \
+	"a role named like the start of a token: its name logged as it is"
 # a token as the byte values of a node tree: "116 114 118 95 ..."
 bytes() { printf '%s' "$1" | od -An -tu1 | tr -s ' \n' '  ' | sed 's/^ //; s/ $//'; }
 is "$(grep -cF -- "$(bytes "${T12:0:9}")" <<<"$log"):$(grep -cF -- "$(bytes "$(hint "$T12")") **" <<<"$log" | awk '{ print ($1 >= 3) }')" 0:1 \
