@@ -56,6 +56,8 @@ refuse_validation(const char *what, Oid relid, Oid bound_relid)
 					what, get_rel_name(relid)),
 			 errdetail("Row-level security binds role \"%s\" on table %s: PostgreSQL would check only the rows this role sees and accept the rows of every other tenant unchecked.",
 					   GetUserNameFromId(GetUserId(), false), get_rel_name(bound_relid)),
+			 strstr(what, "PARTITION") != NULL ?
+			 errhint("Run it as a role that row-level security does not bind (BYPASSRLS: the operations role).") :
 			 errhint("Run it as a role that row-level security does not bind (BYPASSRLS: the operations role), or add the foreign key NOT VALID and have that role run VALIDATE CONSTRAINT.")));
 }
 

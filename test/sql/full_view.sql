@@ -111,6 +111,14 @@ BEGIN;
 SELECT trovella.with_tenant(:a);
 ALTER TABLE fv_region DETACH PARTITION fv_region_2;
 ROLLBACK;
+-- the whole message: its hint names the role to run it as (no foreign key
+-- to add NOT VALID here)
+\set VERBOSITY default
+BEGIN;
+SELECT count(*) AS opened FROM (SELECT trovella.with_tenant(:a)) w;
+ALTER TABLE fv_event ATTACH PARTITION fv_event_1 FOR VALUES FROM (1) TO (10);
+ROLLBACK;
+\set VERBOSITY sqlstate
 RESET ROLE;
 SET ROLE regress_fv_ops;
 ALTER TABLE fv_event ATTACH PARTITION fv_event_1 FOR VALUES FROM (1) TO (10);
