@@ -272,7 +272,9 @@ trovella_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	PlacementUtility placement;
 	StatsUtility stats;
 	Node	   *stmt;
+	int			depth;
 
+	depth = trovella_isolation_utility_begin();
 	trovella_placement_utility_before(&pstmt, &readOnlyTree, context, &placement);
 	trovella_full_view_utility_before(&pstmt, &readOnlyTree);
 	stmt = pstmt->utilityStmt;
@@ -290,7 +292,7 @@ trovella_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	trovella_cluster_utility_after(&cluster);
 	trovella_placement_utility_after(&placement);
 	/* in auto, what Citus acted on after the statement (isolation_defer.c) */
-	trovella_isolation_run_deferred();
+	trovella_isolation_utility_end(depth);
 }
 
 /* An object dropped: a temporary table residue remembers by its OID. */

@@ -12,7 +12,9 @@
  * isolated already, it was unreadable to the owner without a tenant context
  * (42501).  Such a table is isolated once Citus is done, as if
  * enable_tenant_isolation() were the statement's last step, in the same
- * transaction, as the same role.
+ * transaction, as the same role: at the end of that statement, not of one
+ * Citus runs nested in it (a placement's own DDL, run here by local
+ * execution), when the other placements may not have the column yet.
  */
 #include "postgres.h"
 
@@ -32,10 +34,14 @@ typedef struct DeferredTable
 {
 	Oid			relid;
 	NameData	column;
+	int			depth;			/* of the statement it is isolated after */
 } DeferredTable;
 
 /* Tables to isolate after the statement, in TopTransactionContext. */
 static List *deferred = NIL;
+
+/* How deep in utility statements this backend is (1: a top-level one). */
+static int	utility_depth = 0;
 
 /*
  * Remember relid to isolate on its tenant column after the statement, if
@@ -52,25 +58,54 @@ trovella_isolation_defer(Oid relid, Datum column)
 	old = MemoryContextSwitchTo(TopTransactionContext);
 	entry = palloc(sizeof(DeferredTable));
 	entry->relid = relid;
+	entry->depth = utility_depth;
 	namestrcpy(&entry->column, NameStr(*DatumGetName(column)));
 	deferred = lappend(deferred, entry);
 	MemoryContextSwitchTo(old);
 	return true;
 }
 
-/* After a utility statement: isolate the tables remembered during it. */
-void
-trovella_isolation_run_deferred(void)
+/* Before a utility statement (hooks.c): its depth, for ..._end(). */
+int
+trovella_isolation_utility_begin(void)
 {
-	List	   *tables = deferred;
+	return ++utility_depth;
+}
+
+/*
+ * After a utility statement of that depth (hooks.c): isolate the tables
+ * remembered during it.  One that failed never gets here, and the depth is
+ * set right again by the statement around it, or at the transaction's end.
+ */
+void
+trovella_isolation_utility_end(int depth)
+{
+	List	   *now = NIL;
+	List	   *later = NIL;
 	ListCell   *lc;
+	MemoryContext old;
 	SpiSection	spi;
 
-	if (tables == NIL)
+	utility_depth = depth - 1;
+	if (deferred == NIL)
 		return;
-	deferred = NIL;
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	foreach(lc, deferred)
+	{
+		DeferredTable *entry = lfirst(lc);
+
+		if (entry->depth >= depth)
+			now = lappend(now, entry);
+		else
+			later = lappend(later, entry);
+	}
+	MemoryContextSwitchTo(old);
+	list_free(deferred);
+	deferred = later;
+	if (now == NIL)
+		return;
 	trovella_spi_connect(&spi);
-	foreach(lc, tables)
+	foreach(lc, now)
 	{
 		DeferredTable *entry = lfirst(lc);
 		Oid			argtypes[2] = {REGCLASSOID, NAMEOID};
@@ -84,7 +119,6 @@ trovella_isolation_run_deferred(void)
 			elog(ERROR, "could not enable tenant isolation");
 	}
 	trovella_spi_finish(&spi);
-	list_free_deep(tables);
 }
 
 /* At a transaction's end (hooks.c): the list lived in its memory. */
@@ -94,5 +128,8 @@ trovella_isolation_defer_xact(XactEvent event)
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
 		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT ||
 		event == XACT_EVENT_PREPARE)
+	{
 		deferred = NIL;
+		utility_depth = 0;
+	}
 }

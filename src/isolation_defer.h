@@ -13,8 +13,9 @@
 /* Remember relid to isolate after the statement, where Citus acts then. */
 extern bool trovella_isolation_defer(Oid relid, Datum column);
 
-/* After each utility statement (hooks.c). */
-extern void trovella_isolation_run_deferred(void);
+/* Around each utility statement (hooks.c): its depth, then after it. */
+extern int	trovella_isolation_utility_begin(void);
+extern void trovella_isolation_utility_end(int depth);
 
 /* At a transaction's end (hooks.c). */
 extern void trovella_isolation_defer_xact(XactEvent event);

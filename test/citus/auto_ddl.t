@@ -6,6 +6,8 @@
 #     isolated the table at the statement's end, before Citus sent the new
 #     column to the shards, so CREATE POLICY failed there (42703); now the
 #     table is isolated once Citus is done,
+#     (a reference table's and a Citus local table's too, whose coordinator
+#     placement Citus alters nested in the statement, by local execution),
 #   - CREATE TABLE in a distributed schema: the guard isolated the table
 #     before Citus read it (as the caller) to distribute it, so the owner,
 #     bound by forced RLS without a tenant context, failed (42501); now it
@@ -17,7 +19,7 @@ here=$(dirname "$0")
 . "$here/../tap/lib.sh"
 CITUS_KEY=1
 . "$here/cluster.sh"
-plan 18
+plan 26
 
 if ! citus_start "trovella.isolation_guard = 'auto'"; then
 	ok 1 "the cluster starts"
@@ -67,6 +69,17 @@ for r in owner ops; do
 	is "$(isolated "ev_$r" $r)" "t 4 2" "... and the table and its 4 placements are isolated, the policies per query"
 	is "$(isolated "ev_$r" ops)" "t 4 2" "... as the operations role sees it too"
 	is "$(tenant_reads "ev_$r" org)" "3" "... and tenant A reads its 3 rows only"
+
+	# a reference table and a Citus local table, whose coordinator placement
+	# Citus alters by local execution, nested in the statement
+	for kind in "rf create_reference_table 3" "lc citus_add_local_table_to_metadata 1"; do
+		set -- $kind
+		as $r -c "CREATE TABLE $1_$r (org uuid NOT NULL, id int NOT NULL, PRIMARY KEY (org, id))" \
+			-c "SELECT $2('$1_$r')" | grep ERROR | sed "s/^/# $1_$r: /"
+		is "$(as $r -c "ALTER TABLE $1_$r ADD COLUMN tenant_id uuid NOT NULL")" "" \
+			"$r, auto: ADD COLUMN tenant_id on a table made with $2"
+		is "$(isolated "$1_$r" $r)" "t $3 2" "... and it and its $3 placement(s) are isolated, the policies per query"
+	done
 
 	# a table made in a distributed schema
 	is "$(as $r -c "CREATE TABLE s.t_$r (tenant_id uuid NOT NULL, id int NOT NULL)")" "" \
