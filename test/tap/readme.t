@@ -5,7 +5,11 @@
 # name with only the grants the README gives, each block's stated results
 # and SQLSTATEs checked (scripts/doctest says how a block says them).  A
 # block that needs what this machine lacks (Citus, pg_partman of another
-# major) is reported as skipped, with the reason.  Then each pg_cron job the
+# major) is reported as skipped, with the reason.  Every ```sh block either
+# runs (in a directory of its own, against this server, as the role its
+# directive names, each command's exit status checked), or names the test
+# that runs its commands (checked to hold them), or says why it is skipped;
+# one that says nothing fails.  Then each pg_cron job the
 # README scheduled runs as pg_cron would run it.  The server listens on a
 # socket in a temporary directory only, and is stopped on every exit path.
 set -u
@@ -32,6 +36,20 @@ status=$?
 grep -v '^1\.\.' <<<"$out"
 tap_n=$(grep -c -E '^(not )?ok ' <<<"$out")
 [ $status -eq 0 ] || tap_failed=1
+
+# Every ```sh block of the README was accounted for: run, run by the test
+# it names, or skipped with its reason; none passed over in silence.
+is "$(grep -c -E '^(not )?ok [0-9]+ - [^ ]+:[0-9]+, sh( |$)' <<<"$out")" \
+	"$(grep -c -E '^\s*```sh\s*$' "$root/README.md")" "doctest reports every sh block of the README"
+# How it judges sh blocks, on a file of its own: a block that says nothing,
+# a test named that does not exist or does not hold the block's command, a
+# command failing (in a pipeline too), a replacement that finds nothing, a
+# block over its time limit fail; the rest pass or are skipped.
+fixture=$(cd "$root" && perl scripts/doctest test/tap/doctest_sh.md 2>&1)
+is "$?|$(grep -E '^(not )?ok ' <<<"$fixture" | sed -E 's/ - [^ ]*, sh//; s/ \(.*//' | paste -sd ';')" \
+	"1|not ok 1;not ok 2;not ok 3;not ok 4;not ok 5;not ok 6;ok 7;ok 8;ok 9 # SKIP says why;ok 10 # SKIP needs the command no-such-program-here, not installed here" \
+	"doctest fails each sh block that says nothing or whose claim or command fails"
+[ "$(grep -c -E '^not ok ' <<<"$fixture")" -eq 6 ] || sed 's/^/#   /' <<<"$fixture"
 
 # The jobs the README schedules run as pg_cron runs them: each stored command
 # as one statement at top level, over a connection of its own, as the job's
