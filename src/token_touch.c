@@ -83,7 +83,7 @@ write_last_used(Oid owner, const pg_uuid_t *ids, int nids)
 
 /*
  * The write in a subtransaction that gives up on 40001 or 55P03: in
- * REPEATABLE READ and SERIALIZABLE, a row another session changed and
+ * REPEATABLE READ, a row another session changed and
  * committed between the latest snapshot and the row lock is a
  * serialization failure, which a token check must never be.
  */
@@ -121,7 +121,7 @@ write_last_used_or_give_up(Oid owner, const pg_uuid_t *ids, int nids)
 }
 
 /*
- * The uses of due tokens gathered in REPEATABLE READ or SERIALIZABLE, to be
+ * The uses of due tokens gathered in REPEATABLE READ, to be
  * written together when the statement that found them finishes: one
  * subtransaction for a statement that checks 200 tokens, not 200.  Kept in
  * TopTransactionContext; each use remembers the subtransaction it was found
@@ -142,7 +142,7 @@ static int	pending_size = 0;
  * A COMMIT or PREPARE TRANSACTION statement has begun: until the
  * transaction ends nothing is written, since a subtransaction rolled back
  * while the transaction block is ending breaks PostgreSQL's state rules (an
- * assertion in xact.c).  Only a cursor still open at COMMIT finishes then.
+ * assertion in xact.c).
  */
 static bool committing = false;
 
@@ -175,10 +175,11 @@ forget_uses(void)
 
 /*
  * A statement finished (hooks.c: after ExecutorFinish, after a utility
- * statement): the uses it gathered are written, one subtransaction for all
- * of them (one per owner, where functions of different owners found them).
- * This runs where the statement's own AFTER triggers run, never during
- * COMMIT itself; the list is taken first, so that the write's own
+ * statement other than transaction control): the uses it gathered are
+ * written, one subtransaction for all of them (one per owner, where
+ * functions of different owners found them).  This runs where the
+ * statement's own AFTER triggers run, never once COMMIT has begun
+ * (committing).  The list is taken first, so that the write's own
  * statements find nothing to write.
  */
 void
@@ -218,7 +219,11 @@ trovella_token_touch_flush(void)
 /*
  * A utility statement is about to run (hooks.c): COMMIT and PREPARE
  * TRANSACTION first write what earlier statements left, then stop writes
- * until the transaction ends.
+ * until the transaction ends.  (Should trovella be loaded for the first time
+ * during COMMIT, by a deferred trigger, a use that trigger finds is written
+ * then; where that write fails, the subtransaction rolled back trips the
+ * assertion PostgreSQL's own PL/pgSQL trips there with an exception block,
+ * on assert-enabled builds only.  Preloaded, this cannot happen.)
  */
 void
 trovella_token_touch_utility(Node *stmt)
@@ -230,17 +235,30 @@ trovella_token_touch_utility(Node *stmt)
 	xact = (TransactionStmt *) stmt;
 	if (xact->kind != TRANS_STMT_COMMIT && xact->kind != TRANS_STMT_PREPARE)
 		return;
-	if (IsTransactionBlock() && !IsAbortedTransactionBlockState())
-		trovella_token_touch_flush();
+	if (!IsTransactionBlock() || IsAbortedTransactionBlockState())
+		return;					/* no transaction callback will follow */
+	trovella_token_touch_flush();
 	committing = true;
 }
 
 /*
+ * A utility statement finished (hooks.c): what it found is written, unless
+ * it was transaction control (ROLLBACK leaves the transaction where no
+ * subtransaction may begin; a later statement, or the transaction's end,
+ * takes care of what is left).
+ */
+void
+trovella_token_touch_utility_done(Node *stmt)
+{
+	if (!IsA(stmt, TransactionStmt))
+		trovella_token_touch_flush();
+}
+
+/*
  * Transaction end (hooks.c).  A use still gathered at PRE_COMMIT was found
- * by a cursor that COMMIT closed, or outside any statement that finishes (a
- * CALL's arguments): it is not written, since no subtransaction may run
- * then; the token was checked all the same, and its last_used_at is
- * written at its next use.
+ * while COMMIT ran (a cursor it closed, a deferred trigger): it is not
+ * written, since no subtransaction may run then; the token was checked all
+ * the same, and its last_used_at is written at its next use.
  */
 void
 trovella_token_touch_xact(XactEvent event)
@@ -292,18 +310,21 @@ trovella_token_touch_subxact(SubXactEvent event)
 
 /*
  * Record that a token was used, at most once per pat_last_used_interval,
- * never in a read-only transaction or on a standby, and never waiting for
- * another backend that is writing the same row (SKIP LOCKED).  The write
- * sees the latest committed row, not the transaction's snapshot: a use
- * another session recorded since is not written again, and in READ
- * COMMITTED nothing can then fail, so there it is written at once.  In
- * REPEATABLE READ and SERIALIZABLE a narrow race remains (a commit between
- * that snapshot and the row lock), so there the write runs in a
- * subtransaction and gives up quietly; and since a subtransaction that
- * writes takes a transaction id of its own, the uses a statement finds are
- * gathered and written together when it finishes (trovella_token_touch_flush):
- * a bulk check takes one transaction id, not one per token (past 64 the
- * backend's cache of subtransaction ids overflows).
+ * never in a read-only transaction or on a standby, never in SERIALIZABLE,
+ * and never waiting for another backend that is writing the same row (SKIP
+ * LOCKED).  The write sees the latest committed row, not the transaction's
+ * snapshot: a use another session recorded since is not written again, and
+ * in READ COMMITTED nothing can then fail, so there it is written at once.
+ * In REPEATABLE READ a narrow race remains (a commit between that snapshot
+ * and the row lock), so there the write runs in a subtransaction and gives
+ * up quietly; and since a subtransaction that writes takes a transaction id
+ * of its own, the uses a statement finds are gathered and written together
+ * when it finishes (trovella_token_touch_flush): a bulk check takes one
+ * transaction id, not one per token (past 64 the backend's cache of
+ * subtransaction ids overflows).  In SERIALIZABLE the write would make the
+ * token row a read-write dependency between the application's
+ * transactions, which SSI can turn into a serialization failure at COMMIT,
+ * where no subtransaction can catch it: a token check must never cause one.
  */
 void
 trovella_token_touch(FunctionCallInfo fcinfo, const pg_uuid_t *token_id,
@@ -312,7 +333,7 @@ trovella_token_touch(FunctionCallInfo fcinfo, const pg_uuid_t *token_id,
 	TimestampTz now = GetCurrentStatementStartTimestamp();
 	TimestampTz due_before = TimestampTzPlusMilliseconds(now, -(int64) pat_last_used_interval * 1000);
 
-	if (XactReadOnly || RecoveryInProgress())
+	if (XactReadOnly || RecoveryInProgress() || IsolationIsSerializable())
 		return;
 	if (!last_used_null && last_used_at > due_before)
 		return;

@@ -22,6 +22,7 @@ extern void trovella_token_touch(FunctionCallInfo fcinfo, const pg_uuid_t *token
 /* Handlers that hooks.c calls: a statement finished, a (sub)transaction ends. */
 extern void trovella_token_touch_flush(void);
 extern void trovella_token_touch_utility(Node *stmt);
+extern void trovella_token_touch_utility_done(Node *stmt);
 extern void trovella_token_touch_xact(XactEvent event);
 extern void trovella_token_touch_subxact(SubXactEvent event);
 

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Token checks never fail for concurrency, and see what the statement did:
-# the last_used_at write of a transaction in REPEATABLE READ or SERIALIZABLE
-# whose snapshot predates another session's use of the same token gives up
-# quietly instead of raising 40001, and pat_verify/authenticate see a token
-# that an earlier part of the same statement created.
+# the last_used_at write of a transaction in REPEATABLE READ whose snapshot
+# predates another session's use of the same token gives up quietly instead
+# of raising 40001, SERIALIZABLE writes none (SSI would make it a 40001 at
+# COMMIT), and pat_verify/authenticate see a token that an earlier part of
+# the same statement created.
 set -u
 . "$(dirname "$0")/lib.sh"
-plan 18
+plan 20
 
 APP=regress_snap_app
 APP_PASSWORD=snap-$$-$RANDOM
@@ -125,10 +126,33 @@ is "$(app -c "BEGIN ISOLATION LEVEL REPEATABLE READ" -c "SAVEPOINT s" \
 	-c "COMMIT" 2>&1 | tail -n 1)$(recorded)" "11" \
 	"uses found in a subtransaction rolled back are forgotten; those after it are written"
 forget_uses
-is "$(app -c "BEGIN ISOLATION LEVEL SERIALIZABLE" \
+is "$(app -c "BEGIN ISOLATION LEVEL REPEATABLE READ" \
 	-c "SELECT count(*) FROM snap_bulk_tokens b, LATERAL trovella.pat_verify(b.token) v" \
 	-c "ROLLBACK" 2>&1 | tail -n 1)$(recorded)" "2000" \
 	"a rollback writes nothing"
+# a COMMIT of a transaction block that failed does not stop the next
+# transaction's writes
+is "$(app -v ON_ERROR_STOP=0 -c "SELECT count(*) FROM trovella.pat_verify('trv_x')" -c "BEGIN" -c "SELECT 1 / 0" -c "COMMIT" \
+	-c "BEGIN ISOLATION LEVEL REPEATABLE READ" \
+	-c "SELECT count(*) FROM snap_bulk_tokens b, LATERAL trovella.pat_verify(b.token) v" \
+	-c "COMMIT" 2>/dev/null | tail -n 1)$(recorded)" "200200" \
+	"after the COMMIT of a failed block, the next transaction's uses are written"
+forget_uses
+# SERIALIZABLE writes no use: the token row would be a read-write dependency
+# between the application's transactions, a 40001 at COMMIT (0.4.0: S2 failed)
+q -c "CREATE TABLE snap_ssi (a int); GRANT ALL ON snap_ssi TO $APP" >/dev/null
+app -c "BEGIN ISOLATION LEVEL SERIALIZABLE" -c "SELECT count(*) FROM snap_ssi" \
+	-c "SELECT count(*) FROM trovella.pat_verify('$TOKEN')" -c "SELECT pg_sleep(1)" -c "COMMIT" \
+	-c "SELECT 'S1 committed'" >"${TMPDIR:-/tmp}/ssi1.$$" 2>&1 &
+sleep 0.3
+app -c "BEGIN ISOLATION LEVEL SERIALIZABLE" -c "SELECT count(*) FROM trovella.pat_verify('$TOKEN')" \
+	-c "INSERT INTO snap_ssi VALUES (1)" -c "SELECT pg_sleep(1.5)" -c "COMMIT" \
+	-c "SELECT 'S2 committed'" >"${TMPDIR:-/tmp}/ssi2.$$" 2>&1
+wait
+is "$(cat "${TMPDIR:-/tmp}/ssi1.$$" "${TMPDIR:-/tmp}/ssi2.$$" | grep -E 'committed|ERROR' | tr '\n' ' ')" "S1 committed S2 committed " \
+	"SERIALIZABLE: two transactions that check a token and read and write a table both commit"
+rm -f "${TMPDIR:-/tmp}/ssi1.$$" "${TMPDIR:-/tmp}/ssi2.$$"
+q -c "DROP TABLE snap_ssi" >/dev/null
 # READ COMMITTED over rows updated since: the index scan meets dead entries
 # and keeps, for its next probe, the list of those to mark (B-tree makes it
 # in the memory current at the probe: it was the per-call memory, freed
