@@ -190,8 +190,13 @@ trovella_token_touch_flush(void)
 	pg_uuid_t  *ids;
 	int			done = 0;
 
-	if (nuses == 0 || committing)
+	if (nuses == 0 || committing || IsInParallelMode())
+		return;					/* kept for a later statement, or forgotten */
+	if (XactReadOnly || RecoveryInProgress())
+	{
+		forget_uses();			/* gone read-only since (SET LOCAL) */
 		return;
+	}
 	pending = NULL;
 	npending = 0;
 	pending_size = 0;

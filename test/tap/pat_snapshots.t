@@ -7,7 +7,7 @@
 # the same statement created.
 set -u
 . "$(dirname "$0")/lib.sh"
-plan 20
+plan 21
 
 APP=regress_snap_app
 APP_PASSWORD=snap-$$-$RANDOM
@@ -137,6 +137,12 @@ is "$(app -v ON_ERROR_STOP=0 -c "SELECT count(*) FROM trovella.pat_verify('trv_x
 	-c "SELECT count(*) FROM snap_bulk_tokens b, LATERAL trovella.pat_verify(b.token) v" \
 	-c "COMMIT" 2>/dev/null | tail -n 1)$(recorded)" "200200" \
 	"after the COMMIT of a failed block, the next transaction's uses are written"
+# a statement that makes its transaction read-only after the check: the
+# use is dropped, not written (25006 failed the statement)
+is "$(app -v ON_ERROR_STOP=0 -c "BEGIN ISOLATION LEVEL REPEATABLE READ" \
+	-c "SELECT count(*) FROM (SELECT set_config('transaction_read_only', 'on', true) FROM trovella.pat_verify('$TOKEN')) s" \
+	-c "COMMIT" 2>&1 | tr '\n' ' ')" "1 " \
+	"REPEATABLE READ: a check in a statement that turns the transaction read-only succeeds"
 forget_uses
 # SERIALIZABLE writes no use: the token row would be a read-write dependency
 # between the application's transactions, a 40001 at COMMIT (0.4.0: S2 failed)
