@@ -56,3 +56,12 @@ for workers in 1 4; do
 		report "withTenant / BEGIN; read WHERE tenant_id; COMMIT (4 workers)" "$(field "$r" plain)" "<=" 1.10 ""
 	fi
 done
+# behind a network's delay (1.3 ms each way through a relay in the Node
+# process): no target, what an application on another host sees
+delay=${BENCH_NODE_DELAY_MS:-1.3}
+echo "== Node.js, 1 worker, ${delay} ms each way: withTenant against the same (${BENCH_NODE_DELAY_ROUNDS:-7} rounds)"
+r=$(cd test/client && env -u PGOPTIONS PGDATABASE=$BENCH_DB BENCH_ROLE=bench_node_app BENCH_PASSWORD=$password \
+	BENCH_NODE_DELAY_MS=$delay BENCH_NODE_ROUNDS=${BENCH_NODE_DELAY_ROUNDS:-7} node --preserve-symlinks .bench_node_tenant.mjs 1)
+echo "   load average (1 min) before and after: $(field "$r" "load.join(' / ')"); µs per transaction: withTenant $(field "$r" us.trovella), plain $(field "$r" us.plain), set_config $(field "$r" us.set_config)"
+printf '%-58s %8s\n' "withTenant / plain transaction, behind the delay" "$(field "$r" plain)"
+printf '%-58s %8s\n' "withTenant / set_config pattern, behind the delay" "$(field "$r" set_config)"

@@ -9,6 +9,7 @@
 // figure is the median over the rounds of each round's ratio (a loaded
 // machine's slow second falls on every side alike).  Prints one JSON line.
 // Run by bench/node.sh.
+import net from 'node:net';
 import { loadavg } from 'node:os';
 import pg from 'pg';
 import { drizzle } from 'drizzle-orm/node-postgres';
@@ -24,7 +25,28 @@ const points = pgTable('tenant_points', columns);        // isolated by trovella
 const plainPoints = pgTable('plain_points', columns);    // the same rows, no isolation
 const settingPoints = pgTable('setting_points', columns); // RLS on current_setting('app.tenant')
 const tenant = (i) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`;
-const pool = new pg.Pool({ max: workers, user: process.env.BENCH_ROLE, password: process.env.BENCH_PASSWORD, host: '127.0.0.1' });
+// BENCH_NODE_DELAY_MS: the connections go through a relay in this process
+// that holds every chunk that long, each way: a network's round trip
+// (1.3 ms: about 2.6 ms a round trip, as between two hosts of a zone)
+const delay = Number(process.env.BENCH_NODE_DELAY_MS || 0);
+const serverPort = Number(process.env.PGPORT || 5432);
+let port = serverPort;
+if (delay > 0) {
+  const relay = net.createServer((client) => {
+    const server = net.connect(serverPort, '127.0.0.1');
+    const hold = (from, to) => from.on('data', (chunk) => setTimeout(() => to.write(chunk), delay));
+    hold(client, server);
+    hold(server, client);
+    client.on('error', () => server.destroy());
+    server.on('error', () => client.destroy());
+    client.on('close', () => setTimeout(() => server.end(), delay));
+    server.on('close', () => setTimeout(() => client.end(), delay));
+  });
+  await new Promise((resolve) => relay.listen(0, '127.0.0.1', resolve));
+  port = relay.address().port;
+  relay.unref();
+}
+const pool = new pg.Pool({ max: workers, user: process.env.BENCH_ROLE, password: process.env.BENCH_PASSWORD, host: '127.0.0.1', port });
 const db = drizzle({ client: pool });
 
 const sides = {
@@ -73,6 +95,7 @@ load.push(loadavg()[0]);
 const median = (v) => [...v].sort((x, y) => x - y)[Math.floor(v.length / 2)];
 console.log(JSON.stringify({
   workers,
+  delay,
   rounds,
   us: Object.fromEntries(names.map((n) => [n, Number(median(times[n]).toFixed(1))])),
   plain: Number(median(ratios.plain).toFixed(3)),
