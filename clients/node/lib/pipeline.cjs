@@ -111,9 +111,11 @@ class FirstQuery {
     const { query } = this;
     if (stream.cork) stream.cork();
     let failed;
+    let synced = false;
     const handleError = query.handleError;
-    // a value the query cannot serialize fails it before its Sync
-    query.handleError = (error) => { failed = error; };
+    // a value the query cannot serialize fails it before its Execute: pg
+    // then closes the statement and sends the Sync itself
+    query.handleError = (error) => { failed = error; synced = true; };
     try {
       connection.parse({ text: this.open.begin, types: [] });
       connection.bind({ values: [] });
@@ -122,9 +124,10 @@ class FirstQuery {
       connection.execute({});
       const error = query.submit(connection);
       failed = failed ?? error ?? undefined;
-      // BEGIN and the context still run; the query's own error is told at
-      // ReadyForQuery
-      if (failed) connection.sync();
+      // BEGIN and the context still run, under one Sync (a second would
+      // be a second ReadyForQuery, taken for the next query's answer); the
+      // query's own error is told at ReadyForQuery
+      if (failed && !synced) connection.sync();
     } finally {
       query.handleError = handleError;
       if (stream.uncork) stream.uncork();

@@ -167,3 +167,34 @@ test('a connection that lost the statement goes on: the first query runs after t
   await withTenant(pool, A, null, async (tx) => tx.query('INSERT INTO pipeline_notes (body) VALUES ($1)', ['a2']));
   assert.equal(Number((await admin.query("SELECT count(*) FROM pipeline_notes WHERE body = 'a2'")).rows[0].count), 1);
 });
+
+test('a first query whose value pg cannot serialize fails alone: one Sync, the next queries get their own answers', async () => {
+  const { pool } = await countedPool();
+  await withTenant(pool, A, null, async (tx) => tx.query('SELECT 1')); // the connection has the statement
+  // a BigInt inside a JSON value: pg's serializer throws (0.5.0 before the
+  // fix sent two Syncs, and each later query got the answer of the one
+  // before it)
+  const answers = await withTenant(pool, A, null, async (tx) => {
+    await assert.rejects(tx.query('SELECT $1::jsonb AS j', [[{ id: 1n }]]), /BigInt/);
+    const second = (await tx.query('SELECT $1::int AS i, trovella.current_tenant() AS t', [2])).rows[0];
+    const third = (await tx.query('SELECT $1::int AS i', [3])).rows[0];
+    return [second, third];
+  });
+  assert.deepEqual(answers, [{ i: 2, t: A }, { i: 3 }]);
+  const client = await pool.connect();
+  try {
+    assert.deepEqual((await client.query('SELECT $1::int AS i', [4])).rows, [{ i: 4 }]);
+  } finally {
+    client.release();
+  }
+});
+
+test('a client in pg\'s pipeline mode is refused, clearly, and runs nothing of fn\'s', async () => {
+  const client = new pg.Client({ ...conn, pipeline: true });
+  await client.connect();
+  closers.push(() => client.end());
+  let ran = false;
+  await assert.rejects(withTenant(client, A, null, async (tx) => { ran = true; return tx.query('SELECT 1'); }),
+    /pipeline mode/);
+  assert.equal(ran, false);
+});
