@@ -36,8 +36,8 @@
  * The uses of tokens a statement found in REPEATABLE READ
  * (token_touch.c) are written when it finishes: after ExecutorFinish (always
  * installed) and after a utility statement but transaction control; COMMIT
- * and PREPARE TRANSACTION
- * write what is left before they begin, and stop the writes.
+ * and PREPARE TRANSACTION write what is left before they begin, and stop
+ * the writes.
  *
  * Transaction end: statistics (the tenant's entry made at pre-commit, a
  * transaction added at commit or abort), residue (refuses temporary tables
@@ -46,10 +46,8 @@
  * Subtransaction end: residue, token scans, token uses, the guard's helper
  * depth.
  * Log lines (emit_log_hook): tokens masked (log_redact.c), then the hook
- * found installed; a connection's authentication over (ClientAuthentication,
- * preloaded only): its names may then be masked in the log (log_redact.c).
- * A dropped relation (object_access_hook): residue forgets it, after the
- * hook found installed.
+ * found installed.  A dropped relation (object_access_hook): residue forgets
+ * it, after the hook found installed.
  * Relation cache invalidation: membership, token table; a changed constraint:
  * membership (its marker).  Shared memory: the
  * statistics' table made (stats.c), the saved file loaded into it
@@ -61,7 +59,6 @@
 #include "catalog/objectaccess.h"
 #include "catalog/pg_class.h"
 #include "executor/executor.h"
-#include "libpq/auth.h"
 #include "miscadmin.h"
 #include "optimizer/planner.h"
 #include "storage/ipc.h"
@@ -93,7 +90,6 @@ static ExecutorRun_hook_type prev_ExecutorRun = NULL;
 static ExecutorFinish_hook_type prev_ExecutorFinish = NULL;
 static ExecutorEnd_hook_type prev_ExecutorEnd = NULL;
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
-static ClientAuthentication_hook_type prev_ClientAuthentication = NULL;
 static emit_log_hook_type prev_emit_log_hook = NULL;
 static object_access_hook_type prev_object_access_hook = NULL;
 
@@ -311,15 +307,6 @@ trovella_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 		trovella_residue_relation_dropped(objectId);
 }
 
-/* A connection's authentication is over: its names may be masked in the log. */
-static void
-trovella_client_authentication(Port *port, int status)
-{
-	if (prev_ClientAuthentication)
-		prev_ClientAuthentication(port, status);
-	trovella_redact_authenticated();
-}
-
 /* A log line: tokens masked first, so that a later hook sees them masked. */
 static void
 trovella_emit_log(ErrorData *edata)
@@ -376,8 +363,6 @@ HooksInit(void)
 		shmem_request_hook = trovella_shmem_request;
 		prev_shmem_startup_hook = shmem_startup_hook;
 		shmem_startup_hook = trovella_shmem_startup;
-		prev_ClientAuthentication = ClientAuthentication_hook;
-		ClientAuthentication_hook = trovella_client_authentication;
 		prev_ExecutorRun = ExecutorRun_hook;
 		ExecutorRun_hook = trovella_ExecutorRun;
 	}

@@ -37,18 +37,18 @@
  * A line names the client's application_name (%a in log_line_prefix, a
  * field of csvlog and jsonlog), read from the setting itself: a token in it
  * is masked in the setting's value, in place (SHOW then shows it masked;
- * pg_stat_activity keeps what the client sent); so are the user and
- * database names the client sent, in a copy of their own.  The node
- * trees that debug_print_parse, _rewritten and _plan log print constants as
- * lists of byte values, in DETAIL: there they are decoded and masked too
- * (pat_redact_bytes).
+ * pg_stat_activity keeps what the client sent).  The node trees that
+ * debug_print_parse, _rewritten and _plan log print constants as lists of
+ * byte values, in DETAIL: there they are decoded and masked too
+ * (pat_redact_bytes).  The user and database names a client sent (%u, %d)
+ * are not masked: the server reads them to authenticate and log the
+ * session in, and a masked copy would have to replace them while it does.
  *
  * A backend logs before it loads trovella (the first statement that calls
  * it is logged first): only shared_preload_libraries covers every line.
  */
 #include "postgres.h"
 
-#include "libpq/libpq-be.h"
 #include "miscadmin.h"
 #include "tcop/tcopprot.h"
 #include "utils/guc.h"
@@ -58,13 +58,6 @@
 #include "pat.h"
 
 static bool redact_tokens = true;
-
-/* The connection's names, masked (redact_connection_names, below). */
-#define NAME_TOKEN_RUN (PAT_PREFIX_LEN + 16)
-
-static bool authenticated = false;
-static char masked_user_name[NAMEDATALEN];
-static char masked_database_name[NAMEDATALEN];
 
 /*
  * A copy of a statement text that debug_query_string was pointed at, in
@@ -98,8 +91,6 @@ LogRedactInit(void)
 							 NULL,
 							 NULL,
 							 NULL);
-	/* loaded by a session, not preloaded: its authentication is long over */
-	authenticated = !process_shared_preload_libraries_in_progress;
 }
 
 /* A part of the line: tokens as text. */
@@ -215,50 +206,6 @@ redact_statement(ErrorData *edata)
 	debug_query_string = copy->text;
 }
 
-/*
- * The connection's user and database names (%u and %d of log_line_prefix,
- * fields of csvlog and jsonlog), as the client sent them.  A name holding
- * what looks like a token, whole or cut (the prefix and at least 16 of its
- * letters and digits: a role named "trv_readonly2" is logged as it is), is
- * logged masked: MyProcPort is pointed at a masked copy in a buffer of this
- * backend, and the client's text stays as it was.  The server logs the
- * session in with the names it was given before any line (InitPostgres's
- * arguments); only authentication reads MyProcPort's (pg_hba.conf,
- * pg_ident.conf), so until it is over (trovella_redact_authenticated) only a
- * FATAL line, after which the backend exits, gets the copy.
- */
-
-/* ClientAuthentication_hook (hooks.c): authentication is over. */
-void
-trovella_redact_authenticated(void)
-{
-	authenticated = true;
-}
-
-static void
-redact_connection_name(char **name, char *masked)
-{
-	size_t		len;
-
-	if (*name == NULL || *name == masked)
-		return;
-	len = strlen(*name);
-	if (len >= NAMEDATALEN)		/* the server cuts names to NAMEDATALEN - 1 */
-		return;
-	memcpy(masked, *name, len + 1);
-	if (pat_redact_runs(masked, len, NAME_TOKEN_RUN) > 0)
-		*name = masked;
-}
-
-static void
-redact_connection_names(ErrorData *edata)
-{
-	if (MyProcPort == NULL || (!authenticated && edata->elevel < FATAL))
-		return;
-	redact_connection_name(&MyProcPort->user_name, masked_user_name);
-	redact_connection_name(&MyProcPort->database_name, masked_database_name);
-}
-
 /* emit_log_hook (hooks.c): mask each token before the line is written. */
 void
 trovella_redact_log(ErrorData *edata)
@@ -274,5 +221,4 @@ trovella_redact_log(ErrorData *edata)
 	redact_statement(edata);
 	if (application_name != NULL)
 		pat_redact(application_name, strlen(application_name));
-	redact_connection_names(edata);
 }

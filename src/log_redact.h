@@ -9,6 +9,5 @@
 
 extern void LogRedactInit(void);
 extern void trovella_redact_log(ErrorData *edata);
-extern void trovella_redact_authenticated(void);
 
 #endif							/* TROVELLA_LOG_REDACT_H */

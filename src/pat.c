@@ -175,16 +175,6 @@ pat_find_like(const char *text, size_t len)
 int
 pat_redact(char *text, size_t len)
 {
-	return pat_redact_runs(text, len, PAT_HINT_LEN + 1);
-}
-
-/*
- * pat_redact, for runs of at least min_run characters (the prefix included)
- * only.
- */
-int
-pat_redact_runs(char *text, size_t len, size_t min_run)
-{
 	size_t		at = 0;
 	bool		prefix_known = false;
 	int			masked = 0;
@@ -206,7 +196,7 @@ pat_redact_runs(char *text, size_t len, size_t min_run)
 			next = end - (PAT_PREFIX_LEN - 1);
 			prefix_known = true;
 		}
-		if (end - at >= min_run)
+		if (end - at > PAT_HINT_LEN)
 		{
 			memset(text + at + PAT_HINT_LEN, '*', end - at - PAT_HINT_LEN);
 			masked++;

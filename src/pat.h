@@ -32,7 +32,6 @@ extern void pat_format(const char random_part[PAT_RANDOM_LEN],
 extern const char *pat_find(const char *text, size_t len);
 extern const char *pat_find_like(const char *text, size_t len);
 extern int	pat_redact(char *text, size_t len);
-extern int	pat_redact_runs(char *text, size_t len, size_t min_run);
 extern int	pat_redact_bytes(char *text, size_t len);
 
 #endif							/* TROVELLA_PAT_H */

@@ -171,15 +171,28 @@ test('a connection that lost the statement goes on: the first query runs after t
 test('a first query whose value pg cannot serialize fails alone: one Sync, the next queries get their own answers', async () => {
   const { pool } = await countedPool();
   await withTenant(pool, A, null, async (tx) => tx.query('SELECT 1')); // the connection has the statement
-  // a BigInt inside a JSON value: pg's serializer throws (0.5.0 before the
-  // fix sent two Syncs, and each later query got the answer of the one
-  // before it)
+  // the Syncs the connection writes (each is answered by a ReadyForQuery,
+  // which pg takes for the answer of the query in flight)
+  const held = await pool.connect();
+  const { connection } = held;
+  const sync = connection.sync;
+  let syncs = 0;
+  connection.sync = function countedSync(...args) { syncs++; return sync.apply(this, args); };
+  held.release();
+  // a BigInt inside a JSON value: pg's serializer throws, and pg closes the
+  // statement and sends the Sync itself (0.5.0 before the fix sent a second
+  // one: a later query in flight when its ReadyForQuery came got the answer
+  // of the one before it)
+  let syncsOfFirst;
   const answers = await withTenant(pool, A, null, async (tx) => {
     await assert.rejects(tx.query('SELECT $1::jsonb AS j', [[{ id: 1n }]]), /BigInt/);
+    syncsOfFirst = syncs;
     const second = (await tx.query('SELECT $1::int AS i, trovella.current_tenant() AS t', [2])).rows[0];
     const third = (await tx.query('SELECT $1::int AS i', [3])).rows[0];
     return [second, third];
   });
+  connection.sync = sync;
+  assert.equal(syncsOfFirst, 1, 'BEGIN, the context and the failed query: one Sync');
   assert.deepEqual(answers, [{ i: 2, t: A }, { i: 3 }]);
   const client = await pool.connect();
   try {
