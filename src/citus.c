@@ -56,18 +56,41 @@ trovella_citus_internal_backend(void)
 }
 
 /*
+ * Whether a query of Citus's metadata, given one OID as $1, returns a row;
+ * false without Citus.
+ */
+static bool
+metadata_has_row(const char *query, Oid arg)
+{
+	SpiSection	spi;
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(arg)};
+	bool		found;
+
+	if (!trovella_citus_loaded() || !OidIsValid(get_extension_oid("citus", true)))
+		return false;
+	trovella_spi_connect(&spi);
+	if (SPI_execute_with_args(query, 1, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read Citus's metadata");
+	found = SPI_processed > 0;
+	trovella_spi_finish(&spi);
+	return found;
+}
+
+/*
  * What Citus's metadata says of relid, if its name is that of a shard
  * placement ("<table>_<shard id>"): whether it is that placement on this
  * node (*listed: pg_dist_shard lists the shard of that table of relid's
  * schema, and pg_dist_placement puts a placement of it in this node's
  * group; names being unique in a schema, relid is then the placement
  * itself, not a table a user named like one after a shard held elsewhere),
- * and whether Citus manages relid itself as a table (*managed: a shell
- * table, never a placement).  False, saying nothing, when the name is not
- * so made or Citus is not there.
+ * whether Citus manages relid itself as a table (*managed: a shell table,
+ * never a placement), and that table of the name (*table, InvalidOid if
+ * there is none).  False, saying nothing, when the name is not so made or
+ * Citus is not there.
  */
 static bool
-shard_metadata(Oid relid, bool *listed, bool *managed)
+shard_metadata(Oid relid, bool *listed, bool *managed, Oid *table)
 {
 	SpiSection	spi;
 	char	   *name;
@@ -89,9 +112,10 @@ shard_metadata(Oid relid, bool *listed, bool *managed)
 	if (errno != 0 || *end != '\0' || shardid <= 0)
 		return false;
 	*underscore = '\0';
+	*table = get_relname_relid(name, get_rel_namespace(relid));
 
 	values[0] = Int64GetDatum(shardid);
-	values[1] = ObjectIdGetDatum(get_relname_relid(name, get_rel_namespace(relid)));
+	values[1] = ObjectIdGetDatum(*table);
 	values[2] = ObjectIdGetDatum(relid);
 	/* not read-only: a fresh snapshot sees the metadata this command wrote */
 	trovella_spi_connect(&spi);
@@ -113,23 +137,44 @@ shard_metadata(Oid relid, bool *listed, bool *managed)
 }
 
 /*
- * Whether relid is a shard placement on this node.  Citus makes placements
- * on workers and, by local execution in the caller's own backend, on a
- * coordinator that holds placements (reference tables, Citus local tables,
- * shouldhaveshards).  It is one if Citus's metadata lists it; or, in one of
- * Citus's own backends, if its name is a placement's and Citus does not
- * manage it as a table: a worker may be given a placement before the
- * metadata that lists it.  A shell table, which Citus also makes in its own
- * backends, never is.
+ * Whether relid is a shard placement on this node, and of which table.
+ * Citus makes placements on workers and, by local execution in the
+ * caller's own backend, on a coordinator that holds placements (reference
+ * tables, Citus local tables, shouldhaveshards).  It is one if Citus's
+ * metadata lists it; or, in one of Citus's own backends, if its name is a
+ * placement's and Citus does not manage it as a table: a worker may be
+ * given a placement before the metadata that lists it.  A shell table,
+ * which Citus also makes in its own backends, never is.
  */
-bool
-trovella_citus_is_shard(Oid relid)
+static bool
+placement_of(Oid relid, Oid *table)
 {
 	bool		listed;
 	bool		managed;
 
-	return shard_metadata(relid, &listed, &managed) && !managed &&
+	return shard_metadata(relid, &listed, &managed, table) && !managed &&
 		(listed || trovella_citus_internal_backend());
+}
+
+/* Whether relid is a shard placement on this node (placement_of). */
+bool
+trovella_citus_is_shard(Oid relid)
+{
+	Oid			table;
+
+	return placement_of(relid, &table);
+}
+
+/*
+ * The table whose shard placement on this node relid is (placement_of);
+ * InvalidOid when it is none, or when the table is not on this node.
+ */
+Oid
+trovella_citus_placement_table(Oid relid)
+{
+	Oid			table;
+
+	return placement_of(relid, &table) ? table : InvalidOid;
 }
 
 /*
@@ -142,8 +187,9 @@ trovella_citus_listed_placement(Oid relid)
 {
 	bool		listed;
 	bool		managed;
+	Oid			table;
 
-	return shard_metadata(relid, &listed, &managed) && !managed && listed;
+	return shard_metadata(relid, &listed, &managed, &table) && !managed && listed;
 }
 
 /*
@@ -157,8 +203,9 @@ trovella_citus_renamed_to_shard(Oid relid)
 {
 	bool		listed;
 	bool		managed;
+	Oid			table;
 
-	return shard_metadata(relid, &listed, &managed) && !managed;
+	return shard_metadata(relid, &listed, &managed, &table) && !managed;
 }
 
 /*
@@ -219,50 +266,38 @@ trovella_citus_worker(void)
 bool
 trovella_citus_acts_after_ddl(Oid relid)
 {
-	SpiSection	spi;
-	Oid			argtypes[2] = {OIDOID, OIDOID};
-	Datum		values[2] = {ObjectIdGetDatum(relid), ObjectIdGetDatum(get_rel_namespace(relid))};
-	bool		schemas;
-	bool		acts;
-
-	if (!trovella_citus_loaded() || !OidIsValid(get_extension_oid("citus", true)))
-		return false;
 	/* distributed schemas since Citus 12 */
-	schemas = OidIsValid(get_relname_relid("pg_dist_schema", PG_CATALOG_NAMESPACE));
-	trovella_spi_connect(&spi);
-	if (SPI_execute_with_args(schemas ?
-							  "SELECT FROM pg_catalog.pg_dist_partition d WHERE d.logicalrelid OPERATOR(pg_catalog.=) $1 "
-							  "UNION ALL SELECT FROM pg_catalog.pg_dist_schema s WHERE s.schemaid OPERATOR(pg_catalog.=) $2" :
-							  "SELECT FROM pg_catalog.pg_dist_partition d WHERE d.logicalrelid OPERATOR(pg_catalog.=) $1 "
-							  "AND $2 IS NOT NULL",
-							  2, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read Citus's metadata");
-	acts = SPI_processed > 0;
-	trovella_spi_finish(&spi);
-	return acts;
+	if (OidIsValid(get_relname_relid("pg_dist_schema", PG_CATALOG_NAMESPACE)) &&
+		metadata_has_row("SELECT FROM pg_catalog.pg_dist_schema s "
+						 "WHERE s.schemaid OPERATOR(pg_catalog.=) $1",
+						 get_rel_namespace(relid)))
+		return true;
+	return trovella_citus_managed(relid);
+}
+
+/*
+ * Whether Citus manages relid as a table (distributed, reference or Citus
+ * local: pg_dist_partition lists it): its rows are in its placements, and
+ * what the table itself holds is only what it held before Citus took it
+ * over.
+ */
+bool
+trovella_citus_managed(Oid relid)
+{
+	return metadata_has_row("SELECT FROM pg_catalog.pg_dist_partition d "
+							"WHERE d.logicalrelid OPERATOR(pg_catalog.=) $1",
+							relid);
 }
 
 /* Whether Citus has made relid a reference table (a full copy on every node). */
 bool
 trovella_citus_reference_table(Oid relid)
 {
-	SpiSection	spi;
-	Oid			argtypes[1] = {OIDOID};
-	Datum		values[1] = {ObjectIdGetDatum(relid)};
-	bool		found;
-
-	if (!trovella_citus_loaded() || !OidIsValid(get_extension_oid("citus", true)))
-		return false;
-	trovella_spi_connect(&spi);
-	if (SPI_execute_with_args("SELECT FROM pg_catalog.pg_dist_partition d "
-							  "WHERE d.logicalrelid OPERATOR(pg_catalog.=) $1 "
-							  "AND d.partmethod OPERATOR(pg_catalog.=) 'n' "
-							  "AND d.repmodel OPERATOR(pg_catalog.=) 't'",
-							  1, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read Citus's metadata");
-	found = SPI_processed > 0;
-	trovella_spi_finish(&spi);
-	return found;
+	return metadata_has_row("SELECT FROM pg_catalog.pg_dist_partition d "
+							"WHERE d.logicalrelid OPERATOR(pg_catalog.=) $1 "
+							"AND d.partmethod OPERATOR(pg_catalog.=) 'n' "
+							"AND d.repmodel OPERATOR(pg_catalog.=) 't'",
+							relid);
 }
 
 /*

@@ -16,6 +16,9 @@ extern bool trovella_citus_internal_backend(void);
 /* Whether relid is a shard placement on this node. */
 extern bool trovella_citus_is_shard(Oid relid);
 
+/* The table whose shard placement on this node relid is, or InvalidOid. */
+extern Oid	trovella_citus_placement_table(Oid relid);
+
 /* Whether Citus's metadata makes relid a placement on this node, whoever asks. */
 extern bool trovella_citus_listed_placement(Oid relid);
 
@@ -30,6 +33,9 @@ extern bool trovella_citus_worker(void);
 
 /* Whether Citus acts on relid's DDL only after the statement. */
 extern bool trovella_citus_acts_after_ddl(Oid relid);
+
+/* Whether Citus manages relid as a table (its rows are in its placements). */
+extern bool trovella_citus_managed(Oid relid);
 
 /* Whether Citus has made relid a reference table. */
 extern bool trovella_citus_reference_table(Oid relid);

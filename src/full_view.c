@@ -83,14 +83,16 @@ trovella_full_view_utility_before(PlannedStmt **pstmt, bool *readOnlyTree)
 
 	if (IsA(stmt, AlterTableStmt))
 	{
-		if (!trovella_full_view_judge_alter((AlterTableStmt *) stmt))
+		List	   *unchecked = trovella_full_view_judge_alter((AlterTableStmt *) stmt);
+
+		if (unchecked == NIL)
 			return;
 		if (*readOnlyTree)
 		{
 			*pstmt = copyObject(*pstmt);
 			*readOnlyTree = false;
 		}
-		trovella_full_view_mark_keys_valid((AlterTableStmt *) (*pstmt)->utilityStmt);
+		trovella_full_view_mark_keys_valid((AlterTableStmt *) (*pstmt)->utilityStmt, unchecked);
 	}
 	else if (IsA(stmt, CreateTableAsStmt))
 		into_temporary = ((CreateTableAsStmt *) stmt)->into != NULL &&

@@ -21,8 +21,10 @@
  * KEY, the usual migration) is marked valid without PostgreSQL's check,
  * as PostgreSQL does for a table it creates: it passes with or without a
  * tenant context (the check, reading under the policies, would fail
- * without one).  Citus's shard placements pass: their keys are their
- * table's.
+ * without one).  On Citus, a table's rows are in its placements: a key
+ * added to such a table in a tenant context is refused, since each
+ * placement would be checked from that tenant's view; a key Citus copies
+ * to a placement it moves or splits passes (judge_check, copied_key).
  */
 #include "postgres.h"
 
@@ -30,7 +32,9 @@
 #include "access/htup_details.h"
 #include "access/stratnum.h"
 #include "access/table.h"
+#include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/indexing.h"
 #include "catalog/pg_constraint.h"
 #include "catalog/pg_inherits.h"
 #include "commands/tablecmds.h"
@@ -44,6 +48,7 @@
 
 #include "citus.h"
 #include "compat.h"
+#include "context.h"
 #include "full_view_keys.h"
 #include "relation_rows.h"
 
@@ -79,30 +84,125 @@ bound_in_tree(Oid relid)
 
 /*
  * A check of the rows of checked (and below) against referenced: refused
- * if row-level security binds us on either, and checked holds a row.
+ * if row-level security binds us on either and checked holds a row.
  * Returns whether it binds us and checked is empty: nothing to check.
+ *
+ * A table Citus manages keeps its rows in its placements; what it holds
+ * itself is only what it held before Citus took it over.  Citus sends the
+ * statement on to each placement, where PostgreSQL checks the rows under
+ * the policies: without a tenant context that check fails closed (42501)
+ * on the first row it must check, but in one it would check that tenant's
+ * rows alone and accept the rest, so it is refused there.
+ *
+ * On a placement, the same: refused in a tenant context if it holds a
+ * row; otherwise left to PostgreSQL's check, which Citus runs connected as
+ * the table's owner (no tenant context) when it gives a placement it
+ * copies (a move, a split) its table's keys (copied_key: those pass).
  */
 static bool
 judge_check(const char *what, Oid checked, Oid referenced, LOCKMODE lockmode)
 {
-	Oid			bound;
-
-	/*
-	 * A Citus shard placement gets its table's keys, checked on the table:
-	 * Citus adds them to the placements it copies (a shard move or split),
-	 * connected as the table's owner
-	 */
-	if (trovella_citus_is_shard(checked))
-		return false;
-	bound = bound_in_tree(checked);
+	pg_uuid_t	tenant;
+	bool		in_context = trovella_current_tenant_id(&tenant);
+	Oid			bound = bound_in_tree(checked);
 
 	if (!OidIsValid(bound))
 		bound = bound_in_tree(referenced);
 	if (!OidIsValid(bound))
 		return false;
-	if (trovella_relation_has_rows(checked, lockmode))
+	if (trovella_citus_is_shard(checked))
+	{
+		if (in_context && trovella_relation_has_rows(checked, lockmode))
+			refuse_validation(what, checked, bound);
+		return false;
+	}
+	if ((in_context && trovella_citus_managed(checked)) ||
+		trovella_relation_has_rows(checked, lockmode))
 		refuse_validation(what, checked, bound);
 	return true;
+}
+
+/* Whether the names of a key's columns are names (String nodes) in order. */
+static bool
+same_columns(Oid relid, const int16 *attnums, int natts, List *names)
+{
+	if (list_length(names) != natts)
+		return false;
+	for (int i = 0; i < natts; i++)
+	{
+		char	   *attname = get_attname(relid, attnums[i], true);
+
+		if (attname == NULL || strcmp(attname, strVal(list_nth(names, i))) != 0)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Whether key, added to the shard placement placement without a tenant
+ * context, is a key its table already had before this transaction: the
+ * same columns referring to the same table (or a placement of it).
+ * Citus gives the placements it copies (a shard move, a split, a
+ * rebalance) their table's keys, connected as the table's owner, whom
+ * forced row-level security binds: PostgreSQL's check of the copied rows
+ * would then fail closed, where the rows were copied from placements the
+ * key already held on.  Such a key is marked valid without the check, as
+ * Citus itself marks the keys of the placements it moves by logical
+ * replication (citus.skip_constraint_validation).  A key
+ * new to the table (Citus sending ADD FOREIGN KEY on to each placement)
+ * is checked: the table's own copy of it is this transaction's, or not
+ * yet there.
+ */
+static bool
+copied_key(Oid placement, Constraint *key, Oid referenced)
+{
+	pg_uuid_t	tenant;
+	Oid			table = trovella_citus_placement_table(placement);
+	Oid			referenced_table;
+	Relation	catalog;
+	ScanKeyData scankey;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	bool		copied = false;
+
+	if (!OidIsValid(table) || !OidIsValid(referenced) || key->fk_attrs == NIL ||
+		key->pk_attrs == NIL || trovella_current_tenant_id(&tenant))
+		return false;
+	referenced_table = trovella_citus_placement_table(referenced);
+	if (!OidIsValid(referenced_table))
+		referenced_table = referenced;
+
+	/*
+	 * The table's keys from the catalog, without locking the table: a
+	 * conversion that makes the placement holds it exclusively, from the
+	 * backend whose work this is (Citus would see a deadlock)
+	 */
+	catalog = table_open(ConstraintRelationId, AccessShareLock);
+	ScanKeyInit(&scankey, Anum_pg_constraint_conrelid, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(table));
+	scan = systable_beginscan(catalog, ConstraintRelidTypidNameIndexId, true, NULL, 1, &scankey);
+	while (!copied && HeapTupleIsValid(tuple = systable_getnext(scan)))
+	{
+		Form_pg_constraint constraint = (Form_pg_constraint) GETSTRUCT(tuple);
+		int			nkeys;
+		int			nset;
+		AttrNumber	conkey[INDEX_MAX_KEYS];
+		AttrNumber	confkey[INDEX_MAX_KEYS];
+		AttrNumber	setkey[INDEX_MAX_KEYS];
+		Oid			operators[3][INDEX_MAX_KEYS];
+
+		if (constraint->contype != CONSTRAINT_FOREIGN ||
+			constraint->confrelid != referenced_table)
+			continue;
+		DeconstructFkConstraintRow(tuple, &nkeys, conkey, confkey, operators[0],
+								   operators[1], operators[2], &nset, setkey);
+		copied = same_columns(table, conkey, nkeys, key->fk_attrs) &&
+			same_columns(referenced_table, confkey, nkeys, key->pk_attrs) &&
+			!TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetXmin(tuple->t_data));
+	}
+	systable_endscan(scan);
+	table_close(catalog, AccessShareLock);
+	return copied;
 }
 
 /* Foreign keys a column definition adds (REFERENCES), validated at once. */
@@ -200,25 +300,27 @@ judge_detach(Oid parent)
 
 /*
  * ALTER TABLE: refused if it would check rows from one tenant's view.
- * Returns whether it adds foreign keys to a table that row-level security
- * binds us on and that has no row: PostgreSQL's check would read it (and
- * the referenced table) under the policies, and without a tenant context
- * fail, where there is nothing to check.
+ * Returns the positions (in stmt->cmds) of the commands whose foreign keys
+ * need no check: added to a table that row-level security binds us on and
+ * that has no row (PostgreSQL's check would read it, and the referenced
+ * table, under the policies, and without a tenant context fail, where
+ * there is nothing to check), or copied by Citus to a placement
+ * (copied_key).
  */
-bool
+List *
 trovella_full_view_judge_alter(AlterTableStmt *stmt)
 {
 	Oid			relid;
 	LOCKMODE	lockmode;
 	ListCell   *lc;
-	bool		keys_to_empty = false;
+	List	   *unchecked = NIL;
 
 	if (stmt->objtype != OBJECT_TABLE || stmt->relation == NULL)
-		return false;
+		return NIL;
 	relid = RangeVarGetRelid(stmt->relation, NoLock, true);
 	/* PostgreSQL refuses the statement itself to anyone else */
 	if (!OidIsValid(relid) || !table_ownercheck(relid, GetUserId()))
-		return false;
+		return NIL;
 	lockmode = AlterTableGetLockLevel(stmt->cmds);
 	foreach(lc, stmt->cmds)
 	{
@@ -257,21 +359,25 @@ trovella_full_view_judge_alter(AlterTableStmt *stmt)
 				break;
 		}
 		foreach(k, keys)
-			if (judge_check("ADD FOREIGN KEY", relid,
-							RangeVarGetRelid(((Constraint *) lfirst(k))->pktable, NoLock, true),
-							lockmode))
-				keys_to_empty = true;
+		{
+			Constraint *key = lfirst(k);
+			Oid			referenced = RangeVarGetRelid(key->pktable, NoLock, true);
+
+			if (judge_check("ADD FOREIGN KEY", relid, referenced, lockmode) ||
+				(cmd->subtype == AT_AddConstraint && copied_key(relid, key, referenced)))
+				unchecked = list_append_unique_int(unchecked, foreach_current_index(lc));
+		}
 	}
-	return keys_to_empty;
+	return unchecked;
 }
 
 /*
- * The foreign keys an ALTER TABLE adds to an empty table, locked as the
- * statement locks it: valid without a check, as PostgreSQL marks those
- * of a table it creates.
+ * The foreign keys of the commands at positions (from
+ * trovella_full_view_judge_alter): valid without a check, as PostgreSQL
+ * marks those of a table it creates.
  */
 void
-trovella_full_view_mark_keys_valid(AlterTableStmt *stmt)
+trovella_full_view_mark_keys_valid(AlterTableStmt *stmt, List *positions)
 {
 	ListCell   *lc;
 
@@ -281,6 +387,8 @@ trovella_full_view_mark_keys_valid(AlterTableStmt *stmt)
 		List	   *keys = NIL;
 		ListCell   *k;
 
+		if (!list_member_int(positions, foreach_current_index(lc)))
+			continue;
 		if (cmd->subtype == AT_AddConstraint && IsA(cmd->def, Constraint) &&
 			((Constraint *) cmd->def)->contype == CONSTR_FOREIGN &&
 			!((Constraint *) cmd->def)->skip_validation)

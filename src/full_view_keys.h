@@ -10,7 +10,7 @@
 
 #include "nodes/parsenodes.h"
 
-extern bool trovella_full_view_judge_alter(AlterTableStmt *stmt);
-extern void trovella_full_view_mark_keys_valid(AlterTableStmt *stmt);
+extern List *trovella_full_view_judge_alter(AlterTableStmt *stmt);
+extern void trovella_full_view_mark_keys_valid(AlterTableStmt *stmt, List *positions);
 
 #endif							/* TROVELLA_FULL_VIEW_KEYS_H */

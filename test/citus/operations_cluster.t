@@ -5,4 +5,4 @@
 set -u
 MULTI=true
 . "$(dirname "$0")/operations.sh"
-operations_test 120
+operations_test 136
