@@ -84,13 +84,22 @@ metadata_has_row(const char *query, Oid arg)
  * schema, and pg_dist_placement puts a placement of it in this node's
  * group; names being unique in a schema, relid is then the placement
  * itself, not a table a user named like one after a shard held elsewhere),
- * whether Citus manages relid itself as a table (*managed: a shell table,
- * never a placement), and that table of the name (*table, InvalidOid if
- * there is none).  False, saying nothing, when the name is not so made or
- * Citus is not there.
+ * whether Citus manages relid itself as a table (managed: a shell table,
+ * never a placement), that table of the name (table, InvalidOid if there
+ * is none), and whether Citus's metadata gives that table a shard of that
+ * id, wherever its placements are (known).  False, saying nothing, when
+ * the name is not so made or Citus is not there.
  */
+typedef struct ShardName
+{
+	bool		listed;
+	bool		managed;
+	bool		known;
+	Oid			table;
+} ShardName;
+
 static bool
-shard_metadata(Oid relid, bool *listed, bool *managed, Oid *table)
+shard_metadata(Oid relid, ShardName *shard)
 {
 	SpiSection	spi;
 	char	   *name;
@@ -112,10 +121,10 @@ shard_metadata(Oid relid, bool *listed, bool *managed, Oid *table)
 	if (errno != 0 || *end != '\0' || shardid <= 0)
 		return false;
 	*underscore = '\0';
-	*table = get_relname_relid(name, get_rel_namespace(relid));
+	shard->table = get_relname_relid(name, get_rel_namespace(relid));
 
 	values[0] = Int64GetDatum(shardid);
-	values[1] = ObjectIdGetDatum(*table);
+	values[1] = ObjectIdGetDatum(shard->table);
 	values[2] = ObjectIdGetDatum(relid);
 	/* not read-only: a fresh snapshot sees the metadata this command wrote */
 	trovella_spi_connect(&spi);
@@ -126,12 +135,16 @@ shard_metadata(Oid relid, bool *listed, bool *managed, Oid *table)
 							  "  AND p.groupid OPERATOR(pg_catalog.=) "
 							  "    (SELECT g.groupid FROM pg_catalog.pg_dist_local_group g)), "
 							  "EXISTS (SELECT FROM pg_catalog.pg_dist_partition d "
-							  "  WHERE d.logicalrelid OPERATOR(pg_catalog.=) $3)",
+							  "  WHERE d.logicalrelid OPERATOR(pg_catalog.=) $3), "
+							  "EXISTS (SELECT FROM pg_catalog.pg_dist_shard s "
+							  "  WHERE s.shardid OPERATOR(pg_catalog.=) $1 "
+							  "  AND s.logicalrelid OPERATOR(pg_catalog.=) $2)",
 							  3, argtypes, values, NULL, false, 1) != SPI_OK_SELECT ||
 		SPI_processed != 1)
 		elog(ERROR, "could not read Citus's metadata");
-	*listed = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	*managed = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	shard->listed = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	shard->managed = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	shard->known = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
 	trovella_spi_finish(&spi);
 	return true;
 }
@@ -149,11 +162,13 @@ shard_metadata(Oid relid, bool *listed, bool *managed, Oid *table)
 static bool
 placement_of(Oid relid, Oid *table)
 {
-	bool		listed;
-	bool		managed;
+	ShardName	shard;
 
-	return shard_metadata(relid, &listed, &managed, table) && !managed &&
-		(listed || trovella_citus_internal_backend());
+	if (!shard_metadata(relid, &shard) || shard.managed ||
+		!(shard.listed || trovella_citus_internal_backend()))
+		return false;
+	*table = shard.table;
+	return true;
 }
 
 /* Whether relid is a shard placement on this node (placement_of). */
@@ -166,15 +181,22 @@ trovella_citus_is_shard(Oid relid)
 }
 
 /*
- * The table whose shard placement on this node relid is (placement_of);
- * InvalidOid when it is none, or when the table is not on this node.
+ * The table of which relid is a shard that Citus's metadata knows: named
+ * after a shard the metadata gives that table (a table Citus manages, not
+ * one a user named so), and not itself a table Citus manages; whoever
+ * asks, by the metadata alone.  *listed: whether the metadata puts a
+ * placement of that shard on this node (one Citus is copying here is not
+ * listed until the copy is done).  InvalidOid otherwise.
  */
 Oid
-trovella_citus_placement_table(Oid relid)
+trovella_citus_shard_table(Oid relid, bool *listed)
 {
-	Oid			table;
+	ShardName	shard;
 
-	return placement_of(relid, &table) ? table : InvalidOid;
+	if (!shard_metadata(relid, &shard) || shard.managed || !shard.known)
+		return InvalidOid;
+	*listed = shard.listed;
+	return shard.table;
 }
 
 /*
@@ -185,11 +207,9 @@ trovella_citus_placement_table(Oid relid)
 bool
 trovella_citus_listed_placement(Oid relid)
 {
-	bool		listed;
-	bool		managed;
-	Oid			table;
+	ShardName	shard;
 
-	return shard_metadata(relid, &listed, &managed, &table) && !managed && listed;
+	return shard_metadata(relid, &shard) && !shard.managed && shard.listed;
 }
 
 /*
@@ -201,11 +221,9 @@ trovella_citus_listed_placement(Oid relid)
 bool
 trovella_citus_renamed_to_shard(Oid relid)
 {
-	bool		listed;
-	bool		managed;
-	Oid			table;
+	ShardName	shard;
 
-	return shard_metadata(relid, &listed, &managed, &table) && !managed;
+	return shard_metadata(relid, &shard) && !shard.managed;
 }
 
 /*

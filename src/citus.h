@@ -16,8 +16,8 @@ extern bool trovella_citus_internal_backend(void);
 /* Whether relid is a shard placement on this node. */
 extern bool trovella_citus_is_shard(Oid relid);
 
-/* The table whose shard placement on this node relid is, or InvalidOid. */
-extern Oid	trovella_citus_placement_table(Oid relid);
+/* The Citus table whose shard (by the metadata) relid is, or InvalidOid. */
+extern Oid	trovella_citus_shard_table(Oid relid, bool *listed);
 
 /* Whether Citus's metadata makes relid a placement on this node, whoever asks. */
 extern bool trovella_citus_listed_placement(Oid relid);

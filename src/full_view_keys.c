@@ -139,36 +139,47 @@ same_columns(Oid relid, const int16 *attnums, int natts, List *names)
 }
 
 /*
- * Whether key, added to the shard placement placement without a tenant
- * context, is a key its table already had before this transaction: the
- * same columns referring to the same table (or a placement of it).
+ * Whether key, added to the shard placement placement by a role that
+ * row-level security binds, without a tenant context, is a key its table
+ * already had, valid, before this transaction: the same columns referring
+ * to the same table (or a shard of it), with the same match and actions.
  * Citus gives the placements it copies (a shard move, a split, a
  * rebalance) their table's keys, connected as the table's owner, whom
  * forced row-level security binds: PostgreSQL's check of the copied rows
  * would then fail closed, where the rows were copied from placements the
  * key already held on.  Such a key is marked valid without the check, as
  * Citus itself marks the keys of the placements it moves by logical
- * replication (citus.skip_constraint_validation).  A key
- * new to the table (Citus sending ADD FOREIGN KEY on to each placement)
- * is checked: the table's own copy of it is this transaction's, or not
- * yet there.
+ * replication (citus.skip_constraint_validation).  A key new to the table
+ * (Citus sending ADD FOREIGN KEY on to each placement) is checked: the
+ * table's own copy of it is this transaction's, or not yet there; so is
+ * one whose table's key is NOT VALID, and one added to a placement the
+ * metadata already lists on this node (a key dropped from it and added
+ * again).  The placement is recognised by Citus's metadata alone (a shard
+ * of a table Citus manages, not listed here until the copy is done), never
+ * by the application name.
  */
 static bool
 copied_key(Oid placement, Constraint *key, Oid referenced)
 {
 	pg_uuid_t	tenant;
-	Oid			table = trovella_citus_placement_table(placement);
+	Oid			table;
 	Oid			referenced_table;
 	Relation	catalog;
 	ScanKeyData scankey;
 	SysScanDesc scan;
 	HeapTuple	tuple;
+	bool		listed;
 	bool		copied = false;
 
-	if (!OidIsValid(table) || !OidIsValid(referenced) || key->fk_attrs == NIL ||
-		key->pk_attrs == NIL || trovella_current_tenant_id(&tenant))
+	if (!OidIsValid(referenced) || key->fk_attrs == NIL || key->pk_attrs == NIL ||
+		trovella_current_tenant_id(&tenant) ||
+		(!OidIsValid(bound_in_tree(placement)) && !OidIsValid(bound_in_tree(referenced))))
 		return false;
-	referenced_table = trovella_citus_placement_table(referenced);
+	/* a placement Citus is copying here: not listed on this node yet */
+	table = trovella_citus_shard_table(placement, &listed);
+	if (!OidIsValid(table) || listed)
+		return false;
+	referenced_table = trovella_citus_shard_table(referenced, &listed);
 	if (!OidIsValid(referenced_table))
 		referenced_table = referenced;
 
@@ -191,8 +202,11 @@ copied_key(Oid placement, Constraint *key, Oid referenced)
 		AttrNumber	setkey[INDEX_MAX_KEYS];
 		Oid			operators[3][INDEX_MAX_KEYS];
 
-		if (constraint->contype != CONSTRAINT_FOREIGN ||
-			constraint->confrelid != referenced_table)
+		if (constraint->contype != CONSTRAINT_FOREIGN || !constraint->convalidated ||
+			constraint->confrelid != referenced_table ||
+			constraint->confmatchtype != key->fk_matchtype ||
+			constraint->confupdtype != key->fk_upd_action ||
+			constraint->confdeltype != key->fk_del_action)
 			continue;
 		DeconstructFkConstraintRow(tuple, &nkeys, conkey, confkey, operators[0],
 								   operators[1], operators[2], &nset, setkey);
@@ -203,6 +217,24 @@ copied_key(Oid placement, Constraint *key, Oid referenced)
 	systable_endscan(scan);
 	table_close(catalog, AccessShareLock);
 	return copied;
+}
+
+/*
+ * An unnamed foreign key added to a table Citus manages: Citus names it
+ * and sends it on to the placements NOT VALID, so that none of their rows
+ * is checked while the table says the key is valid (Citus 13.0).  Refused
+ * to every role: named, the key is checked on every placement.
+ */
+static void
+refuse_unnamed_key(Oid relid, Constraint *key)
+{
+	if (key->conname != NULL || !trovella_citus_managed(relid))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("trovella: name the foreign key added to Citus table %s", get_rel_name(relid)),
+			 errdetail("Citus sends an unnamed foreign key to the table's shards NOT VALID: their rows would not be checked, while the table would say the key is valid."),
+			 errhint("ALTER TABLE %s ADD CONSTRAINT <name> FOREIGN KEY ...", get_rel_name(relid))));
 }
 
 /* Foreign keys a column definition adds (REFERENCES), validated at once. */
@@ -314,6 +346,7 @@ trovella_full_view_judge_alter(AlterTableStmt *stmt)
 	LOCKMODE	lockmode;
 	ListCell   *lc;
 	List	   *unchecked = NIL;
+	List	   *added_not_valid = NIL;
 
 	if (stmt->objtype != OBJECT_TABLE || stmt->relation == NULL)
 		return NIL;
@@ -332,9 +365,16 @@ trovella_full_view_judge_alter(AlterTableStmt *stmt)
 		{
 			case AT_AddConstraint:
 				if (IsA(cmd->def, Constraint) &&
-					((Constraint *) cmd->def)->contype == CONSTR_FOREIGN &&
-					!((Constraint *) cmd->def)->skip_validation)
-					keys = list_make1(cmd->def);
+					((Constraint *) cmd->def)->contype == CONSTR_FOREIGN)
+				{
+					if (!((Constraint *) cmd->def)->skip_validation)
+					{
+						refuse_unnamed_key(relid, (Constraint *) cmd->def);
+						keys = list_make1(cmd->def);
+					}
+					else if (((Constraint *) cmd->def)->conname != NULL)
+						added_not_valid = lappend(added_not_valid, cmd->def);
+				}
 				break;
 			case AT_AddColumn:
 				if (IsA(cmd->def, ColumnDef))
@@ -343,7 +383,13 @@ trovella_full_view_judge_alter(AlterTableStmt *stmt)
 			case AT_ValidateConstraint:
 				{
 					Oid			referenced = unvalidated_key_target(relid, cmd->name);
+					ListCell   *a;
 
+					/* or a key this statement adds NOT VALID, before */
+					foreach(a, added_not_valid)
+						if (strcmp(((Constraint *) lfirst(a))->conname, cmd->name) == 0)
+							referenced = RangeVarGetRelid(((Constraint *) lfirst(a))->pktable,
+														  NoLock, true);
 					if (OidIsValid(referenced))
 						judge_check("VALIDATE CONSTRAINT", relid, referenced, lockmode);
 				}

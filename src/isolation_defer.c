@@ -19,14 +19,17 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/pg_attribute.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "nodes/pg_list.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/syscache.h"
 
 #include "citus.h"
+#include "isolation.h"
 #include "isolation_defer.h"
 #include "statement.h"
 
@@ -63,6 +66,41 @@ trovella_isolation_defer(Oid relid, Datum column)
 	deferred = lappend(deferred, entry);
 	MemoryContextSwitchTo(old);
 	return true;
+}
+
+/*
+ * The rows of a table Citus manages are in its placements: the check made
+ * before the statement (tenant_column.c) read only what the table itself
+ * holds.  A tenant column that may be NULL is asked of every placement
+ * (one query Citus sends to each), before the table is isolated: a row
+ * whose tenant is NULL would be visible to no tenant, nor to the owner.
+ */
+static void
+refuse_rows_without_tenant(const DeferredTable *entry)
+{
+	AttrNumber	attnum = get_attnum(entry->relid, NameStr(entry->column));
+	HeapTuple	tuple;
+	bool		not_null;
+	char	   *sql;
+	bool		isnull;
+
+	if (attnum == InvalidAttrNumber)
+		return;
+	tuple = SearchSysCache2(ATTNUM, ObjectIdGetDatum(entry->relid), Int16GetDatum(attnum));
+	if (!HeapTupleIsValid(tuple))
+		return;
+	not_null = ((Form_pg_attribute) GETSTRUCT(tuple))->attnotnull;
+	ReleaseSysCache(tuple);
+	if (not_null)
+		return;
+	sql = psprintf("SELECT EXISTS (SELECT 1 FROM %s WHERE %s IS NULL)",
+				   quote_qualified_identifier(get_namespace_name(get_rel_namespace(entry->relid)),
+											  get_rel_name(entry->relid)),
+				   quote_identifier(NameStr(entry->column)));
+	if (SPI_execute(sql, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not read table %s", get_rel_name(entry->relid));
+	if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+		trovella_refuse_tenantless_rows(entry->relid);
 }
 
 /* Before a utility statement (hooks.c): its depth, for ..._end(). */
@@ -114,6 +152,7 @@ trovella_isolation_utility_end(int depth)
 		/* a table a rolled back subtransaction made is gone */
 		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(entry->relid)))
 			continue;
+		refuse_rows_without_tenant(entry);
 		if (SPI_execute_with_args("SELECT trovella.enable_tenant_isolation($1, $2)",
 								  2, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "could not enable tenant isolation");

@@ -7,7 +7,9 @@
 #     column to the shards, so CREATE POLICY failed there (42703); now the
 #     table is isolated once Citus is done,
 #     (a reference table's and a Citus local table's too, whose coordinator
-#     placement Citus alters nested in the statement, by local execution),
+#     placement Citus alters nested in the statement, by local execution);
+#     refused (55000) when it would leave rows without a tenant, asked of
+#     the placements (the coordinator's table holds none of them),
 #   - CREATE TABLE in a distributed schema: the guard isolated the table
 #     before Citus read it (as the caller) to distribute it, so the owner,
 #     bound by forced RLS without a tenant context, failed (42501); now it
@@ -19,7 +21,7 @@ here=$(dirname "$0")
 . "$here/../tap/lib.sh"
 CITUS_KEY=1
 . "$here/cluster.sh"
-plan 26
+plan 32
 
 if ! citus_start "trovella.isolation_guard = 'auto'"; then
 	ok 1 "the cluster starts"
@@ -69,6 +71,20 @@ for r in owner ops; do
 	is "$(isolated "ev_$r" $r)" "t 4 2" "... and the table and its 4 placements are isolated, the policies per query"
 	is "$(isolated "ev_$r" ops)" "t 4 2" "... as the operations role sees it too"
 	is "$(tenant_reads "ev_$r" org)" "3" "... and tenant A reads its 3 rows only"
+
+	# ... but not one whose rows, all in its placements, would get no tenant
+	# (the check before the statement reads the coordinator's table, empty)
+	as $r -c "CREATE TABLE nt_$r (org uuid NOT NULL, id int NOT NULL, PRIMARY KEY (org, id))" \
+		-c "SELECT create_distributed_table('nt_$r', 'org', shard_count := 4)" |
+		grep ERROR | sed "s/^/# nt_$r: /"
+	as ops -c "INSERT INTO nt_$r SELECT '$A'::uuid, g FROM generate_series(1, 5) g" | grep ERROR | sed "s/^/# nt_$r: /"
+	is "$(as $r -c "ALTER TABLE nt_$r ADD COLUMN tenant_id uuid")" "ERROR 55000" \
+		"$r, auto: ADD COLUMN tenant_id that leaves a distributed table's rows without a tenant is refused (55000)"
+	is "$(as ops -c "SELECT count(*) FROM nt_$r" -c "SELECT count(*) FROM pg_attribute WHERE attrelid = 'nt_$r'::regclass AND attname = 'tenant_id'")" \
+		"5
+0" "... and the table keeps its 5 rows, without the column"
+	is "$(as $r -c "ALTER TABLE nt_$r ADD COLUMN tenant_id uuid NOT NULL DEFAULT '$A'")$(isolated "nt_$r" $r)" "t 4 2" \
+		"... which, added NOT NULL with a tenant as DEFAULT, isolates it"
 
 	# a reference table and a Citus local table, whose coordinator placement
 	# Citus alters by local execution, nested in the statement

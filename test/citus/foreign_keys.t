@@ -14,12 +14,17 @@
 #    binds: the check of the copied rows failed closed, so that no shard
 #    whose rows refer to a reference table could move.  A key the table
 #    already had passes; a key new to the table is still checked;
-#  - VALIDATE CONSTRAINT, the same as ADD FOREIGN KEY.
+#  - VALIDATE CONSTRAINT, the same as ADD FOREIGN KEY;
+#  - found by an outside-style attack: a second key like the table's NOT
+#    VALID one, a key dropped from a placement and added again, a table
+#    named like a shard in a session named like Citus's (copied_key took
+#    each for a copy, unchecked); an unnamed key, which Citus sends to the
+#    placements NOT VALID (refused, 0A000).
 # Each in the guard's error and auto modes.
 set -u
 MULTI=true
 . "$(dirname "$0")/operations.sh"
-plan 46
+plan 58
 
 if ! citus_start "wal_level = logical" "max_replication_slots = 20" "max_wal_senders = 20"; then
 	ok 1 "the cluster starts"
@@ -86,6 +91,23 @@ for mode in error auto; do
 		"ERROR:  42501: trovella: VALIDATE CONSTRAINT on table dist_$s needs a role" \
 		"$mode: ... but cannot validate it from that tenant's view (42501)"
 	is "$(c -c "SELECT convalidated FROM pg_constraint WHERE conname = 'fkn_$s'")" "f" "$mode: ... which stays not valid"
+	# a key like the table's NOT VALID one is no copy of a valid key: checked
+	is "$(op "ALTER TABLE dist_$s ADD CONSTRAINT fk2_$s FOREIGN KEY (tenant_id, ref) REFERENCES ref_$s (tenant_id, id)" owner |
+		grep -c '42501: trovella: no tenant context')" "1" \
+		"$mode: the owner's second key, like a NOT VALID one, is checked on the placements (42501)"
+	is "$(keys fk2_$s)" "0" "$mode: ... and no node has it"
+	# nor is a key dropped from a placement and added again
+	shard=$(shard_of dist_$s "$B")
+	port=$(c -c "SELECT nodeport FROM citus_shards WHERE shardid = $shard")
+	for node in $CITUS_NODES; do [ "$(citus_port $node)" = "$port" ] && break; done
+	refp=$(c -c "SELECT shard_name FROM citus_shards WHERE table_name = 'ref_$s'::regclass AND nodeport = $port")
+	is "$(PGOPTIONS="-c client_min_messages=warning" psql -X -q -At -v ON_ERROR_STOP=1 -v VERBOSITY=sqlstate \
+		-h 127.0.0.1 -p "$port" -U owner -d postgres -c "BEGIN" \
+		-c "ALTER TABLE dist_${s}_$shard DROP CONSTRAINT fkn_${s}_$shard" \
+		-c "ALTER TABLE dist_${s}_$shard ADD CONSTRAINT fkn_${s}_$shard FOREIGN KEY (tenant_id, ref) REFERENCES $refp (tenant_id, id)" \
+		-c "COMMIT" 2>&1 | grep -o 'ERROR:  [0-9A-Z]*')" "ERROR:  42501" \
+		"$mode: on $node, the owner's key dropped from a placement and added again is checked (42501)"
+	is "$(c -c "SELECT convalidated FROM pg_constraint WHERE conname = 'fkn_$s'")" "f" "$mode: ... and the key stays not valid"
 	is "$(op "ALTER TABLE dist_$s DROP CONSTRAINT fkn_$s")" "" "$mode: (dropped again)"
 
 	# a placement directly, on the node that holds B's rows
@@ -98,6 +120,23 @@ for mode in error auto; do
 		"ERROR:  42501: trovella: ADD FOREIGN KEY on table dist_${s}_$shard needs a role" \
 		"$mode: on its node ($node), the owner in a tenant context cannot add a key to a placement that has rows (42501)"
 	is "$(keys fkw_$s)" "0" "$mode: ... and it has no key"
+
+	# Citus sends an unnamed key to the placements NOT VALID: refused
+	unnamed="ALTER TABLE dist_$s ADD FOREIGN KEY (tenant_id, ref) REFERENCES ref_$s (tenant_id, id)"
+	is "$(op "$unnamed" owner | grep -o '^ERROR:  0A000: trovella: name the foreign key')$(op "$unnamed" | grep -o '^ERROR:  0A000')" \
+		"ERROR:  0A000: trovella: name the foreign keyERROR:  0A000" \
+		"$mode: an unnamed key on a distributed table is refused, to the owner and the operations role (0A000)"
+
+	# a table a user named like a shard, in a session named like Citus's
+	# own: checked like any table (42501)
+	fresh r_$s
+	fresh t_$s
+	fresh t_${s}_5
+	op "UPDATE t_${s}_5 SET ref = id + 1000 WHERE tenant_id = '$B'" | sed 's/^/# /'
+	op "ALTER TABLE t_$s ADD CONSTRAINT tk_$s FOREIGN KEY (tenant_id, ref) REFERENCES r_$s (tenant_id, id)" | sed 's/^/# /'
+	is "$(PGAPPNAME='citus_internal gpid=1' op "ALTER TABLE t_${s}_5 ADD CONSTRAINT tk5_$s FOREIGN KEY (tenant_id, ref) REFERENCES r_$s (tenant_id, id)" owner |
+		grep -o '^ERROR:  42501')$(keys tk5_$s)" "ERROR:  425010" \
+		"$mode: a table named like a shard, in a session named like Citus's: its key checked as any (42501), not added"
 
 	# B's rows mended, the operations role adds the key
 	op "UPDATE dist_$s SET ref = id" | sed 's/^/# /'

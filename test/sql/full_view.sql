@@ -49,6 +49,13 @@ BEGIN;
 SELECT trovella.with_tenant(:a);
 ALTER TABLE fv_doc ADD COLUMN project2_id int DEFAULT 99 REFERENCES fv_project;
 ROLLBACK;
+-- a key added NOT VALID and validated in one statement: the VALIDATE is
+-- the check (PostgreSQL alone, in a's view, marked the key valid)
+BEGIN;
+SELECT trovella.with_tenant(:a);
+ALTER TABLE fv_doc ADD CONSTRAINT fv_doc_project2 FOREIGN KEY (project_id) REFERENCES fv_project NOT VALID,
+    VALIDATE CONSTRAINT fv_doc_project2;
+ROLLBACK;
 -- NOT VALID checks nothing: allowed; VALIDATE CONSTRAINT is the check
 ALTER TABLE fv_doc ADD CONSTRAINT fv_doc_project FOREIGN KEY (project_id) REFERENCES fv_project NOT VALID;
 BEGIN;
