@@ -255,50 +255,6 @@ AS $$
 	  AND n.nspname NOT IN ('information_schema', 'trovella')
 $$;
 
-CREATE OR REPLACE FUNCTION trovella.isolation_guard_candidates()
-RETURNS TABLE (tbl regclass, tenant_column name)
-LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-	RETURN QUERY
-	WITH touched AS MATERIALIZED (
-		SELECT DISTINCT m.relid
-		FROM pg_event_trigger_ddl_commands() c
-		CROSS JOIN LATERAL (
-			SELECT CASE WHEN c.classid = 'pg_policy'::regclass
-			            THEN (SELECT p.polrelid FROM pg_policy p WHERE p.oid = c.objid)
-			            ELSE c.objid END AS relid) r
-		CROSS JOIN LATERAL (
-			SELECT r.relid
-			UNION
-			SELECT t.relid FROM pg_partition_tree(r.relid) t) m
-		WHERE c.classid IN ('pg_class'::regclass, 'pg_policy'::regclass)
-		  AND c.object_type IN ('table', 'foreign table', 'policy')
-	),
-	-- cheap catalog probes first: most DDL is about tables with nothing to do
-	-- with tenants
-	tenant_scoped AS MATERIALIZED (
-		SELECT t.relid
-		FROM touched t
-		WHERE EXISTS (SELECT 1 FROM pg_attribute a
-		              WHERE a.attrelid = t.relid AND NOT a.attisdropped
-		                AND a.attname = coalesce(current_setting('trovella.tenant_column', true), 'tenant_id'))
-		   OR EXISTS (SELECT 1 FROM pg_policy p
-		              WHERE p.polrelid = t.relid
-		                AND p.polname IN ('trovella_tenant_isolation', 'trovella_tenant_access'))
-		   OR EXISTS (SELECT 1 FROM pg_inherits i JOIN pg_policy p ON p.polrelid = i.inhparent
-		              WHERE i.inhrelid = t.relid
-		                AND p.polname IN ('trovella_tenant_isolation', 'trovella_tenant_access'))
-	),
-	judged AS MATERIALIZED (
-		SELECT s.relid, trovella.isolation_guard_problem(s.relid) AS col
-		FROM tenant_scoped s
-	)
-	SELECT j.relid::regclass, j.col FROM judged j WHERE j.col IS NOT NULL;
-END
-$$;
-
 CREATE OR REPLACE VIEW trovella.isolation_status WITH (security_invoker = true) AS
 SELECT c.oid::regclass AS table_name,
        col.attname AS tenant_column,
@@ -330,14 +286,6 @@ CROSS JOIN LATERAL (SELECT trovella.placement_problems(c.oid, col.attname) AS pr
 WHERE c.relkind IN ('r', 'p', 'f')
   AND n.nspname NOT LIKE 'pg\_%'
   AND n.nspname NOT IN ('information_schema', 'trovella');
-
-DROP EVENT TRIGGER trovella_isolation_guard;
-CREATE EVENT TRIGGER trovella_isolation_guard ON ddl_command_end
-	WHEN TAG IN ('CREATE TABLE', 'CREATE TABLE AS', 'SELECT INTO', 'ALTER TABLE', 'CREATE POLICY', 'ALTER POLICY',
-	             'CREATE FOREIGN TABLE', 'ALTER FOREIGN TABLE')
-	EXECUTE FUNCTION trovella.isolation_guard();
-COMMENT ON EVENT TRIGGER trovella_isolation_guard IS
-'warns about, refuses or isolates tables left with a tenant column but without tenant isolation (trovella.isolation_guard)';
 
 ------------------------------------------------------------------------
 -- trovella.health's isolation check is isolation_status's judgement: a

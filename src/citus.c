@@ -116,6 +116,9 @@ shard_metadata(Oid relid, ShardName *shard)
 	name = get_rel_name(relid);
 	if (name == NULL || (underscore = strrchr(name, '_')) == NULL || underscore[1] == '\0')
 		return false;
+	/* as Citus writes a shard id: digits, the first not 0 (not "+7", "07") */
+	if (underscore[1] == '0' || strspn(underscore + 1, "0123456789") != strlen(underscore + 1))
+		return false;
 	errno = 0;
 	shardid = strtoi64(underscore + 1, &end, 10);
 	if (errno != 0 || *end != '\0' || shardid <= 0)

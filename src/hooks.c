@@ -42,7 +42,8 @@
  * Transaction end: statistics (the tenant's entry made at pre-commit, a
  * transaction added at commit or abort), residue (refuses temporary tables
  * that keep tenant rows, at pre-commit), token scans (an abort released
- * them), token uses (forgotten), the isolation guard (judges the tables, at pre-commit).
+ * them), token uses (forgotten), the isolation guard (judges the tables,
+ * at pre-commit).
  * Subtransaction end: residue, token scans, token uses, the guard's helper
  * depth.
  * Log lines (emit_log_hook): tokens masked (log_redact.c), then the hook

@@ -22,10 +22,12 @@
 #include "catalog/pg_attribute.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "miscadmin.h"
 #include "nodes/pg_list.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/rls.h"
 #include "utils/syscache.h"
 
 #include "citus.h"
@@ -93,6 +95,15 @@ refuse_rows_without_tenant(const DeferredTable *entry)
 	ReleaseSysCache(tuple);
 	if (not_null)
 		return;
+	/* the query would see only what the policies show this role */
+	if (check_enable_rls(entry->relid, InvalidOid, true) == RLS_ENABLED)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("trovella: whether tenant column \"%s\" leaves rows of table %s without a tenant needs a role that sees every row",
+						NameStr(entry->column), get_rel_name(entry->relid)),
+				 errdetail("Row-level security binds role \"%s\" on the table, whose rows are in its Citus placements.",
+						   GetUserNameFromId(GetUserId(), false)),
+				 errhint("Add the column NOT NULL with a DEFAULT that names a tenant, or run the statement as a role that row-level security does not bind (BYPASSRLS: the operations role).")));
 	sql = psprintf("SELECT EXISTS (SELECT 1 FROM %s WHERE %s IS NULL)",
 				   quote_qualified_identifier(get_namespace_name(get_rel_namespace(entry->relid)),
 											  get_rel_name(entry->relid)),

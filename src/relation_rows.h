@@ -11,5 +11,6 @@
 #include "storage/lockdefs.h"
 
 extern bool trovella_relation_has_rows(Oid relid, LOCKMODE lockmode);
+extern bool trovella_relation_has_null(Oid relid, const char *column, LOCKMODE lockmode);
 
 #endif							/* TROVELLA_RELATION_ROWS_H */

@@ -8,10 +8,13 @@
  * owner: such a row would be lost to everyone but the operations role.
  * So the statement is refused (55000) unless it gives the rows a tenant:
  * NOT NULL, or a DEFAULT or generated value that is a constant other than
- * NULL (DEFAULT NULL, or a function that may return NULL, does not).  Whether the table has rows is judged without row-level
- * security (relation_rows.c), under the lock the statement takes.  ALTER
- * TYPE ... ADD ATTRIBUTE of it, which CASCADE gives the type's tables, is
- * refused the same way when one of them has rows.
+ * NULL (DEFAULT NULL, or a function that may return NULL, does not).
+ * Whether the table has rows is judged without row-level security
+ * (relation_rows.c), under the lock the statement takes.  ALTER TYPE ...
+ * ADD ATTRIBUTE of it, which CASCADE gives the type's tables, is refused
+ * the same way when one of them has rows; RENAME COLUMN to it, when a
+ * row's value is NULL.  A table Citus manages keeps its rows in its
+ * placements: isolation_defer.c asks them once Citus is done.
  */
 #include "postgres.h"
 
@@ -106,7 +109,7 @@ trovella_refuse_tenantless_rows(Oid relid)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-			 errmsg("trovella: adding tenant column \"%s\" to table %s, which has rows, would leave them without a tenant",
+			 errmsg("trovella: tenant column \"%s\" would leave rows of table %s without a tenant",
 					trovella_tenant_column(), get_rel_name(relid)),
 			 errdetail("trovella.isolation_guard is \"auto\": the table is isolated as this statement ends, and a row whose tenant is NULL is visible to no tenant, nor to the table's owner."),
 			 errhint("Add the column NOT NULL with a DEFAULT that names a tenant, then have the operations role (BYPASSRLS) set each row's tenant; or add it to the table while it is empty.")));
@@ -117,6 +120,30 @@ static void
 refuse_if_rows(Oid relid, LOCKMODE lockmode)
 {
 	if (trovella_relation_has_rows(relid, lockmode))
+		trovella_refuse_tenantless_rows(relid);
+}
+
+/*
+ * ALTER TABLE ... RENAME COLUMN c TO the tenant column: refused if a row's
+ * c is NULL (a row that would have no tenant), read without row-level
+ * security under the lock the rename takes.
+ */
+static void
+judge_rename(RenameStmt *rename)
+{
+	Oid			relid;
+
+	if (rename->renameType != OBJECT_COLUMN || rename->relationType != OBJECT_TABLE ||
+		rename->relation == NULL || rename->subname == NULL || rename->newname == NULL ||
+		strcmp(rename->newname, trovella_tenant_column()) != 0)
+		return;
+	relid = RangeVarGetRelid(rename->relation, NoLock, true);
+	/* PostgreSQL refuses the statement itself to anyone else */
+	if (!OidIsValid(relid) || !table_ownercheck(relid, GetUserId()) ||
+		get_attnum(relid, rename->subname) == InvalidAttrNumber ||
+		get_attnum(relid, trovella_tenant_column()) != InvalidAttrNumber)
+		return;
+	if (trovella_relation_has_null(relid, rename->subname, AccessExclusiveLock))
 		trovella_refuse_tenantless_rows(relid);
 }
 
@@ -132,8 +159,15 @@ trovella_isolation_utility_before(Node *stmt)
 	Oid			relid;
 	ListCell   *lc;
 
-	if (!trovella_isolation_guard_auto() || !IsA(stmt, AlterTableStmt) ||
-		creating_extension || trovella_citus_internal_backend())
+	if (!trovella_isolation_guard_auto() || creating_extension ||
+		trovella_citus_internal_backend())
+		return;
+	if (IsA(stmt, RenameStmt))
+	{
+		judge_rename((RenameStmt *) stmt);
+		return;
+	}
+	if (!IsA(stmt, AlterTableStmt))
 		return;
 	alter = (AlterTableStmt *) stmt;
 	if ((alter->objtype != OBJECT_TABLE && alter->objtype != OBJECT_TYPE) ||

@@ -21,7 +21,7 @@ here=$(dirname "$0")
 . "$here/../tap/lib.sh"
 CITUS_KEY=1
 . "$here/cluster.sh"
-plan 32
+plan 36
 
 if ! citus_start "trovella.isolation_guard = 'auto'"; then
 	ok 1 "the cluster starts"
@@ -85,6 +85,19 @@ for r in owner ops; do
 0" "... and the table keeps its 5 rows, without the column"
 	is "$(as $r -c "ALTER TABLE nt_$r ADD COLUMN tenant_id uuid NOT NULL DEFAULT '$A'")$(isolated "nt_$r" $r)" "t 4 2" \
 		"... which, added NOT NULL with a tenant as DEFAULT, isolates it"
+	# row-level security enabled by the same statement must not hide the
+	# rows from that question: the owner (bound) is refused, the
+	# operations role sees them
+	as $r -c "CREATE TABLE nt2_$r (org uuid NOT NULL, id int NOT NULL, PRIMARY KEY (org, id))" \
+		-c "SELECT create_distributed_table('nt2_$r', 'org', shard_count := 4)" |
+		grep ERROR | sed "s/^/# nt2_$r: /"
+	as ops -c "INSERT INTO nt2_$r SELECT '$A'::uuid, g FROM generate_series(1, 5) g" | grep ERROR | sed "s/^/# nt2_$r: /"
+	expect=55000
+	[ $r = owner ] && expect=42501
+	is "$(as $r -c "ALTER TABLE nt2_$r ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY, ADD COLUMN tenant_id uuid")" "ERROR $expect" \
+		"$r, auto: ... nor when the statement also forces row-level security on the table ($expect)"
+	is "$(as ops -c "SELECT count(*) FROM pg_attribute WHERE attrelid = 'nt2_$r'::regclass AND attname = 'tenant_id'")" "0" \
+		"... and the column is not added"
 
 	# a reference table and a Citus local table, whose coordinator placement
 	# Citus alters by local execution, nested in the statement

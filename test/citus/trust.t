@@ -20,7 +20,7 @@ here=$(dirname "$0")
 . "$here/../tap/lib.sh"
 CITUS_KEY=1
 . "$here/cluster.sh"
-plan 42
+plan 45
 
 if ! citus_start "trovella.isolation_guard = 'error'"; then
 	ok 1 "the cluster starts"
@@ -161,6 +161,18 @@ is "$(as ops -c "SELECT status || ' ' || (detail LIKE 'tables with isolation pro
 c -c "SET citus.enable_manual_changes_to_shards = on" -c "DROP TABLE rev7_$sid, rev7_$sid2" | sed 's/^/# drop: /'
 is "$(as ops -c "SELECT string_agg(table_name::text, ' ' ORDER BY table_name::text) FROM trovella.isolation_status WHERE table_name::text LIKE 'ref8%'")" \
 	"ref8" "Citus's own placement on the coordinator is left out of isolation_status (checked as ref8's)"
+# ... but not a table named like it with the shard id written otherwise
+# (before 0.5.0, "ref8_0<id>" and "ref8_+<id>" passed for the placement:
+# unjudged, unlisted, every tenant's rows readable)
+rsid=$(c -c "SELECT shardid FROM pg_dist_shard WHERE logicalrelid = 'ref8'::regclass")
+for name in "ref8_0$rsid" "ref8_+$rsid"; do
+	is "$(as owner -c "CREATE TABLE \"$name\" (tenant_id uuid NOT NULL, id int)")" "ERROR 55000" \
+		"owner, guard in error: a table named $name is refused like any other (55000)"
+done
+c -c "SET trovella.isolation_guard = off" -c "CREATE TABLE \"ref8_0$rsid\" (tenant_id uuid NOT NULL, id int)" >/dev/null
+is "$(as ops -c "SELECT policy_ok FROM trovella.isolation_status WHERE table_name = '\"ref8_0$rsid\"'::regclass")" "f" \
+	"... and one made with the guard off is listed in isolation_status"
+c -c "DROP TABLE \"ref8_0$rsid\"" | sed 's/^/# drop: /'
 
 W1=$(citus_port w1)
 shard=$(c -c "SELECT shard_name('rev7'::regclass, shardid) FROM citus_shards WHERE table_name = 'rev7'::regclass

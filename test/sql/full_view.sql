@@ -327,15 +327,25 @@ ALTER TABLE fv_legacy ADD COLUMN tenant_id uuid GENERATED ALWAYS AS (NULL::uuid)
 \set VERBOSITY default
 ALTER TABLE fv_empty ADD COLUMN tenant_id uuid;
 ALTER TABLE fv_legacy ADD COLUMN tenant_id uuid NOT NULL DEFAULT '00000000-0000-0000-0000-00000000000a';
+-- a column renamed to the tenant column: refused while a row's value is
+-- NULL (before 0.5.0 the table was isolated with that row lost)
+CREATE TABLE fv_renamed (id int, org uuid);
+INSERT INTO fv_renamed VALUES (1, :a), (2, NULL);
+\set VERBOSITY sqlstate
+ALTER TABLE fv_renamed RENAME COLUMN org TO tenant_id;
+\set VERBOSITY default
+UPDATE fv_renamed SET org = :a WHERE id = 2;
+ALTER TABLE fv_renamed RENAME COLUMN org TO tenant_id;
 SELECT trovella.is_isolated('fv_legacy', 'tenant_id') AS legacy_isolated,
-       trovella.is_isolated('fv_empty', 'tenant_id') AS empty_isolated;
+       trovella.is_isolated('fv_empty', 'tenant_id') AS empty_isolated,
+       trovella.is_isolated('fv_renamed', 'tenant_id') AS renamed_isolated;
 RESET ROLE;
 SELECT id, tenant_id FROM fv_legacy ORDER BY id;
 RESET trovella.isolation_guard;
 
 DROP MATERIALIZED VIEW fv_doc_count;
 DROP TABLE fv_site, fv_region, fv_event, fv_event_1, fv_doc, fv_project, fv_plain,
-    fv_legacy, fv_empty;
+    fv_legacy, fv_empty, fv_renamed;
 REVOKE CREATE ON SCHEMA public FROM regress_fv_owner;
 REVOKE EXECUTE ON FUNCTION trovella.with_tenant(uuid, uuid) FROM regress_fv_owner, regress_fv_app;
 DROP ROLE regress_fv_ops;
