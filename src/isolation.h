@@ -19,6 +19,5 @@ extern const char *trovella_tenant_column(void);
 
 /* tenant_column.c: in auto, a tenant column added to a table with rows */
 extern void trovella_isolation_utility_before(Node *stmt);
-extern void trovella_refuse_tenantless_rows(Oid relid);
 
 #endif							/* TROVELLA_ISOLATION_H */

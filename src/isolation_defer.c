@@ -31,7 +31,6 @@
 #include "utils/syscache.h"
 
 #include "citus.h"
-#include "isolation.h"
 #include "isolation_defer.h"
 #include "statement.h"
 
@@ -68,6 +67,22 @@ trovella_isolation_defer(Oid relid, Datum column)
 	deferred = lappend(deferred, entry);
 	MemoryContextSwitchTo(old);
 	return true;
+}
+
+/*
+ * Refuses the statement that gives relid the tenant column, which would
+ * leave rows without a tenant (55000): here, and before ALTER TABLE
+ * (tenant_column.c).
+ */
+void
+trovella_refuse_tenantless_rows(Oid relid, const char *column)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("trovella: tenant column \"%s\" would leave rows of table %s without a tenant",
+					column, get_rel_name(relid)),
+			 errdetail("trovella.isolation_guard is \"auto\": the table is isolated as this statement ends, and a row whose tenant is NULL is visible to no tenant, nor to the table's owner."),
+			 errhint("Add the column NOT NULL with a DEFAULT that names a tenant, then have the operations role (BYPASSRLS) set each row's tenant; or add it to the table while it is empty.")));
 }
 
 /*
@@ -111,7 +126,7 @@ refuse_rows_without_tenant(const DeferredTable *entry)
 	if (SPI_execute(sql, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not read table %s", get_rel_name(entry->relid));
 	if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
-		trovella_refuse_tenantless_rows(entry->relid);
+		trovella_refuse_tenantless_rows(entry->relid, NameStr(entry->column));
 }
 
 /* Before a utility statement (hooks.c): its depth, for ..._end(). */

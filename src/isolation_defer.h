@@ -13,6 +13,9 @@
 /* Remember relid to isolate after the statement, where Citus acts then. */
 extern bool trovella_isolation_defer(Oid relid, Datum column);
 
+/* The refusal of a tenant column that would leave rows without a tenant. */
+extern void trovella_refuse_tenantless_rows(Oid relid, const char *column);
+
 /* Around each utility statement (hooks.c): its depth, then after it. */
 extern int	trovella_isolation_utility_begin(void);
 extern void trovella_isolation_utility_end(int depth);

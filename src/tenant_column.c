@@ -34,6 +34,7 @@
 #include "citus.h"
 #include "compat.h"
 #include "isolation.h"
+#include "isolation_defer.h"
 #include "relation_rows.h"
 
 /*
@@ -100,27 +101,12 @@ typed_tables(Oid typid)
 	return tables;
 }
 
-/*
- * Refuses the statement that adds the tenant column to relid, which has
- * rows that would get no tenant (55000).
- */
-void
-trovella_refuse_tenantless_rows(Oid relid)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-			 errmsg("trovella: tenant column \"%s\" would leave rows of table %s without a tenant",
-					trovella_tenant_column(), get_rel_name(relid)),
-			 errdetail("trovella.isolation_guard is \"auto\": the table is isolated as this statement ends, and a row whose tenant is NULL is visible to no tenant, nor to the table's owner."),
-			 errhint("Add the column NOT NULL with a DEFAULT that names a tenant, then have the operations role (BYPASSRLS) set each row's tenant; or add it to the table while it is empty.")));
-}
-
 /* Refuses the statement if the table has rows. */
 static void
 refuse_if_rows(Oid relid, LOCKMODE lockmode)
 {
 	if (trovella_relation_has_rows(relid, lockmode))
-		trovella_refuse_tenantless_rows(relid);
+		trovella_refuse_tenantless_rows(relid, trovella_tenant_column());
 }
 
 /*
@@ -144,7 +130,7 @@ judge_rename(RenameStmt *rename)
 		get_attnum(relid, trovella_tenant_column()) != InvalidAttrNumber)
 		return;
 	if (trovella_relation_has_null(relid, rename->subname, AccessExclusiveLock))
-		trovella_refuse_tenantless_rows(relid);
+		trovella_refuse_tenantless_rows(relid, trovella_tenant_column());
 }
 
 /*
