@@ -21,6 +21,7 @@
 #include "access/xact.h"
 #include "catalog/pg_attribute.h"
 #include "catalog/pg_type.h"
+#include "commands/policy.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "nodes/pg_list.h"
@@ -108,7 +109,8 @@ refuse_rows_without_tenant(const DeferredTable *entry)
 		return;
 	not_null = ((Form_pg_attribute) GETSTRUCT(tuple))->attnotnull;
 	ReleaseSysCache(tuple);
-	if (not_null)
+	/* judged when it was isolated first (re-isolated here) */
+	if (not_null || OidIsValid(get_relation_policy_oid(entry->relid, "trovella_tenant_isolation", true)))
 		return;
 	/* the query would see only what the policies show this role */
 	if (check_enable_rls(entry->relid, InvalidOid, true) == RLS_ENABLED)

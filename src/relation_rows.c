@@ -36,7 +36,7 @@ scan_finds_row(Relation rel, Snapshot snapshot, const char *column)
 	AttrNumber	attnum = column ? get_attnum(RelationGetRelid(rel), column) : InvalidAttrNumber;
 	bool		found = false;
 
-	if (column == NULL || attnum != InvalidAttrNumber)
+	if (column == NULL || attnum > 0)
 		while (!found && table_scan_getnextslot(scan, ForwardScanDirection, slot))
 			found = column == NULL || slot_attisnull(slot, attnum);
 	table_endscan(scan);

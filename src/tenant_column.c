@@ -110,27 +110,53 @@ refuse_if_rows(Oid relid, LOCKMODE lockmode)
 }
 
 /*
- * ALTER TABLE ... RENAME COLUMN c TO the tenant column: refused if a row's
- * c is NULL (a row that would have no tenant), read without row-level
- * security under the lock the rename takes.
+ * A column of relid about to become its tenant column: refused if a row's
+ * value is NULL (a row that would have no tenant), read without row-level
+ * security under the lock the rename takes.  Only a user column of a
+ * table the guard isolates counts; a Citus table's rows are in its
+ * placements, asked once Citus is done (isolation_defer.c).
+ */
+static void
+refuse_if_null(Oid relid, const char *column)
+{
+	char		relkind = get_rel_relkind(relid);
+
+	if (get_attnum(relid, column) <= 0 ||
+		get_attnum(relid, trovella_tenant_column()) != InvalidAttrNumber ||
+		(relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE &&
+		 relkind != RELKIND_FOREIGN_TABLE) ||
+		trovella_citus_managed(relid))
+		return;
+	if (trovella_relation_has_null(relid, column, AccessExclusiveLock))
+		trovella_refuse_tenantless_rows(relid, trovella_tenant_column());
+}
+
+/*
+ * ALTER TABLE (or FOREIGN TABLE) ... RENAME COLUMN c TO the tenant column,
+ * and ALTER TYPE ... RENAME ATTRIBUTE c TO it, which CASCADE gives the
+ * type's tables.
  */
 static void
 judge_rename(RenameStmt *rename)
 {
 	Oid			relid;
+	ListCell   *lc;
 
-	if (rename->renameType != OBJECT_COLUMN || rename->relationType != OBJECT_TABLE ||
+	if ((rename->renameType != OBJECT_COLUMN && rename->renameType != OBJECT_ATTRIBUTE) ||
 		rename->relation == NULL || rename->subname == NULL || rename->newname == NULL ||
 		strcmp(rename->newname, trovella_tenant_column()) != 0)
 		return;
 	relid = RangeVarGetRelid(rename->relation, NoLock, true);
 	/* PostgreSQL refuses the statement itself to anyone else */
-	if (!OidIsValid(relid) || !table_ownercheck(relid, GetUserId()) ||
-		get_attnum(relid, rename->subname) == InvalidAttrNumber ||
-		get_attnum(relid, trovella_tenant_column()) != InvalidAttrNumber)
+	if (!OidIsValid(relid) || !table_ownercheck(relid, GetUserId()))
 		return;
-	if (trovella_relation_has_null(relid, rename->subname, AccessExclusiveLock))
-		trovella_refuse_tenantless_rows(relid, trovella_tenant_column());
+	if (rename->renameType == OBJECT_COLUMN)
+		refuse_if_null(relid, rename->subname);
+	else if (get_rel_relkind(relid) == RELKIND_COMPOSITE_TYPE)
+		/* (a table of another owner: PostgreSQL refuses it the change) */
+		foreach(lc, typed_tables(get_rel_type_id(relid)))
+			if (table_ownercheck(lfirst_oid(lc), GetUserId()))
+				refuse_if_null(lfirst_oid(lc), rename->subname);
 }
 
 /*
@@ -170,7 +196,8 @@ trovella_isolation_utility_before(Node *stmt)
 		relid = RangeVarGetRelid(alter->relation, NoLock, true);
 		/* PostgreSQL refuses the statement itself to anyone else */
 		if (!OidIsValid(relid) || !table_ownercheck(relid, GetUserId()) ||
-			get_attnum(relid, trovella_tenant_column()) != InvalidAttrNumber)
+			get_attnum(relid, trovella_tenant_column()) != InvalidAttrNumber ||
+			trovella_citus_managed(relid))
 			return;
 		if (alter->objtype == OBJECT_TYPE)
 		{

@@ -336,6 +336,22 @@ ALTER TABLE fv_renamed RENAME COLUMN org TO tenant_id;
 \set VERBOSITY default
 UPDATE fv_renamed SET org = :a WHERE id = 2;
 ALTER TABLE fv_renamed RENAME COLUMN org TO tenant_id;
+-- a system column, an index's column: PostgreSQL's own answer (an
+-- assert-enabled server aborted on the first; the second was refused)
+CREATE TABLE fv_renamed2 (id int, org uuid);
+INSERT INTO fv_renamed2 VALUES (1, NULL);
+CREATE INDEX fv_renamed2_org ON fv_renamed2 (org);
+\set VERBOSITY sqlstate
+ALTER TABLE fv_renamed2 RENAME COLUMN xmin TO tenant_id;
+\set VERBOSITY default
+ALTER TABLE fv_renamed2_org RENAME COLUMN org TO tenant_id;
+-- a composite type's attribute, renamed in its typed tables (CASCADE)
+CREATE TYPE fv_row AS (id int, org uuid);
+CREATE TABLE fv_typed OF fv_row;
+INSERT INTO fv_typed VALUES (1, NULL);
+\set VERBOSITY sqlstate
+ALTER TYPE fv_row RENAME ATTRIBUTE org TO tenant_id CASCADE;
+\set VERBOSITY default
 SELECT trovella.is_isolated('fv_legacy', 'tenant_id') AS legacy_isolated,
        trovella.is_isolated('fv_empty', 'tenant_id') AS empty_isolated,
        trovella.is_isolated('fv_renamed', 'tenant_id') AS renamed_isolated;
@@ -345,7 +361,8 @@ RESET trovella.isolation_guard;
 
 DROP MATERIALIZED VIEW fv_doc_count;
 DROP TABLE fv_site, fv_region, fv_event, fv_event_1, fv_doc, fv_project, fv_plain,
-    fv_legacy, fv_empty, fv_renamed;
+    fv_legacy, fv_empty, fv_renamed, fv_renamed2, fv_typed;
+DROP TYPE fv_row;
 REVOKE CREATE ON SCHEMA public FROM regress_fv_owner;
 REVOKE EXECUTE ON FUNCTION trovella.with_tenant(uuid, uuid) FROM regress_fv_owner, regress_fv_app;
 DROP ROLE regress_fv_ops;
