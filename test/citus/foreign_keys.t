@@ -98,8 +98,8 @@ for mode in error auto; do
 	is "$(keys fk2_$s)" "0" "$mode: ... and no node has it"
 	# nor is a key dropped from a placement and added again
 	shard=$(shard_of dist_$s "$B")
-	port=$(c -c "SELECT nodeport FROM citus_shards WHERE shardid = $shard")
-	for node in $CITUS_NODES; do [ "$(citus_port $node)" = "$port" ] && break; done
+	port=$(port_of $shard)
+	node=$(node_at $port)
 	refp=$(c -c "SELECT shard_name FROM citus_shards WHERE table_name = 'ref_$s'::regclass AND nodeport = $port")
 	is "$(PGOPTIONS="-c client_min_messages=warning" psql -X -q -At -v ON_ERROR_STOP=1 -v VERBOSITY=sqlstate \
 		-h 127.0.0.1 -p "$port" -U owner -d postgres -c "BEGIN" \
@@ -112,8 +112,8 @@ for mode in error auto; do
 
 	# a placement directly, on the node that holds B's rows
 	shard=$(shard_of dist_$s "$B")
-	port=$(c -c "SELECT nodeport FROM citus_shards WHERE shardid = $shard")
-	for node in $CITUS_NODES; do [ "$(citus_port $node)" = "$port" ] && break; done
+	port=$(port_of $shard)
+	node=$(node_at $port)
 	refp=$(c -c "SELECT shard_name FROM citus_shards WHERE table_name = 'ref_$s'::regclass AND nodeport = $port")
 	is "$(owner_in_a "ALTER TABLE dist_${s}_$shard ADD CONSTRAINT fkw_$s FOREIGN KEY (tenant_id, ref) REFERENCES $refp (tenant_id, id)" $node |
 		grep -o '^ERROR:  42501: trovella: ADD FOREIGN KEY on table [a-z_0-9]* needs a role')" \
@@ -144,12 +144,9 @@ for mode in error auto; do
 
 	# moves: Citus gives the copies the table's key, connected as the owner
 	shard=$(shard_of dist_$s "$A")
-	from=$(c -c "SELECT nodeport FROM citus_shards WHERE shardid = $shard")
-	to=$(citus_port w2)
-	[ "$from" = "$to" ] && to=$(citus_port w1)
-	is "$(op "SELECT citus_move_shard_placement($shard, '127.0.0.1', $from, '127.0.0.1', $to, 'block_writes')")" "" \
-		"$mode: a shard whose rows refer to a reference table moves"
-	is "$(c -c "SELECT nodeport FROM citus_shards WHERE shardid = $shard")" "$to" "$mode: ... to the other node"
+	to=$(other_worker $(port_of $shard))
+	is "$(move $shard $(port_of $shard) $to)" "" "$mode: a shard whose rows refer to a reference table moves"
+	is "$(port_of $shard)" "$to" "$mode: ... to the other node"
 	moves=$(c -c "SELECT count(*) FROM get_rebalance_table_shards_plan('dist_$s')")
 	is "$(op "SELECT rebalance_table_shards('dist_$s', shard_transfer_mode := 'block_writes')")" "" \
 		"$mode: rebalance_table_shards ($moves moves)"

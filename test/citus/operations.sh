@@ -88,6 +88,13 @@ op() {
 # shard_of TABLE TENANT: the shard that holds the tenant's rows
 shard_of() { c -c "SELECT get_shard_id_for_distribution_column('$1', '$2'::uuid)"; }
 nodeid_of() { c -c "SELECT nodeid FROM pg_dist_node WHERE nodeport = $(citus_port "$1")"; }
+# port_of SHARD: the port of the node that holds it; node_at PORT: its name
+port_of() { c -c "SELECT nodeport FROM citus_shards WHERE shardid = $1"; }
+node_at() { local n; for n in $CITUS_NODES; do [ "$(citus_port "$n")" = "$1" ] && echo "$n"; done; }
+# other_worker PORT: the port of a worker other than the node at PORT
+other_worker() { local p; p=$(citus_port w2); [ "$1" = "$p" ] && p=$(citus_port w1); echo "$p"; }
+# move SHARD FROM TO: citus_move_shard_placement, blocking writes, as op
+move() { op "SELECT citus_move_shard_placement($1, '127.0.0.1', $2, '127.0.0.1', $3, 'block_writes')"; }
 
 # run_operations SUFFIX: every operation once, on tables named t_*_SUFFIX
 run_operations() {
@@ -145,11 +152,8 @@ run_operations() {
 
 	if $MULTI; then
 		shard=$(shard_of dist_$s "$A")
-		from=$(c -c "SELECT nodeport FROM citus_shards WHERE shardid = $shard")
-		to=$(citus_port w2)
-		[ "$from" = "$to" ] && to=$(citus_port w1)
-		is "$(op "SELECT citus_move_shard_placement($shard, '127.0.0.1', $from, '127.0.0.1', $to, 'block_writes')")" "" \
-			"$mode: a shard move"
+		from=$(port_of $shard)
+		is "$(move $shard $from $(other_worker $from))" "" "$mode: a shard move"
 		check dist_$s "$mode, moved"
 		# Citus gives the placements it copies their table's keys connected
 		# as the table's owner, whom forced row-level security binds: the
