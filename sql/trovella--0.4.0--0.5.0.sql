@@ -916,3 +916,173 @@ COMMENT ON EVENT TRIGGER trovella_isolation_guard IS
 -- table that pg_dump no longer dumps the rows of: registered again here (a
 -- table registered already keeps its registration).
 SELECT pg_catalog.pg_extension_config_dump('trovella.personal_access_token', '');
+
+------------------------------------------------------------------------
+-- Audit trail (issue 34): who changed what, recorded by a trigger as the
+-- extension's owner, attributed from the sealed context, isolated by
+-- tenant, append-only for every role but a superuser, sealed in batches
+-- into one hash chain per tenant (src/audit.c, src/audit_seal.c).
+
+-- The tables audited: a record names its table by this id, which a dump
+-- and restore keeps (a regclass does not survive the table's drop: the
+-- event trigger below clears it).
+CREATE TABLE trovella.audit_table (
+	id integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	relid regclass UNIQUE,
+	name text NOT NULL,
+	tenant_column name,
+	enabled boolean NOT NULL DEFAULT true,
+	enabled_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+COMMENT ON TABLE trovella.audit_table IS
+'the tables trovella.enable_audit was called on; relid is NULL once the table was dropped, name its last qualified name; a record''s tenant is its row''s tenant_column';
+REVOKE ALL ON trovella.audit_table FROM PUBLIC;
+
+-- CACHE 1: trovella.audit_seal() takes every record numbered up to the
+-- sequence's last value as final once the transactions writing the history
+-- have ended; a backend holding a cached range would break that.
+CREATE SEQUENCE trovella.audit_seq AS bigint CACHE 1;
+REVOKE ALL ON SEQUENCE trovella.audit_seq FROM PUBLIC;
+
+CREATE TABLE trovella.audit_history (
+	seq bigint NOT NULL DEFAULT pg_catalog.nextval('trovella.audit_seq'),
+	tenant_id uuid,
+	table_id integer NOT NULL,
+	operation "char" NOT NULL,
+	row_key text,
+	user_id uuid,
+	role text NOT NULL,
+	login_role text NOT NULL,
+	xact xid8 NOT NULL,
+	at timestamptz NOT NULL,
+	old jsonb,
+	new jsonb,
+	hash bytea NOT NULL
+);
+COMMENT ON TABLE trovella.audit_history IS
+'one row per audited change: written only by trovella''s audit trigger, as the extension''s owner; read through trovella.audit_log';
+CREATE INDEX audit_history_seq ON trovella.audit_history USING brin (seq);
+CREATE INDEX audit_history_tenant ON trovella.audit_history (tenant_id, seq);
+CREATE INDEX audit_history_row ON trovella.audit_history (tenant_id, table_id, row_key);
+REVOKE ALL ON trovella.audit_history FROM PUBLIC;
+SELECT trovella.enable_tenant_isolation('trovella.audit_history');
+
+-- One hash chain per tenant (the nil uuid: records of no tenant).  Seal n
+-- covers the tenant's records numbered after seal n-1's upto and up to its
+-- own; digest = SHA-256(digest n-1, each record's hash in order, upto,
+-- records).
+CREATE TABLE trovella.audit_seal (
+	tenant_id uuid NOT NULL,
+	seal_no bigint NOT NULL,
+	upto bigint NOT NULL,
+	records bigint NOT NULL,
+	digest bytea NOT NULL,
+	sealed_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	PRIMARY KEY (tenant_id, seal_no)
+);
+COMMENT ON TABLE trovella.audit_seal IS
+'the seals of each tenant''s audit history, written by trovella.audit_seal()';
+REVOKE ALL ON trovella.audit_seal FROM PUBLIC;
+
+SELECT pg_catalog.pg_extension_config_dump('trovella.audit_table', '');
+SELECT pg_catalog.pg_extension_config_dump('trovella.audit_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('trovella.audit_history', '');
+SELECT pg_catalog.pg_extension_config_dump('trovella.audit_seal', '');
+
+CREATE FUNCTION trovella.audit_row()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'trovella_audit_row'
+LANGUAGE C;
+COMMENT ON FUNCTION trovella.audit_row() IS
+'trigger function of trovella.enable_audit: records an inserted, updated or deleted row';
+
+CREATE FUNCTION trovella.audit_truncate()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'trovella_audit_truncate'
+LANGUAGE C;
+COMMENT ON FUNCTION trovella.audit_truncate() IS
+'trigger function of trovella.enable_audit: records a TRUNCATE';
+
+CREATE VIEW trovella.audit_log WITH (security_invoker = true) AS
+	SELECT h.seq,
+	       t.relid AS table_name,
+	       t.name AS table_text,
+	       CASE h.operation WHEN 'I' THEN 'INSERT' WHEN 'U' THEN 'UPDATE'
+	                        WHEN 'D' THEN 'DELETE' WHEN 'T' THEN 'TRUNCATE' END AS operation,
+	       h.row_key, h.tenant_id, h.user_id, h.role, h.login_role, h.xact, h.at,
+	       h.old, h.new
+	FROM trovella.audit_history h
+	JOIN trovella.audit_table t ON t.id OPERATOR(pg_catalog.=) h.table_id;
+COMMENT ON VIEW trovella.audit_log IS
+'the audit history a role may read: under a tenant context, that tenant''s records (row-level security on trovella.audit_history)';
+-- Readers need SELECT on the view and on the history (security_invoker); the
+-- table names are no secret.
+GRANT SELECT ON trovella.audit_table TO PUBLIC;
+
+CREATE FUNCTION trovella.enable_audit(tbl regclass)
+RETURNS void
+AS 'MODULE_PATHNAME', 'trovella_enable_audit'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+COMMENT ON FUNCTION trovella.enable_audit(regclass) IS
+'records every INSERT, UPDATE, DELETE and TRUNCATE of the table (and its partitions) in trovella.audit_history; the caller must own the table; idempotent';
+
+CREATE FUNCTION trovella.disable_audit(tbl regclass)
+RETURNS void
+AS 'MODULE_PATHNAME', 'trovella_disable_audit'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+COMMENT ON FUNCTION trovella.disable_audit(regclass) IS
+'stops recording the table''s changes; its history is kept; the caller must own the table';
+
+CREATE FUNCTION trovella.audit_seal()
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'trovella_audit_seal'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+COMMENT ON FUNCTION trovella.audit_seal() IS
+'seals every audit record written since the last seal into its tenant''s hash chain; returns how many; run it as a job';
+REVOKE ALL ON FUNCTION trovella.audit_seal() FROM PUBLIC;
+
+CREATE FUNCTION trovella.audit_head(tenant uuid)
+RETURNS text
+AS 'MODULE_PATHNAME', 'trovella_audit_head'
+LANGUAGE C STABLE PARALLEL UNSAFE;
+COMMENT ON FUNCTION trovella.audit_head(uuid) IS
+'the tenant''s last seal, as text to hand to the tenant or an auditor (NULL: records of no tenant); trovella.audit_verify checks the history against it';
+REVOKE ALL ON FUNCTION trovella.audit_head(uuid) FROM PUBLIC;
+
+CREATE FUNCTION trovella.audit_verify(tenant uuid, head text DEFAULT NULL,
+	OUT ok boolean, OUT seals bigint, OUT records bigint, OUT unsealed bigint,
+	OUT broken_seal bigint, OUT broken_seq bigint, OUT problem text)
+RETURNS record
+AS 'MODULE_PATHNAME', 'trovella_audit_verify'
+LANGUAGE C STABLE PARALLEL UNSAFE;
+COMMENT ON FUNCTION trovella.audit_verify(uuid, text) IS
+'recomputes the tenant''s hash chain (NULL: records of no tenant) and reports the first record or seal that does not match, or a head it does not reach';
+REVOKE ALL ON FUNCTION trovella.audit_verify(uuid, text) FROM PUBLIC;
+
+-- A dropped table's id stays (its records name it) without the regclass,
+-- which another table could take over once its OID is used again.
+CREATE FUNCTION trovella.audit_table_drop()
+RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'trovella_audit_table_drop'
+LANGUAGE C;
+COMMENT ON FUNCTION trovella.audit_table_drop() IS
+'event trigger function: forgets the OID of a dropped audited table';
+CREATE EVENT TRIGGER trovella_audit_table_drop ON sql_drop
+	WHEN TAG IN ('DROP TABLE', 'DROP SCHEMA', 'DROP OWNED', 'ALTER TABLE')
+	EXECUTE FUNCTION trovella.audit_table_drop();
+
+CREATE VIEW trovella.audit_status WITH (security_invoker = true) AS
+	SELECT t.relid AS table_name, t.name, t.enabled,
+	       t.enabled AND t.relid IS NOT NULL
+	       AND EXISTS (SELECT 1 FROM pg_catalog.pg_trigger g
+	                   WHERE g.tgrelid OPERATOR(pg_catalog.=) t.relid
+	                     AND g.tgname OPERATOR(pg_catalog.=) 'trovella_audit'
+	                     AND g.tgenabled OPERATOR(pg_catalog.=) 'O')
+	       AND EXISTS (SELECT 1 FROM pg_catalog.pg_trigger g
+	                   WHERE g.tgrelid OPERATOR(pg_catalog.=) t.relid
+	                     AND g.tgname OPERATOR(pg_catalog.=) 'trovella_audit_truncate'
+	                     AND g.tgenabled OPERATOR(pg_catalog.=) 'O') AS recording
+	FROM trovella.audit_table t;
+COMMENT ON VIEW trovella.audit_status IS
+'each table trovella.enable_audit was called on, and whether its changes are being recorded (both triggers present and enabled)';
+GRANT SELECT ON trovella.audit_status TO PUBLIC;

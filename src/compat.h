@@ -262,4 +262,23 @@ rte_required_perms(PlannedStmt *pstmt, RangeTblEntry *rte)
 #define TROVELLA_MODULE_MAGIC PG_MODULE_MAGIC
 #endif
 
+/*
+ * 17 gave LockHeldByMe() a third argument, orstronger.  Whether this
+ * transaction holds a lock of exactly this mode on a relation.
+ */
+#include "miscadmin.h"
+#include "storage/lmgr.h"
+static inline bool
+trovella_relation_locked_by_me(Oid relid, LOCKMODE mode)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_RELATION(tag, MyDatabaseId, relid);
+#if PG_VERSION_NUM >= 170000
+	return LockHeldByMe(&tag, mode, false);
+#else
+	return LockHeldByMe(&tag, mode);
+#endif
+}
+
 #endif							/* TROVELLA_COMPAT_H */

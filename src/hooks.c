@@ -67,6 +67,7 @@
 #include "utils/inval.h"
 #include "utils/syscache.h"
 
+#include "audit.h"
 #include "cluster.h"
 #include "compat.h"
 #include "full_view.h"
@@ -345,6 +346,7 @@ trovella_relcache_callback(Datum arg, Oid relid)
 {
 	trovella_membership_relcache(relid);
 	trovella_token_relcache(relid);
+	trovella_audit_relcache(relid);
 }
 
 static void

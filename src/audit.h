@@ -1,0 +1,45 @@
+/*
+ * audit.h
+ *		The audit trail: one record per audited change (audit.c), sealed in
+ *		batches into one hash chain per tenant (audit_seal.c).
+ */
+#ifndef TROVELLA_AUDIT_H
+#define TROVELLA_AUDIT_H
+
+#include "postgres.h"
+
+#include "access/transam.h"
+#include "common/sha2.h"
+#include "utils/jsonb.h"
+#include "utils/timestamp.h"
+#include "utils/uuid.h"
+
+/*
+ * What a record's hash covers: every column of trovella.audit_history but
+ * seq (its place, which the seal's digest covers) and the hash itself.
+ */
+typedef struct AuditRecord
+{
+	const pg_uuid_t *tenant_id; /* NULL: no tenant */
+	int32		table_id;
+	char		operation;		/* I, U, D, T */
+	const text *row_key;		/* NULL: none */
+	const pg_uuid_t *user_id;	/* NULL: no context user */
+	const char *role;
+	const char *login_role;
+	FullTransactionId xact;
+	TimestampTz at;
+	Jsonb	   *old;			/* NULL: none */
+	Jsonb	   *new;			/* NULL: none */
+} AuditRecord;
+
+extern void trovella_audit_record_hash(const AuditRecord *record,
+									   uint8 digest[PG_SHA256_DIGEST_LENGTH]);
+
+/* trovella.audit_seq: the records' numbers, and the lock their writers hold. */
+extern Oid	trovella_audit_sequence(void);
+
+/* Forget what is cached of a relation (the relation cache dropped it). */
+extern void trovella_audit_relcache(Oid relid);
+
+#endif							/* TROVELLA_AUDIT_H */

@@ -1,0 +1,314 @@
+/*
+ * audit_sql.c
+ *		trovella.enable_audit() and disable_audit(): the registration in
+ *		trovella.audit_table (as the extension's owner) and the triggers
+ *		(as the caller, who must own the table); and the event trigger that
+ *		forgets a dropped table's OID.
+ *
+ * The row trigger is created on the table itself; PostgreSQL clones it to
+ * every partition, present and future.  TRUNCATE triggers are not cloned,
+ * so each member of the partition tree gets its own.
+ */
+#include "postgres.h"
+
+#include "catalog/namespace.h"
+#include "catalog/partition.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "commands/event_trigger.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+
+#include "compat.h"
+#include "statement.h"
+
+PG_FUNCTION_INFO_V1(trovella_enable_audit);
+PG_FUNCTION_INFO_V1(trovella_disable_audit);
+PG_FUNCTION_INFO_V1(trovella_audit_table_drop);
+
+static SPIPlanPtr register_plan = NULL;
+static SPIPlanPtr unregister_plan = NULL;
+static SPIPlanPtr registered_plan = NULL;
+static SPIPlanPtr members_plan = NULL;
+static SPIPlanPtr forget_plan = NULL;
+
+/* The table, which the caller must own: 42P01, 42809, 42501 otherwise. */
+static Oid
+audited_table_argument(FunctionCallInfo fcinfo, const char *function_name)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	char		relkind;
+
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("trovella: relation with OID %u does not exist", relid)));
+	relkind = get_rel_relkind(relid);
+	if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("trovella: %s is not a table", get_rel_name(relid)),
+				 errhint("%s applies to ordinary and partitioned tables.", function_name)));
+	if (!table_ownercheck(relid, GetUserId()))
+		aclcheck_error(ACLCHECK_NOT_OWNER, get_relkind_objtype(relkind), get_rel_name(relid));
+	if (get_rel_namespace(relid) == get_namespace_oid("trovella", false))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("trovella: %s cannot audit trovella's own table %s",
+						function_name, get_rel_name(relid))));
+	return relid;
+}
+
+static char *
+qualified_name(Oid relid)
+{
+	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+									  get_rel_name(relid));
+}
+
+/*
+ * Which table of the tree, other than relid itself, is audited on its own
+ * (an ancestor records relid's rows already; a partition would record
+ * them twice): InvalidOid if none.
+ */
+static Oid
+audited_relative(Oid relid)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+	Oid			found = InvalidOid;
+	List	   *ancestors = get_partition_ancestors(relid);
+	ListCell   *lc;
+
+	foreach(lc, ancestors)
+	{
+		values[0] = ObjectIdGetDatum(lfirst_oid(lc));
+		if (SPI_execute_plan(trovella_keep_plan(&registered_plan,
+												"SELECT 1 FROM trovella.audit_table t"
+												" WHERE t.enabled AND t.relid::pg_catalog.oid OPERATOR(pg_catalog.=) $1",
+												1, argtypes),
+							 values, NULL, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not read trovella.audit_table");
+		if (SPI_processed > 0)
+			return lfirst_oid(lc);
+	}
+	values[0] = ObjectIdGetDatum(relid);
+	if (SPI_execute_plan(trovella_keep_plan(&members_plan,
+											"SELECT t.relid::pg_catalog.oid FROM trovella.audit_table t"
+											" JOIN pg_catalog.pg_partition_tree($1) p ON p.relid OPERATOR(pg_catalog.=) t.relid"
+											" WHERE t.enabled AND p.level OPERATOR(pg_catalog.>) 0 LIMIT 1",
+											1, argtypes),
+						 values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read trovella.audit_table");
+	if (SPI_processed > 0)
+	{
+		bool		isnull;
+
+		found = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0],
+											   SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	return found;
+}
+
+/*
+ * The table and every member of its partition tree, as SQL (a table that
+ * is no partition has no tree: pg_partition_tree() returns nothing).
+ */
+static char *
+tree_sql(Oid relid)
+{
+	return psprintf("(SELECT %u::pg_catalog.oid::pg_catalog.regclass AS relid"
+					" UNION SELECT t.relid FROM pg_catalog.pg_partition_tree(%u::pg_catalog.oid::pg_catalog.regclass) t)",
+					relid, relid);
+}
+
+/* Run one DDL statement the caller could run. */
+static void
+run_ddl(const char *sql)
+{
+	if (SPI_execute(sql, false, 0) != SPI_OK_UTILITY)
+		elog(ERROR, "could not run: %s", sql);
+}
+
+/*
+ * Every member of the tree gets an enabled TRUNCATE trigger; the row
+ * trigger is created on the table (and cloned), or enabled where a member
+ * has it disabled.
+ */
+static void
+create_triggers(Oid relid)
+{
+	char	   *table = qualified_name(relid);
+	char	   *sql;
+	uint64		n;
+
+	sql = psprintf("SELECT p.relid::pg_catalog.oid,"
+				   " (SELECT g.tgenabled FROM pg_catalog.pg_trigger g"
+				   "  WHERE g.tgrelid OPERATOR(pg_catalog.=) p.relid AND g.tgname OPERATOR(pg_catalog.=) 'trovella_audit'),"
+				   " (SELECT g.tgenabled FROM pg_catalog.pg_trigger g"
+				   "  WHERE g.tgrelid OPERATOR(pg_catalog.=) p.relid AND g.tgname OPERATOR(pg_catalog.=) 'trovella_audit_truncate')"
+				   " FROM %s p", tree_sql(relid));
+	if (SPI_execute(sql, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the partition tree");
+	n = SPI_processed;
+	{
+		SPITupleTable *members = SPI_tuptable;
+
+		for (uint64 i = 0; i < n; i++)
+		{
+			HeapTuple	tuple = members->vals[i];
+			bool		isnull;
+			Oid			member = DatumGetObjectId(SPI_getbinval(tuple, members->tupdesc, 1, &isnull));
+			char	   *row = SPI_getvalue(tuple, members->tupdesc, 2);
+			char	   *truncate = SPI_getvalue(tuple, members->tupdesc, 3);
+			char	   *name = qualified_name(member);
+
+			if (row == NULL && member == relid)
+				run_ddl(psprintf("CREATE TRIGGER trovella_audit AFTER INSERT OR UPDATE OR DELETE ON %s"
+								 " FOR EACH ROW EXECUTE FUNCTION trovella.audit_row()", table));
+			else if (row != NULL && row[0] != TRIGGER_FIRES_ON_ORIGIN && row[0] != TRIGGER_FIRES_ALWAYS)
+				run_ddl(psprintf("ALTER TABLE %s ENABLE TRIGGER trovella_audit", name));
+			if (truncate == NULL)
+				run_ddl(psprintf("CREATE TRIGGER trovella_audit_truncate AFTER TRUNCATE ON %s"
+								 " FOR EACH STATEMENT EXECUTE FUNCTION trovella.audit_truncate()", name));
+			else if (truncate[0] != TRIGGER_FIRES_ON_ORIGIN && truncate[0] != TRIGGER_FIRES_ALWAYS)
+				run_ddl(psprintf("ALTER TABLE %s ENABLE TRIGGER trovella_audit_truncate", name));
+		}
+	}
+}
+
+static void
+drop_triggers(Oid relid)
+{
+	char	   *sql = psprintf("SELECT p.relid::pg_catalog.regclass::pg_catalog.text"
+							   " FROM %s p"
+							   " WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_trigger g"
+							   "  WHERE g.tgrelid OPERATOR(pg_catalog.=) p.relid"
+							   "  AND g.tgname OPERATOR(pg_catalog.=) 'trovella_audit_truncate')",
+							   tree_sql(relid));
+	SPITupleTable *members;
+	uint64		n;
+
+	run_ddl(psprintf("DROP TRIGGER IF EXISTS trovella_audit ON %s", qualified_name(relid)));
+	if (SPI_execute(sql, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the partition tree");
+	members = SPI_tuptable;
+	n = SPI_processed;
+	for (uint64 i = 0; i < n; i++)
+		run_ddl(psprintf("DROP TRIGGER trovella_audit_truncate ON %s",
+						 SPI_getvalue(members->vals[i], members->tupdesc, 1)));
+}
+
+/* The table's tenant column (trovella.tenant_column), if it has one of type uuid. */
+static Datum
+tenant_column(Oid relid, bool *isnull)
+{
+	const char *name = GetConfigOption("trovella.tenant_column", true, false);
+	AttrNumber	att;
+
+	*isnull = true;
+	if (name == NULL || name[0] == '\0')
+		return (Datum) 0;
+	att = get_attnum(relid, name);
+	if (att == InvalidAttrNumber || get_atttype(relid, att) != UUIDOID)
+		return (Datum) 0;
+	*isnull = false;
+	return CStringGetDatum(name);
+}
+
+Datum
+trovella_enable_audit(PG_FUNCTION_ARGS)
+{
+	Oid			relid = audited_table_argument(fcinfo, "enable_audit");
+	Oid			argtypes[3] = {OIDOID, TEXTOID, CSTRINGOID};
+	Datum		values[3];
+	char		nulls[3] = {' ', ' ', ' '};
+	bool		isnull;
+	Oid			relative;
+	OwnerSection section;
+	SpiSection	spi;
+
+	trovella_spi_connect(&spi);
+	relative = audited_relative(relid);
+	if (OidIsValid(relative))
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("trovella: %s is in the partition tree of %s, which is audited",
+						get_rel_name(relid), get_rel_name(relative)),
+				 errdetail("Its changes would be recorded twice."),
+				 errhint("Audit the partitioned table only: PostgreSQL gives its partitions its trigger.")));
+	create_triggers(relid);
+
+	values[0] = ObjectIdGetDatum(relid);
+	values[1] = CStringGetTextDatum(qualified_name(relid));
+	values[2] = tenant_column(relid, &isnull);
+	if (isnull)
+		nulls[2] = 'n';
+	trovella_begin_owner_section(fcinfo, &section);
+	if (SPI_execute_plan(trovella_keep_plan(&register_plan,
+											"INSERT INTO trovella.audit_table (relid, name, tenant_column)"
+											" VALUES ($1::pg_catalog.oid::pg_catalog.regclass, $2, $3::pg_catalog.name)"
+											" ON CONFLICT (relid) DO UPDATE SET enabled = true,"
+											" name = excluded.name, tenant_column = excluded.tenant_column",
+											3, argtypes),
+						 values, nulls, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not register the table");
+	trovella_end_owner_section(&section);
+	trovella_spi_finish(&spi);
+	PG_RETURN_VOID();
+}
+
+Datum
+trovella_disable_audit(PG_FUNCTION_ARGS)
+{
+	Oid			relid = audited_table_argument(fcinfo, "disable_audit");
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+	OwnerSection section;
+	SpiSection	spi;
+
+	trovella_spi_connect(&spi);
+	drop_triggers(relid);
+	trovella_begin_owner_section(fcinfo, &section);
+	if (SPI_execute_plan(trovella_keep_plan(&unregister_plan,
+											"UPDATE trovella.audit_table SET enabled = false"
+											" WHERE relid::pg_catalog.oid OPERATOR(pg_catalog.=) $1",
+											1, argtypes),
+						 values, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not unregister the table");
+	trovella_end_owner_section(&section);
+	trovella_spi_finish(&spi);
+	PG_RETURN_VOID();
+}
+
+Datum
+trovella_audit_table_drop(PG_FUNCTION_ARGS)
+{
+	OwnerSection section;
+	SpiSection	spi;
+
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("trovella: audit_table_drop() must be an event trigger")));
+	trovella_spi_connect(&spi);
+	trovella_begin_owner_section(fcinfo, &section);
+	if (SPI_execute_plan(trovella_keep_plan(&forget_plan,
+											"UPDATE trovella.audit_table SET relid = NULL, enabled = false"
+											" WHERE relid::pg_catalog.oid IN"
+											" (SELECT d.objid FROM pg_catalog.pg_event_trigger_dropped_objects() d"
+											"  WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
+											"  AND d.objsubid OPERATOR(pg_catalog.=) 0)",
+											0, NULL),
+						 NULL, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not update trovella.audit_table");
+	trovella_end_owner_section(&section);
+	trovella_spi_finish(&spi);
+	PG_RETURN_NULL();
+}
