@@ -1068,21 +1068,32 @@ LANGUAGE C;
 COMMENT ON FUNCTION trovella.audit_table_drop() IS
 'event trigger function: forgets the OID of a dropped audited table';
 CREATE EVENT TRIGGER trovella_audit_table_drop ON sql_drop
-	WHEN TAG IN ('DROP TABLE', 'DROP SCHEMA', 'DROP OWNED', 'ALTER TABLE')
+	WHEN TAG IN ('DROP TABLE', 'DROP SCHEMA', 'DROP OWNED')
 	EXECUTE FUNCTION trovella.audit_table_drop();
 
 CREATE VIEW trovella.audit_status WITH (security_invoker = true) AS
 	SELECT t.relid AS table_name, t.name, t.enabled,
-	       t.enabled AND t.relid IS NOT NULL
-	       AND EXISTS (SELECT 1 FROM pg_catalog.pg_trigger g
-	                   WHERE g.tgrelid OPERATOR(pg_catalog.=) t.relid
-	                     AND g.tgname OPERATOR(pg_catalog.=) 'trovella_audit'
-	                     AND g.tgenabled OPERATOR(pg_catalog.=) 'O')
-	       AND EXISTS (SELECT 1 FROM pg_catalog.pg_trigger g
-	                   WHERE g.tgrelid OPERATOR(pg_catalog.=) t.relid
-	                     AND g.tgname OPERATOR(pg_catalog.=) 'trovella_audit_truncate'
-	                     AND g.tgenabled OPERATOR(pg_catalog.=) 'O') AS recording
+	       t.enabled AND t.relid IS NOT NULL AND NOT EXISTS (
+	           SELECT 1
+	           FROM (SELECT t.relid::pg_catalog.oid AS relid
+	                 UNION SELECT p.relid FROM pg_catalog.pg_partition_tree(t.relid) p) m,
+	                (VALUES ('trovella_audit'::pg_catalog.name), ('trovella_audit_truncate')) AS n(tgname)
+	           WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger g
+	                             WHERE g.tgrelid OPERATOR(pg_catalog.=) m.relid
+	                               AND g.tgname OPERATOR(pg_catalog.=) n.tgname
+	                               AND g.tgenabled OPERATOR(pg_catalog.=) ANY ('{O,A}'::pg_catalog."char"[]))) AS recording
 	FROM trovella.audit_table t;
 COMMENT ON VIEW trovella.audit_status IS
-'each table trovella.enable_audit was called on, and whether its changes are being recorded (both triggers present and enabled)';
+'each table trovella.enable_audit was called on, and whether its changes are being recorded (both triggers present and enabled on it and on every partition)';
 GRANT SELECT ON trovella.audit_status TO PUBLIC;
+
+-- PostgreSQL clones a row trigger to new partitions, not a TRUNCATE trigger.
+CREATE FUNCTION trovella.audit_partitions()
+RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'trovella_audit_partitions'
+LANGUAGE C;
+COMMENT ON FUNCTION trovella.audit_partitions() IS
+'event trigger function: gives a partition created in or attached to an audited table its TRUNCATE trigger';
+CREATE EVENT TRIGGER trovella_audit_partitions ON ddl_command_end
+	WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE')
+	EXECUTE FUNCTION trovella.audit_partitions();

@@ -31,12 +31,15 @@
 PG_FUNCTION_INFO_V1(trovella_enable_audit);
 PG_FUNCTION_INFO_V1(trovella_disable_audit);
 PG_FUNCTION_INFO_V1(trovella_audit_table_drop);
+PG_FUNCTION_INFO_V1(trovella_audit_partitions);
 
 static SPIPlanPtr register_plan = NULL;
 static SPIPlanPtr unregister_plan = NULL;
 static SPIPlanPtr registered_plan = NULL;
 static SPIPlanPtr members_plan = NULL;
 static SPIPlanPtr forget_plan = NULL;
+static SPIPlanPtr created_plan = NULL;
+static SPIPlanPtr is_registered_plan = NULL;
 
 /* The table, which the caller must own: 42P01, 42809, 42501 otherwise. */
 static Oid
@@ -72,21 +75,15 @@ qualified_name(Oid relid)
 									  get_rel_name(relid));
 }
 
-/*
- * Which table of the tree, other than relid itself, is audited on its own
- * (an ancestor records relid's rows already; a partition would record
- * them twice): InvalidOid if none.
- */
+/* The nearest ancestor of relid that is audited: InvalidOid if none. */
 static Oid
-audited_relative(Oid relid)
+audited_ancestor(Oid relid)
 {
 	Oid			argtypes[1] = {OIDOID};
-	Datum		values[1] = {ObjectIdGetDatum(relid)};
-	Oid			found = InvalidOid;
-	List	   *ancestors = get_partition_ancestors(relid);
+	Datum		values[1];
 	ListCell   *lc;
 
-	foreach(lc, ancestors)
+	foreach(lc, get_partition_ancestors(relid))
 	{
 		values[0] = ObjectIdGetDatum(lfirst_oid(lc));
 		if (SPI_execute_plan(trovella_keep_plan(&registered_plan,
@@ -98,7 +95,23 @@ audited_relative(Oid relid)
 		if (SPI_processed > 0)
 			return lfirst_oid(lc);
 	}
-	values[0] = ObjectIdGetDatum(relid);
+	return InvalidOid;
+}
+
+/*
+ * Which table of the tree, other than relid itself, is audited on its own
+ * (an ancestor records relid's rows already; a partition would record
+ * them twice): InvalidOid if none.
+ */
+static Oid
+audited_relative(Oid relid)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+	Oid			found = audited_ancestor(relid);
+
+	if (OidIsValid(found))
+		return found;
 	if (SPI_execute_plan(trovella_keep_plan(&members_plan,
 											"SELECT t.relid::pg_catalog.oid FROM trovella.audit_table t"
 											" JOIN pg_catalog.pg_partition_tree($1) p ON p.relid OPERATOR(pg_catalog.=) t.relid"
@@ -142,7 +155,7 @@ run_ddl(const char *sql)
  * has it disabled.
  */
 static void
-create_triggers(Oid relid)
+create_triggers(Oid relid, bool row_trigger)
 {
 	char	   *table = qualified_name(relid);
 	char	   *sql;
@@ -169,7 +182,9 @@ create_triggers(Oid relid)
 			char	   *truncate = SPI_getvalue(tuple, members->tupdesc, 3);
 			char	   *name = qualified_name(member);
 
-			if (row == NULL && member == relid)
+			if (!row_trigger)
+				;				/* a partition: PostgreSQL gave it its row trigger */
+			else if (row == NULL && member == relid)
 				run_ddl(psprintf("CREATE TRIGGER trovella_audit AFTER INSERT OR UPDATE OR DELETE ON %s"
 								 " FOR EACH ROW EXECUTE FUNCTION trovella.audit_row()", table));
 			else if (row != NULL && row[0] != TRIGGER_FIRES_ON_ORIGIN && row[0] != TRIGGER_FIRES_ALWAYS)
@@ -243,7 +258,7 @@ trovella_enable_audit(PG_FUNCTION_ARGS)
 						get_rel_name(relid), get_rel_name(relative)),
 				 errdetail("Its changes would be recorded twice."),
 				 errhint("Audit the partitioned table only: PostgreSQL gives its partitions its trigger.")));
-	create_triggers(relid);
+	create_triggers(relid, true);
 
 	values[0] = ObjectIdGetDatum(relid);
 	values[1] = CStringGetTextDatum(qualified_name(relid));
@@ -309,6 +324,58 @@ trovella_audit_table_drop(PG_FUNCTION_ARGS)
 						 NULL, NULL, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "could not update trovella.audit_table");
 	trovella_end_owner_section(&section);
+	trovella_spi_finish(&spi);
+	PG_RETURN_NULL();
+}
+
+/*
+ * After CREATE TABLE and ALTER TABLE: a partition created in or attached to
+ * an audited tree gets its TRUNCATE trigger, which PostgreSQL does not
+ * clone (the row trigger it does).  Run as whoever ran the statement,
+ * who owns the partition.
+ */
+Datum
+trovella_audit_partitions(PG_FUNCTION_ARGS)
+{
+	SpiSection	spi;
+	SPITupleTable *tables;
+	uint64		n;
+	Oid			argtypes[1] = {OIDOID};
+
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("trovella: audit_partitions() must be an event trigger")));
+	trovella_spi_connect(&spi);
+	if (SPI_execute_plan(trovella_keep_plan(&created_plan,
+											"SELECT DISTINCT c.objid FROM pg_catalog.pg_event_trigger_ddl_commands() c"
+											" WHERE c.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
+											" AND c.objsubid OPERATOR(pg_catalog.=) 0",
+											0, NULL),
+						 NULL, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the event's commands");
+	tables = SPI_tuptable;
+	n = SPI_processed;
+	for (uint64 i = 0; i < n; i++)
+	{
+		bool		isnull;
+		Oid			relid = DatumGetObjectId(SPI_getbinval(tables->vals[i], tables->tupdesc, 1, &isnull));
+		char		relkind = get_rel_relkind(relid);
+		Datum		values[1] = {ObjectIdGetDatum(relid)};
+		bool		audited;
+
+		if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE)
+			continue;
+		if (SPI_execute_plan(trovella_keep_plan(&is_registered_plan,
+												"SELECT 1 FROM trovella.audit_table t"
+												" WHERE t.enabled AND t.relid::pg_catalog.oid OPERATOR(pg_catalog.=) $1",
+												1, argtypes),
+							 values, NULL, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not read trovella.audit_table");
+		audited = SPI_processed > 0;
+		if (audited || OidIsValid(audited_ancestor(relid)))
+			create_triggers(relid, false);
+	}
 	trovella_spi_finish(&spi);
 	PG_RETURN_NULL();
 }

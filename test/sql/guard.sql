@@ -171,7 +171,8 @@ RESET trovella.isolation_guard;
 SELECT evtname, evtevent, evtenabled, evtfoid::regproc AS function, evttags
 FROM pg_event_trigger WHERE evtname LIKE 'trovella_isolation_guard%' ORDER BY evtname;
 SELECT count(*) AS member_of_extension FROM pg_depend d JOIN pg_event_trigger e ON e.oid = d.objid
-WHERE d.classid = 'pg_event_trigger'::regclass AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'trovella') AND d.deptype = 'e';
+WHERE d.classid = 'pg_event_trigger'::regclass AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'trovella') AND d.deptype = 'e'
+  AND e.evtname LIKE 'trovella_isolation_guard%';
 
 -- partitions inherit their parent's isolation as soon as they are created
 -- or attached, at any depth, in every mode: error accepts them, warn says

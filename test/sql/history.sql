@@ -1,0 +1,332 @@
+-- The audit trail (0.5.0): trovella.enable_audit records every change of a
+-- table in trovella.audit_history, attributed from what no client can set,
+-- readable by a tenant for its own rows only, append-only for every role
+-- but a superuser, and sealed into one hash chain per tenant.
+CREATE ROLE regress_hist_owner;
+CREATE ROLE regress_hist_app;
+CREATE ROLE regress_hist_ops BYPASSRLS;
+CREATE ROLE regress_hist_stranger;
+GRANT CREATE ON SCHEMA public TO regress_hist_owner, regress_hist_stranger;
+GRANT EXECUTE ON FUNCTION trovella.with_tenant(uuid, uuid) TO regress_hist_owner, regress_hist_app;
+GRANT SELECT ON trovella.audit_log, trovella.audit_history TO regress_hist_app, regress_hist_owner, regress_hist_ops;
+GRANT EXECUTE ON FUNCTION trovella.audit_seal(), trovella.audit_head(uuid), trovella.audit_verify(uuid, text)
+	TO regress_hist_ops;
+\set a '''aaaaaaaa-0000-0000-0000-000000000000'''
+\set b '''bbbbbbbb-0000-0000-0000-000000000000'''
+\set alice '''11111111-0000-0000-0000-000000000000'''
+\set bob '''22222222-0000-0000-0000-000000000000'''
+SET trovella.isolation_guard = error;
+
+SET ROLE regress_hist_owner;
+BEGIN;
+CREATE TABLE hist_project (
+	id int PRIMARY KEY,
+	tenant_id uuid NOT NULL,
+	name text NOT NULL,
+	budget numeric
+);
+CREATE INDEX ON hist_project (tenant_id);
+SELECT trovella.enable_tenant_isolation('hist_project');
+SELECT trovella.enable_audit('hist_project');
+COMMIT;
+GRANT SELECT, INSERT, UPDATE, DELETE ON hist_project TO regress_hist_app;
+-- idempotent
+SELECT trovella.enable_audit('hist_project');
+SELECT table_name, enabled, recording FROM trovella.audit_status;
+
+-- Refused, each with its SQLSTATE, changing nothing
+\set VERBOSITY sqlstate
+CREATE VIEW hist_view AS SELECT * FROM hist_project;
+SELECT trovella.enable_audit('hist_view');                    -- 42809
+SELECT trovella.enable_audit('trovella.audit_history');       -- 0A000 (the owner of nothing there: 42501 first)
+SELECT trovella.enable_audit(0::oid::regclass);               -- 42P01
+SELECT trovella.disable_audit('trovella.audit_table');        -- 42501
+RESET ROLE;
+SELECT trovella.enable_audit('trovella.audit_history');       -- 0A000
+SET ROLE regress_hist_stranger;
+SELECT trovella.enable_audit('hist_project');                 -- 42501: not the owner
+SELECT trovella.disable_audit('hist_project');                -- 42501
+\set VERBOSITY default
+RESET ROLE;
+
+-- The application writes in tenant a's context, as alice
+SET ROLE regress_hist_app;
+BEGIN;
+SELECT trovella.with_tenant(:a, :alice);
+INSERT INTO hist_project VALUES (1, :a, 'apollo', 100), (2, :a, 'gemini', NULL);
+INSERT INTO hist_project VALUES (1, :a, 'again', 0) ON CONFLICT DO NOTHING;   -- nothing happened: no record
+UPDATE hist_project SET budget = 150 WHERE id = 1;
+DELETE FROM hist_project WHERE id = 2;
+COMMIT;
+BEGIN;
+SELECT trovella.with_tenant(:b, :bob);
+INSERT INTO hist_project VALUES (3, :b, 'mercury', 5);
+COMMIT;
+
+-- tenant a reads its own history, and nobody else's
+BEGIN;
+SELECT trovella.with_tenant(:a, :alice);
+SELECT table_name, operation, row_key, tenant_id, user_id, role, login_role = session_user AS login_is_session,
+       xact = pg_current_xact_id() AS this_xact, old, new
+FROM trovella.audit_log ORDER BY seq;
+SELECT count(*) FROM trovella.audit_history WHERE tenant_id <> :a;
+COMMIT;
+BEGIN;
+SELECT trovella.with_tenant(:b, :bob);
+SELECT operation, row_key, tenant_id, user_id FROM trovella.audit_log ORDER BY seq;
+COMMIT;
+-- no context: fails closed
+\set VERBOSITY sqlstate
+SELECT count(*) FROM trovella.audit_log;                       -- 42501
+\set VERBOSITY default
+RESET ROLE;
+
+-- Attribution cannot be forged.
+-- set_config of the context's setting is refused (the context stays alice's)
+SET ROLE regress_hist_app;
+BEGIN;
+SELECT trovella.with_tenant(:a, :alice);
+\set VERBOSITY sqlstate
+SELECT set_config('trovella.user_id', :bob, true);             -- 42501
+\set VERBOSITY default
+ROLLBACK;
+RESET ROLE;
+-- SET ROLE: the record names the role set and the login role, and the
+-- user of the sealed context, whatever the role
+BEGIN;
+SET LOCAL ROLE regress_hist_app;
+SELECT trovella.with_tenant(:a, :alice);
+SET LOCAL ROLE regress_hist_owner;
+UPDATE hist_project SET name = 'apollo 11' WHERE id = 1;
+SET LOCAL ROLE regress_hist_app;
+SELECT role, login_role = session_user AS login_is_session, user_id FROM trovella.audit_log
+WHERE xact = pg_current_xact_id();
+COMMIT;
+-- a SECURITY DEFINER function runs as its owner: the record says so, and
+-- keeps the caller's context user
+SET ROLE regress_hist_owner;
+CREATE FUNCTION hist_rename(p_id int, p_name text) RETURNS void
+LANGUAGE sql SECURITY DEFINER SET search_path = public, pg_temp
+AS $$ UPDATE hist_project SET name = p_name WHERE id = p_id $$;
+GRANT EXECUTE ON FUNCTION hist_rename(int, text) TO regress_hist_app;
+SET ROLE regress_hist_app;
+BEGIN;
+SELECT trovella.with_tenant(:a, :alice);
+SELECT hist_rename(1, 'apollo 13');
+SELECT operation, role, user_id, new->>'name' AS name FROM trovella.audit_log
+WHERE xact = pg_current_xact_id();
+COMMIT;
+RESET ROLE;
+-- a job without a context (an operations role): no user, the role named,
+-- each record in its row's tenant's history
+GRANT SELECT, UPDATE ON hist_project TO regress_hist_ops;
+SET ROLE regress_hist_ops;
+UPDATE hist_project SET budget = budget * 2;
+SELECT operation, row_key, tenant_id, user_id, role FROM trovella.audit_log
+WHERE role = 'regress_hist_ops' ORDER BY seq;
+RESET ROLE;
+
+-- The history is append-only: the application, the owner and the
+-- operations role can neither write nor erase it, nor forge a record
+\set VERBOSITY sqlstate
+SET ROLE regress_hist_app;
+BEGIN;
+SELECT trovella.with_tenant(:a, :alice);
+UPDATE trovella.audit_history SET user_id = :bob;              -- 42501
+ROLLBACK;
+BEGIN;
+SELECT trovella.with_tenant(:a, :alice);
+DELETE FROM trovella.audit_history;                            -- 42501
+ROLLBACK;
+BEGIN;
+SELECT trovella.with_tenant(:a, :alice);
+INSERT INTO trovella.audit_history (tenant_id, table_id, operation, role, login_role, xact, at, hash)
+VALUES (:a, 1, 'I', 'x', 'x', '1', now(), '\x00');           -- 42501
+ROLLBACK;
+TRUNCATE trovella.audit_history;                               -- 42501
+SELECT trovella.audit_seal();                                  -- 42501: not granted
+RESET ROLE;
+SET ROLE regress_hist_owner;
+UPDATE trovella.audit_history SET user_id = NULL;              -- 42501
+DELETE FROM trovella.audit_history;                            -- 42501
+TRUNCATE trovella.audit_history;                               -- 42501
+UPDATE trovella.audit_seal SET digest = '\x00';                -- 42501
+DELETE FROM trovella.audit_table;                              -- 42501
+ALTER TABLE trovella.audit_history DISABLE ROW LEVEL SECURITY; -- 42501
+-- the trigger function is no way in either
+SELECT trovella.audit_row();                                   -- 39P01: not called as a trigger
+CREATE TABLE hist_fake (id int PRIMARY KEY, tenant uuid);
+CREATE TRIGGER fake AFTER INSERT ON hist_fake FOR EACH ROW EXECUTE FUNCTION trovella.audit_row();
+INSERT INTO hist_fake VALUES (1, :a);                          -- 55000: not audited
+SELECT count(*) FROM hist_fake;
+CREATE TRIGGER fake_before BEFORE UPDATE ON hist_fake FOR EACH ROW EXECUTE FUNCTION trovella.audit_row();
+SELECT trovella.enable_audit('hist_fake');
+INSERT INTO hist_fake VALUES (1, :a);
+UPDATE hist_fake SET id = 2;                                   -- 39P01: not AFTER
+DROP TABLE hist_fake;
+RESET ROLE;
+SET ROLE regress_hist_ops;
+UPDATE trovella.audit_history SET user_id = NULL;              -- 42501
+DELETE FROM trovella.audit_history;                            -- 42501
+RESET ROLE;
+\set VERBOSITY default
+
+-- TRUNCATE is recorded, in the history of no tenant
+SET ROLE regress_hist_owner;
+CREATE TABLE hist_scratch (id int PRIMARY KEY, note text);
+SELECT trovella.enable_audit('hist_scratch');
+INSERT INTO hist_scratch VALUES (1, 'x');
+TRUNCATE hist_scratch;
+RESET ROLE;
+SELECT h.operation, h.row_key, h.tenant_id, h.role FROM trovella.audit_history h
+JOIN trovella.audit_table t ON t.id = h.table_id WHERE t.name = 'public.hist_scratch' ORDER BY h.seq;
+
+-- A row moved to another tenant (by a role RLS does not bind) is in both
+-- tenants' history
+BEGIN;
+UPDATE hist_project SET tenant_id = :b WHERE id = 1;
+SELECT tenant_id, operation, old->>'tenant_id' AS old_tenant, new->>'tenant_id' AS new_tenant
+FROM trovella.audit_history WHERE xact = pg_current_xact_id() ORDER BY seq;
+COMMIT;
+UPDATE hist_project SET tenant_id = :a WHERE id = 1;
+
+-- Partitions: enable on the partitioned table; a partition written
+-- directly, and one created later, are recorded under its name
+SET ROLE regress_hist_owner;
+BEGIN;
+CREATE TABLE hist_event (id int, tenant_id uuid NOT NULL, at date NOT NULL, PRIMARY KEY (id, at))
+	PARTITION BY RANGE (at);
+CREATE TABLE hist_event_2026 PARTITION OF hist_event FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+CREATE INDEX ON hist_event (tenant_id);
+SELECT trovella.enable_tenant_isolation('hist_event');
+SELECT trovella.enable_audit('hist_event');
+COMMIT;
+\set VERBOSITY sqlstate
+SELECT trovella.enable_audit('hist_event_2026');               -- 42710: recorded through hist_event
+\set VERBOSITY default
+BEGIN;
+CREATE TABLE hist_event_2027 PARTITION OF hist_event FOR VALUES FROM ('2027-01-01') TO ('2028-01-01');
+SELECT trovella.enable_tenant_isolation('hist_event_2027');
+COMMIT;
+SELECT table_name, recording FROM trovella.audit_status WHERE table_name = 'hist_event'::regclass;
+BEGIN;
+SELECT trovella.with_tenant(:a);
+INSERT INTO hist_event_2026 VALUES (1, :a, '2026-05-01');
+INSERT INTO hist_event VALUES (2, :a, '2027-05-01');
+COMMIT;
+TRUNCATE hist_event_2027;
+-- a partition with its trigger disabled: not recording
+ALTER TABLE hist_event_2026 DISABLE TRIGGER trovella_audit;
+SELECT recording FROM trovella.audit_status WHERE table_name = 'hist_event'::regclass;
+SELECT trovella.enable_audit('hist_event');                    -- enables it again
+SELECT recording FROM trovella.audit_status WHERE table_name = 'hist_event'::regclass;
+RESET ROLE;
+SELECT t.relid AS table_name, h.operation, h.row_key, h.tenant_id FROM trovella.audit_history h
+JOIN trovella.audit_table t ON t.id = h.table_id WHERE t.relid = 'hist_event'::regclass ORDER BY h.seq;
+
+-- Tamper evidence: seal, hand out the head, verify
+SET ROLE regress_hist_ops;
+SELECT trovella.audit_seal() > 0 AS sealed;
+SELECT trovella.audit_seal() AS nothing_new;
+SELECT trovella.audit_head(:a) AS head_a \gset
+SELECT :'head_a' ~ '^trovella-audit-head:1:aaaaaaaa-0000-0000-0000-000000000000:1:[0-9a-f]{64}$' AS head_format;
+SELECT ok, seals, records > 0 AS has_records, unsealed, broken_seal, broken_seq, problem
+FROM trovella.audit_verify(:a, :'head_a');
+SELECT ok, seals FROM trovella.audit_verify(NULL);             -- the history of no tenant
+SELECT ok, seals, records FROM trovella.audit_verify('cccccccc-0000-0000-0000-000000000000');
+\set VERBOSITY sqlstate
+SELECT * FROM trovella.audit_verify(:b, :'head_a');            -- 22023: another tenant's head
+SELECT * FROM trovella.audit_verify(:a, 'trovella-audit-head:1:aaaaaaaa-0000-0000-0000-000000000000:1:abc'); -- 22023
+SELECT * FROM trovella.audit_verify(:a, 'nonsense');           -- 22023
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT trovella.audit_seal();                                  -- 25000
+ROLLBACK;
+\set VERBOSITY default
+RESET ROLE;
+-- a transaction that wrote records cannot seal them (it would miss its own)
+\set VERBOSITY sqlstate
+BEGIN;
+INSERT INTO hist_scratch VALUES (2, 'y');
+SELECT trovella.audit_seal();                                  -- 25000
+ROLLBACK;
+\set VERBOSITY default
+-- more records after the seal: unsealed, then sealed into seal 2
+SET ROLE regress_hist_app;
+BEGIN;
+SELECT trovella.with_tenant(:a, :alice);
+INSERT INTO hist_project VALUES (4, :a, 'skylab', 1);
+COMMIT;
+SET ROLE regress_hist_ops;
+SELECT ok, seals, unsealed FROM trovella.audit_verify(:a, :'head_a');
+SELECT trovella.audit_seal();
+SELECT ok, seals, unsealed FROM trovella.audit_verify(:a, :'head_a');
+SELECT trovella.audit_head(:a) AS head_a2 \gset
+SELECT :'head_a2' ~ ':2:[0-9a-f]{64}$' AS second_seal;
+RESET ROLE;
+
+-- A superuser's edits are caught: a changed record ...
+BEGIN;
+UPDATE trovella.audit_history SET new = jsonb_set(new, '{budget}', '1000000')
+WHERE tenant_id = :a AND operation = 'I' AND row_key = '1';
+SELECT ok, broken_seal, broken_seq IS NOT NULL AS names_record, problem FROM trovella.audit_verify(:a);
+ROLLBACK;
+-- ... a removed record ...
+BEGIN;
+DELETE FROM trovella.audit_history WHERE tenant_id = :a AND operation = 'D';
+SELECT ok, broken_seal, problem FROM trovella.audit_verify(:a);
+ROLLBACK;
+-- ... a record slipped in among sealed ones ...
+BEGIN;
+INSERT INTO trovella.audit_history
+SELECT 2, tenant_id, table_id, operation, row_key, user_id, role, login_role, xact, at, old, new, hash
+FROM trovella.audit_history WHERE tenant_id = :a ORDER BY seq LIMIT 1;
+SELECT ok, broken_seal, problem FROM trovella.audit_verify(:a);
+ROLLBACK;
+-- ... and a history rewritten whole, hashes and seals recomputed, against
+-- the head handed out before
+BEGIN;
+DELETE FROM trovella.audit_history WHERE tenant_id = :a AND operation = 'D';
+DELETE FROM trovella.audit_seal;
+SELECT trovella.audit_seal() > 0 AS resealed;
+SELECT ok, seals FROM trovella.audit_verify(:a);                 -- consistent on its own
+SELECT ok, broken_seal, problem FROM trovella.audit_verify(:a, :'head_a');
+ROLLBACK;
+-- a removed seal: the last one (the head handed out after it says so),
+-- one in the middle
+BEGIN;
+DELETE FROM trovella.audit_seal WHERE tenant_id = :a AND seal_no = 2;
+SELECT ok, unsealed FROM trovella.audit_verify(:a, :'head_a');  -- the older head cannot tell
+SELECT ok, broken_seal, problem FROM trovella.audit_verify(:a, :'head_a2');
+ROLLBACK;
+BEGIN;
+DELETE FROM trovella.audit_seal WHERE tenant_id = :a AND seal_no = 1;
+SELECT ok, broken_seal, problem FROM trovella.audit_verify(:a);
+ROLLBACK;
+SELECT ok FROM trovella.audit_verify(:a, :'head_a2');
+
+-- disable_audit: no more records, the history kept, the status says so
+SET ROLE regress_hist_owner;
+SELECT trovella.disable_audit('hist_scratch');
+INSERT INTO hist_scratch VALUES (3, 'z');
+SELECT table_name, enabled, recording FROM trovella.audit_status WHERE name = 'public.hist_scratch';
+SELECT tgname FROM pg_trigger WHERE tgrelid = 'hist_scratch'::regclass;
+-- a dropped table: its records keep its name; its OID is forgotten, so
+-- a table given the same OID later is not taken for it
+DROP TABLE hist_scratch;
+RESET ROLE;
+SELECT table_name, name, enabled FROM trovella.audit_status WHERE name = 'public.hist_scratch';
+SELECT operation, table_name, table_text FROM trovella.audit_log
+WHERE table_text = 'public.hist_scratch' ORDER BY seq;
+
+RESET trovella.isolation_guard;
+DROP VIEW hist_view;
+DROP TABLE hist_project, hist_event;
+DROP FUNCTION hist_rename(int, text);
+TRUNCATE trovella.audit_history, trovella.audit_seal;
+DELETE FROM trovella.audit_table;
+REVOKE ALL ON trovella.audit_log, trovella.audit_history FROM regress_hist_app, regress_hist_owner, regress_hist_ops;
+REVOKE ALL ON FUNCTION trovella.audit_seal(), trovella.audit_head(uuid), trovella.audit_verify(uuid, text)
+	FROM regress_hist_ops;
+REVOKE ALL ON FUNCTION trovella.with_tenant(uuid, uuid) FROM regress_hist_owner, regress_hist_app;
+REVOKE ALL ON SCHEMA public FROM regress_hist_owner, regress_hist_stranger;
+DROP ROLE regress_hist_owner, regress_hist_app, regress_hist_ops, regress_hist_stranger;
