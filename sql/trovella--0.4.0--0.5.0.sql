@@ -1097,3 +1097,154 @@ COMMENT ON FUNCTION trovella.audit_partitions() IS
 CREATE EVENT TRIGGER trovella_audit_partitions ON ddl_command_end
 	WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE')
 	EXECUTE FUNCTION trovella.audit_partitions();
+
+------------------------------------------------------------------------
+-- Standard columns (issue 34, point 4): created_at, updated_at,
+-- created_by and updated_by, kept by a C trigger from the transaction's
+-- time and the sealed context's user (src/row_columns.c), whatever the
+-- client sends.  The trigger is named trovella_standard_columns: BEFORE
+-- triggers fire in the byte order of their names, so a trigger of the
+-- table named before it runs first and what it writes to these columns is
+-- overwritten.
+------------------------------------------------------------------------
+
+-- VOLATILE: reads the transaction's time and the context.
+CREATE FUNCTION trovella.standard_columns()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'trovella_standard_columns'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+COMMENT ON FUNCTION trovella.standard_columns() IS
+'trigger of enable_standard_columns: sets created_at, updated_at (the transaction''s time), created_by, updated_by (the context''s user) on INSERT, and updated_* on UPDATE, keeping created_* of the old row';
+
+-- STABLE: reads the catalog.  42501 unless the caller may act as the
+-- table's owner; 42809 for anything but an ordinary or partitioned table.
+CREATE FUNCTION trovella.require_table_owner(tbl regclass, function_name text)
+RETURNS void
+LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	kind "char";
+	owner oid;
+BEGIN
+	SELECT c.relkind, c.relowner INTO kind, owner FROM pg_class c WHERE c.oid = tbl;
+	IF kind IS NULL OR kind NOT IN ('r', 'p') THEN
+		RAISE EXCEPTION 'trovella: % is not a table', tbl
+			USING ERRCODE = 'wrong_object_type',
+			      HINT = format('trovella.%s applies to ordinary and partitioned tables.', function_name);
+	END IF;
+	IF NOT pg_has_role(current_user, owner, 'USAGE') THEN
+		RAISE EXCEPTION 'trovella: must be owner of table % to call trovella.%', tbl, function_name
+			USING ERRCODE = 'insufficient_privilege',
+			      HINT = format('Run it as %s, the role that runs the migrations.', owner::regrole);
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION trovella.require_table_owner(regclass, text) IS
+'raises 42501 unless the caller owns the table (or is a member of its owner), 42809 unless it is an ordinary or partitioned table';
+
+-- VOLATILE: alters the table.  Creates (or creates again) trovella's row
+-- trigger on the table; on a partition that has it from its parent
+-- already, nothing.  The comment marks it reviewed for isolation_status:
+-- it writes only the row it fires for.
+CREATE FUNCTION trovella.create_row_trigger(tbl regclass, trigger_name name, events text, function_name text)
+RETURNS void
+LANGUAGE plpgsql VOLATILE STRICT PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	cloned boolean;
+BEGIN
+	SELECT t.tgparentid <> 0 INTO cloned FROM pg_trigger t WHERE t.tgrelid = tbl AND t.tgname = trigger_name;
+	IF cloned THEN
+		RETURN;
+	ELSIF FOUND THEN
+		EXECUTE format('DROP TRIGGER %I ON %s', trigger_name, tbl);
+	END IF;
+	EXECUTE format('CREATE TRIGGER %I BEFORE %s ON %s FOR EACH ROW EXECUTE FUNCTION trovella.%I()',
+	               trigger_name, events, tbl, function_name);
+	EXECUTE format('COMMENT ON TRIGGER %I ON %s IS %L', trigger_name, tbl,
+	               format('trovella: reviewed: trovella''s trigger (%s), it writes only the row it fires for', function_name));
+END
+$$;
+COMMENT ON FUNCTION trovella.create_row_trigger(regclass, name, text, text) IS
+'creates trovella''s BEFORE row trigger of that name on the table (again if it exists; not on a partition that has it from its parent), marked reviewed';
+
+-- VOLATILE: alters the table.  Drops trovella's row trigger of that name
+-- (not a partition's clone of its parent's).
+CREATE FUNCTION trovella.drop_row_trigger(tbl regclass, trigger_name name)
+RETURNS void
+LANGUAGE plpgsql VOLATILE STRICT PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = tbl AND t.tgname = trigger_name AND t.tgparentid = 0) THEN
+		EXECUTE format('DROP TRIGGER %I ON %s', trigger_name, tbl);
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION trovella.drop_row_trigger(regclass, name) IS
+'drops the table''s own trigger of that name, if it has one';
+
+-- VOLATILE: alters the table.  Adds each column that is missing (42804
+-- when one of that name has another type).
+CREATE FUNCTION trovella.add_row_columns(tbl regclass, columns text[], types regtype[], definitions text[])
+RETURNS void
+LANGUAGE plpgsql VOLATILE STRICT PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	existing regtype;
+	i int;
+BEGIN
+	FOR i IN 1 .. cardinality(columns) LOOP
+		SELECT a.atttypid INTO existing
+		FROM pg_attribute a
+		WHERE a.attrelid = tbl AND a.attname = columns[i] AND a.attnum > 0 AND NOT a.attisdropped;
+		IF NOT FOUND THEN
+			EXECUTE format('ALTER TABLE %s ADD COLUMN %I %s', tbl, columns[i], definitions[i]);
+		ELSIF existing <> types[i] THEN
+			RAISE EXCEPTION 'trovella: column "%" of table % is of type %, not %',
+					columns[i], tbl, existing, types[i]
+				USING ERRCODE = 'datatype_mismatch',
+				      HINT = format('trovella writes %s into it: rename the column, or change its type to %s.',
+				                    types[i], types[i]);
+		END IF;
+	END LOOP;
+END
+$$;
+COMMENT ON FUNCTION trovella.add_row_columns(regclass, text[], regtype[], text[]) IS
+'adds each of the columns the table lacks, with its definition; 42804 when one exists with another type';
+
+-- VOLATILE: alters the table.
+CREATE FUNCTION trovella.enable_standard_columns(tbl regclass)
+RETURNS void
+LANGUAGE plpgsql VOLATILE STRICT PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	PERFORM trovella.require_table_owner(tbl, 'enable_standard_columns');
+	PERFORM trovella.add_row_columns(tbl,
+		ARRAY['created_at', 'updated_at', 'created_by', 'updated_by'],
+		ARRAY['timestamptz', 'timestamptz', 'uuid', 'uuid']::regtype[],
+		ARRAY['timestamptz NOT NULL DEFAULT pg_catalog.now()', 'timestamptz NOT NULL DEFAULT pg_catalog.now()',
+		      'uuid', 'uuid']);
+	PERFORM trovella.create_row_trigger(tbl, 'trovella_standard_columns', 'INSERT OR UPDATE', 'standard_columns');
+END
+$$;
+COMMENT ON FUNCTION trovella.enable_standard_columns(regclass) IS
+'adds created_at, updated_at, created_by, updated_by where missing and the trigger that keeps them from the transaction''s time and the context''s user; the caller must own the table; idempotent';
+
+-- VOLATILE: alters the table.  The columns and their values stay.
+CREATE FUNCTION trovella.disable_standard_columns(tbl regclass)
+RETURNS void
+LANGUAGE plpgsql VOLATILE STRICT PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	PERFORM trovella.require_table_owner(tbl, 'disable_standard_columns');
+	PERFORM trovella.drop_row_trigger(tbl, 'trovella_standard_columns');
+END
+$$;
+COMMENT ON FUNCTION trovella.disable_standard_columns(regclass) IS
+'drops the trigger of enable_standard_columns; the columns and their values stay; the caller must own the table';
