@@ -1248,3 +1248,116 @@ END
 $$;
 COMMENT ON FUNCTION trovella.disable_standard_columns(regclass) IS
 'drops the trigger of enable_standard_columns; the columns and their values stay; the caller must own the table';
+
+------------------------------------------------------------------------
+-- Soft delete (issue 34, point 5): a DELETE marks the row in deleted_at
+-- and deleted_by instead of removing it (src/soft_delete.c), and the
+-- restrictive policy trovella_soft_delete hides marked rows from reads.
+-- The policy lets them through while trovella's own statements run (the
+-- mark, restore, purge), so that PostgreSQL's check of an UPDATE's new row
+-- against the SELECT policies, the trap of hand-written soft deletes under
+-- row-level security, never refuses them (42501).
+------------------------------------------------------------------------
+
+-- VOLATILE: reads the transaction's time and the context; runs statements.
+CREATE FUNCTION trovella.soft_delete()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'trovella_soft_delete'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+COMMENT ON FUNCTION trovella.soft_delete() IS
+'trigger of enable_soft_delete: a DELETE marks the row (deleted_at, deleted_by) instead; an INSERT clears them and really deletes a marked row holding its key; an UPDATE cannot change them and skips marked rows';
+
+-- VOLATILE: true while trovella's own statements run, which a statement
+-- can start (its value may change within one).
+CREATE FUNCTION trovella.deleted_rows_visible()
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'trovella_deleted_rows_visible_sql'
+LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION trovella.deleted_rows_visible() IS
+'whether rows marked deleted pass the trovella_soft_delete policy now: in a transaction that called with_deleted(), and while trovella marks, restores or purges rows';
+
+CREATE FUNCTION trovella.with_deleted()
+RETURNS void
+AS 'MODULE_PATHNAME', 'trovella_with_deleted'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+COMMENT ON FUNCTION trovella.with_deleted() IS
+'the rest of the transaction reads the rows soft delete marked deleted (of the tenant''s tables: row-level security still applies); 25P01 outside a transaction block';
+
+CREATE FUNCTION trovella.restore(tbl regclass, key_value anyelement, key_column name DEFAULT 'id')
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'trovella_restore'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+COMMENT ON FUNCTION trovella.restore(regclass, anyelement, name) IS
+'clears deleted_at and deleted_by of the marked rows whose key_column equals key_value, as the caller under row-level security (a tenant restores its own rows); how many';
+
+CREATE FUNCTION trovella.purge_deleted(tbl regclass, older_than interval)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'trovella_purge_deleted'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+COMMENT ON FUNCTION trovella.purge_deleted(regclass, interval) IS
+'really deletes the rows marked deleted longer ago than older_than, every tenant''s: a job of the table''s owner (42501 for anyone else), run as the owner with forced row-level security set aside; how many';
+
+-- VOLATILE: alters the table.  Refused (55000) unless row-level security
+-- is enabled and forced: without it no policy could hide marked rows, and
+-- enabling it here would hide every row but those a policy admits.
+CREATE FUNCTION trovella.enable_soft_delete(tbl regclass)
+RETURNS void
+LANGUAGE plpgsql VOLATILE STRICT PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	member regclass;
+BEGIN
+	PERFORM trovella.require_table_owner(tbl, 'enable_soft_delete');
+	IF NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = tbl AND c.relrowsecurity AND c.relforcerowsecurity) THEN
+		RAISE EXCEPTION 'trovella: table % has no row-level security enabled and forced', tbl
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+			      DETAIL = 'Soft delete hides deleted rows with a row-level security policy, which would not apply.',
+			      HINT = format('Run SELECT trovella.enable_tenant_isolation(%L) first, or ALTER TABLE %s ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY with policies of your own.',
+			                    tbl::text, tbl);
+	END IF;
+	PERFORM trovella.add_row_columns(tbl, ARRAY['deleted_at', 'deleted_by'],
+	                                 ARRAY['timestamptz', 'uuid']::regtype[], ARRAY['timestamptz', 'uuid']);
+	PERFORM trovella.create_row_trigger(tbl, 'trovella_soft_delete', 'INSERT OR UPDATE OR DELETE', 'soft_delete');
+	-- the table, then every partition below it, read directly
+	FOR member IN
+		SELECT tbl
+		UNION ALL
+		SELECT t.relid FROM pg_partition_tree(tbl) t WHERE t.relid <> tbl AND t.level > 0
+	LOOP
+		IF EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = member AND p.polname = 'trovella_soft_delete') THEN
+			EXECUTE format('DROP POLICY trovella_soft_delete ON %s', member);
+		END IF;
+		EXECUTE format('CREATE POLICY trovella_soft_delete ON %s AS RESTRICTIVE FOR SELECT TO PUBLIC '
+		               'USING (deleted_at IS NULL OR trovella.deleted_rows_visible())', member);
+	END LOOP;
+END
+$$;
+COMMENT ON FUNCTION trovella.enable_soft_delete(regclass) IS
+'adds deleted_at and deleted_by where missing, the trigger that turns DELETE into marking the row, and the restrictive policy trovella_soft_delete that hides marked rows (on every partition too); needs row-level security enabled and forced; the caller must own the table; idempotent';
+
+-- VOLATILE: alters the table.  The columns stay, and marked rows become
+-- visible again.
+CREATE FUNCTION trovella.disable_soft_delete(tbl regclass)
+RETURNS void
+LANGUAGE plpgsql VOLATILE STRICT PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	member regclass;
+BEGIN
+	PERFORM trovella.require_table_owner(tbl, 'disable_soft_delete');
+	PERFORM trovella.drop_row_trigger(tbl, 'trovella_soft_delete');
+	FOR member IN
+		SELECT tbl
+		UNION ALL
+		SELECT t.relid FROM pg_partition_tree(tbl) t WHERE t.relid <> tbl AND t.level > 0
+	LOOP
+		IF EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = member AND p.polname = 'trovella_soft_delete') THEN
+			EXECUTE format('DROP POLICY trovella_soft_delete ON %s', member);
+		END IF;
+	END LOOP;
+END
+$$;
+COMMENT ON FUNCTION trovella.disable_soft_delete(regclass) IS
+'drops the trigger and the policies of enable_soft_delete; deleted_at and deleted_by stay, and the rows they mark are read again; the caller must own the table';

@@ -20,6 +20,7 @@
 #include "membership.h"
 #include "pat_sql.h"
 #include "residue.h"
+#include "soft_delete.h"
 #include "stats.h"
 #include "stats_count.h"
 #include "stats_store.h"
@@ -45,6 +46,7 @@ _PG_init(void)
 	StatsCountInit();
 	StatsStoreInit();
 	ClusterInit();				/* context observer: the Citus signer */
+	SoftDeleteInit();
 	HooksInit();
 	MarkGUCPrefixReserved("trovella");
 }
