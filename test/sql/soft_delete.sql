@@ -212,6 +212,49 @@ SELECT trovella.purge_deleted('docs', '0') AS purged;
 RESET ROLE;
 SELECT tenant_id, title, deleted_at IS NOT NULL AS deleted FROM docs ORDER BY tenant_id, title;
 
+-- With the audit trail: the mark is recorded as an UPDATE that sets
+-- deleted_at, the restore as one that clears it, the purge as a DELETE
+-- by the owner without a user.
+RESET ROLE;
+GRANT SELECT ON trovella.audit_log, trovella.audit_history TO regress_sd_app;
+SET ROLE regress_sd_owner;
+BEGIN;
+CREATE TABLE audited (id uuid PRIMARY KEY DEFAULT trovella.ulid_uuid(), tenant_id uuid NOT NULL, name text);
+CREATE INDEX ON audited (tenant_id);
+SELECT trovella.enable_tenant_isolation('audited');
+SELECT trovella.enable_soft_delete('audited');
+SELECT trovella.enable_audit('audited');
+COMMIT;
+GRANT SELECT, INSERT, UPDATE, DELETE ON audited TO regress_sd_app;
+RESET ROLE;
+SET ROLE regress_sd_app;
+BEGIN;
+SELECT trovella.with_tenant(:A, :U1);
+INSERT INTO audited (name) VALUES ('gone');
+INSERT INTO audited (name) VALUES ('kept') RETURNING id AS kept_id \gset
+DELETE FROM audited WHERE name = 'kept';
+SELECT trovella.restore('audited', :'kept_id'::uuid) AS restored;
+COMMIT;
+BEGIN;
+SELECT trovella.with_tenant(:A, :U2);
+DELETE FROM audited WHERE name = 'gone';
+SELECT name FROM audited;
+COMMIT;
+RESET ROLE;
+SET ROLE regress_sd_owner;
+SELECT trovella.purge_deleted('audited', '0') AS purged;
+RESET ROLE;
+SET ROLE regress_sd_app;
+BEGIN;
+SELECT trovella.with_tenant(:A, :U1);
+SELECT operation, coalesce(new, old)->>'name' AS name, old->>'deleted_at' IS NOT NULL AS was_deleted,
+       new->>'deleted_at' IS NOT NULL AS now_deleted, new->>'deleted_by' AS deleted_by, user_id, role
+FROM trovella.audit_log WHERE table_name = 'audited'::regclass ORDER BY seq;
+COMMIT;
+RESET ROLE;
+DROP TABLE audited;
+REVOKE SELECT ON trovella.audit_log, trovella.audit_history FROM regress_sd_app;
+
 -- Partitions: the trigger cloned to each partition, the policy on each;
 -- a partition written and read directly.
 SET ROLE regress_sd_owner;
