@@ -124,3 +124,25 @@ test('push of the table without the declarations would strip isolation: the guar
     await db.query(`ALTER DATABASE ${DATABASE} RESET trovella.isolation_guard`);
   }
 });
+
+test('standardColumns(), softDeleteColumns() and softDeletePolicy(): push of a table trovella enabled plans no change', async () => {
+  await db.query(`SET ROLE ${OWNER}`);
+  try {
+    await db.query('BEGIN');
+    await db.query('CREATE TABLE dk_notes (id uuid PRIMARY KEY DEFAULT trovella.ulid_uuid(), tenant_id uuid NOT NULL, body text)');
+    await db.query('CREATE INDEX dk_notes_tenant_idx ON dk_notes (tenant_id)');
+    await db.query(`SELECT trovella.enable_tenant_isolation('dk_notes')`);
+    await db.query(`SELECT trovella.enable_standard_columns('dk_notes')`);
+    await db.query(`SELECT trovella.enable_soft_delete('dk_notes')`);
+    await db.query('COMMIT');
+  } finally {
+    await db.query('RESET ROLE');
+  }
+  const run = drizzleKit(['push', '--force', '--verbose'], 'soft-delete-schema.js');
+  assert.equal(run.status, 0, run.output);
+  assert.match(run.output, /No changes detected/);
+  assert.doesNotMatch(run.output, /DROP POLICY|DROP COLUMN|DROP DEFAULT|DROP NOT NULL/);
+  const { rows } = await db.query(`SELECT count(*)::int AS n FROM pg_policy
+      WHERE polrelid = 'dk_notes'::regclass AND polname = 'trovella_soft_delete'`);
+  assert.equal(rows[0].n, 1, 'the soft delete policy stays');
+});

@@ -1,10 +1,11 @@
 'use strict';
 // Drizzle ORM declarations for drizzle-kit (push and generate then see no
 // drift on an isolated table): the tenant column, trovella's two policies,
-// and a ULID primary key filled by the database.
+// a ULID primary key filled by the database, the standard columns and soft
+// delete's columns and policy.
 
 const { sql } = require('drizzle-orm');
-const { pgPolicy, uuid } = require('drizzle-orm/pg-core');
+const { pgPolicy, timestamp, uuid } = require('drizzle-orm/pg-core');
 
 // A uuid primary key filled with a time-ordered ULID by the database.
 function ulidPrimaryKey(name = 'id') {
@@ -32,4 +33,38 @@ function tenantPolicies(column = 'tenant_id') {
   ];
 }
 
-module.exports = { ulidPrimaryKey, tenantColumn, tenantPolicies };
+// The columns enable_standard_columns() adds, which its trigger keeps from
+// the transaction's time and the context's user (what the application
+// sends is overwritten): spread them into pgTable's columns.
+function standardColumns() {
+  return {
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+    createdBy: uuid('created_by'),
+    updatedBy: uuid('updated_by'),
+  };
+}
+
+// The columns enable_soft_delete() adds: written by its trigger only (a
+// DELETE marks the row; trovella.restore() clears the mark).
+function softDeleteColumns() {
+  return {
+    deletedAt: timestamp('deleted_at', { withTimezone: true }),
+    deletedBy: uuid('deleted_by'),
+  };
+}
+
+// The restrictive policy enable_soft_delete() adds, as PostgreSQL prints it
+// back: declare it beside tenantPolicies(), or drizzle-kit push drops it.
+function softDeletePolicy() {
+  return pgPolicy('trovella_soft_delete', {
+    as: 'restrictive',
+    for: 'select',
+    to: 'public',
+    using: sql.raw('((deleted_at IS NULL) OR trovella.deleted_rows_visible())'),
+  });
+}
+
+module.exports = {
+  ulidPrimaryKey, tenantColumn, tenantPolicies, standardColumns, softDeleteColumns, softDeletePolicy,
+};

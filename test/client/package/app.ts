@@ -8,13 +8,22 @@ import { drizzle } from 'drizzle-orm/node-postgres';
 import { pgTable, text } from 'drizzle-orm/pg-core';
 import { withTenant, withUser, authenticate, checkDatabase, applySeeds, richId, richIdToUuid, guardPool,
   TrovellaError, type DatabaseHealth, type Identity } from 'trovella';
-import { tenantColumn, tenantPolicies, ulidPrimaryKey } from 'trovella/drizzle';
+import { softDeleteColumns, softDeletePolicy, standardColumns, tenantColumn, tenantPolicies, ulidPrimaryKey } from 'trovella/drizzle';
 
 export const projects = pgTable('projects', {
   id: ulidPrimaryKey(),
   tenantId: tenantColumn(),
   name: text('name').notNull(),
 }, () => tenantPolicies()).enableRLS();
+
+// trovella's standard and soft delete columns, spread into the table
+export const notes = pgTable('notes', {
+  id: ulidPrimaryKey(),
+  tenantId: tenantColumn(),
+  body: text('body'),
+  ...standardColumns(),
+  ...softDeleteColumns(),
+}, () => [...tenantPolicies(), softDeletePolicy()]).enableRLS();
 
 const pool = guardPool(new pg.Pool());
 const db = drizzle({ client: pool, schema: { projects } });
@@ -48,6 +57,10 @@ export async function main(): Promise<void> {
   const overPostgres = drizzlePostgres({ client: sql, schema: { projects } });
   const fromPostgres: string[] = await withTenant(overPostgres, tenant, null, async (tx) => (await tx.select().from(projects)).map((p) => p.id));
   console.log(ids, onClient, viaPostgres4.length, viaSavepoint.length, fromPostgres);
+  // the database fills created_at and updated_at: optional on insert, Date in results
+  const note = await withTenant(db, tenant, null, async (tx) => (await tx.insert(notes).values({ body: 'hi' }).returning())[0]);
+  const stamps: [Date, Date, string | null, Date | null] = [note.createdAt, note.updatedAt, note.createdBy, note.deletedAt];
+  console.log(stamps);
   const viaPostgres = await withTenant(sql, tenant, null, async (reserved) => reserved`SELECT 1 AS one`);
   const mine: number = await withUser(pool, tenant, async () => 1);
   const who: string = await authenticate(pool, 'trv_x', async (_tx, identity: Identity) => identity.userId);
