@@ -1146,7 +1146,8 @@ COMMENT ON FUNCTION trovella.require_table_owner(regclass, text) IS
 -- VOLATILE: alters the table.  Creates (or creates again) trovella's row
 -- trigger on the table; on a partition that has it from its parent
 -- already, nothing.  The comment marks it reviewed for isolation_status:
--- it writes only the row it fires for.
+-- it writes the row it fires for, and other rows (soft delete's) only as
+-- the caller, under the caller's policies.
 CREATE FUNCTION trovella.create_row_trigger(tbl regclass, trigger_name name, events text, function_name text)
 RETURNS void
 LANGUAGE plpgsql VOLATILE STRICT PARALLEL UNSAFE
@@ -1164,7 +1165,7 @@ BEGIN
 	EXECUTE format('CREATE TRIGGER %I BEFORE %s ON %s FOR EACH ROW EXECUTE FUNCTION trovella.%I()',
 	               trigger_name, events, tbl, function_name);
 	EXECUTE format('COMMENT ON TRIGGER %I ON %s IS %L', trigger_name, tbl,
-	               format('trovella: reviewed: trovella''s trigger (%s), it writes only the row it fires for', function_name));
+	               format('trovella: reviewed: trovella''s trigger (%s): it writes the row it fires for, and other rows only as the caller, under its policies', function_name));
 END
 $$;
 COMMENT ON FUNCTION trovella.create_row_trigger(regclass, name, text, text) IS
