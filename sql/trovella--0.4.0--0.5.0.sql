@@ -252,7 +252,8 @@ AS $$
 	JOIN pg_namespace n ON n.oid = c.relnamespace
 	WHERE c.oid = tbl AND c.relkind IN ('r', 'p', 'f')
 	  AND n.nspname NOT LIKE 'pg\_%'
-	  AND n.nspname NOT IN ('information_schema', 'trovella')
+	  AND (n.nspname NOT IN ('information_schema', 'trovella')
+	       OR (n.nspname = 'trovella' AND c.relname = 'audit_history'))
 $$;
 
 CREATE OR REPLACE VIEW trovella.isolation_status WITH (security_invoker = true) AS
@@ -762,7 +763,9 @@ CROSS JOIN LATERAL (
 CROSS JOIN LATERAL (SELECT trovella.placement_problems(c.oid, col.attname) AS problems) pl
 WHERE c.relkind IN ('r', 'p', 'f')
   AND n.nspname NOT LIKE 'pg\_%'
-  AND n.nspname NOT IN ('information_schema', 'trovella');
+  AND (n.nspname NOT IN ('information_schema', 'trovella')
+       -- the audit history (issue 34): a tenant's table like any other
+       OR (n.nspname = 'trovella' AND c.relname = 'audit_history'));
 
 ------------------------------------------------------------------------
 -- Citus (issue 32, point 4): health sees every node.  A worker added after
@@ -944,9 +947,12 @@ REVOKE ALL ON trovella.audit_table FROM PUBLIC;
 CREATE SEQUENCE trovella.audit_seq AS bigint CACHE 1;
 REVOKE ALL ON SEQUENCE trovella.audit_seq FROM PUBLIC;
 
+-- tenant_id: the row's tenant; the nil uuid for records of no tenant (a
+-- TRUNCATE, a table without a tenant column), which no role that
+-- row-level security binds reads.
 CREATE TABLE trovella.audit_history (
 	seq bigint NOT NULL DEFAULT pg_catalog.nextval('trovella.audit_seq'),
-	tenant_id uuid,
+	tenant_id uuid NOT NULL,
 	table_id integer NOT NULL,
 	operation "char" NOT NULL,
 	row_key text,
@@ -966,8 +972,13 @@ CREATE INDEX audit_history_tenant ON trovella.audit_history (tenant_id, seq);
 CREATE INDEX audit_history_row ON trovella.audit_history (tenant_id, table_id, row_key);
 REVOKE ALL ON trovella.audit_history FROM PUBLIC;
 SELECT trovella.enable_tenant_isolation('trovella.audit_history');
+-- The nil uuid's context is the owner's for maintenance (README,
+-- Operations); the records of no tenant are not for it, nor for any role
+-- row-level security binds.
+CREATE POLICY trovella_audit_no_tenant ON trovella.audit_history AS RESTRICTIVE
+	USING (tenant_id OPERATOR(pg_catalog.<>) '00000000-0000-0000-0000-000000000000'::pg_catalog.uuid);
 
--- One hash chain per tenant (the nil uuid: records of no tenant).  Seal n
+-- One hash chain per tenant (the nil uuid's: the records of no tenant).  Seal n
 -- covers the tenant's records numbered after seal n-1's upto and up to its
 -- own; digest = SHA-256(digest n-1, each record's hash in order, upto,
 -- records).

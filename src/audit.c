@@ -64,32 +64,14 @@ typedef struct AuditedRelation
 } AuditedRelation;
 
 static HTAB *audited = NULL;
-static Oid	audit_seq = InvalidOid; /* trovella.audit_seq, once looked up */
 static SPIPlanPtr lookup_plan = NULL;
-static SPIPlanPtr insert_plan = NULL;
 static FmgrInfo to_jsonb_info;
 static bool to_jsonb_ready = false;
-
-/* trovella.audit_seq, which numbers the records (audit_seal.c waits on it). */
-Oid
-trovella_audit_sequence(void)
-{
-	Oid			nsp = get_namespace_oid("trovella", false);
-	Oid			relid = get_relname_relid("audit_seq", nsp);
-
-	if (!OidIsValid(relid))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("trovella: the audit trail needs trovella 0.5.0"),
-				 errhint("Run ALTER EXTENSION trovella UPDATE.")));
-	return relid;
-}
 
 void
 trovella_audit_relcache(Oid relid)
 {
-	if (relid == audit_seq || !OidIsValid(relid))
-		audit_seq = InvalidOid;
+	trovella_audit_store_forget(relid);
 	if (audited == NULL)
 		return;
 	if (OidIsValid(relid))
@@ -237,6 +219,75 @@ row_jsonb(HeapTuple tuple, TupleDesc desc)
 										heap_copy_tuple_as_datum(tuple, desc)));
 }
 
+/* Whether two values of one key are the same bytes. */
+static bool
+same_value(const JsonbValue *a, const JsonbValue *b)
+{
+	if (a->type != b->type)
+		return false;
+	switch (a->type)
+	{
+		case jbvNull:
+			return true;
+		case jbvBool:
+			return a->val.boolean == b->val.boolean;
+		case jbvString:
+			return a->val.string.len == b->val.string.len &&
+				memcmp(a->val.string.val, b->val.string.val, a->val.string.len) == 0;
+		case jbvNumeric:
+			return VARSIZE_ANY(a->val.numeric) == VARSIZE_ANY(b->val.numeric) &&
+				memcmp(a->val.numeric, b->val.numeric, VARSIZE_ANY(a->val.numeric)) == 0;
+		case jbvBinary:
+			return a->val.binary.len == b->val.binary.len &&
+				memcmp(a->val.binary.data, b->val.binary.data, a->val.binary.len) == 0;
+		default:
+			return false;
+	}
+}
+
+/*
+ * An UPDATE's record keeps only the columns it changed: of the old and the
+ * new row (one relation's, so the same keys in the same order), the keys
+ * whose values differ.
+ */
+static void
+keep_changed(Jsonb **old, Jsonb **new)
+{
+	JsonbIterator *oi = JsonbIteratorInit(&(*old)->root);
+	JsonbIterator *ni = JsonbIteratorInit(&(*new)->root);
+	JsonbParseState *os = NULL;
+	JsonbParseState *ns = NULL;
+	JsonbValue	ok;
+	JsonbValue	nk;
+	JsonbValue	ov;
+	JsonbValue	nv;
+	JsonbValue *oresult;
+	JsonbValue *nresult;
+
+	(void) JsonbIteratorNext(&oi, &ov, true);	/* the object's start */
+	(void) JsonbIteratorNext(&ni, &nv, true);
+	(void) pushJsonbValue(&os, WJB_BEGIN_OBJECT, NULL);
+	(void) pushJsonbValue(&ns, WJB_BEGIN_OBJECT, NULL);
+	while (JsonbIteratorNext(&oi, &ok, true) == WJB_KEY &&
+		   JsonbIteratorNext(&ni, &nk, true) == WJB_KEY)
+	{
+		(void) JsonbIteratorNext(&oi, &ov, true);
+		(void) JsonbIteratorNext(&ni, &nv, true);
+		if (!same_value(&ok, &nk))
+			return;				/* not one relation's rows: keep both whole */
+		if (same_value(&ov, &nv))
+			continue;
+		(void) pushJsonbValue(&os, WJB_KEY, &ok);
+		(void) pushJsonbValue(&os, WJB_VALUE, &ov);
+		(void) pushJsonbValue(&ns, WJB_KEY, &nk);
+		(void) pushJsonbValue(&ns, WJB_VALUE, &nv);
+	}
+	oresult = pushJsonbValue(&os, WJB_END_OBJECT, NULL);
+	nresult = pushJsonbValue(&ns, WJB_END_OBJECT, NULL);
+	*old = JsonbValueToJsonb(oresult);
+	*new = JsonbValueToJsonb(nresult);
+}
+
 /*
  * The row's key as text: the one key column's text, or a JSON array of
  * them; NULL without a key.
@@ -299,117 +350,6 @@ same_tenant(const pg_uuid_t *a, const pg_uuid_t *b)
 	if (a == NULL || b == NULL)
 		return a == b;
 	return memcmp(a, b, UUID_LEN) == 0;
-}
-
-/* Length-prefixed, so that no two records hash the same bytes. */
-static void
-hash_field(pg_cryptohash_ctx *ctx, const void *data, int32 len)
-{
-	uint32		be = pg_hton32((uint32) len);
-
-	if (pg_cryptohash_update(ctx, (const uint8 *) &be, sizeof(be)) < 0 ||
-		(len > 0 && pg_cryptohash_update(ctx, (const uint8 *) data, len) < 0))
-		elog(ERROR, "could not compute SHA-256: %s", pg_cryptohash_error(ctx));
-}
-
-static void
-hash_jsonb(pg_cryptohash_ctx *ctx, Jsonb *value)
-{
-	char	   *str;
-
-	if (value == NULL)
-	{
-		hash_field(ctx, NULL, -1);
-		return;
-	}
-	/* the text form: what a dump and restore keeps */
-	str = JsonbToCString(NULL, &value->root, VARSIZE(value));
-	hash_field(ctx, str, strlen(str));
-	pfree(str);
-}
-
-void
-trovella_audit_record_hash(const AuditRecord *r, uint8 digest[PG_SHA256_DIGEST_LENGTH])
-{
-	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
-	uint32		table_id = pg_hton32((uint32) r->table_id);
-	uint64		xact = pg_hton64(U64FromFullTransactionId(r->xact));
-	uint64		at = pg_hton64((uint64) r->at);
-	const char	version = 1;
-
-	if (pg_cryptohash_init(ctx) < 0)
-		elog(ERROR, "could not compute SHA-256: %s", pg_cryptohash_error(ctx));
-	hash_field(ctx, &version, 1);
-	hash_field(ctx, r->tenant_id, r->tenant_id ? UUID_LEN : -1);
-	hash_field(ctx, &table_id, sizeof(table_id));
-	hash_field(ctx, &r->operation, 1);
-	if (r->row_key)
-		hash_field(ctx, VARDATA_ANY(r->row_key), VARSIZE_ANY_EXHDR(r->row_key));
-	else
-		hash_field(ctx, NULL, -1);
-	hash_field(ctx, r->user_id, r->user_id ? UUID_LEN : -1);
-	hash_field(ctx, r->role, strlen(r->role));
-	hash_field(ctx, r->login_role, strlen(r->login_role));
-	hash_field(ctx, &xact, sizeof(xact));
-	hash_field(ctx, &at, sizeof(at));
-	hash_jsonb(ctx, r->old);
-	hash_jsonb(ctx, r->new);
-	if (pg_cryptohash_final(ctx, digest, PG_SHA256_DIGEST_LENGTH) < 0)
-		elog(ERROR, "could not compute SHA-256: %s", pg_cryptohash_error(ctx));
-	pg_cryptohash_free(ctx);
-}
-
-/* Insert the record, as the extension's owner. */
-static void
-store_record(FunctionCallInfo fcinfo, const AuditRecord *r)
-{
-	Oid			argtypes[12] = {UUIDOID, INT4OID, CHAROID, TEXTOID, UUIDOID, TEXTOID,
-	TEXTOID, XID8OID, TIMESTAMPTZOID, JSONBOID, JSONBOID, BYTEAOID};
-	Datum		values[12];
-	char		nulls[12];
-	uint8		digest[PG_SHA256_DIGEST_LENGTH];
-	bytea	   *hash = palloc(VARHDRSZ + sizeof(digest));
-	OwnerSection section;
-	SpiSection	spi;
-
-	trovella_audit_record_hash(r, digest);
-	SET_VARSIZE(hash, VARHDRSZ + sizeof(digest));
-	memcpy(VARDATA(hash), digest, sizeof(digest));
-	memset(nulls, ' ', sizeof(nulls));
-
-	values[0] = r->tenant_id ? UUIDPGetDatum(r->tenant_id) : (nulls[0] = 'n', (Datum) 0);
-	values[1] = Int32GetDatum(r->table_id);
-	values[2] = CharGetDatum(r->operation);
-	values[3] = r->row_key ? PointerGetDatum(r->row_key) : (nulls[3] = 'n', (Datum) 0);
-	values[4] = r->user_id ? UUIDPGetDatum(r->user_id) : (nulls[4] = 'n', (Datum) 0);
-	values[5] = CStringGetTextDatum(r->role);
-	values[6] = CStringGetTextDatum(r->login_role);
-	values[7] = FullTransactionIdGetDatum(r->xact);
-	values[8] = TimestampTzGetDatum(r->at);
-	values[9] = r->old ? JsonbPGetDatum(r->old) : (nulls[9] = 'n', (Datum) 0);
-	values[10] = r->new ? JsonbPGetDatum(r->new) : (nulls[10] = 'n', (Datum) 0);
-	values[11] = PointerGetDatum(hash);
-
-	/*
-	 * Before a number is drawn: audit_seal() waits for the transactions
-	 * holding this lock, and so for every record numbered so far.
-	 */
-	if (!OidIsValid(audit_seq))
-		audit_seq = trovella_audit_sequence();
-	LockRelationOid(audit_seq, RowExclusiveLock);
-
-	trovella_begin_owner_section(fcinfo, &section);
-	trovella_spi_connect(&spi);
-	if (SPI_execute_plan(trovella_keep_plan(&insert_plan,
-											"INSERT INTO trovella.audit_history"
-											" (tenant_id, table_id, operation, row_key, user_id, role,"
-											" login_role, xact, at, old, new, hash)"
-											" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-											12, argtypes),
-						 values, nulls, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "could not store an audit record");
-	trovella_spi_finish(&spi);
-	trovella_end_owner_section(&section);
 }
 
 /* Who acts: what a client cannot set. */
@@ -478,6 +418,8 @@ trovella_audit_row(PG_FUNCTION_ARGS)
 	r.row_key = row_key(entry, keytuple, desc);
 	r.old = oldtuple ? row_jsonb(oldtuple, desc) : NULL;
 	r.new = newtuple ? row_jsonb(newtuple, desc) : NULL;
+	if (r.old && r.new)
+		keep_changed(&r.old, &r.new);
 	attribute(&r, &user);
 
 	/* a row moved to another tenant is in both tenants' history */
@@ -493,7 +435,7 @@ trovella_audit_row(PG_FUNCTION_ARGS)
 	for (int i = 0; i < n; i++)
 	{
 		r.tenant_id = owners[i];
-		store_record(fcinfo, &r);
+		trovella_audit_store(fcinfo, &r);
 	}
 	return PointerGetDatum(NULL);
 }
@@ -517,6 +459,6 @@ trovella_audit_truncate(PG_FUNCTION_ARGS)
 	r.old = NULL;
 	r.new = NULL;
 	attribute(&r, &user);
-	store_record(fcinfo, &r);
+	trovella_audit_store(fcinfo, &r);
 	return PointerGetDatum(NULL);
 }

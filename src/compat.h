@@ -281,4 +281,17 @@ trovella_relation_locked_by_me(Oid relid, LOCKMODE mode)
 #endif
 }
 
+/*
+ * 17 lets an index keep state across inserts (BRIN's revmap, with a buffer
+ * pinned), released by index_insert_cleanup() once a caller is done.
+ */
+#include "access/genam.h"
+static inline void
+trovella_index_insert_cleanup(Relation index, struct IndexInfo *info)
+{
+#if PG_VERSION_NUM >= 170000
+	index_insert_cleanup(index, info);
+#endif
+}
+
 #endif							/* TROVELLA_COMPAT_H */

@@ -38,6 +38,7 @@
 #include "commands/tablecmds.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
+#include "utils/hsearch.h"
 #include "nodes/nodeFuncs.h"
 #include "nodes/parsenodes.h"
 #include "parser/parsetree.h"
@@ -132,6 +133,19 @@ carries_tenant_policy(Relation rel)
  * isolated by the judgement the guard and the audit use (policy_check.c),
  * not by its policies' names.
  */
+/*
+ * Verdicts of trovella_isolated_column(), which reads and parses policies
+ * from the catalog: asked for every INSERT, so kept until the relation
+ * cache drops any relation.
+ */
+typedef struct KeptView
+{
+	Oid			relid;
+	bool		keeps;
+} KeptView;
+
+static HTAB *kept_views = NULL;
+
 static bool
 target_keeps_view(Oid relid)
 {
@@ -139,6 +153,7 @@ target_keeps_view(Oid relid)
 	bool		temporary;
 	bool		created;
 	PolicyCheckCache cache;
+	KeptView   *entry;
 
 	if (!RelationIsValid(rel))
 		return false;
@@ -149,8 +164,43 @@ target_keeps_view(Oid relid)
 		return true;
 	if (created)
 		return false;
-	memset(&cache, 0, sizeof(cache));
-	return trovella_isolated_column(relid, &cache) != InvalidAttrNumber;
+	if (kept_views == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(KeptView);
+		kept_views = hash_create("trovella tables that keep a tenant's view", 64, &ctl,
+								 HASH_ELEM | HASH_BLOBS);
+	}
+	entry = hash_search(kept_views, &relid, HASH_FIND, NULL);
+	if (entry == NULL)
+	{
+		bool		keeps;
+
+		memset(&cache, 0, sizeof(cache));
+		keeps = trovella_isolated_column(relid, &cache) != InvalidAttrNumber;
+		/* the judgement may have let the relation cache drop the table */
+		if (kept_views == NULL)
+			return keeps;
+		entry = hash_search(kept_views, &relid, HASH_ENTER, NULL);
+		entry->keeps = keeps;
+	}
+	return entry->keeps;
+}
+
+/*
+ * The relation cache dropped a relation: a policy of it, or of a table it
+ * inherits from, may have changed.  Every verdict is judged again.
+ */
+void
+trovella_full_view_relcache(Oid relid)
+{
+	if (kept_views != NULL)
+	{
+		hash_destroy(kept_views);
+		kept_views = NULL;
+	}
 }
 
 static void

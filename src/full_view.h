@@ -20,5 +20,6 @@ extern void trovella_full_view_executor_start(QueryDesc *queryDesc, int eflags);
 extern void trovella_full_view_executor_end(QueryDesc *queryDesc);
 extern void trovella_full_view_xact(XactEvent event);
 extern void trovella_full_view_subxact(SubXactEvent event, SubTransactionId subid);
+extern void trovella_full_view_relcache(Oid relid);
 
 #endif							/* TROVELLA_FULL_VIEW_H */

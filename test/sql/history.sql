@@ -20,10 +20,11 @@ SET trovella.isolation_guard = error;
 SET ROLE regress_hist_owner;
 BEGIN;
 CREATE TABLE hist_project (
-	id int PRIMARY KEY,
+	id int NOT NULL,
 	tenant_id uuid NOT NULL,
 	name text NOT NULL,
-	budget numeric
+	budget numeric,
+	PRIMARY KEY (tenant_id, id)
 );
 CREATE INDEX ON hist_project (tenant_id);
 SELECT trovella.enable_tenant_isolation('hist_project');
@@ -33,6 +34,9 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON hist_project TO regress_hist_app;
 -- idempotent
 SELECT trovella.enable_audit('hist_project');
 SELECT table_name, enabled, recording FROM trovella.audit_status;
+-- trovella's triggers are no problem of the table's isolation
+SELECT problems FROM trovella.isolation_status WHERE table_name = 'hist_project'::regclass;
+SELECT table_name, problems FROM trovella.isolation_status WHERE table_name = 'trovella.audit_history'::regclass;
 
 -- Refused, each with its SQLSTATE, changing nothing
 \set VERBOSITY sqlstate
@@ -180,6 +184,16 @@ TRUNCATE hist_scratch;
 RESET ROLE;
 SELECT h.operation, h.row_key, h.tenant_id, h.role FROM trovella.audit_history h
 JOIN trovella.audit_table t ON t.id = h.table_id WHERE t.name = 'public.hist_scratch' ORDER BY h.seq;
+
+-- ... and read by no role that row-level security binds, not even in the
+-- nil uuid's context (the owner's for maintenance)
+SELECT count(*) > 0 AS exist FROM trovella.audit_history WHERE tenant_id = '00000000-0000-0000-0000-000000000000';
+SET ROLE regress_hist_app;
+BEGIN;
+SELECT trovella.with_tenant('00000000-0000-0000-0000-000000000000');
+SELECT count(*) FROM trovella.audit_log;
+ROLLBACK;
+RESET ROLE;
 
 -- A row moved to another tenant (by a role RLS does not bind) is in both
 -- tenants' history

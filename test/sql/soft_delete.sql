@@ -247,9 +247,14 @@ RESET ROLE;
 SET ROLE regress_sd_app;
 BEGIN;
 SELECT trovella.with_tenant(:A, :U1);
-SELECT operation, coalesce(new, old)->>'name' AS name, old->>'deleted_at' IS NOT NULL AS was_deleted,
-       new->>'deleted_at' IS NOT NULL AS now_deleted, new->>'deleted_by' AS deleted_by, user_id, role
-FROM trovella.audit_log WHERE table_name = 'audited'::regclass ORDER BY seq;
+-- (an UPDATE's record holds the columns it changed; the row's name is in
+-- its INSERT's)
+SELECT l.operation,
+       (SELECT i.new->>'name' FROM trovella.audit_log i
+        WHERE i.row_key = l.row_key AND i.operation = 'INSERT') AS name,
+       l.old->>'deleted_at' IS NOT NULL AS was_deleted,
+       l.new->>'deleted_at' IS NOT NULL AS now_deleted, l.new->>'deleted_by' AS deleted_by, l.user_id, l.role
+FROM trovella.audit_log l WHERE l.table_name = 'audited'::regclass ORDER BY l.seq;
 COMMIT;
 RESET ROLE;
 DROP TABLE audited;

@@ -1,0 +1,282 @@
+/*
+ * audit_store.c
+ *		Writing an audit record into trovella.audit_history.  Straight into
+ *		the heap and its indexes, as PostgreSQL writes its own catalogs: no
+ *		executor, no privilege check, no policy, since the audit trigger is
+ *		the history's only writer and no role holds a privilege on it.
+ *		Where Citus distributes the history, or the history has an index
+ *		that is not a plain one on columns, through a saved INSERT run as
+ *		the extension's owner instead, which Citus routes.
+ *
+ * Every record is numbered from trovella.audit_seq after its lock is taken
+ * (audit_seal.c waits for the holders of that lock), and carries the
+ * SHA-256 of its content (audit_seal.c recomputes it).
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/heapam.h"
+#include "access/table.h"
+#include "catalog/index.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_index.h"
+#include "catalog/pg_type.h"
+#include "common/cryptohash.h"
+#include "commands/sequence.h"
+#include "executor/spi.h"
+#include "executor/tuptable.h"
+#include "fmgr.h"
+#include "storage/lmgr.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
+#include "utils/xid8.h"
+
+#include "audit.h"
+#include "citus.h"
+#include "compat.h"
+#include "statement.h"
+
+#define HISTORY_COLUMNS 13
+
+static const pg_uuid_t no_tenant;	/* the nil uuid: records of no tenant */
+
+/* The history, as resolved once per backend (audit.c forgets it). */
+static Oid	history = InvalidOid;
+static Oid	history_seq = InvalidOid;
+static bool history_direct = false;
+static SPIPlanPtr insert_plan = NULL;
+
+/* The column names, in order: what the direct write assumes. */
+static const char *const history_columns[HISTORY_COLUMNS] = {
+	"seq", "tenant_id", "table_id", "operation", "row_key", "user_id", "role",
+	"login_role", "xact", "at", "old", "new", "hash"
+};
+
+/* trovella.audit_seq, which numbers the records (audit_seal.c waits on it). */
+Oid
+trovella_audit_sequence(void)
+{
+	Oid			nsp = get_namespace_oid("trovella", false);
+	Oid			relid = get_relname_relid("audit_seq", nsp);
+
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("trovella: the audit trail needs trovella 0.5.0"),
+				 errhint("Run ALTER EXTENSION trovella UPDATE.")));
+	return relid;
+}
+
+/* Length-prefixed, so that no two records hash the same bytes. */
+static void
+hash_field(pg_cryptohash_ctx *ctx, const void *data, int32 len)
+{
+	uint32		be = pg_hton32((uint32) len);
+
+	if (pg_cryptohash_update(ctx, (const uint8 *) &be, sizeof(be)) < 0 ||
+		(len > 0 && pg_cryptohash_update(ctx, (const uint8 *) data, len) < 0))
+		elog(ERROR, "could not compute SHA-256: %s", pg_cryptohash_error(ctx));
+}
+
+static void
+hash_jsonb(pg_cryptohash_ctx *ctx, Jsonb *value)
+{
+	char	   *str;
+
+	if (value == NULL)
+	{
+		hash_field(ctx, NULL, -1);
+		return;
+	}
+	/* the text form: what a dump and restore keeps */
+	str = JsonbToCString(NULL, &value->root, VARSIZE(value));
+	hash_field(ctx, str, strlen(str));
+	pfree(str);
+}
+
+void
+trovella_audit_record_hash(const AuditRecord *r, uint8 digest[PG_SHA256_DIGEST_LENGTH])
+{
+	static const pg_uuid_t nil;
+	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
+	uint32		table_id = pg_hton32((uint32) r->table_id);
+	uint64		xact = pg_hton64(U64FromFullTransactionId(r->xact));
+	uint64		at = pg_hton64((uint64) r->at);
+	const char	version = 1;
+
+	if (pg_cryptohash_init(ctx) < 0)
+		elog(ERROR, "could not compute SHA-256: %s", pg_cryptohash_error(ctx));
+	hash_field(ctx, &version, 1);
+	/* no tenant is stored as the nil uuid */
+	hash_field(ctx, r->tenant_id ? r->tenant_id : &nil, UUID_LEN);
+	hash_field(ctx, &table_id, sizeof(table_id));
+	hash_field(ctx, &r->operation, 1);
+	if (r->row_key)
+		hash_field(ctx, VARDATA_ANY(r->row_key), VARSIZE_ANY_EXHDR(r->row_key));
+	else
+		hash_field(ctx, NULL, -1);
+	hash_field(ctx, r->user_id, r->user_id ? UUID_LEN : -1);
+	hash_field(ctx, r->role, strlen(r->role));
+	hash_field(ctx, r->login_role, strlen(r->login_role));
+	hash_field(ctx, &xact, sizeof(xact));
+	hash_field(ctx, &at, sizeof(at));
+	hash_jsonb(ctx, r->old);
+	hash_jsonb(ctx, r->new);
+	if (pg_cryptohash_final(ctx, digest, PG_SHA256_DIGEST_LENGTH) < 0)
+		elog(ERROR, "could not compute SHA-256: %s", pg_cryptohash_error(ctx));
+	pg_cryptohash_free(ctx);
+}
+
+void
+trovella_audit_store_forget(Oid relid)
+{
+	if (!OidIsValid(relid) || relid == history || relid == history_seq)
+		history = history_seq = InvalidOid;
+	else if (OidIsValid(history) && get_rel_relkind(relid) == RELKIND_INDEX &&
+			 IndexGetRelation(relid, true) == history)
+		history = InvalidOid;
+}
+
+/* Whether the history is laid out as this file writes it, plain indexes only. */
+static bool
+writable_directly(Relation rel)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	List	   *indexes;
+	ListCell   *lc;
+	bool		plain = true;
+
+	if (trovella_citus_managed(RelationGetRelid(rel)) || desc->natts != HISTORY_COLUMNS)
+		return false;
+	for (int i = 0; i < HISTORY_COLUMNS; i++)
+		if (TupleDescAttr(desc, i)->attisdropped ||
+			strcmp(NameStr(TupleDescAttr(desc, i)->attname), history_columns[i]) != 0)
+			return false;
+	indexes = RelationGetIndexList(rel);
+	foreach(lc, indexes)
+	{
+		HeapTuple	tuple = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(lfirst_oid(lc)));
+
+		if (!HeapTupleIsValid(tuple))
+			elog(ERROR, "cache lookup failed for index %u", lfirst_oid(lc));
+		if (!heap_attisnull(tuple, Anum_pg_index_indexprs, NULL) ||
+			!heap_attisnull(tuple, Anum_pg_index_indpred, NULL))
+			plain = false;
+		ReleaseSysCache(tuple);
+	}
+	list_free(indexes);
+	return plain;
+}
+
+static void
+resolve_history(void)
+{
+	Oid			nsp = get_namespace_oid("trovella", false);
+	Relation	rel;
+
+	history_seq = trovella_audit_sequence();
+	history = get_relname_relid("audit_history", nsp);
+	if (!OidIsValid(history))
+		elog(ERROR, "trovella.audit_history does not exist");
+	rel = table_open(history, AccessShareLock);
+	history_direct = writable_directly(rel);
+	table_close(rel, NoLock);
+}
+
+/* heap_insert and each index's insert, as CatalogTupleInsert() does. */
+static void
+insert_directly(Datum *values, bool *isnull)
+{
+	Relation	rel = table_open(history, RowExclusiveLock);
+	HeapTuple	tuple = heap_form_tuple(RelationGetDescr(rel), values, isnull);
+	TupleTableSlot *slot;
+	List	   *indexes;
+	ListCell   *lc;
+
+	simple_heap_insert(rel, tuple);
+	slot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsHeapTuple);
+	ExecStoreHeapTuple(tuple, slot, false);
+	indexes = RelationGetIndexList(rel);
+	foreach(lc, indexes)
+	{
+		Relation	index = index_open(lfirst_oid(lc), RowExclusiveLock);
+		IndexInfo  *info = BuildIndexInfo(index);
+		Datum		keys[INDEX_MAX_KEYS];
+		bool		keys_null[INDEX_MAX_KEYS];
+
+		if (info->ii_ReadyForInserts)
+		{
+			FormIndexDatum(info, slot, NULL, keys, keys_null);
+			index_insert(index, keys, keys_null, &tuple->t_self, rel,
+						 index->rd_index->indisunique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO,
+						 false, info);
+			trovella_index_insert_cleanup(index, info);
+		}
+		index_close(index, NoLock);
+	}
+	list_free(indexes);
+	ExecDropSingleTupleTableSlot(slot);
+	table_close(rel, NoLock);
+}
+
+static void
+insert_by_statement(FunctionCallInfo fcinfo, Datum *values, bool *isnull)
+{
+	Oid			argtypes[HISTORY_COLUMNS] = {INT8OID, UUIDOID, INT4OID, CHAROID, TEXTOID,
+		UUIDOID, TEXTOID, TEXTOID, XID8OID, TIMESTAMPTZOID, JSONBOID, JSONBOID, BYTEAOID};
+	char		nulls[HISTORY_COLUMNS];
+	OwnerSection section;
+	SpiSection	spi;
+
+	for (int i = 0; i < HISTORY_COLUMNS; i++)
+		nulls[i] = isnull[i] ? 'n' : ' ';
+	trovella_begin_owner_section(fcinfo, &section);
+	trovella_spi_connect(&spi);
+	if (SPI_execute_plan(trovella_keep_plan(&insert_plan,
+											"INSERT INTO trovella.audit_history"
+											" (seq, tenant_id, table_id, operation, row_key, user_id, role,"
+											" login_role, xact, at, old, new, hash)"
+											" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+											HISTORY_COLUMNS, argtypes),
+						 values, nulls, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not store an audit record");
+	trovella_spi_finish(&spi);
+	trovella_end_owner_section(&section);
+}
+
+void
+trovella_audit_store(FunctionCallInfo fcinfo, const AuditRecord *r)
+{
+	Datum		values[HISTORY_COLUMNS];
+	bool		isnull[HISTORY_COLUMNS];
+	bytea	   *hash = palloc(VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
+
+	trovella_audit_record_hash(r, (uint8 *) VARDATA(hash));
+	SET_VARSIZE(hash, VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
+	memset(isnull, 0, sizeof(isnull));
+
+	if (!OidIsValid(history))
+		resolve_history();
+	/* the lock before the number: see audit_seal.c */
+	LockRelationOid(history_seq, RowExclusiveLock);
+	values[0] = Int64GetDatum(nextval_internal(history_seq, false));
+	values[1] = UUIDPGetDatum(r->tenant_id ? r->tenant_id : &no_tenant);
+	values[2] = Int32GetDatum(r->table_id);
+	values[3] = CharGetDatum(r->operation);
+	values[4] = r->row_key ? PointerGetDatum(r->row_key) : (isnull[4] = true, (Datum) 0);
+	values[5] = r->user_id ? UUIDPGetDatum(r->user_id) : (isnull[5] = true, (Datum) 0);
+	values[6] = CStringGetTextDatum(r->role);
+	values[7] = CStringGetTextDatum(r->login_role);
+	values[8] = FullTransactionIdGetDatum(r->xact);
+	values[9] = TimestampTzGetDatum(r->at);
+	values[10] = r->old ? JsonbPGetDatum(r->old) : (isnull[10] = true, (Datum) 0);
+	values[11] = r->new ? JsonbPGetDatum(r->new) : (isnull[11] = true, (Datum) 0);
+	values[12] = PointerGetDatum(hash);
+
+	if (history_direct)
+		insert_directly(values, isnull);
+	else
+		insert_by_statement(fcinfo, values, isnull);
+}
