@@ -16,6 +16,8 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "commands/event_trigger.h"
+#include "nodes/parsenodes.h"
+#include "tcop/deparse_utility.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -39,7 +41,6 @@ static SPIPlanPtr registered_plan = NULL;
 static SPIPlanPtr members_plan = NULL;
 static SPIPlanPtr forget_plan = NULL;
 static SPIPlanPtr created_plan = NULL;
-static SPIPlanPtr is_registered_plan = NULL;
 
 /* The table, which the caller must own: 42P01, 42809, 42501 otherwise. */
 static Oid
@@ -346,18 +347,54 @@ trovella_audit_table_drop(PG_FUNCTION_ARGS)
 }
 
 /*
+ * The partition a command adds to a tree: CREATE TABLE ... PARTITION OF
+ * (the command's table) or ALTER TABLE ... ATTACH PARTITION (each one it
+ * attaches); InvalidOid for any other command (a restore's ALTER TABLE ...
+ * ADD CONSTRAINT, say, which must leave the triggers to the restore).
+ */
+static List *
+added_partitions(Oid objid, CollectedCommand *cmd)
+{
+	List	   *added = NIL;
+	ListCell   *lc;
+
+	if (cmd->type == SCT_Simple && cmd->parsetree != NULL &&
+		IsA(cmd->parsetree, CreateStmt) && ((CreateStmt *) cmd->parsetree)->partbound != NULL)
+		return list_make1_oid(objid);
+	if (cmd->type != SCT_AlterTable)
+		return NIL;
+	foreach(lc, cmd->d.alterTable.subcmds)
+	{
+		CollectedATSubcmd *sub = lfirst(lc);
+		AlterTableCmd *at = (AlterTableCmd *) sub->parsetree;
+		Oid			partition;
+
+		if (at == NULL || !IsA(at, AlterTableCmd) || at->subtype != AT_AttachPartition)
+			continue;
+		/* named as the statement named it: under the caller's search path */
+		partition = RangeVarGetRelid(((PartitionCmd *) at->def)->name, NoLock, true);
+		if (OidIsValid(partition))
+			added = lappend_oid(added, partition);
+	}
+	return added;
+}
+
+/*
  * After CREATE TABLE and ALTER TABLE: a partition created in or attached to
- * an audited tree gets its TRUNCATE trigger, which PostgreSQL does not
- * clone (the row trigger it does).  Run as whoever ran the statement,
- * who owns the partition.
+ * an audited tree gets its TRUNCATE trigger (and its partitions theirs),
+ * which PostgreSQL does not clone (the row trigger it does).  Run as
+ * whoever ran the statement, who owns the partition.
  */
 Datum
 trovella_audit_partitions(PG_FUNCTION_ARGS)
 {
 	SpiSection	spi;
-	SPITupleTable *tables;
+	MemoryContext outer = CurrentMemoryContext;
 	uint64		n;
-	Oid			argtypes[1] = {OIDOID};
+	Oid		   *objids;
+	CollectedCommand **cmds;
+	List	   *added = NIL;
+	ListCell   *lc;
 
 	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
 		ereport(ERROR,
@@ -365,32 +402,39 @@ trovella_audit_partitions(PG_FUNCTION_ARGS)
 				 errmsg("trovella: audit_partitions() must be an event trigger")));
 	trovella_spi_connect(&spi);
 	if (SPI_execute_plan(trovella_keep_plan(&created_plan,
-											"SELECT DISTINCT c.objid FROM pg_catalog.pg_event_trigger_ddl_commands() c"
+											"SELECT c.objid, c.command FROM pg_catalog.pg_event_trigger_ddl_commands() c"
 											" WHERE c.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
 											" AND c.objsubid OPERATOR(pg_catalog.=) 0",
 											0, NULL),
 						 NULL, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the event's commands");
-	tables = SPI_tuptable;
 	n = SPI_processed;
+	objids = MemoryContextAlloc(outer, sizeof(Oid) * (n + 1));
+	cmds = MemoryContextAlloc(outer, sizeof(CollectedCommand *) * (n + 1));
 	for (uint64 i = 0; i < n; i++)
 	{
 		bool		isnull;
-		Oid			relid = DatumGetObjectId(SPI_getbinval(tables->vals[i], tables->tupdesc, 1, &isnull));
-		char		relkind = get_rel_relkind(relid);
-		Datum		values[1] = {ObjectIdGetDatum(relid)};
-		bool		audited;
+		Datum		command;
 
-		if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE)
-			continue;
-		if (SPI_execute_plan(trovella_keep_plan(&is_registered_plan,
-												"SELECT 1 FROM trovella.audit_table t"
-												" WHERE t.enabled AND t.relid::pg_catalog.oid OPERATOR(pg_catalog.=) $1",
-												1, argtypes),
-							 values, NULL, true, 1) != SPI_OK_SELECT)
-			elog(ERROR, "could not read trovella.audit_table");
-		audited = SPI_processed > 0;
-		if (audited || OidIsValid(audited_ancestor(relid)))
+		objids[i] = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		command = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull);
+		/* the event's own memory: valid until the event ends */
+		cmds[i] = isnull ? NULL : (CollectedCommand *) DatumGetPointer(command);
+	}
+	trovella_spi_finish(&spi);
+	for (uint64 i = 0; i < n; i++)
+		if (cmds[i] != NULL)
+			added = list_concat(added, added_partitions(objids[i], cmds[i]));
+	if (added == NIL)
+		PG_RETURN_NULL();
+	trovella_spi_connect(&spi);
+	foreach(lc, added)
+	{
+		Oid			relid = lfirst_oid(lc);
+		char		relkind = get_rel_relkind(relid);
+
+		if ((relkind == RELKIND_RELATION || relkind == RELKIND_PARTITIONED_TABLE) &&
+			OidIsValid(audited_ancestor(relid)))
 			create_triggers(relid, false);
 	}
 	trovella_spi_finish(&spi);

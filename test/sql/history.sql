@@ -223,6 +223,19 @@ CREATE TABLE hist_event_2027 PARTITION OF hist_event FOR VALUES FROM ('2027-01-0
 SELECT trovella.enable_tenant_isolation('hist_event_2027');
 COMMIT;
 SELECT table_name, recording FROM trovella.audit_status WHERE table_name = 'hist_event'::regclass;
+-- one attached: the same
+BEGIN;
+CREATE TABLE hist_event_2028 (id int, tenant_id uuid NOT NULL, at date NOT NULL, PRIMARY KEY (id, at));
+ALTER TABLE hist_event ATTACH PARTITION hist_event_2028 FOR VALUES FROM ('2028-01-01') TO ('2029-01-01');
+COMMIT;
+SELECT tgname, tgparentid <> 0 AS cloned FROM pg_trigger WHERE tgrelid = 'hist_event_2028'::regclass ORDER BY tgname;
+SELECT table_name, recording FROM trovella.audit_status WHERE table_name = 'hist_event'::regclass;
+-- other ALTER TABLEs leave the triggers alone (a restore creates them
+-- itself, after its ALTER TABLE ... ADD CONSTRAINT)
+ALTER TABLE hist_event_2028 DISABLE TRIGGER trovella_audit_truncate;
+ALTER TABLE hist_event ADD CONSTRAINT hist_event_positive CHECK (id > 0);
+SELECT tgname, tgenabled FROM pg_trigger WHERE tgrelid = 'hist_event_2028'::regclass AND tgname = 'trovella_audit_truncate';
+ALTER TABLE hist_event_2028 ENABLE TRIGGER trovella_audit_truncate;
 BEGIN;
 SELECT trovella.with_tenant(:a);
 INSERT INTO hist_event_2026 VALUES (1, :a, '2026-05-01');
