@@ -1373,3 +1373,47 @@ END
 $$;
 COMMENT ON FUNCTION trovella.disable_soft_delete(regclass) IS
 'drops the trigger and the policies of enable_soft_delete; deleted_at and deleted_by stay, and the rows they mark are read again; the caller must own the table';
+
+-- health's audit check: a table audited but not recording (a trigger
+-- dropped or disabled, on it or a partition), and records left unsealed
+-- (no sealing job).
+CREATE FUNCTION trovella.audit_health()
+RETURNS TABLE (check_name text, status text, detail text)
+LANGUAGE plpgsql STABLE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	silent text;
+	audited bigint;
+	oldest timestamptz;
+BEGIN
+	check_name := 'audit';
+	SELECT count(*), string_agg(s.table_name::text, ', ' ORDER BY s.table_name::text) FILTER (WHERE NOT s.recording)
+	INTO audited, silent
+	FROM trovella.audit_status s WHERE s.enabled;
+	SELECT min(h.at) INTO oldest FROM trovella.audit_history h
+	WHERE h.seq > (SELECT coalesce(max(s.upto), 0) FROM trovella.audit_seal s);
+	IF silent IS NOT NULL THEN
+		status := 'problem';
+		detail := format('audited but not recording (a trigger dropped or disabled): %s; run trovella.enable_audit() on each', silent);
+	ELSIF oldest < now() - interval '1 hour' THEN
+		status := 'warning';
+		detail := format('records unsealed since %s: schedule SELECT trovella.audit_seal() (every minute)', oldest);
+	ELSE
+		status := 'ok';
+		detail := format('%s tables audited and recording', audited);
+	END IF;
+	RETURN NEXT;
+END
+$$;
+COMMENT ON FUNCTION trovella.audit_health() IS
+'trovella.health''s audit check: every audited table recording, no record left unsealed for more than an hour';
+REVOKE EXECUTE ON FUNCTION trovella.audit_health() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION trovella.audit_health() TO pg_monitor;
+
+CREATE OR REPLACE VIEW trovella.health AS
+SELECT * FROM trovella.health_checks()
+UNION ALL
+SELECT * FROM trovella.cluster_health()
+UNION ALL
+SELECT * FROM trovella.audit_health();

@@ -245,9 +245,13 @@ TRUNCATE hist_event_2027;
 -- a partition with its trigger disabled: not recording
 ALTER TABLE hist_event_2026 DISABLE TRIGGER trovella_audit;
 SELECT recording FROM trovella.audit_status WHERE table_name = 'hist_event'::regclass;
+RESET ROLE;
+SELECT status, detail FROM trovella.health WHERE check_name = 'audit';   -- the same judgement
+SET ROLE regress_hist_owner;
 SELECT trovella.enable_audit('hist_event');                    -- enables it again
 SELECT recording FROM trovella.audit_status WHERE table_name = 'hist_event'::regclass;
 RESET ROLE;
+SELECT status, detail FROM trovella.health WHERE check_name = 'audit';
 SELECT t.relid AS table_name, h.operation, h.row_key, h.tenant_id FROM trovella.audit_history h
 JOIN trovella.audit_table t ON t.id = h.table_id WHERE t.relid = 'hist_event'::regclass ORDER BY h.seq;
 
