@@ -132,11 +132,113 @@ export declare function richId(prefix: string, uuid: string): string;
 /** rich_id_to_uuid(): the uuid of a rich id with that prefix, or 22P02. */
 export declare function richIdToUuid(rich: string, expectedPrefix: string): string;
 
+/** What an audit record says was done to a row (TRUNCATE: to the whole table, with no row key). */
+export type AuditOperation = 'INSERT' | 'UPDATE' | 'DELETE' | 'TRUNCATE';
+
+/**
+ * A value as an audit record holds it, in JSON (to_jsonb): a timestamp or a
+ * date as its ISO text, a bigint as a number (exact up to 2^53), bytes as
+ * their \x hex text; numbers, strings, booleans and JSON as they are.
+ */
+export type AuditValue<T> =
+  T extends Date ? string :
+  T extends bigint ? number :
+  T extends Uint8Array ? string :
+  T;
+
+/**
+ * A row's columns in an audit record: all of them for an INSERT's new and
+ * a DELETE's old, only those it changed for an UPDATE's old and new.  For a
+ * Drizzle table, keyed by its properties (as its $inferSelect); else by the
+ * columns' names.
+ */
+export type AuditRow<Row> = { [K in keyof Row]?: AuditValue<Row[K]> };
+
+/** One record of trovella.audit_log, as history() and auditLog() return it. */
+export interface AuditRecord<Row = Record<string, unknown>> {
+  /**
+   * The record's number, as a decimal string (exact and JSON-safe; a
+   * bigint would not survive JSON.stringify): later records have larger
+   * numbers; compare with BigInt(seq).  auditLog's before takes it back.
+   */
+  seq: string;
+  /** the table's qualified name, kept after the table is dropped */
+  table: string;
+  operation: AuditOperation;
+  /**
+   * the row's key as the trigger wrote it: the key column's text, or for a
+   * key of several columns (the tenant column left out) a JSON array of
+   * their texts; null for a TRUNCATE
+   */
+  rowKey: string | null;
+  tenantId: string;
+  /** the sealed context's user; null when the change had none (a job, a migration) */
+  userId: string | null;
+  /** the role the change ran as (a SECURITY DEFINER function's owner, a SET ROLE) */
+  role: string;
+  /** the session's login role */
+  loginRole: string;
+  /** the writing transaction's id (xid8), as a decimal string */
+  xact: string;
+  /** the writing transaction's time */
+  at: Date;
+  /** DELETE: the row; UPDATE: the changed columns' old values; INSERT: null */
+  old: AuditRow<Row> | null;
+  /** INSERT: the row; UPDATE: the changed columns' new values; DELETE: null */
+  new: AuditRow<Row> | null;
+}
+
+/** A table as the audit readers take it: its name (as regclass reads it), or a Drizzle table. */
+export type AuditTable = string | { readonly $inferSelect: unknown };
+/** The row type of an AuditTable: a Drizzle table's $inferSelect. */
+export type AuditRowOf<T> = T extends { readonly $inferSelect: infer R } ? R : Record<string, unknown>;
+/** A key's value, written as PostgreSQL prints the key column (a numeric key's text: pass a string). */
+export type AuditKey = string | number | bigint;
+/**
+ * What the audit readers run in: the tx withTenant gave (node-postgres,
+ * postgres.js or Drizzle), or a client or Drizzle transaction of your own
+ * inside which trovella.with_tenant ran.
+ */
+export type AuditReader = { query: AnyFunction } | { unsafe: AnyFunction } | { execute: AnyFunction };
+
+export interface HistoryOptions {
+  /** the latest first (default: the oldest first) */
+  newestFirst?: boolean;
+  /** at most this many records */
+  limit?: number;
+}
+
+/**
+ * The audit records of one row, oldest first, in tx's tenant (a tenant reads
+ * only its own: another tenant's row has none; outside a tenant transaction
+ * the server refuses, 42501).  id: the key's value, or for a key of several
+ * columns (the tenant column left out) their values in the key's order.
+ * An unknown table rejects with 42P01.  Needs the extension at 0.5.0.
+ */
+export declare function history<Row = Record<string, unknown>>(tx: AuditReader, table: string,
+  id: AuditKey | readonly (AuditKey | null)[], options?: HistoryOptions): Promise<AuditRecord<Row>[]>;
+export declare function history<T extends { readonly $inferSelect: unknown }>(tx: AuditReader, table: T,
+  id: AuditKey | readonly (AuditKey | null)[], options?: HistoryOptions): Promise<AuditRecord<AuditRowOf<T>>[]>;
+
+export interface AuditLogOptions<T extends AuditTable = string> {
+  /** at most this many records (default 50) */
+  limit?: number;
+  /** only records numbered below this seq: the last seq of the page before */
+  before?: string | bigint | number;
+  /** only this table's records */
+  table?: T;
+}
+
+/** A page of tx's tenant's audit log: its latest records, newest first. */
+export declare function auditLog<T extends AuditTable = string>(tx: AuditReader, options?: AuditLogOptions<T>):
+  Promise<AuditRecord<AuditRowOf<T>>[]>;
+
 declare const trovella: {
   VERSION: typeof VERSION; REQUIRED: typeof REQUIRED; TrovellaError: typeof TrovellaError;
   withTenant: typeof withTenant; withUser: typeof withUser; authenticate: typeof authenticate;
   guardPool: typeof guardPool; checkDatabase: typeof checkDatabase; applySeeds: typeof applySeeds;
   uuidToUlid: typeof uuidToUlid; ulidToUuid: typeof ulidToUuid; ulidTime: typeof ulidTime;
   richId: typeof richId; richIdToUuid: typeof richIdToUuid;
+  history: typeof history; auditLog: typeof auditLog;
 };
 export default trovella;

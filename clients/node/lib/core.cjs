@@ -365,6 +365,7 @@ module.exports = {
   checkDatabase,
   applySeeds,
   ...require('./ids.cjs'),
+  ...require('./audit.cjs'),
 };
 // require('trovella').default is the package too, as its types say
 module.exports.default = module.exports;

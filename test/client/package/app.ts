@@ -5,9 +5,9 @@ import postgres from 'postgres';
 import postgres4 from 'postgres4';
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import { drizzle } from 'drizzle-orm/node-postgres';
-import { pgTable, text } from 'drizzle-orm/pg-core';
+import { pgTable, text, timestamp } from 'drizzle-orm/pg-core';
 import { withTenant, withUser, authenticate, checkDatabase, applySeeds, richId, richIdToUuid, guardPool,
-  TrovellaError, type DatabaseHealth, type Identity } from 'trovella';
+  TrovellaError, type DatabaseHealth, type Identity, history, auditLog, type AuditRecord, type AuditOperation } from 'trovella';
 import { softDeleteColumns, softDeletePolicy, standardColumns, tenantColumn, tenantPolicies, ulidPrimaryKey } from 'trovella/drizzle';
 
 export const projects = pgTable('projects', {
@@ -24,6 +24,14 @@ export const notes = pgTable('notes', {
   ...standardColumns(),
   ...softDeleteColumns(),
 }, () => [...tenantPolicies(), softDeletePolicy()]).enableRLS();
+
+// an audited table: its records typed by its columns
+export const tasks = pgTable('tasks', {
+  id: ulidPrimaryKey(),
+  tenantId: tenantColumn(),
+  title: text('title').notNull(),
+  dueAt: timestamp('due_at', { withTimezone: true }),
+}, () => tenantPolicies()).enableRLS();
 
 const pool = guardPool(new pg.Pool());
 const db = drizzle({ client: pool, schema: { projects } });
@@ -70,6 +78,34 @@ export async function main(): Promise<void> {
   const back: string = richIdToUuid(rich, 'project');
   const isOurs = (err: unknown): boolean => err instanceof TrovellaError && err.code === 'TROVELLA_VERSION';
   console.log(names, count, viaPostgres.length, mine, who, health.ok, seeds.applied, back, isOurs);
+
+  // the audit trail: a Drizzle table types the records by its $inferSelect
+  const taskHistory = await withTenant(db, tenant, null, (tx) => history(tx, tasks, note.id, { newestFirst: true }));
+  const last: AuditRecord<typeof tasks.$inferSelect> = taskHistory[0];
+  const op: AuditOperation = last.operation;
+  const seq: string = last.seq;
+  const at: Date = last.at;
+  const title: string | undefined = last.new?.title;
+  const dueText: string | null | undefined = last.old?.dueAt;   // a timestamp as the record's JSON holds it
+  // by name, with a row type of one's own, over node-postgres and postgres.js
+  const byName = await withTenant(pool, tenant, null, (tx) => history<{ id: number; name: string }>(tx, 'public.projects', 1));
+  const name: string | undefined = byName[0]?.new?.name;
+  const composite = await withTenant(sql, tenant, null, (tx) => history(tx, 'members', [7, 'ada']));
+  const page = await withTenant(db, tenant, null, (tx) => auditLog(tx, { limit: 20, before: last.seq, table: tasks }));
+  const pageTitle: string | undefined = page[0]?.new?.title;
+  const plainPage: AuditRecord[] = await withTenant(client, tenant, null, (tx) => auditLog(tx));
+  console.log(op, seq, at, title, dueText, name, composite.length, pageTitle, plainPage.length);
+  // @ts-expect-error seq is a decimal string, not a number
+  const seqNumber: number = last.seq;
+  // @ts-expect-error tasks has no such column
+  console.log(last.new?.nope, seqNumber);
+  // @ts-expect-error an audit record's timestamp is its JSON text, not a Date
+  const dueDate: Date | null | undefined = last.new?.dueAt;
+  // @ts-expect-error no operation of that name
+  const upsert: AuditOperation = 'UPSERT';
+  // @ts-expect-error a key is a string, a number or a bigint
+  await withTenant(pool, tenant, null, (tx) => history(tx, 'projects', { id: 1 }));
+  console.log(dueDate, upsert);
 
   // @ts-expect-error a tenant is a string (a uuid), not a number
   await withTenant(pool, 42, null, async () => 1);
