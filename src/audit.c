@@ -160,9 +160,38 @@ audited_relation(Relation rel)
 {
 	Oid			relid = RelationGetRelid(rel);
 	AuditedRelation *entry;
-	bool		found;
-	int32		table_id;
+	AuditedRelation found;
 	char	   *tenant_column;
+
+	if (audited != NULL)
+	{
+		entry = hash_search(audited, &relid, HASH_FIND, NULL);
+		if (entry != NULL)
+			return entry;
+	}
+
+	/*
+	 * Looked up whole before it is entered: each lookup below may process
+	 * invalidations, which empty the cache.
+	 */
+	memset(&found, 0, sizeof(found));
+	found.relid = relid;
+	if (!lookup_registration(rel, &found.table_id, &tenant_column))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("trovella: table %s is not audited",
+						RelationGetRelationName(rel)),
+				 errdetail("trovella.audit_row() records only tables trovella.enable_audit() was called on."),
+				 errhint("Drop the trigger, or call trovella.enable_audit() on the table.")));
+	found.tenant_att = InvalidAttrNumber;
+	if (tenant_column != NULL)
+	{
+		AttrNumber	att = get_attnum(relid, tenant_column);
+
+		if (att != InvalidAttrNumber && get_atttype(relid, att) == UUIDOID)
+			found.tenant_att = att;
+	}
+	find_key_columns(rel, &found);
 
 	if (audited == NULL)
 	{
@@ -173,29 +202,8 @@ audited_relation(Relation rel)
 		audited = hash_create("trovella audited relations", 32, &ctl,
 							  HASH_ELEM | HASH_BLOBS);
 	}
-	entry = hash_search(audited, &relid, HASH_FIND, NULL);
-	if (entry != NULL)
-		return entry;
-
-	if (!lookup_registration(rel, &table_id, &tenant_column))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("trovella: table %s is not audited",
-						RelationGetRelationName(rel)),
-				 errdetail("trovella.audit_row() records only tables trovella.enable_audit() was called on."),
-				 errhint("Drop the trigger, or call trovella.enable_audit() on the table.")));
-
-	entry = hash_search(audited, &relid, HASH_ENTER, &found);
-	entry->table_id = table_id;
-	entry->tenant_att = InvalidAttrNumber;
-	if (tenant_column != NULL)
-	{
-		AttrNumber	att = get_attnum(relid, tenant_column);
-
-		if (att != InvalidAttrNumber && get_atttype(relid, att) == UUIDOID)
-			entry->tenant_att = att;
-	}
-	find_key_columns(rel, entry);
+	entry = hash_search(audited, &relid, HASH_ENTER, NULL);
+	*entry = found;
 	return entry;
 }
 
@@ -386,7 +394,9 @@ trovella_audit_row(PG_FUNCTION_ARGS)
 	TriggerData *trigdata = audit_trigger_data(fcinfo, true);
 	Relation	rel = trigdata->tg_relation;
 	TupleDesc	desc = RelationGetDescr(rel);
-	AuditedRelation *entry = audited_relation(rel);
+	/* a copy: an invalidation processed below may empty the cache */
+	AuditedRelation audited_copy = *audited_relation(rel);
+	AuditedRelation *entry = &audited_copy;
 	HeapTuple	oldtuple = NULL;
 	HeapTuple	newtuple = NULL;
 	HeapTuple	keytuple;
@@ -444,7 +454,7 @@ Datum
 trovella_audit_truncate(PG_FUNCTION_ARGS)
 {
 	TriggerData *trigdata = audit_trigger_data(fcinfo, false);
-	AuditedRelation *entry = audited_relation(trigdata->tg_relation);
+	int32		table_id = audited_relation(trigdata->tg_relation)->table_id;
 	AuditRecord r;
 	pg_uuid_t	user;
 
@@ -453,7 +463,7 @@ trovella_audit_truncate(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("trovella: audit_truncate() must be a TRUNCATE trigger")));
 	r.operation = 'T';
-	r.table_id = entry->table_id;
+	r.table_id = table_id;
 	r.tenant_id = NULL;			/* every tenant's rows: the history of none */
 	r.row_key = NULL;
 	r.old = NULL;

@@ -132,11 +132,9 @@ trovella_audit_record_hash(const AuditRecord *r, uint8 digest[PG_SHA256_DIGEST_L
 void
 trovella_audit_store_forget(Oid relid)
 {
+	/* (an index of the history changed: insert_directly() looks each time) */
 	if (!OidIsValid(relid) || relid == history || relid == history_seq)
 		history = history_seq = InvalidOid;
-	else if (OidIsValid(history) && get_rel_relkind(relid) == RELKIND_INDEX &&
-			 IndexGetRelation(relid, true) == history)
-		history = InvalidOid;
 }
 
 /* Whether the history is laid out as this file writes it, plain indexes only. */
@@ -170,55 +168,87 @@ writable_directly(Relation rel)
 	return plain;
 }
 
+/*
+ * The history as resolved, into the caller's variables: taking a lock may
+ * process invalidations, which make this file forget what it keeps.
+ */
 static void
-resolve_history(void)
+resolve_history(Oid *relid, Oid *seq, bool *direct)
 {
-	Oid			nsp = get_namespace_oid("trovella", false);
 	Relation	rel;
 
-	history_seq = trovella_audit_sequence();
-	history = get_relname_relid("audit_history", nsp);
-	if (!OidIsValid(history))
+	if (OidIsValid(history))
+	{
+		*relid = history;
+		*seq = history_seq;
+		*direct = history_direct;
+		return;
+	}
+	*seq = trovella_audit_sequence();
+	*relid = get_relname_relid("audit_history", get_namespace_oid("trovella", false));
+	if (!OidIsValid(*relid))
 		elog(ERROR, "trovella.audit_history does not exist");
-	rel = table_open(history, AccessShareLock);
-	history_direct = writable_directly(rel);
+	rel = table_open(*relid, AccessShareLock);
+	*direct = writable_directly(rel);
 	table_close(rel, NoLock);
+	history = *relid;
+	history_seq = *seq;
+	history_direct = *direct;
 }
 
-/* heap_insert and each index's insert, as CatalogTupleInsert() does. */
-static void
-insert_directly(Datum *values, bool *isnull)
+/*
+ * heap_insert and each index's insert, as CatalogTupleInsert() does; false
+ * (and nothing written) if an index is not a plain one on columns, which
+ * only the executor can fill.
+ */
+static bool
+insert_directly(Oid relid, Datum *values, bool *isnull)
 {
-	Relation	rel = table_open(history, RowExclusiveLock);
-	HeapTuple	tuple = heap_form_tuple(RelationGetDescr(rel), values, isnull);
+	Relation	rel = table_open(relid, RowExclusiveLock);
+	List	   *index_oids = RelationGetIndexList(rel);
+	int			nindexes = list_length(index_oids);
+	Relation   *indexes = palloc(sizeof(Relation) * (nindexes + 1));
+	IndexInfo **infos = palloc(sizeof(IndexInfo *) * (nindexes + 1));
+	bool		plain = RelationGetDescr(rel)->natts == HISTORY_COLUMNS;
+	HeapTuple	tuple;
 	TupleTableSlot *slot;
-	List	   *indexes;
 	ListCell   *lc;
+	int			i = 0;
 
-	simple_heap_insert(rel, tuple);
-	slot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsHeapTuple);
-	ExecStoreHeapTuple(tuple, slot, false);
-	indexes = RelationGetIndexList(rel);
-	foreach(lc, indexes)
+	foreach(lc, index_oids)
 	{
-		Relation	index = index_open(lfirst_oid(lc), RowExclusiveLock);
-		IndexInfo  *info = BuildIndexInfo(index);
-		Datum		keys[INDEX_MAX_KEYS];
-		bool		keys_null[INDEX_MAX_KEYS];
-
-		if (info->ii_ReadyForInserts)
-		{
-			FormIndexDatum(info, slot, NULL, keys, keys_null);
-			index_insert(index, keys, keys_null, &tuple->t_self, rel,
-						 index->rd_index->indisunique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO,
-						 false, info);
-			trovella_index_insert_cleanup(index, info);
-		}
-		index_close(index, NoLock);
+		indexes[i] = index_open(lfirst_oid(lc), RowExclusiveLock);
+		infos[i] = BuildIndexInfo(indexes[i]);
+		if (infos[i]->ii_Expressions != NIL || infos[i]->ii_Predicate != NIL)
+			plain = false;
+		i++;
 	}
-	list_free(indexes);
-	ExecDropSingleTupleTableSlot(slot);
+	if (plain)
+	{
+		tuple = heap_form_tuple(RelationGetDescr(rel), values, isnull);
+		simple_heap_insert(rel, tuple);
+		slot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsHeapTuple);
+		ExecStoreHeapTuple(tuple, slot, false);
+		for (i = 0; i < nindexes; i++)
+		{
+			Datum		keys[INDEX_MAX_KEYS];
+			bool		keys_null[INDEX_MAX_KEYS];
+
+			if (!infos[i]->ii_ReadyForInserts)
+				continue;
+			FormIndexDatum(infos[i], slot, NULL, keys, keys_null);
+			index_insert(indexes[i], keys, keys_null, &tuple->t_self, rel,
+						 indexes[i]->rd_index->indisunique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO,
+						 false, infos[i]);
+			trovella_index_insert_cleanup(indexes[i], infos[i]);
+		}
+		ExecDropSingleTupleTableSlot(slot);
+	}
+	for (i = 0; i < nindexes; i++)
+		index_close(indexes[i], NoLock);
+	list_free(index_oids);
 	table_close(rel, NoLock);
+	return plain;
 }
 
 static void
@@ -252,16 +282,18 @@ trovella_audit_store(FunctionCallInfo fcinfo, const AuditRecord *r)
 	Datum		values[HISTORY_COLUMNS];
 	bool		isnull[HISTORY_COLUMNS];
 	bytea	   *hash = palloc(VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
+	Oid			relid;
+	Oid			seq;
+	bool		direct;
 
 	trovella_audit_record_hash(r, (uint8 *) VARDATA(hash));
 	SET_VARSIZE(hash, VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
 	memset(isnull, 0, sizeof(isnull));
 
-	if (!OidIsValid(history))
-		resolve_history();
+	resolve_history(&relid, &seq, &direct);
 	/* the lock before the number: see audit_seal.c */
-	LockRelationOid(history_seq, RowExclusiveLock);
-	values[0] = Int64GetDatum(nextval_internal(history_seq, false));
+	LockRelationOid(seq, RowExclusiveLock);
+	values[0] = Int64GetDatum(nextval_internal(seq, false));
 	values[1] = UUIDPGetDatum(r->tenant_id ? r->tenant_id : &no_tenant);
 	values[2] = Int32GetDatum(r->table_id);
 	values[3] = CharGetDatum(r->operation);
@@ -275,8 +307,6 @@ trovella_audit_store(FunctionCallInfo fcinfo, const AuditRecord *r)
 	values[11] = r->new ? JsonbPGetDatum(r->new) : (isnull[11] = true, (Datum) 0);
 	values[12] = PointerGetDatum(hash);
 
-	if (history_direct)
-		insert_directly(values, isnull);
-	else
+	if (!direct || !insert_directly(relid, values, isnull))
 		insert_by_statement(fcinfo, values, isnull);
 }
