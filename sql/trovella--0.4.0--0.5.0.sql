@@ -933,12 +933,11 @@ CREATE TABLE trovella.audit_table (
 	id integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
 	relid regclass UNIQUE,
 	name text NOT NULL,
-	tenant_column name,
 	enabled boolean NOT NULL DEFAULT true,
 	enabled_at timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
 COMMENT ON TABLE trovella.audit_table IS
-'the tables trovella.enable_audit was called on; relid is NULL once the table was dropped, name its last qualified name; a record''s tenant is its row''s tenant_column';
+'the tables trovella.enable_audit was called on; relid is NULL once the table was dropped, name its last qualified name';
 REVOKE ALL ON trovella.audit_table FROM PUBLIC;
 
 -- CACHE 1: trovella.audit_seal() takes every record numbered up to the
@@ -1082,6 +1081,31 @@ CREATE EVENT TRIGGER trovella_audit_table_drop ON sql_drop
 	WHEN TAG IN ('DROP TABLE', 'DROP SCHEMA', 'DROP OWNED')
 	EXECUTE FUNCTION trovella.audit_table_drop();
 
+-- A trigger of that name on the table: NULL if none, 'X' if it is not
+-- exactly the one enable_audit makes (another function, events, a WHEN
+-- clause, a column list, arguments: a look-alike), else its tgenabled.
+CREATE FUNCTION trovella.audit_trigger_state(tbl oid, trigger_name name)
+RETURNS "char"
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT CASE WHEN g.tgqual IS NULL AND g.tgnargs = 0
+	                 AND pg_catalog.cardinality(g.tgattr::pg_catalog.int2[]) = 0
+	                 AND CASE trigger_name
+	                         WHEN 'trovella_audit'
+	                         THEN g.tgfoid = 'trovella.audit_row()'::pg_catalog.regprocedure
+	                              AND g.tgtype = 29      -- AFTER INSERT OR UPDATE OR DELETE, FOR EACH ROW
+	                         WHEN 'trovella_audit_truncate'
+	                         THEN g.tgfoid = 'trovella.audit_truncate()'::pg_catalog.regprocedure
+	                              AND g.tgtype = 32      -- AFTER TRUNCATE, FOR EACH STATEMENT
+	                         ELSE false END
+	            THEN g.tgenabled ELSE 'X' END
+	FROM pg_catalog.pg_trigger g
+	WHERE g.tgrelid = tbl AND g.tgname = trigger_name
+$$;
+COMMENT ON FUNCTION trovella.audit_trigger_state(oid, name) IS
+'internal (trovella.audit_status, enable_audit): NULL without the trigger, ''X'' for one that is not exactly trovella''s, else its tgenabled';
+
 CREATE VIEW trovella.audit_status WITH (security_invoker = true) AS
 	SELECT t.relid AS table_name, t.name, t.enabled,
 	       t.enabled AND t.relid IS NOT NULL AND NOT EXISTS (
@@ -1089,13 +1113,12 @@ CREATE VIEW trovella.audit_status WITH (security_invoker = true) AS
 	           FROM (SELECT t.relid::pg_catalog.oid AS relid
 	                 UNION SELECT p.relid FROM pg_catalog.pg_partition_tree(t.relid) p) m,
 	                (VALUES ('trovella_audit'::pg_catalog.name), ('trovella_audit_truncate')) AS n(tgname)
-	           WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger g
-	                             WHERE g.tgrelid OPERATOR(pg_catalog.=) m.relid
-	                               AND g.tgname OPERATOR(pg_catalog.=) n.tgname
-	                               AND g.tgenabled OPERATOR(pg_catalog.=) ANY ('{O,A}'::pg_catalog."char"[]))) AS recording
+	           WHERE coalesce(trovella.audit_trigger_state(m.relid, n.tgname)
+	                          OPERATOR(pg_catalog.=) ANY ('{O,A}'::pg_catalog."char"[]), false)
+	                 IS NOT TRUE) AS recording
 	FROM trovella.audit_table t;
 COMMENT ON VIEW trovella.audit_status IS
-'each table trovella.enable_audit was called on, and whether its changes are being recorded (both triggers present and enabled on it and on every partition)';
+'each table trovella.enable_audit was called on, and whether its changes are being recorded (trovella''s two triggers, exactly as enable_audit made them, enabled on it and on every partition)';
 GRANT SELECT ON trovella.audit_status TO PUBLIC;
 
 -- PostgreSQL clones a row trigger to new partitions, not a TRUNCATE trigger.

@@ -10,9 +10,9 @@
  *
  * The trigger runs AFTER, so that a record is what happened: a row an
  * ON CONFLICT DO NOTHING skipped, or a BEFORE trigger cancelled, leaves
- * none.  The record's tenant is the row's (its tenant column), not the
- * context's: the history of a tenant's rows is that tenant's, whoever wrote
- * them (a migration, a job).
+ * none.  The record's tenant is the row's (the tenant column of a table
+ * trovella isolates), not the context's: the history of a tenant's rows is
+ * that tenant's, whoever wrote them (a migration, a job).
  */
 #include "postgres.h"
 
@@ -44,6 +44,7 @@
 #include "audit.h"
 #include "compat.h"
 #include "context.h"
+#include "policy_check.h"
 #include "statement.h"
 
 PG_FUNCTION_INFO_V1(trovella_audit_row);
@@ -85,7 +86,7 @@ trovella_audit_relcache(Oid relid)
 
 /* The registered table this relation is, or is a partition of. */
 static bool
-lookup_registration(Relation rel, int32 *table_id, char **tenant_column)
+lookup_registration(Relation rel, int32 *table_id)
 {
 	List	   *ancestors = get_partition_ancestors(RelationGetRelid(rel));
 	int			n = list_length(ancestors) + 1;
@@ -104,7 +105,7 @@ lookup_registration(Relation rel, int32 *table_id, char **tenant_column)
 
 	trovella_spi_connect(&spi);
 	if (SPI_execute_plan(trovella_keep_plan(&lookup_plan,
-											"SELECT t.id, t.tenant_column"
+											"SELECT t.id"
 											" FROM trovella.audit_table t"
 											" WHERE t.enabled"
 											" AND t.relid::pg_catalog.oid OPERATOR(pg_catalog.=) ANY ($1)"
@@ -116,12 +117,9 @@ lookup_registration(Relation rel, int32 *table_id, char **tenant_column)
 	if (SPI_processed == 1)
 	{
 		bool		isnull;
-		char	   *column;
 
 		*table_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
 												SPI_tuptable->tupdesc, 1, &isnull));
-		column = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-		*tenant_column = column ? MemoryContextStrdup(CurTransactionContext, column) : NULL;
 		found = true;
 	}
 	trovella_spi_finish(&spi);
@@ -161,7 +159,7 @@ audited_relation(Relation rel)
 	Oid			relid = RelationGetRelid(rel);
 	AuditedRelation *entry;
 	AuditedRelation found;
-	char	   *tenant_column;
+	PolicyCheckCache policies;
 
 	if (audited != NULL)
 	{
@@ -176,21 +174,22 @@ audited_relation(Relation rel)
 	 */
 	memset(&found, 0, sizeof(found));
 	found.relid = relid;
-	if (!lookup_registration(rel, &found.table_id, &tenant_column))
+	if (!lookup_registration(rel, &found.table_id))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("trovella: table %s is not audited",
 						RelationGetRelationName(rel)),
 				 errdetail("trovella.audit_row() records only tables trovella.enable_audit() was called on."),
 				 errhint("Drop the trigger, or call trovella.enable_audit() on the table.")));
-	found.tenant_att = InvalidAttrNumber;
-	if (tenant_column != NULL)
-	{
-		AttrNumber	att = get_attnum(relid, tenant_column);
-
-		if (att != InvalidAttrNumber && get_atttype(relid, att) == UUIDOID)
-			found.tenant_att = att;
-	}
+	/*
+	 * A record is the row's tenant's only where row-level security proves
+	 * the row is: in a table isolated by trovella, a role it binds writes
+	 * only its context's tenant's rows.  In any other table (one of the
+	 * writer's own) the column says whatever the writer put there, and the
+	 * record is of no tenant.
+	 */
+	memset(&policies, 0, sizeof(policies));
+	found.tenant_att = trovella_isolated_column(relid, &policies);
 	find_key_columns(rel, &found);
 
 	if (audited == NULL)

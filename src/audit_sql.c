@@ -11,7 +11,11 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/stratnum.h"
+#include "access/table.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/partition.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
@@ -23,6 +27,7 @@
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
@@ -41,6 +46,28 @@ static SPIPlanPtr registered_plan = NULL;
 static SPIPlanPtr members_plan = NULL;
 static SPIPlanPtr forget_plan = NULL;
 static SPIPlanPtr created_plan = NULL;
+
+/* Whether a table inherits, or is inherited from, other than as a partition. */
+static bool
+inheritance_relative(Oid relid)
+{
+	Relation	inherits = table_open(InheritsRelationId, AccessShareLock);
+	SysScanDesc scan;
+	ScanKeyData key;
+	HeapTuple	tuple;
+	bool		found = false;
+
+	/* children: no index on inhparent alone but the one led by it */
+	ScanKeyInit(&key, Anum_pg_inherits_inhparent, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(relid));
+	scan = systable_beginscan(inherits, InheritsParentIndexId, true, NULL, 1, &key);
+	while (!found && HeapTupleIsValid(tuple = systable_getnext(scan)))
+		found = !get_rel_relispartition(((Form_pg_inherits) GETSTRUCT(tuple))->inhrelid);
+	systable_endscan(scan);
+	table_close(inherits, AccessShareLock);
+	/* parents */
+	return found || (has_superclass(relid) && !get_rel_relispartition(relid));
+}
 
 /* The table, which the caller must own: 42P01, 42809, 42501 otherwise. */
 static Oid
@@ -66,6 +93,19 @@ audited_table_argument(FunctionCallInfo fcinfo, const char *function_name)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("trovella: %s cannot audit trovella's own table %s",
 						function_name, get_rel_name(relid))));
+	/* a session's own table, which no policy covers: its records would be its word alone */
+	if (get_rel_persistence(relid) == RELPERSISTENCE_TEMP)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("trovella: %s cannot audit temporary table %s",
+						function_name, get_rel_name(relid))));
+	if (inheritance_relative(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("trovella: %s cannot audit %s, which has inheritance parents or children",
+						function_name, get_rel_name(relid)),
+				 errdetail("PostgreSQL gives a child of INHERITS none of its parent's triggers: its rows would change unrecorded."),
+				 errhint("Use declarative partitioning.")));
 	return relid;
 }
 
@@ -76,27 +116,52 @@ qualified_name(Oid relid)
 									  get_rel_name(relid));
 }
 
+/* Whether enable_audit was called on the table (and not undone). */
+static bool
+is_audited(Oid relid)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+
+	if (SPI_execute_plan(trovella_keep_plan(&registered_plan,
+											"SELECT 1 FROM trovella.audit_table t"
+											" WHERE t.enabled AND t.relid::pg_catalog.oid OPERATOR(pg_catalog.=) $1",
+											1, argtypes),
+						 values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read trovella.audit_table");
+	return SPI_processed > 0;
+}
+
 /* The nearest ancestor of relid that is audited: InvalidOid if none. */
 static Oid
 audited_ancestor(Oid relid)
 {
-	Oid			argtypes[1] = {OIDOID};
-	Datum		values[1];
 	ListCell   *lc;
 
 	foreach(lc, get_partition_ancestors(relid))
-	{
-		values[0] = ObjectIdGetDatum(lfirst_oid(lc));
-		if (SPI_execute_plan(trovella_keep_plan(&registered_plan,
-												"SELECT 1 FROM trovella.audit_table t"
-												" WHERE t.enabled AND t.relid::pg_catalog.oid OPERATOR(pg_catalog.=) $1",
-												1, argtypes),
-							 values, NULL, true, 1) != SPI_OK_SELECT)
-			elog(ERROR, "could not read trovella.audit_table");
-		if (SPI_processed > 0)
+		if (is_audited(lfirst_oid(lc)))
 			return lfirst_oid(lc);
-	}
 	return InvalidOid;
+}
+
+/* The tables relid inherits from directly (partitions' parents included). */
+static List *
+inheritance_parents(Oid relid)
+{
+	Relation	inherits = table_open(InheritsRelationId, AccessShareLock);
+	SysScanDesc scan;
+	ScanKeyData key;
+	HeapTuple	tuple;
+	List	   *parents = NIL;
+
+	ScanKeyInit(&key, Anum_pg_inherits_inhrelid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(relid));
+	scan = systable_beginscan(inherits, InheritsRelidSeqnoIndexId, true, NULL, 1, &key);
+	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
+		parents = lappend_oid(parents, ((Form_pg_inherits) GETSTRUCT(tuple))->inhparent);
+	systable_endscan(scan);
+	table_close(inherits, AccessShareLock);
+	return parents;
 }
 
 /*
@@ -174,10 +239,8 @@ create_triggers(Oid relid, bool row_trigger)
 	uint64		n;
 
 	sql = psprintf("SELECT p.relid::pg_catalog.oid,"
-				   " (SELECT g.tgenabled FROM pg_catalog.pg_trigger g"
-				   "  WHERE g.tgrelid OPERATOR(pg_catalog.=) p.relid AND g.tgname OPERATOR(pg_catalog.=) 'trovella_audit'),"
-				   " (SELECT g.tgenabled FROM pg_catalog.pg_trigger g"
-				   "  WHERE g.tgrelid OPERATOR(pg_catalog.=) p.relid AND g.tgname OPERATOR(pg_catalog.=) 'trovella_audit_truncate')"
+				   " trovella.audit_trigger_state(p.relid, 'trovella_audit'),"
+				   " trovella.audit_trigger_state(p.relid, 'trovella_audit_truncate')"
 				   " FROM %s p", tree_sql(relid));
 	if (SPI_execute(sql, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the partition tree");
@@ -194,6 +257,12 @@ create_triggers(Oid relid, bool row_trigger)
 			char	   *truncate = SPI_getvalue(tuple, members->tupdesc, 3);
 			char	   *name = qualified_name(member);
 
+			/* a look-alike of the same name goes: the table's own, or PostgreSQL's clone of it */
+			if (row_trigger && member == relid && row != NULL && row[0] == 'X')
+			{
+				run_ddl(psprintf("DROP TRIGGER trovella_audit ON %s", table));
+				row = NULL;
+			}
 			if (!row_trigger)
 				;				/* a partition: PostgreSQL gave it its row trigger */
 			else if (row == NULL && member == relid)
@@ -202,8 +271,14 @@ create_triggers(Oid relid, bool row_trigger)
 								 " FOR EACH ROW EXECUTE FUNCTION trovella.audit_row()", table));
 				mark_reviewed("trovella_audit", table);
 			}
-			else if (row != NULL && row[0] != TRIGGER_FIRES_ON_ORIGIN && row[0] != TRIGGER_FIRES_ALWAYS)
+			else if (row != NULL && row[0] != 'X' &&
+					 row[0] != TRIGGER_FIRES_ON_ORIGIN && row[0] != TRIGGER_FIRES_ALWAYS)
 				run_ddl(psprintf("ALTER TABLE %s ENABLE TRIGGER trovella_audit", name));
+			if (truncate != NULL && truncate[0] == 'X')
+			{
+				run_ddl(psprintf("DROP TRIGGER trovella_audit_truncate ON %s", name));
+				truncate = NULL;
+			}
 			if (truncate == NULL)
 			{
 				run_ddl(psprintf("CREATE TRIGGER trovella_audit_truncate AFTER TRUNCATE ON %s"
@@ -238,31 +313,12 @@ drop_triggers(Oid relid)
 						 SPI_getvalue(members->vals[i], members->tupdesc, 1)));
 }
 
-/* The table's tenant column (trovella.tenant_column), if it has one of type uuid. */
-static Datum
-tenant_column(Oid relid, bool *isnull)
-{
-	const char *name = GetConfigOption("trovella.tenant_column", true, false);
-	AttrNumber	att;
-
-	*isnull = true;
-	if (name == NULL || name[0] == '\0')
-		return (Datum) 0;
-	att = get_attnum(relid, name);
-	if (att == InvalidAttrNumber || get_atttype(relid, att) != UUIDOID)
-		return (Datum) 0;
-	*isnull = false;
-	return CStringGetDatum(name);
-}
-
 Datum
 trovella_enable_audit(PG_FUNCTION_ARGS)
 {
 	Oid			relid = audited_table_argument(fcinfo, "enable_audit");
-	Oid			argtypes[3] = {OIDOID, TEXTOID, CSTRINGOID};
-	Datum		values[3];
-	char		nulls[3] = {' ', ' ', ' '};
-	bool		isnull;
+	Oid			argtypes[2] = {OIDOID, TEXTOID};
+	Datum		values[2];
 	Oid			relative;
 	OwnerSection section;
 	SpiSection	spi;
@@ -280,17 +336,13 @@ trovella_enable_audit(PG_FUNCTION_ARGS)
 
 	values[0] = ObjectIdGetDatum(relid);
 	values[1] = CStringGetTextDatum(qualified_name(relid));
-	values[2] = tenant_column(relid, &isnull);
-	if (isnull)
-		nulls[2] = 'n';
 	trovella_begin_owner_section(fcinfo, &section);
 	if (SPI_execute_plan(trovella_keep_plan(&register_plan,
-											"INSERT INTO trovella.audit_table (relid, name, tenant_column)"
-											" VALUES ($1::pg_catalog.oid::pg_catalog.regclass, $2, $3::pg_catalog.name)"
-											" ON CONFLICT (relid) DO UPDATE SET enabled = true,"
-											" name = excluded.name, tenant_column = excluded.tenant_column",
-											3, argtypes),
-						 values, nulls, false, 0) != SPI_OK_INSERT)
+											"INSERT INTO trovella.audit_table (relid, name)"
+											" VALUES ($1::pg_catalog.oid::pg_catalog.regclass, $2)"
+											" ON CONFLICT (relid) DO UPDATE SET enabled = true, name = excluded.name",
+											2, argtypes),
+						 values, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not register the table");
 	trovella_end_owner_section(&section);
 	trovella_spi_finish(&spi);
@@ -347,11 +399,58 @@ trovella_audit_table_drop(PG_FUNCTION_ARGS)
 }
 
 /*
+ * A table made to inherit from an audited table (or from one of its tree)
+ * would have its rows changed through the parent unrecorded: PostgreSQL
+ * gives an INHERITS child none of its parent's triggers.  Refused.
+ */
+static void
+refuse_audited_parent(Oid child)
+{
+	ListCell   *lc;
+
+	if (get_rel_relispartition(child))
+		return;
+	foreach(lc, inheritance_parents(child))
+	{
+		Oid			parent = lfirst_oid(lc);
+
+		if (is_audited(parent) || OidIsValid(audited_ancestor(parent)))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("trovella: %s cannot inherit from audited table %s",
+							get_rel_name(child), get_rel_name(parent)),
+					 errdetail("PostgreSQL gives a child of INHERITS none of its parent's triggers: its rows would change unrecorded."),
+					 errhint("Use declarative partitioning.")));
+	}
+}
+
+/*
  * The partition a command adds to a tree: CREATE TABLE ... PARTITION OF
  * (the command's table) or ALTER TABLE ... ATTACH PARTITION (each one it
  * attaches); InvalidOid for any other command (a restore's ALTER TABLE ...
  * ADD CONSTRAINT, say, which must leave the triggers to the restore).
  */
+/* Whether a command made its table inherit (INHERITS, ALTER TABLE ... INHERIT). */
+static bool
+added_inheritance(CollectedCommand *cmd)
+{
+	ListCell   *lc;
+
+	if (cmd->type == SCT_Simple && cmd->parsetree != NULL && IsA(cmd->parsetree, CreateStmt))
+		return ((CreateStmt *) cmd->parsetree)->inhRelations != NIL &&
+			((CreateStmt *) cmd->parsetree)->partbound == NULL;
+	if (cmd->type != SCT_AlterTable)
+		return false;
+	foreach(lc, cmd->d.alterTable.subcmds)
+	{
+		AlterTableCmd *at = (AlterTableCmd *) ((CollectedATSubcmd *) lfirst(lc))->parsetree;
+
+		if (at != NULL && IsA(at, AlterTableCmd) && at->subtype == AT_AddInherit)
+			return true;
+	}
+	return false;
+}
+
 static List *
 added_partitions(Oid objid, CollectedCommand *cmd)
 {
@@ -394,6 +493,7 @@ trovella_audit_partitions(PG_FUNCTION_ARGS)
 	Oid		   *objids;
 	CollectedCommand **cmds;
 	List	   *added = NIL;
+	List	   *inheritors = NIL;
 	ListCell   *lc;
 
 	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
@@ -424,10 +524,16 @@ trovella_audit_partitions(PG_FUNCTION_ARGS)
 	trovella_spi_finish(&spi);
 	for (uint64 i = 0; i < n; i++)
 		if (cmds[i] != NULL)
+		{
 			added = list_concat(added, added_partitions(objids[i], cmds[i]));
-	if (added == NIL)
+			if (added_inheritance(cmds[i]))
+				inheritors = lappend_oid(inheritors, objids[i]);
+		}
+	if (added == NIL && inheritors == NIL)
 		PG_RETURN_NULL();
 	trovella_spi_connect(&spi);
+	foreach(lc, inheritors)
+		refuse_audited_parent(lfirst_oid(lc));
 	foreach(lc, added)
 	{
 		Oid			relid = lfirst_oid(lc);

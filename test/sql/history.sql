@@ -175,6 +175,68 @@ DELETE FROM trovella.audit_history;                            -- 42501
 RESET ROLE;
 \set VERBOSITY default
 
+-- A table the writer makes up cannot put records into another tenant's
+-- history: a temporary table is refused; in a table trovella does not
+-- isolate, the tenant column says whatever the writer wrote, so its
+-- records are of no tenant
+SET ROLE regress_hist_app;
+CREATE TEMP TABLE hist_mine (id int PRIMARY KEY, tenant_id uuid);
+\set VERBOSITY sqlstate
+SELECT trovella.enable_audit('pg_temp.hist_mine');             -- 0A000
+\set VERBOSITY default
+DROP TABLE pg_temp.hist_mine;
+RESET ROLE;
+SET trovella.isolation_guard = off;
+SET ROLE regress_hist_stranger;
+CREATE TABLE hist_stranger (id int PRIMARY KEY, tenant_id uuid);
+SELECT trovella.enable_audit('hist_stranger');
+INSERT INTO hist_stranger VALUES (1, :b);
+RESET ROLE;
+SET trovella.isolation_guard = error;
+SELECT h.tenant_id, h.operation FROM trovella.audit_history h
+JOIN trovella.audit_table t ON t.id = h.table_id WHERE t.name = 'public.hist_stranger';
+SET ROLE regress_hist_app;
+BEGIN;
+SELECT trovella.with_tenant(:b, :bob);
+SELECT count(*) AS not_b FROM trovella.audit_log WHERE table_text = 'public.hist_stranger';
+COMMIT;
+RESET ROLE;
+DROP TABLE hist_stranger;
+
+-- Inheritance (not partitioning): a child of INHERITS gets none of its
+-- parent's triggers, so neither side may be audited
+SET ROLE regress_hist_owner;
+\set VERBOSITY sqlstate
+CREATE TABLE hist_legacy () INHERITS (hist_project);              -- 0A000
+BEGIN;
+CREATE TABLE hist_legacy (id int NOT NULL, tenant_id uuid NOT NULL, name text NOT NULL, budget numeric);
+SELECT trovella.enable_tenant_isolation('hist_legacy');
+COMMIT;
+ALTER TABLE hist_legacy INHERIT hist_project;                     -- 0A000
+CREATE TABLE hist_base (id int PRIMARY KEY, note text);
+CREATE TABLE hist_derived () INHERITS (hist_base);
+SELECT trovella.enable_audit('hist_base');                       -- 0A000
+SELECT trovella.enable_audit('hist_derived');                    -- 0A000
+\set VERBOSITY default
+DROP TABLE hist_legacy, hist_base, hist_derived;
+RESET ROLE;
+
+-- A look-alike of trovella's trigger (same name, a WHEN that never holds)
+-- is not recording, and enable_audit puts trovella's back
+SET ROLE regress_hist_owner;
+DROP TRIGGER trovella_audit ON hist_project;
+CREATE TRIGGER trovella_audit AFTER INSERT OR UPDATE OR DELETE ON hist_project
+	FOR EACH ROW WHEN (false) EXECUTE FUNCTION trovella.audit_row();
+COMMENT ON TRIGGER trovella_audit ON hist_project IS 'trovella: reviewed';
+SELECT recording FROM trovella.audit_status WHERE table_name = 'hist_project'::regclass;
+RESET ROLE;
+SELECT status FROM trovella.health WHERE check_name = 'audit';
+SET ROLE regress_hist_owner;
+SELECT trovella.enable_audit('hist_project');
+SELECT recording FROM trovella.audit_status WHERE table_name = 'hist_project'::regclass;
+SELECT tgqual IS NULL AS no_when FROM pg_trigger WHERE tgrelid = 'hist_project'::regclass AND tgname = 'trovella_audit';
+RESET ROLE;
+
 -- TRUNCATE is recorded, in the history of no tenant
 SET ROLE regress_hist_owner;
 CREATE TABLE hist_scratch (id int PRIMARY KEY, note text);
