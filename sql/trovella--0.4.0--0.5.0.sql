@@ -1018,7 +1018,8 @@ CREATE VIEW trovella.audit_log WITH (security_invoker = true) AS
 	       t.relid AS table_name,
 	       t.name AS table_text,
 	       CASE h.operation WHEN 'I' THEN 'INSERT' WHEN 'U' THEN 'UPDATE'
-	                        WHEN 'D' THEN 'DELETE' WHEN 'T' THEN 'TRUNCATE' END AS operation,
+	                        WHEN 'D' THEN 'DELETE' WHEN 'T' THEN 'TRUNCATE'
+	                        WHEN 'A' THEN 'AUDIT' END AS operation,
 	       h.row_key, h.tenant_id, h.user_id, h.role, h.login_role, h.xact, h.at,
 	       h.old, h.new
 	FROM trovella.audit_history h
@@ -1440,3 +1441,26 @@ UNION ALL
 SELECT * FROM trovella.cluster_health()
 UNION ALL
 SELECT * FROM trovella.audit_health();
+
+-- The history of the recording itself: a statement that may change
+-- whether an audited table is recorded (its triggers enabled, disabled,
+-- made, altered, dropped; enable_audit, disable_audit) leaves a record of
+-- no tenant, operation AUDIT, with whether the table is recorded after it.
+CREATE FUNCTION trovella.audit_watch()
+RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'trovella_audit_watch'
+LANGUAGE C;
+COMMENT ON FUNCTION trovella.audit_watch() IS
+'event trigger function: records, in the history of no tenant, a change of an audited table''s triggers';
+CREATE EVENT TRIGGER trovella_audit_watch ON ddl_command_end
+	WHEN TAG IN ('ALTER TABLE', 'CREATE TRIGGER', 'ALTER TRIGGER')
+	EXECUTE FUNCTION trovella.audit_watch();
+CREATE FUNCTION trovella.audit_watch_drop()
+RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'trovella_audit_watch_drop'
+LANGUAGE C;
+COMMENT ON FUNCTION trovella.audit_watch_drop() IS
+'event trigger function: records, in the history of no tenant, the drop of an audited table''s trigger';
+CREATE EVENT TRIGGER trovella_audit_watch_drop ON sql_drop
+	WHEN TAG IN ('DROP TRIGGER')
+	EXECUTE FUNCTION trovella.audit_watch_drop();

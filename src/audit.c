@@ -359,16 +359,6 @@ same_tenant(const pg_uuid_t *a, const pg_uuid_t *b)
 	return memcmp(a, b, UUID_LEN) == 0;
 }
 
-/* Who acts: what a client cannot set. */
-static void
-attribute(AuditRecord *r, pg_uuid_t *user)
-{
-	r->user_id = trovella_current_user(user) ? user : NULL;
-	r->role = GetUserNameFromId(GetUserId(), false);
-	r->login_role = GetUserNameFromId(GetSessionUserId(), false);
-	r->xact = GetTopFullTransactionId();
-	r->at = GetCurrentStatementStartTimestamp();
-}
 
 static TriggerData *
 audit_trigger_data(FunctionCallInfo fcinfo, bool row_level)
@@ -429,7 +419,7 @@ trovella_audit_row(PG_FUNCTION_ARGS)
 	r.new = newtuple ? row_jsonb(newtuple, desc) : NULL;
 	if (r.old && r.new)
 		keep_changed(&r.old, &r.new);
-	attribute(&r, &user);
+	trovella_audit_attribute(&r, &user);
 
 	/* a row moved to another tenant is in both tenants' history */
 	if (oldtuple)
@@ -467,7 +457,7 @@ trovella_audit_truncate(PG_FUNCTION_ARGS)
 	r.row_key = NULL;
 	r.old = NULL;
 	r.new = NULL;
-	attribute(&r, &user);
+	trovella_audit_attribute(&r, &user);
 	trovella_audit_store(fcinfo, &r);
 	return PointerGetDatum(NULL);
 }

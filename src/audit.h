@@ -40,6 +40,15 @@ extern void trovella_audit_record_hash(const AuditRecord *record,
 /* trovella.audit_seq: the records' numbers, and the lock their writers hold. */
 extern Oid	trovella_audit_sequence(void);
 
+/* Who acts, what a client cannot set: the context's user, the roles, the transaction, the time. */
+extern void trovella_audit_attribute(AuditRecord *record, pg_uuid_t *user);
+
+/*
+ * A change of whether a table is recorded (its triggers enabled, disabled,
+ * dropped, made; audit_watch.c): a record of no tenant, operation 'A'.
+ */
+extern void trovella_audit_record_status(FunctionCallInfo fcinfo, Oid relid, const char *command);
+
 /* Write a record, numbered, with its hash (audit_store.c). */
 extern void trovella_audit_store(FunctionCallInfo fcinfo, const AuditRecord *record);
 extern void trovella_audit_store_forget(Oid relid);

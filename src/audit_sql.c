@@ -32,6 +32,7 @@
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
+#include "audit.h"
 #include "compat.h"
 #include "statement.h"
 
@@ -346,6 +347,7 @@ trovella_enable_audit(PG_FUNCTION_ARGS)
 		elog(ERROR, "could not register the table");
 	trovella_end_owner_section(&section);
 	trovella_spi_finish(&spi);
+	trovella_audit_record_status(fcinfo, relid, "enable_audit");
 	PG_RETURN_VOID();
 }
 
@@ -369,6 +371,7 @@ trovella_disable_audit(PG_FUNCTION_ARGS)
 		elog(ERROR, "could not unregister the table");
 	trovella_end_owner_section(&section);
 	trovella_spi_finish(&spi);
+	trovella_audit_record_status(fcinfo, relid, "disable_audit");
 	PG_RETURN_VOID();
 }
 

@@ -33,7 +33,12 @@
 #include "utils/syscache.h"
 #include "utils/xid8.h"
 
+#include "access/xact.h"
+#include "miscadmin.h"
+#include "utils/timestamp.h"
+
 #include "audit.h"
+#include "context.h"
 #include "citus.h"
 #include "compat.h"
 #include "statement.h"
@@ -274,6 +279,17 @@ insert_by_statement(FunctionCallInfo fcinfo, Datum *values, bool *isnull)
 		elog(ERROR, "could not store an audit record");
 	trovella_spi_finish(&spi);
 	trovella_end_owner_section(&section);
+}
+
+/* Who acts: what a client cannot set. */
+void
+trovella_audit_attribute(AuditRecord *r, pg_uuid_t *user)
+{
+	r->user_id = trovella_current_user(user) ? user : NULL;
+	r->role = GetUserNameFromId(GetUserId(), false);
+	r->login_role = GetUserNameFromId(GetSessionUserId(), false);
+	r->xact = GetTopFullTransactionId();
+	r->at = GetCurrentStatementStartTimestamp();
 }
 
 void

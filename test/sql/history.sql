@@ -237,6 +237,17 @@ SELECT recording FROM trovella.audit_status WHERE table_name = 'hist_project'::r
 SELECT tgqual IS NULL AS no_when FROM pg_trigger WHERE tgrelid = 'hist_project'::regclass AND tgname = 'trovella_audit';
 RESET ROLE;
 
+-- Turning recording off and on again is itself in the history (of no
+-- tenant, for the operators): the gap shows
+SET ROLE regress_hist_owner;
+ALTER TABLE hist_project DISABLE TRIGGER trovella_audit;
+ALTER TABLE hist_project ENABLE TRIGGER trovella_audit;
+ALTER TRIGGER trovella_audit ON hist_project RENAME TO quiet;
+ALTER TRIGGER quiet ON hist_project RENAME TO trovella_audit;
+RESET ROLE;
+SELECT operation, tenant_id, role, new->>'command' AS command, new->'recording' AS recording
+FROM trovella.audit_log WHERE operation = 'AUDIT' AND table_text = 'public.hist_project' ORDER BY seq;
+
 -- TRUNCATE is recorded, in the history of no tenant
 SET ROLE regress_hist_owner;
 CREATE TABLE hist_scratch (id int PRIMARY KEY, note text);
@@ -315,7 +326,7 @@ SELECT recording FROM trovella.audit_status WHERE table_name = 'hist_event'::reg
 RESET ROLE;
 SELECT status, detail FROM trovella.health WHERE check_name = 'audit';
 SELECT t.relid AS table_name, h.operation, h.row_key, h.tenant_id FROM trovella.audit_history h
-JOIN trovella.audit_table t ON t.id = h.table_id WHERE t.relid = 'hist_event'::regclass ORDER BY h.seq;
+JOIN trovella.audit_table t ON t.id = h.table_id WHERE t.relid = 'hist_event'::regclass AND h.operation <> 'A' ORDER BY h.seq;
 
 -- Tamper evidence: seal, hand out the head, verify
 SET ROLE regress_hist_ops;
@@ -408,7 +419,7 @@ SELECT tgname FROM pg_trigger WHERE tgrelid = 'hist_scratch'::regclass;
 DROP TABLE hist_scratch;
 RESET ROLE;
 SELECT table_name, name, enabled FROM trovella.audit_status WHERE name = 'public.hist_scratch';
-SELECT operation, table_name, table_text FROM trovella.audit_log
+SELECT operation, table_name, table_text, new->>'command' AS command FROM trovella.audit_log
 WHERE table_text = 'public.hist_scratch' ORDER BY seq;
 
 RESET trovella.isolation_guard;
