@@ -995,6 +995,10 @@ COMMENT ON TABLE trovella.audit_seal IS
 REVOKE ALL ON trovella.audit_seal FROM PUBLIC;
 
 SELECT pg_catalog.pg_extension_config_dump('trovella.audit_table', '');
+-- its identity's sequence too: restored without it, the numbering starts
+-- again at 1 and enable_audit() of a table new since the restore fails
+-- (23505) on a restored table's id
+SELECT pg_catalog.pg_extension_config_dump('trovella.audit_table_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('trovella.audit_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('trovella.audit_history', '');
 SELECT pg_catalog.pg_extension_config_dump('trovella.audit_seal', '');

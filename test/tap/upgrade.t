@@ -9,7 +9,7 @@ cd "$(dirname "$0")/../.."
 # every released version reached by an upgrade script, besides the oldest
 later_released=$(grep -v '^#' sql/RELEASED | awk 'NF == 2 { print $2 }' |
 	sed -nE 's/^trovella--[0-9.]+--([0-9.]+)\.sql$/\1/p')
-plan $((22 + 4 * $(printf '%s\n' "$later_released" | grep -c .)))
+plan $((24 + 5 * $(printf '%s\n' "$later_released" | grep -c .)))
 
 OLD=trovella_upgrade_old
 NEW=trovella_upgrade_fresh
@@ -78,6 +78,16 @@ DB=$OLD q -c "CREATE TABLE org_member (organization_id uuid NOT NULL, user_id uu
 is "$(DB=$OLD as_app -c "BEGIN" -c "SELECT trovella.with_tenant('$A', '$U')" | tail -n 1)" "ERROR 42501" \
 	"after the update a registered membership table is checked (0.3.0)"
 
+# the audit trail (0.5.0) on a table isolated before the update, the
+# guard in error: enabled, recording, a write recorded and sealed
+is "$(DB=$OLD q -c "SET trovella.isolation_guard = error" -c "SELECT FROM trovella.enable_audit('docs')" \
+	-c "INSERT INTO docs (tenant_id, body) VALUES ('$A', 'a3')" \
+	-c "SELECT (SELECT recording FROM trovella.audit_status WHERE table_name = 'docs'::regclass) || ' ' ||
+	           (SELECT count(*) FROM trovella.audit_log WHERE table_name = 'docs'::regclass AND new->>'body' = 'a3')" \
+	-c "SELECT trovella.audit_seal() > 0" -c "SELECT ok FROM trovella.audit_verify('$A')" | paste -sd '|')" \
+	"true 1|t|t" "after the update enable_audit() records the table, and the record seals and verifies"
+DB=$OLD q -c "DELETE FROM docs WHERE body = 'a3'" >/dev/null
+
 # Object for object, the updated database equals a fresh install.
 DB=$NEW q -c "CREATE EXTENSION trovella" >/dev/null
 old_catalog=$(DB=$OLD q -f test/upgrade/catalog.sql)
@@ -92,6 +102,12 @@ ok $([ "$(printf '%s\n' "$new_catalog" | grep -c '^event trigger|trovella_isolat
 	"the comparison covers the DROP POLICY event trigger (0.3.0)"
 ok $([ "$(printf '%s\n' "$new_catalog" | grep -c '^function|')" -ge 30 ]; echo $?) \
 	"the comparison covers every function"
+# the audit trail's objects (0.5.0): its tables, sequences (CACHE 1: the
+# seal's rule), policies, event triggers, and what pg_dump dumps with them
+is "$(printf '%s\n' "$new_catalog" | grep -cE '^(relation\|trovella\.audit_(history|seal|table|log|status)\||sequence\|trovella\.audit_(seq|table_id_seq)\|.* 1$|policy\|trovella\.audit_history\.|event trigger\|trovella_audit_(table_drop|partitions)\|)')|$(
+	printf '%s\n' "$new_catalog" | grep '^extension|' | grep -o 'trovella\.audit_[a-z_]*' | sort | paste -sd ' ')" \
+	"12|trovella.audit_history trovella.audit_seal trovella.audit_seq trovella.audit_table trovella.audit_table_id_seq" \
+	"the comparison covers the audit trail's tables, sequences, policies, event triggers and dumped tables"
 
 # pg_dump and restore of the populated, updated database.
 dump="${TMPDIR:-/tmp}/trovella_upgrade.$$.sql"
@@ -135,6 +151,13 @@ for version in $later_released; do
 	DB=trovella_upgrade_from q -c "SELECT trovella.stop_membership()" -c "DROP TABLE m" >/dev/null
 	is "$(diff <(DB=trovella_upgrade_from q -f test/upgrade/catalog.sql) <(printf '%s\n' "$new_catalog"))" "" \
 		"updated from $version, it equals a fresh install object for object"
+	is "$(DB=trovella_upgrade_from q -c "SET trovella.isolation_guard = error" \
+		-c "BEGIN" -c "CREATE TABLE au (id int PRIMARY KEY, tenant_id uuid NOT NULL)" -c "CREATE INDEX ON au (tenant_id)" \
+		-c "SELECT trovella.enable_tenant_isolation('au')" -c "SELECT trovella.enable_audit('au')" -c "COMMIT" \
+		-c "INSERT INTO au VALUES (1, '$A')" \
+		-c "SELECT recording || ' ' || (SELECT count(*) FROM trovella.audit_log WHERE table_name = 'au'::regclass AND operation = 'INSERT')
+		    FROM trovella.audit_status WHERE table_name = 'au'::regclass" 2>&1 | tail -n 1)" "true 1" \
+		"updated from $version, enable_audit() records a table"
 	dropdb trovella_upgrade_from
 done
 

@@ -43,8 +43,16 @@ SELECT kind, identity, detail FROM (
 	SELECT 'constraint', conrelid::regclass || '.' || conname, pg_get_constraintdef(oid)
 	FROM pg_constraint WHERE connamespace = 'trovella'::regnamespace
 	UNION ALL
-	SELECT 'policy', p.polrelid::regclass || '.' || p.polname, pg_get_expr(p.polqual, p.polrelid)
+	SELECT 'policy', p.polrelid::regclass || '.' || p.polname,
+	       concat_ws(' | ', p.polcmd, p.polpermissive, p.polroles::regrole[]::text,
+	                 pg_get_expr(p.polwithcheck, p.polrelid), pg_get_expr(p.polqual, p.polrelid))
 	FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid
+	WHERE c.relnamespace = 'trovella'::regnamespace
+	UNION ALL
+	SELECT 'sequence', s.seqrelid::regclass::text,
+	       concat_ws(' ', format_type(s.seqtypid, NULL), s.seqstart, s.seqincrement, s.seqmax, s.seqmin,
+	                 s.seqcycle, s.seqcache)
+	FROM pg_sequence s JOIN pg_class c ON c.oid = s.seqrelid
 	WHERE c.relnamespace = 'trovella'::regnamespace
 	UNION ALL
 	SELECT 'event trigger', evtname,
