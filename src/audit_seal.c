@@ -270,12 +270,15 @@ trovella_audit_head(PG_FUNCTION_ARGS)
 	bytea	   *digest;
 	int64		seal_no;
 	char	   *head = NULL;
+	MemoryContext outer = CurrentMemoryContext;
 
 	trovella_begin_owner_section(fcinfo, &section);
 	trovella_spi_connect(&spi);
 	seal_no = last_seal(tenant, &digest);
+	/* in the caller's memory: SPI's goes at trovella_spi_finish() */
 	if (seal_no > 0)
-		head = psprintf(HEAD_PREFIX "%s:" INT64_FORMAT ":%s", uuid_text(tenant), seal_no, hex(digest));
+		head = MemoryContextStrdup(outer, psprintf(HEAD_PREFIX "%s:" INT64_FORMAT ":%s",
+												   uuid_text(tenant), seal_no, hex(digest)));
 	trovella_spi_finish(&spi);
 	trovella_end_owner_section(&section);
 	if (head == NULL)
@@ -295,6 +298,7 @@ typedef struct Seal
 /* What audit_verify() found: the first problem wins. */
 typedef struct Verdict
 {
+	MemoryContext memory;		/* the caller's, which outlives SPI's */
 	int64		seals;
 	int64		records;
 	int64		unsealed;
@@ -310,7 +314,7 @@ found(Verdict *v, int64 seal_no, int64 seq, char *problem)
 		return;
 	v->broken_seal = seal_no;
 	v->broken_seq = seq;
-	v->problem = problem;
+	v->problem = MemoryContextStrdup(v->memory, problem);
 }
 
 static Seal *
@@ -518,6 +522,7 @@ trovella_audit_verify(PG_FUNCTION_ARGS)
 
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
+	v.memory = CurrentMemoryContext;
 	if (!PG_ARGISNULL(1))
 		parse_head(text_to_cstring(PG_GETARG_TEXT_PP(1)), tenant, &head_seal, &head_digest);
 
