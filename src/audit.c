@@ -262,19 +262,19 @@ keep_changed(Jsonb **old, Jsonb **new)
 {
 	JsonbIterator *oi = JsonbIteratorInit(&(*old)->root);
 	JsonbIterator *ni = JsonbIteratorInit(&(*new)->root);
-	JsonbParseState *os = NULL;
-	JsonbParseState *ns = NULL;
+	TrovellaJsonbBuild os;
+	TrovellaJsonbBuild ns;
 	JsonbValue	ok;
 	JsonbValue	nk;
 	JsonbValue	ov;
 	JsonbValue	nv;
-	JsonbValue *oresult;
-	JsonbValue *nresult;
 
+	memset(&os, 0, sizeof(os));
+	memset(&ns, 0, sizeof(ns));
 	(void) JsonbIteratorNext(&oi, &ov, true);	/* the object's start */
 	(void) JsonbIteratorNext(&ni, &nv, true);
-	(void) pushJsonbValue(&os, WJB_BEGIN_OBJECT, NULL);
-	(void) pushJsonbValue(&ns, WJB_BEGIN_OBJECT, NULL);
+	trovella_jsonb_push(&os, WJB_BEGIN_OBJECT, NULL);
+	trovella_jsonb_push(&ns, WJB_BEGIN_OBJECT, NULL);
 	while (JsonbIteratorNext(&oi, &ok, true) == WJB_KEY &&
 		   JsonbIteratorNext(&ni, &nk, true) == WJB_KEY)
 	{
@@ -284,15 +284,15 @@ keep_changed(Jsonb **old, Jsonb **new)
 			return;				/* not one relation's rows: keep both whole */
 		if (same_value(&ov, &nv))
 			continue;
-		(void) pushJsonbValue(&os, WJB_KEY, &ok);
-		(void) pushJsonbValue(&os, WJB_VALUE, &ov);
-		(void) pushJsonbValue(&ns, WJB_KEY, &nk);
-		(void) pushJsonbValue(&ns, WJB_VALUE, &nv);
+		trovella_jsonb_push(&os, WJB_KEY, &ok);
+		trovella_jsonb_push(&os, WJB_VALUE, &ov);
+		trovella_jsonb_push(&ns, WJB_KEY, &nk);
+		trovella_jsonb_push(&ns, WJB_VALUE, &nv);
 	}
-	oresult = pushJsonbValue(&os, WJB_END_OBJECT, NULL);
-	nresult = pushJsonbValue(&ns, WJB_END_OBJECT, NULL);
-	*old = JsonbValueToJsonb(oresult);
-	*new = JsonbValueToJsonb(nresult);
+	trovella_jsonb_push(&os, WJB_END_OBJECT, NULL);
+	trovella_jsonb_push(&ns, WJB_END_OBJECT, NULL);
+	*old = JsonbValueToJsonb(os.result);
+	*new = JsonbValueToJsonb(ns.result);
 }
 
 /*

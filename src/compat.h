@@ -294,4 +294,27 @@ trovella_index_insert_cleanup(Relation index, struct IndexInfo *info)
 #endif
 }
 
+/*
+ * 19 builds a jsonb value through a JsonbInState (pushJsonbValue() returns
+ * nothing; the value is the state's result), no longer through a
+ * JsonbParseState pointer whose last push returns the value.  Zero the
+ * state, push, then take the result.
+ */
+#include "utils/jsonb.h"
+#if PG_VERSION_NUM >= 190000
+typedef JsonbInState TrovellaJsonbBuild;
+#define trovella_jsonb_push(build, seq, val)	pushJsonbValue((build), (seq), (val))
+#else
+typedef struct TrovellaJsonbBuild
+{
+	JsonbParseState *parse;
+	JsonbValue *result;
+} TrovellaJsonbBuild;
+static inline void
+trovella_jsonb_push(TrovellaJsonbBuild *build, JsonbIteratorToken seq, JsonbValue *val)
+{
+	build->result = pushJsonbValue(&build->parse, seq, val);
+}
+#endif
+
 #endif							/* TROVELLA_COMPAT_H */
