@@ -1468,3 +1468,140 @@ COMMENT ON FUNCTION trovella.audit_watch_drop() IS
 CREATE EVENT TRIGGER trovella_audit_watch_drop ON sql_drop
 	WHEN TAG IN ('DROP TRIGGER')
 	EXECUTE FUNCTION trovella.audit_watch_drop();
+
+------------------------------------------------------------------------
+-- Standard columns and soft delete, from an outside attack (h-cols2):
+-- PostgreSQL gives a child of INHERITS (not a partition) none of its
+-- parent's row triggers, and reads through the parent apply the parent's
+-- policies only: its rows changed through the parent would keep what the
+-- client sends in created_*, and a DELETE would remove them.  A table with
+-- INHERITS parents or children is refused (0A000), and so is making a
+-- table inherit from one of trovella's tables (as the audit trail does).
+------------------------------------------------------------------------
+
+-- STABLE: reads the catalog.  The tables tbl inherits from or is inherited
+-- by, other than as a partition of, or parent of, a partitioned table.
+CREATE FUNCTION trovella.inheritance_relatives(tbl regclass)
+RETURNS SETOF regclass
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT i.inhrelid::regclass FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+	WHERE i.inhparent = tbl AND NOT c.relispartition
+	UNION ALL
+	SELECT i.inhparent::regclass FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+	WHERE i.inhrelid = tbl AND NOT c.relispartition
+$$;
+COMMENT ON FUNCTION trovella.inheritance_relatives(regclass) IS
+'the tables the table inherits from, or that inherit from it, by INHERITS (not as partitions)';
+
+-- STABLE: reads the catalog.  0A000 when tbl has INHERITS relatives.
+CREATE FUNCTION trovella.refuse_inheritance(tbl regclass, function_name text)
+RETURNS void
+LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	relatives text;
+BEGIN
+	SELECT string_agg(r::text, ', ' ORDER BY r::text) INTO relatives FROM trovella.inheritance_relatives(tbl) r;
+	IF relatives IS NOT NULL THEN
+		RAISE EXCEPTION 'trovella: % cannot apply to %, which has inheritance parents or children (%)',
+				function_name, tbl, relatives
+			USING ERRCODE = 'feature_not_supported',
+			      DETAIL = 'PostgreSQL gives a child of INHERITS none of its parent''s triggers, and reads through the parent apply the parent''s policies only.',
+			      HINT = 'Use a partitioned table (PARTITION BY), whose partitions get the triggers and policies, or ALTER TABLE ... NO INHERIT.';
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION trovella.refuse_inheritance(regclass, text) IS
+'raises 0A000 when the table inherits, or is inherited from, other than as a partition';
+
+CREATE OR REPLACE FUNCTION trovella.enable_standard_columns(tbl regclass)
+RETURNS void
+LANGUAGE plpgsql VOLATILE STRICT PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	PERFORM trovella.require_table_owner(tbl, 'enable_standard_columns');
+	PERFORM trovella.refuse_inheritance(tbl, 'enable_standard_columns');
+	PERFORM trovella.add_row_columns(tbl,
+		ARRAY['created_at', 'updated_at', 'created_by', 'updated_by'],
+		ARRAY['timestamptz', 'timestamptz', 'uuid', 'uuid']::regtype[],
+		ARRAY['timestamptz NOT NULL DEFAULT pg_catalog.now()', 'timestamptz NOT NULL DEFAULT pg_catalog.now()',
+		      'uuid', 'uuid']);
+	PERFORM trovella.create_row_trigger(tbl, 'trovella_standard_columns', 'INSERT OR UPDATE', 'standard_columns');
+END
+$$;
+
+CREATE OR REPLACE FUNCTION trovella.enable_soft_delete(tbl regclass)
+RETURNS void
+LANGUAGE plpgsql VOLATILE STRICT PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	member regclass;
+BEGIN
+	PERFORM trovella.require_table_owner(tbl, 'enable_soft_delete');
+	PERFORM trovella.refuse_inheritance(tbl, 'enable_soft_delete');
+	IF NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = tbl AND c.relrowsecurity AND c.relforcerowsecurity) THEN
+		RAISE EXCEPTION 'trovella: table % has no row-level security enabled and forced', tbl
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+			      DETAIL = 'Soft delete hides deleted rows with a row-level security policy, which would not apply.',
+			      HINT = format('Run SELECT trovella.enable_tenant_isolation(%L) first, or ALTER TABLE %s ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY with policies of your own.',
+			                    tbl::text, tbl);
+	END IF;
+	PERFORM trovella.add_row_columns(tbl, ARRAY['deleted_at', 'deleted_by'],
+	                                 ARRAY['timestamptz', 'uuid']::regtype[], ARRAY['timestamptz', 'uuid']);
+	PERFORM trovella.create_row_trigger(tbl, 'trovella_soft_delete', 'INSERT OR UPDATE OR DELETE', 'soft_delete');
+	-- the table, then every partition below it, read directly
+	FOR member IN
+		SELECT tbl
+		UNION ALL
+		SELECT t.relid FROM pg_partition_tree(tbl) t WHERE t.relid <> tbl AND t.level > 0
+	LOOP
+		IF EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = member AND p.polname = 'trovella_soft_delete') THEN
+			EXECUTE format('DROP POLICY trovella_soft_delete ON %s', member);
+		END IF;
+		EXECUTE format('CREATE POLICY trovella_soft_delete ON %s AS RESTRICTIVE FOR SELECT TO PUBLIC '
+		               'USING (deleted_at IS NULL OR trovella.deleted_rows_visible())', member);
+	END LOOP;
+END
+$$;
+
+-- A table made to inherit (CREATE TABLE ... INHERITS, ALTER TABLE ...
+-- INHERIT) from a table with trovella's standard columns or soft delete,
+-- or one inherited from by such a table: refused (0A000).
+CREATE FUNCTION trovella.row_triggers_inheritance()
+RETURNS event_trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	command record;
+	relative regclass;
+BEGIN
+	FOR command IN
+		SELECT DISTINCT d.objid FROM pg_event_trigger_ddl_commands() d
+		WHERE d.classid = 'pg_class'::regclass AND d.objsubid = 0 AND d.object_type = 'table'
+	LOOP
+		FOR relative IN SELECT r FROM trovella.inheritance_relatives(command.objid) r LOOP
+			IF EXISTS (SELECT 1 FROM pg_trigger t
+			           WHERE t.tgrelid IN (relative, command.objid)
+			             AND t.tgfoid IN ('trovella.standard_columns()'::regprocedure,
+			                              'trovella.soft_delete()'::regprocedure)) THEN
+				RAISE EXCEPTION 'trovella: % cannot inherit from or be inherited by %, which has trovella''s standard columns or soft delete',
+						command.objid::regclass, relative
+					USING ERRCODE = 'feature_not_supported',
+					      DETAIL = 'PostgreSQL gives a child of INHERITS none of its parent''s triggers, and reads through the parent apply the parent''s policies only.',
+					      HINT = 'Use a partitioned table (PARTITION BY), whose partitions get the triggers and policies.';
+			END IF;
+		END LOOP;
+	END LOOP;
+END
+$$;
+COMMENT ON FUNCTION trovella.row_triggers_inheritance() IS
+'event trigger function: refuses (0A000) a table made to inherit from, or be inherited by, a table with trovella''s standard columns or soft delete';
+CREATE EVENT TRIGGER trovella_row_triggers_inheritance ON ddl_command_end
+	WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE')
+	EXECUTE FUNCTION trovella.row_triggers_inheritance();

@@ -24,6 +24,7 @@
 
 #include "context.h"
 #include "row_columns.h"
+#include "row_move.h"
 
 /* The columns, in the order of the values the trigger writes. */
 enum
@@ -104,7 +105,8 @@ trovella_context_user_datum(bool *isnull)
 /*
  * standard_columns(): BEFORE INSERT OR UPDATE FOR EACH ROW.  INSERT sets
  * all four columns; UPDATE sets updated_* and copies created_* from the row
- * it replaces.
+ * it replaces.  The INSERT of a row an UPDATE moves to another partition
+ * (row_move.c) keeps the columns this trigger set at the UPDATE.
  */
 PG_FUNCTION_INFO_V1(trovella_standard_columns);
 Datum
@@ -123,6 +125,9 @@ trovella_standard_columns(PG_FUNCTION_ARGS)
 
 	trovella_check_row_trigger(fcinfo, "standard_columns", true, true, false);
 	rel = trigger->tg_relation;
+	if (TRIGGER_FIRED_BY_INSERT(trigger->tg_event) &&
+		trovella_row_move_insert(rel, trigger->tg_trigtuple))
+		return PointerGetDatum(trigger->tg_trigtuple);
 	for (i = 0; i < STANDARD_COLUMNS; i++)
 		columns[i] = trovella_row_column(rel, standard_column_names[i], standard_column_types[i],
 										 "enable_standard_columns");
@@ -151,7 +156,9 @@ trovella_standard_columns(PG_FUNCTION_ARGS)
 		values[CREATED_BY] = heap_getattr(trigger->tg_trigtuple, columns[CREATED_BY],
 										  tupdesc, &nulls[CREATED_BY]);
 	}
-	return PointerGetDatum(heap_modify_tuple_by_cols(new_row, RelationGetDescr(rel),
-													 STANDARD_COLUMNS, columns,
-													 values, nulls));
+	new_row = heap_modify_tuple_by_cols(new_row, RelationGetDescr(rel), STANDARD_COLUMNS,
+										columns, values, nulls);
+	if (TRIGGER_FIRED_BY_UPDATE(trigger->tg_event))
+		trovella_row_move_update(rel, trigger->tg_trigtuple, new_row);
+	return PointerGetDatum(new_row);
 }

@@ -13,8 +13,12 @@
  *			time and deleted_by to the context's user, and the DELETE itself is
  *			skipped; of a row marked already: skipped.  While a purge runs
  *			(purge_deleted, or an INSERT taking a marked row's key) the row is
- *			really deleted.
- *	INSERT	deleted_* are NULL whatever the client sends; a marked row that
+ *			really deleted, and so is a row an UPDATE moves to another
+ *			partition (row_move.c).  The UPDATE (and a purge's DELETE) names
+ *			the partitioned table above a partition when the caller is
+ *			granted on it and not on the partition.
+ *	INSERT	deleted_* are NULL whatever the client sends (but those of a
+ *			row an UPDATE moves to another partition); a marked row that
  *			holds a key of the new row in a unique index is really deleted
  *			first, so that the INSERT (or INSERT ... ON CONFLICT DO UPDATE)
  *			goes in as though it had never been there.
@@ -37,12 +41,15 @@
 #include "access/htup_details.h"
 #include "access/nbtree.h"
 #include "access/xact.h"
+#include "catalog/partition.h"
 #include "catalog/pg_am_d.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/guc.h"
@@ -53,6 +60,7 @@
 
 #include "index_probe.h"
 #include "row_columns.h"
+#include "row_move.h"
 #include "soft_delete.h"
 
 /* trovella.with_deleted: the transaction reads deleted rows. */
@@ -124,32 +132,83 @@ trovella_soft_delete_statement(const char *sql, int nargs, Oid *argtypes, Datum 
 	return processed;
 }
 
-/* The table's name, with its schema, quoted for a statement. */
-static char *
-qualified_name(Relation rel)
+/*
+ * The table trovella's statement on a row of rel names, as the caller:
+ * rel itself when the caller holds mode on it, else (a partition) its
+ * nearest ancestor on which it does, else rel.  PostgreSQL checks the
+ * privileges of the table a statement names, and an application is
+ * granted on the partitioned table as a rule, not on each partition.
+ */
+static Oid
+statement_target(Relation rel, AclMode mode)
 {
-	return quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
-									  RelationGetRelationName(rel));
+	Oid			relid = RelationGetRelid(rel);
+	List	   *ancestors;
+	ListCell   *lc;
+	Oid			target = relid;
+
+	if (!rel->rd_rel->relispartition || pg_class_aclcheck(relid, GetUserId(), mode) == ACLCHECK_OK)
+		return relid;
+	ancestors = get_partition_ancestors(relid);
+	foreach(lc, ancestors)
+	{
+		if (pg_class_aclcheck(lfirst_oid(lc), GetUserId(), mode) == ACLCHECK_OK)
+		{
+			target = lfirst_oid(lc);
+			break;
+		}
+	}
+	list_free(ancestors);
+	return target;
 }
 
-/* Mark the row at tid deleted: trovella's own UPDATE of deleted_*. */
+/*
+ * What names the row at $1 (a tid) of rel in a statement on target: rel
+ * itself, or an ancestor and the partition (tableoid, $2).
+ */
+static char *
+row_target(Relation rel, Oid target, const char *verb)
+{
+	char	   *name = quote_qualified_identifier(get_namespace_name(get_rel_namespace(target)),
+												  get_rel_name(target));
+
+	if (target == RelationGetRelid(rel))
+		return psprintf("%s ONLY %s", verb, name);
+	return psprintf("%s %s", verb, name);
+}
+
+static const char *
+row_condition(Relation rel, Oid target)
+{
+	if (target == RelationGetRelid(rel))
+		return "ctid OPERATOR(pg_catalog.=) $1";
+	return "ctid OPERATOR(pg_catalog.=) $1 AND tableoid OPERATOR(pg_catalog.=) $2";
+}
+
+/*
+ * Mark the row at tid deleted: trovella's own UPDATE of deleted_*, as the
+ * caller under its policies, through the partitioned table when the
+ * caller is granted on it only.
+ */
 static void
 mark_deleted(Relation rel, ItemPointer tid)
 {
-	Oid			argtypes[3] = {TIMESTAMPTZOID, UUIDOID, TIDOID};
-	Datum		values[3];
-	char		nulls[3] = {' ', ' ', ' '};
+	Oid			target = statement_target(rel, ACL_UPDATE);
+	Oid			argtypes[4] = {TIDOID, OIDOID, TIMESTAMPTZOID, UUIDOID};
+	Datum		values[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
 	bool		user_null;
 
-	values[0] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
-	values[1] = trovella_context_user_datum(&user_null);
+	values[0] = PointerGetDatum(tid);
+	values[1] = ObjectIdGetDatum(RelationGetRelid(rel));
+	values[2] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	values[3] = trovella_context_user_datum(&user_null);
 	if (user_null)
-		nulls[1] = 'n';
-	values[2] = PointerGetDatum(tid);
-	(void) trovella_soft_delete_statement(psprintf("UPDATE ONLY %s SET deleted_at = $1, deleted_by = $2 "
-												   "WHERE ctid OPERATOR(pg_catalog.=) $3",
-												   qualified_name(rel)),
-										  3, argtypes, values, nulls, false, SPI_OK_UPDATE);
+		nulls[3] = 'n';
+	(void) trovella_soft_delete_statement(psprintf("%s SET deleted_at = $3, deleted_by = $4 WHERE %s",
+												   row_target(rel, target, "UPDATE"),
+												   row_condition(rel, target)),
+										  4, argtypes, values, nulls, false, SPI_OK_UPDATE);
 }
 
 /*
@@ -191,20 +250,23 @@ index_keys(Relation index, HeapTuple row, TupleDesc tupdesc, ScanKey keys)
 
 /*
  * Really delete the marked row at tid, which only trovella's own statement
- * sees.
+ * sees, as the caller (through the partitioned table as mark_deleted).
  */
 static void
 purge_marked_row(Relation rel, ItemPointer tid)
 {
-	Oid			argtypes[1] = {TIDOID};
-	Datum		values[1] = {PointerGetDatum(tid)};
+	Oid			target = statement_target(rel, ACL_DELETE);
+	Oid			argtypes[2] = {TIDOID, OIDOID};
+	Datum		values[2] = {PointerGetDatum(tid), ObjectIdGetDatum(RelationGetRelid(rel))};
+	int			nargs = target == RelationGetRelid(rel) ? 1 : 2;
 
 	own_write_depth++;
 	PG_TRY();
 	{
-		(void) trovella_soft_delete_statement(psprintf("DELETE FROM ONLY %s WHERE ctid OPERATOR(pg_catalog.=) $1",
-													   qualified_name(rel)),
-											  1, argtypes, values, NULL, true, SPI_OK_DELETE);
+		(void) trovella_soft_delete_statement(psprintf("%s WHERE %s",
+													   row_target(rel, target, "DELETE FROM"),
+													   row_condition(rel, target)),
+											  nargs, argtypes, values, NULL, true, SPI_OK_DELETE);
 	}
 	PG_FINALLY();
 	{
@@ -291,6 +353,13 @@ trovella_soft_delete(PG_FUNCTION_ARGS)
 	deleted_by = trovella_row_column(rel, "deleted_by", UUIDOID, "enable_soft_delete");
 	old_row = trigger->tg_trigtuple;
 
+	if (TRIGGER_FIRED_BY_INSERT(trigger->tg_event) && trovella_row_move_insert(rel, old_row))
+	{
+		/* a row an UPDATE moves keeps deleted_* */
+		if (heap_attisnull(old_row, deleted_at, tupdesc))
+			purge_conflicting(rel, old_row, deleted_at);
+		return PointerGetDatum(old_row);
+	}
 	if (TRIGGER_FIRED_BY_INSERT(trigger->tg_event))
 	{
 		int			columns[2] = {deleted_at, deleted_by};
@@ -303,7 +372,7 @@ trovella_soft_delete(PG_FUNCTION_ARGS)
 	}
 	if (TRIGGER_FIRED_BY_DELETE(trigger->tg_event))
 	{
-		if (purge_depth > 0)
+		if (purge_depth > 0 || trovella_row_move_delete(rel, old_row))
 			return PointerGetDatum(old_row);
 		if (heap_attisnull(old_row, deleted_at, tupdesc))
 			mark_deleted(rel, &old_row->t_self);
@@ -322,5 +391,6 @@ trovella_soft_delete(PG_FUNCTION_ARGS)
 				 errmsg("trovella: deleted_at and deleted_by of table %s are written by soft delete only",
 						RelationGetRelationName(rel)),
 				 errhint("DELETE the row to mark it deleted; trovella.restore() restores it.")));
+	trovella_row_move_update(rel, old_row, trigger->tg_newtuple);
 	return PointerGetDatum(trigger->tg_newtuple);
 }

@@ -284,6 +284,9 @@ SELECT trovella.with_tenant(:A, :U1);
 INSERT INTO events (region, name) VALUES ('eu', 'one'), ('us', 'two'), ('us', 'three');
 DELETE FROM events WHERE name = 'one';
 DELETE FROM events_us WHERE name = 'two';
+-- an UPDATE moving a row to another partition moves it; it does not mark
+-- it deleted
+UPDATE events SET region = 'eu' WHERE name = 'three' RETURNING tableoid::regclass, region, name, deleted_by;
 SELECT region, name FROM events ORDER BY name;
 SELECT name FROM events_us ORDER BY name;
 SELECT trovella.with_deleted();
@@ -305,6 +308,66 @@ FROM pg_policy WHERE polrelid = 'events_ap'::regclass AND polname = 'trovella_so
 SELECT trovella.purge_deleted('events', '0') AS purged;
 RESET ROLE;
 SELECT region, name FROM events ORDER BY name;
+
+-- Partitions, the application granted on the partitioned table only (as
+-- usual): a DELETE marks the row, an UPDATE that moves a row to another
+-- partition moves it (a DELETE and an INSERT to PostgreSQL: it neither marks
+-- the row nor loses the update), marked or not, and keeps created_*; an
+-- INSERT taking a marked row's key deletes it for good.
+SET ROLE regress_sd_owner;
+BEGIN;
+CREATE TABLE tasks (id int NOT NULL, tenant_id uuid NOT NULL, status text NOT NULL, body text,
+                    PRIMARY KEY (tenant_id, id, status)) PARTITION BY LIST (status);
+CREATE TABLE tasks_open PARTITION OF tasks FOR VALUES IN ('open');
+CREATE TABLE tasks_done PARTITION OF tasks FOR VALUES IN ('done');
+CREATE INDEX ON tasks (tenant_id);
+SELECT trovella.enable_tenant_isolation('tasks');
+SELECT trovella.enable_standard_columns('tasks');
+SELECT trovella.enable_soft_delete('tasks');
+COMMIT;
+GRANT SELECT, INSERT, UPDATE, DELETE ON tasks TO regress_sd_app;
+RESET ROLE;
+SET ROLE regress_sd_app;
+BEGIN;
+SELECT trovella.with_tenant(:A, :U1);
+INSERT INTO tasks (id, tenant_id, status) VALUES (1, :A, 'open'), (2, :A, 'open'), (3, :A, 'open'), (4, :A, 'open');
+COMMIT;
+BEGIN;
+SELECT trovella.with_tenant(:A, :U2);
+SELECT pg_temp.error_of('DELETE FROM tasks WHERE id = 1') AS delete_through_parent;
+UPDATE tasks SET status = 'done', body = 'moved' WHERE id IN (2, 3) RETURNING tableoid::regclass, id, body;
+SELECT tableoid::regclass, id, status, body, created_by, updated_by FROM tasks ORDER BY id;
+-- a marked row moved (with_deleted) stays marked
+SELECT trovella.with_deleted();
+UPDATE tasks SET status = 'done' WHERE id = 1 RETURNING tableoid::regclass, id, deleted_by;
+COMMIT;
+BEGIN;
+SELECT trovella.with_tenant(:A, :U1);
+-- an INSERT taking the marked row's key deletes it for good, through the
+-- partitioned table too
+INSERT INTO tasks (id, tenant_id, status, body) VALUES (1, :A, 'done', 'again');
+-- a DELETE in the same statement as a move of the same row's neighbour marks
+WITH moved AS (UPDATE tasks SET status = 'open' WHERE id = 3 RETURNING id)
+DELETE FROM tasks WHERE id = 4 AND EXISTS (SELECT 1 FROM moved);
+SELECT trovella.with_deleted();
+SELECT tableoid::regclass, id, body, deleted_at IS NOT NULL AS deleted, deleted_by, created_by
+FROM tasks ORDER BY id, status;
+COMMIT;
+RESET ROLE;
+-- the owner (forced row-level security) moves rows the same way
+SET ROLE regress_sd_owner;
+BEGIN;
+SELECT trovella.with_tenant(:A, :U1);
+UPDATE tasks SET status = 'open' WHERE id = 2 RETURNING tableoid::regclass, id, deleted_at IS NOT NULL AS deleted;
+DELETE FROM tasks WHERE id = 2;
+SELECT trovella.with_deleted();
+SELECT tableoid::regclass, id, deleted_by FROM tasks WHERE id = 2;
+COMMIT;
+-- INHERITS: refused (0A000)
+\set VERBOSITY sqlstate
+CREATE TABLE tasks_legacy () INHERITS (docs);
+\set VERBOSITY default
+RESET ROLE;
 
 -- The isolation guard: enable_soft_delete and disable_soft_delete in
 -- every mode.
@@ -349,7 +412,7 @@ COMMIT;
 SELECT trovella.disable_soft_delete('docs');                    -- idempotent
 RESET ROLE;
 
-DROP TABLE docs, events CASCADE;
+DROP TABLE docs, events, tasks CASCADE;
 REVOKE ALL ON SCHEMA public FROM regress_sd_owner;
 REVOKE ALL ON FUNCTION trovella.with_tenant(uuid, uuid) FROM regress_sd_owner, regress_sd_app;
 DROP OWNED BY regress_sd_owner, regress_sd_app;

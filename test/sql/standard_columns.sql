@@ -174,6 +174,60 @@ SELECT region, created_by, updated_by, created_at = now() AS created_now FROM ev
 COMMIT;
 RESET ROLE;
 
+-- An UPDATE that moves a row to another partition is an update: created_*
+-- stay (PostgreSQL fires BEFORE INSERT on the partition it goes to), as
+-- the application granted on the partitioned table only, and as the owner.
+SET ROLE regress_cols_owner;
+BEGIN;
+CREATE TABLE docs (id int NOT NULL, tenant_id uuid NOT NULL, state text NOT NULL,
+                   PRIMARY KEY (tenant_id, id, state)) PARTITION BY LIST (state);
+CREATE TABLE docs_draft PARTITION OF docs FOR VALUES IN ('draft');
+CREATE TABLE docs_final (state text NOT NULL, tenant_id uuid NOT NULL, id int NOT NULL);
+ALTER TABLE docs ATTACH PARTITION docs_final FOR VALUES IN ('final');  -- its columns in another order
+CREATE INDEX ON docs (tenant_id);
+SELECT trovella.enable_tenant_isolation('docs');
+SELECT trovella.enable_standard_columns('docs');
+COMMIT;
+GRANT SELECT, INSERT, UPDATE, DELETE ON docs TO regress_cols_app;
+RESET ROLE;
+SET ROLE regress_cols_app;
+BEGIN;
+SELECT trovella.with_tenant(:A, :U1);
+INSERT INTO docs (id, tenant_id, state) VALUES (1, :A, 'draft'), (2, :A, 'draft');
+COMMIT;
+BEGIN;
+SELECT trovella.with_tenant(:A, :U2);
+UPDATE docs SET state = 'final', created_by = :FORGED WHERE id = 1
+RETURNING tableoid::regclass, id, created_by, updated_by;
+-- a client's INSERT in the same statement as the move is an INSERT
+WITH moved AS (UPDATE docs SET state = 'final' WHERE id = 2 RETURNING id)
+INSERT INTO docs (id, tenant_id, state, created_by) SELECT 3, :A, 'final', :FORGED FROM moved;
+SELECT tableoid::regclass, id, state, created_by, updated_by, created_at < now() AS created_before
+FROM docs ORDER BY id;
+COMMIT;
+RESET ROLE;
+SET ROLE regress_cols_owner;
+BEGIN;
+SELECT trovella.with_tenant(:A, :U2);
+UPDATE docs SET state = 'draft' WHERE id = 1 RETURNING tableoid::regclass, id, created_by, updated_by;
+COMMIT;
+-- INHERITS: a child gets none of the parent's triggers, so it is refused
+-- (0A000), whichever way it comes
+CREATE TABLE legacy_parent (id int);
+CREATE TABLE legacy_child () INHERITS (legacy_parent);
+\set VERBOSITY sqlstate
+CREATE TABLE legacy () INHERITS (items);
+BEGIN;
+CREATE TABLE loose (LIKE items);
+ALTER TABLE loose INHERIT items;
+ROLLBACK;
+SELECT trovella.enable_standard_columns('legacy_parent');
+SELECT trovella.enable_standard_columns('legacy_child');
+\set VERBOSITY default
+SELECT count(*) AS children_of_items FROM pg_inherits WHERE inhparent = 'items'::regclass;
+DROP TABLE legacy_child, legacy_parent;
+RESET ROLE;
+
 -- The isolation guard: enable_standard_columns in every mode on an isolated
 -- table, and in auto on a table it has just isolated.
 SET trovella.isolation_guard = warn;
@@ -206,7 +260,7 @@ SELECT count(*) AS columns FROM pg_attribute WHERE attrelid = 'items'::regclass 
 SELECT trovella.disable_standard_columns('items');              -- idempotent
 RESET ROLE;
 
-DROP TABLE items, events CASCADE;
+DROP TABLE items, events, docs CASCADE;
 DROP FUNCTION insert_item(text, uuid);
 REVOKE ALL ON SCHEMA public FROM regress_cols_owner;
 REVOKE ALL ON FUNCTION trovella.with_tenant(uuid, uuid) FROM regress_cols_owner, regress_cols_app;
