@@ -110,9 +110,9 @@ uint64
 trovella_soft_delete_statement(const char *sql, int nargs, Oid *argtypes, Datum *values,
 							   const char *nulls, bool purge, int expected)
 {
-	int		   *depth = purge ? &purge_depth : &own_write_depth;
+	int		   *volatile depth = purge ? &purge_depth : &own_write_depth;	/* (across PG_TRY) */
 	uint64		processed;
-	int			result;
+	volatile int result = 0;
 
 	SPI_connect();
 	(*depth)++;

@@ -143,7 +143,7 @@ trovella_purge_deleted(PG_FUNCTION_ARGS)
 	Datum		values[1];
 	Oid			saved_userid;
 	int			saved_sec_context;
-	uint64		purged;
+	volatile uint64 purged = 0;	/* (set in PG_TRY, read after it) */
 
 	if (!table_ownercheck(relid, GetUserId()))
 		ereport(ERROR,
