@@ -77,7 +77,8 @@ is "$(c -c "SELECT pg_get_expr(polqual, polrelid) FROM pg_policy WHERE polrelid 
 	"$(printf '(tenant_id = trovella.current_tenant())\n(tenant_id = trovella.current_tenant())')" \
 	"the coordinator's table has the form Citus accepts (no subquery)"
 is "$(c -c "SELECT table_name || ' ' || policy_ok || ' ' || problems::text FROM trovella.isolation_status ORDER BY 1")" \
-	"$(printf 'docs true {}\nnotes true {}')" "isolation_status: both tables isolated, on every placement"
+	"$(printf 'docs true {}\nnotes true {}\ntrovella.audit_history true {}')" \
+	"isolation_status: both tables isolated, on every placement (and trovella's audit history, judged like any table)"
 
 # 3. a placement changed behind the coordinator's back is reported, and repaired
 shard=$(c -c "SELECT shard_name('docs'::regclass, shardid) || ' ' || nodeport FROM citus_shards
