@@ -9,14 +9,16 @@
  *		the extension's owner instead, which Citus routes.
  *
  * Every record is numbered from trovella.audit_seq after its lock is taken
- * (audit_seal.c waits for the holders of that lock), and carries the
- * SHA-256 of its content (audit_seal.c recomputes it).
+ * (audit_seal.c waits for the holders of that lock), is attributed from
+ * what a client cannot set, and carries the SHA-256 of its content
+ * (audit_seal.c recomputes it).
  */
 #include "postgres.h"
 
 #include "access/genam.h"
 #include "access/heapam.h"
 #include "access/table.h"
+#include "access/xact.h"
 #include "catalog/index.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_index.h"
@@ -26,21 +28,19 @@
 #include "executor/spi.h"
 #include "executor/tuptable.h"
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
+#include "utils/timestamp.h"
 #include "utils/xid8.h"
 
-#include "access/xact.h"
-#include "miscadmin.h"
-#include "utils/timestamp.h"
-
 #include "audit.h"
-#include "context.h"
 #include "citus.h"
 #include "compat.h"
+#include "context.h"
 #include "statement.h"
 
 #define HISTORY_COLUMNS 13
