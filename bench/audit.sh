@@ -5,7 +5,10 @@
 # context:
 #   - single-row INSERT and UPDATE by primary key in a server-side loop,
 #     audited against the same table unaudited, and against supa_audit 0.3.1
-#     on an identical table;
+#     on an identical table: the statements as static SQL of PL/pgSQL, whose
+#     plans are cached as an application's prepared statements are (the
+#     issue's loop), and again each planned (EXECUTE), which adds the same
+#     planning to every side;
 #   - a tenant's transaction (with_tenant, a read by key, an INSERT, an
 #     UPDATE) through pgbench, 8 clients on one tenant, audited / unaudited;
 #   - the history's size per audited row, trovella's and supa_audit's.
@@ -108,6 +111,36 @@ END \$\$;
 GRANT EXECUTE ON FUNCTION bench.audit_ms(regclass, text, int) TO $APP;
 SQL
 
+# bench.cached_ms_SIDE(op, n): the same statements as static SQL of
+# PL/pgSQL, whose plans are cached as an application's prepared statements
+# are (planned for the first executions, then the generic plan): what the
+# issue's server-side loop measures.  One function per table, since static
+# SQL names its table.
+for side in plain audited supa; do
+	bq >/dev/null <<SQL
+CREATE FUNCTION bench.cached_ms_$side(op text, n int) RETURNS float8 LANGUAGE plpgsql AS \$\$
+DECLARE
+	keys uuid[] := ARRAY(SELECT bench.key(k) FROM generate_series(1, 20000) k);
+	tenant uuid := trovella.current_tenant();
+	started timestamptz := clock_timestamp();
+BEGIN
+	IF op = 'INSERT' THEN
+		FOR i IN 1..n LOOP
+			INSERT INTO bench.items_$side (tenant_id, title, status, quantity, notes)
+			VALUES (tenant, 'new item', 'open', i, 'created by the bench');
+		END LOOP;
+	ELSE
+		FOR i IN 1..n LOOP
+			UPDATE bench.items_$side SET status = 'done', quantity = quantity + 1, updated_at = now()
+			WHERE id = keys[1 + (i - 1) % 20000];
+		END LOOP;
+	END IF;
+	RETURN extract(epoch FROM clock_timestamp() - started) * 1000;
+END \$\$;
+GRANT EXECUTE ON FUNCTION bench.cached_ms_$side(text, int) TO $APP;
+SQL
+done
+
 bq -c "SELECT trovella.enable_audit('bench.items_audited')" >/dev/null
 if [ -n "$SUPA" ]; then
 	bq -c 'CREATE EXTENSION "uuid-ossp"'
@@ -131,14 +164,21 @@ history_rows() {
 	esac
 }
 
-# loop SIDE OP: one measurement, in a transaction of the application role in
-# the tenant's context.  Sets ms, and bytes: what the history grew by per
-# statement; checks that each statement left exactly one record.
+# loop SIDE OP VARIANT: one measurement, in a transaction of the
+# application role in the tenant's context; VARIANT cached (static SQL,
+# plans cached) or planned (EXECUTE, each statement planned).  Sets ms, and
+# bytes: what the history grew by per statement; checks that each statement
+# left exactly one record.
 loop() {
-	local size0 rows0 rows1
+	local size0 rows0 rows1 call
 	size0=$(history_size "$1") rows0=$(history_rows "$1")
+	if [ "$3" = cached ]; then
+		call="SELECT bench.cached_ms_$1('$2', $N)"
+	else
+		call="SELECT bench.audit_ms('bench.items_$1', '$2', $N)"
+	fi
 	ms=$(bq -c "SET ROLE $APP" -c "BEGIN" -c "SELECT trovella.with_tenant('$T', '$U')" \
-		-c "SELECT bench.audit_ms('bench.items_$1', '$2', $N)" -c "COMMIT" | sed -n 2p)
+		-c "$call" -c "COMMIT" | sed -n 2p)
 	rows1=$(history_rows "$1")
 	if [ "$1" != plain ] && [ $((rows1 - rows0)) -ne "$N" ]; then
 		echo "bench/audit.sh: $N ${2}s into bench.items_$1 left $((rows1 - rows0)) history rows" >&2
@@ -159,32 +199,42 @@ for rep in $(seq "$REPS"); do
 	set -- "${sides[@]}"
 	for _ in $(seq $(((rep - 1) % $#))); do set -- "$@" "$1"; shift; done
 	for side in "$@"; do
-		for op in INSERT UPDATE; do
-			loop "$side" "$op"
-			times[$side.$op]+="$ms "
-			sizes[$side.$op]+="$bytes "
+		for variant in cached planned; do
+			for op in INSERT UPDATE; do
+				loop "$side" "$op" "$variant"
+				times[$side.$op.$variant]+="$ms "
+				sizes[$side.$op]+="$bytes "
+			done
 		done
 	done
 done
 # shellcheck disable=SC2086
 med() { printf '%s\n' $1 | median; }
 us() { awk -v v="$1" -v n="$N" 'BEGIN { printf "%.2f", v * 1000 / n }'; }
-for op in INSERT UPDATE; do
-	a=$(med "${times[audited.$op]}") p=$(med "${times[plain.$op]}")
-	report "$op, audited / unaudited" "$(ratio "$a" "$p")" "<=" 2.0 \
-		"$(us "$a") vs $(us "$p") us per statement"
-done
-if [ -n "$SUPA" ]; then
+for variant in cached planned; do
+	if [ "$variant" = cached ]; then
+		echo "-- statements with cached plans (static SQL in PL/pgSQL, as an application's prepared statements): the issue's loop"
+	else
+		echo "-- each statement planned (EXECUTE): planning cost in both sides"
+	fi
 	for op in INSERT UPDATE; do
-		a=$(med "${times[audited.$op]}") p=$(med "${times[plain.$op]}") s=$(med "${times[supa.$op]}")
-		report "$op, supa_audit 0.3.1 / trovella audited" "$(ratio "$s" "$a")" ">=" 10 \
-			"$(us "$s") vs $(us "$a") us per statement; supa_audit $(ratio "$s" "$p")x unaudited"
-		# what each adds to the unaudited statement: the recording alone
-		printf '%-58s %8s   %s\n' "$op, supa_audit 0.3.1 / trovella, added cost" \
-			"$(awk -v s="$s" -v a="$a" -v p="$p" 'BEGIN { if (a > p) printf "%.1f", (s - p) / (a - p); else print "-" }')" \
-			"$(awk -v s="$s" -v a="$a" -v p="$p" -v n="$N" 'BEGIN { printf "%.2f vs %.2f us added to the unaudited statement", (s - p) * 1000 / n, (a - p) * 1000 / n }')"
+		a=$(med "${times[audited.$op.$variant]}") p=$(med "${times[plain.$op.$variant]}")
+		report "$op, audited / unaudited" "$(ratio "$a" "$p")" "<=" 2.0 \
+			"$(us "$a") vs $(us "$p") us per statement"
 	done
-fi
+	if [ -n "$SUPA" ]; then
+		for op in INSERT UPDATE; do
+			a=$(med "${times[audited.$op.$variant]}") p=$(med "${times[plain.$op.$variant]}")
+			s=$(med "${times[supa.$op.$variant]}")
+			report "$op, supa_audit 0.3.1 / trovella audited" "$(ratio "$s" "$a")" ">=" 10 \
+				"$(us "$s") vs $(us "$a") us per statement; supa_audit $(ratio "$s" "$p")x unaudited"
+			# what each adds to the unaudited statement: the recording alone
+			printf '%-58s %8s   %s\n' "$op, supa_audit 0.3.1 / trovella, added cost" \
+				"$(awk -v s="$s" -v a="$a" -v p="$p" 'BEGIN { if (a > p) printf "%.1f", (s - p) / (a - p); else print "-" }')" \
+				"$(awk -v s="$s" -v a="$a" -v p="$p" -v n="$N" 'BEGIN { printf "%.2f vs %.2f us added to the unaudited statement", (s - p) * 1000 / n, (a - p) * 1000 / n }')"
+		done
+	fi
+done
 for op in INSERT UPDATE; do
 	line="$(printf '%.0f' "$(med "${sizes[audited.$op]}")") bytes trovella"
 	[ -n "$SUPA" ] && line="$line, $(printf '%.0f' "$(med "${sizes[supa.$op]}")") bytes supa_audit"
