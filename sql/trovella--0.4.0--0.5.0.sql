@@ -1094,15 +1094,25 @@ RETURNS "char"
 LANGUAGE sql STABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
-	SELECT CASE WHEN g.tgqual IS NULL AND g.tgnargs = 0
+	SELECT CASE WHEN g.tgqual IS NULL
 	                 AND pg_catalog.cardinality(g.tgattr::pg_catalog.int2[]) = 0
 	                 AND CASE trigger_name
 	                         WHEN 'trovella_audit'
 	                         THEN g.tgfoid = 'trovella.audit_row()'::pg_catalog.regprocedure
 	                              AND g.tgtype = 29      -- AFTER INSERT OR UPDATE OR DELETE, FOR EACH ROW
+	                              -- its one argument: the registration of the table or its audited ancestor
+	                              AND g.tgnargs = 1
+	                              AND g.tgargs = (SELECT pg_catalog.convert_to(t.id::pg_catalog.text, 'UTF8')
+	                                                     OPERATOR(pg_catalog.||) '\x00'::pg_catalog.bytea
+	                                              FROM (SELECT tbl::pg_catalog.regclass, 0::pg_catalog.int8
+	                                                    UNION ALL
+	                                                    SELECT * FROM pg_catalog.pg_partition_ancestors(tbl) WITH ORDINALITY) a(relid, n)
+	                                              JOIN trovella.audit_table t ON t.relid::pg_catalog.oid OPERATOR(pg_catalog.=) a.relid
+	                                              WHERE t.enabled ORDER BY a.n LIMIT 1)
 	                         WHEN 'trovella_audit_truncate'
 	                         THEN g.tgfoid = 'trovella.audit_truncate()'::pg_catalog.regprocedure
 	                              AND g.tgtype = 32      -- AFTER TRUNCATE, FOR EACH STATEMENT
+	                              AND g.tgnargs = 0
 	                         ELSE false END
 	            THEN g.tgenabled ELSE 'X' END
 	FROM pg_catalog.pg_trigger g
@@ -1136,6 +1146,68 @@ COMMENT ON FUNCTION trovella.audit_partitions() IS
 CREATE EVENT TRIGGER trovella_audit_partitions ON ddl_command_end
 	WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE')
 	EXECUTE FUNCTION trovella.audit_partitions();
+
+-- On Citus: the history and its seals distributed by tenant, co-located
+-- with the tenant tables, so that each shard's trigger records into the
+-- history's shard on its own node, and a tenant's history moves with its
+-- rows.  Run once on the coordinator, by the extension's owner, before
+-- enable_audit() on a distributed table.
+CREATE FUNCTION trovella.distribute_audit(colocate_with regclass)
+RETURNS void
+LANGUAGE plpgsql STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	group_id integer;
+	history_group integer;
+BEGIN
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'citus') THEN
+		RAISE EXCEPTION 'trovella: distribute_audit() needs Citus'
+			USING ERRCODE = '0A000',
+			      DETAIL = 'Without Citus the history is one table of this server.';
+	END IF;
+	EXECUTE 'SELECT d.colocationid FROM pg_catalog.pg_dist_partition d
+	         WHERE d.logicalrelid OPERATOR(pg_catalog.=) $1 AND d.partmethod OPERATOR(pg_catalog.=) ''h'''
+		INTO group_id USING colocate_with;
+	IF group_id IS NULL THEN
+		RAISE EXCEPTION 'trovella: % is not a table Citus distributes by hash', colocate_with
+			USING ERRCODE = '22023',
+			      HINT = 'Name a tenant table distributed by its tenant column.';
+	END IF;
+	EXECUTE 'SELECT d.colocationid FROM pg_catalog.pg_dist_partition d
+	         WHERE d.logicalrelid OPERATOR(pg_catalog.=) ''trovella.audit_history''::pg_catalog.regclass'
+		INTO history_group;
+	IF history_group OPERATOR(pg_catalog.=) group_id THEN
+		RETURN;		-- done before
+	ELSIF history_group IS NOT NULL THEN
+		RAISE EXCEPTION 'trovella: the audit history is already distributed, co-located with other tables than %', colocate_with
+			USING ERRCODE = '55000';
+	END IF;
+	EXECUTE 'SELECT pg_catalog.create_distributed_table(''trovella.audit_history'', ''tenant_id'', colocate_with => $1)'
+		USING colocate_with::pg_catalog.text;
+	EXECUTE 'SELECT pg_catalog.create_distributed_table(''trovella.audit_seal'', ''tenant_id'', colocate_with => $1)'
+		USING colocate_with::pg_catalog.text;
+	-- Citus would send the registry, a table of this node, to the workers
+	-- and join it there, as OIDs that name the workers' own relations: the
+	-- history is fetched first (OFFSET 0), and joined to the registry here.
+	-- (An update script that redefines audit_log must keep this form
+	-- where the history is distributed.)
+	CREATE OR REPLACE VIEW trovella.audit_log WITH (security_invoker = true) AS
+		SELECT h.seq,
+		       t.relid AS table_name,
+		       t.name AS table_text,
+		       CASE h.operation WHEN 'I' THEN 'INSERT' WHEN 'U' THEN 'UPDATE'
+		                        WHEN 'D' THEN 'DELETE' WHEN 'T' THEN 'TRUNCATE'
+		                        WHEN 'A' THEN 'AUDIT' END AS operation,
+		       h.row_key, h.tenant_id, h.user_id, h.role, h.login_role, h.xact, h.at,
+		       h.old, h.new
+		FROM (SELECT * FROM trovella.audit_history OFFSET 0) h
+		JOIN trovella.audit_table t ON t.id OPERATOR(pg_catalog.=) h.table_id;
+END
+$$;
+COMMENT ON FUNCTION trovella.distribute_audit(regclass) IS
+'On Citus: distributes trovella.audit_history and trovella.audit_seal by tenant, co-located with the given tenant table; once, on the coordinator, before auditing distributed tables';
+REVOKE ALL ON FUNCTION trovella.distribute_audit(regclass) FROM PUBLIC;
 
 ------------------------------------------------------------------------
 -- Standard columns (issue 34, point 4): created_at, updated_at,

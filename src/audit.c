@@ -42,6 +42,7 @@
 #include "utils/xid8.h"
 
 #include "audit.h"
+#include "citus.h"
 #include "compat.h"
 #include "context.h"
 #include "policy_check.h"
@@ -84,24 +85,30 @@ trovella_audit_relcache(Oid relid)
 	}
 }
 
-/* The registered table this relation is, or is a partition of. */
-static bool
-lookup_registration(Relation rel, int32 *table_id)
+/* relid and its partition ancestors, nearest first, after those in list. */
+static List *
+with_ancestors(List *list, Oid relid)
 {
-	List	   *ancestors = get_partition_ancestors(RelationGetRelid(rel));
-	int			n = list_length(ancestors) + 1;
+	return list_concat(lappend_oid(list, relid), get_partition_ancestors(relid));
+}
+
+/* The registration of the first of relids registered and enabled. */
+static bool
+lookup_registration(List *relids, int32 *table_id)
+{
+	int			n = list_length(relids);
 	Datum	   *elems = palloc(sizeof(Datum) * n);
-	Oid			argtypes[1] = {OIDARRAYOID};
+	Oid			argtypes[1] = {OIDOID};
 	Datum		values[1];
 	SpiSection	spi;
 	bool		found = false;
 	int			i = 0;
 	ListCell   *lc;
 
-	elems[i++] = ObjectIdGetDatum(RelationGetRelid(rel));
-	foreach(lc, ancestors)
+	foreach(lc, relids)
 		elems[i++] = ObjectIdGetDatum(lfirst_oid(lc));
 	values[0] = PointerGetDatum(construct_array(elems, n, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
+	argtypes[0] = OIDARRAYOID;
 
 	trovella_spi_connect(&spi);
 	if (SPI_execute_plan(trovella_keep_plan(&lookup_plan,
@@ -124,6 +131,63 @@ lookup_registration(Relation rel, int32 *table_id)
 	}
 	trovella_spi_finish(&spi);
 	return found;
+}
+
+/*
+ * On a Citus worker, which has no registration (the coordinator's registry
+ * is the coordinator's), a shard's registration is its trigger's argument,
+ * believed where the table the shard belongs to has, on this node, trovella's
+ * enabled trigger with the same argument: Citus gave both from the
+ * coordinator's table, and only the coordinator changes a distributed
+ * table's triggers.
+ */
+static bool
+shard_registration(Trigger *trigger, Oid table, int32 *table_id)
+{
+	Oid			argtypes[2] = {OIDOID, TEXTOID};
+	Datum		values[2];
+	SpiSection	spi;
+	bool		found;
+
+	if (trigger->tgnargs != 1 || !OidIsValid(table))
+		return false;
+	values[0] = ObjectIdGetDatum(table);
+	values[1] = CStringGetTextDatum(trigger->tgargs[0]);
+	trovella_spi_connect(&spi);
+	if (SPI_execute_with_args("SELECT FROM pg_catalog.pg_trigger g"
+							  " WHERE g.tgrelid OPERATOR(pg_catalog.=) $1"
+							  " AND g.tgname OPERATOR(pg_catalog.=) 'trovella_audit'"
+							  " AND g.tgfoid OPERATOR(pg_catalog.=) 'trovella.audit_row()'::pg_catalog.regprocedure"
+							  " AND g.tgtype OPERATOR(pg_catalog.=) 29 AND g.tgqual IS NULL"
+							  " AND g.tgenabled OPERATOR(pg_catalog.=) ANY ('{O,A}'::pg_catalog.\"char\"[])"
+							  " AND g.tgnargs OPERATOR(pg_catalog.=) 1"
+							  " AND g.tgargs OPERATOR(pg_catalog.=) (pg_catalog.convert_to($2, 'UTF8')"
+							  "     OPERATOR(pg_catalog.||) '\\x00'::pg_catalog.bytea)",
+							  2, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read pg_trigger");
+	found = SPI_processed == 1;
+	trovella_spi_finish(&spi);
+	if (found)
+		*table_id = pg_strtoint32(trigger->tgargs[0]);
+	return found;
+}
+
+/*
+ * The registration of the table rel is, or is a partition of, or (on
+ * Citus) is a shard of.
+ */
+static bool
+find_registration(Relation rel, Trigger *trigger, int32 *table_id)
+{
+	Oid			relid = RelationGetRelid(rel);
+	List	   *relids = with_ancestors(NIL, relid);
+	bool		listed;
+	Oid			table = trovella_citus_shard_table(relid, &listed);
+
+	if (OidIsValid(table))
+		relids = with_ancestors(relids, table);
+	return lookup_registration(relids, table_id) ||
+		(trigger != NULL && shard_registration(trigger, table, table_id));
 }
 
 /* The primary key's columns (else the replica identity's), but the tenant's. */
@@ -154,7 +218,7 @@ find_key_columns(Relation rel, AuditedRelation *entry)
 }
 
 static AuditedRelation *
-audited_relation(Relation rel)
+audited_relation(Relation rel, Trigger *trigger)
 {
 	Oid			relid = RelationGetRelid(rel);
 	AuditedRelation *entry;
@@ -174,7 +238,7 @@ audited_relation(Relation rel)
 	 */
 	memset(&found, 0, sizeof(found));
 	found.relid = relid;
-	if (!lookup_registration(rel, &found.table_id))
+	if (!find_registration(rel, trigger, &found.table_id))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("trovella: table %s is not audited",
@@ -384,7 +448,7 @@ trovella_audit_row(PG_FUNCTION_ARGS)
 	Relation	rel = trigdata->tg_relation;
 	TupleDesc	desc = RelationGetDescr(rel);
 	/* a copy: an invalidation processed below may empty the cache */
-	AuditedRelation audited_copy = *audited_relation(rel);
+	AuditedRelation audited_copy = *audited_relation(rel, trigdata->tg_trigger);
 	AuditedRelation *entry = &audited_copy;
 	HeapTuple	oldtuple = NULL;
 	HeapTuple	newtuple = NULL;
@@ -443,16 +507,22 @@ Datum
 trovella_audit_truncate(PG_FUNCTION_ARGS)
 {
 	TriggerData *trigdata = audit_trigger_data(fcinfo, false);
-	int32		table_id = audited_relation(trigdata->tg_relation)->table_id;
 	AuditRecord r;
 	pg_uuid_t	user;
+	bool		listed;
 
 	if (!TRIGGER_FIRED_BY_TRUNCATE(trigdata->tg_event))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("trovella: audit_truncate() must be a TRUNCATE trigger")));
+	/*
+	 * A shard Citus moved has its table's TRUNCATE trigger too: the
+	 * table's own, on the coordinator, records the TRUNCATE, once.
+	 */
+	if (OidIsValid(trovella_citus_shard_table(RelationGetRelid(trigdata->tg_relation), &listed)))
+		return PointerGetDatum(NULL);
 	r.operation = 'T';
-	r.table_id = table_id;
+	r.table_id = audited_relation(trigdata->tg_relation, NULL)->table_id;
 	r.tenant_id = NULL;			/* every tenant's rows: the history of none */
 	r.row_key = NULL;
 	r.old = NULL;

@@ -47,6 +47,9 @@ extern void trovella_audit_attribute(AuditRecord *record, pg_uuid_t *user);
  * A change of whether a table is recorded (its triggers enabled, disabled,
  * dropped, made; audit_watch.c): a record of no tenant, operation 'A'.
  */
+/* While enable_audit makes its triggers: audit_watch leaves them to its own record. */
+extern bool trovella_audit_unwatched;
+
 extern void trovella_audit_record_status(FunctionCallInfo fcinfo, Oid relid, const char *command);
 
 /* Write a record, numbered, with its hash (audit_store.c). */

@@ -21,6 +21,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "common/cryptohash.h"
 #include "executor/spi.h"
@@ -33,6 +34,7 @@
 #include "utils/xid8.h"
 
 #include "audit.h"
+#include "citus.h"
 #include "compat.h"
 #include "context.h"
 #include "statement.h"
@@ -154,6 +156,22 @@ final_number(void)
 	return last;
 }
 
+/*
+ * A history Citus distributes is numbered on each node by that node's
+ * sequence, and a tenant's records move with its shard: one node's
+ * numbers, and the wait for its writers, no longer order a tenant's
+ * records.  Sealing there is not done yet; say so rather than seal wrong.
+ */
+static void
+refuse_distributed_history(const char *function_name)
+{
+	if (trovella_citus_managed(get_relname_relid("audit_history", get_namespace_oid("trovella", false))))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("trovella: %s() does not yet work on a history Citus distributes", function_name),
+				 errdetail("Each node numbers its records itself, and a tenant's records move with its shards.")));
+}
+
 Datum
 trovella_audit_seal(PG_FUNCTION_ARGS)
 {
@@ -171,6 +189,7 @@ trovella_audit_seal(PG_FUNCTION_ARGS)
 	int64		upto;
 	bool		isnull;
 
+	refuse_distributed_history("audit_seal");
 	if (IsolationUsesXactSnapshot())
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TRANSACTION_STATE),
@@ -272,6 +291,7 @@ trovella_audit_head(PG_FUNCTION_ARGS)
 	char	   *head = NULL;
 	MemoryContext outer = CurrentMemoryContext;
 
+	refuse_distributed_history("audit_head");
 	trovella_begin_owner_section(fcinfo, &section);
 	trovella_spi_connect(&spi);
 	seal_no = last_seal(tenant, &digest);
@@ -522,6 +542,7 @@ trovella_audit_verify(PG_FUNCTION_ARGS)
 
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
+	refuse_distributed_history("audit_verify");
 	v.memory = CurrentMemoryContext;
 	if (!PG_ARGISNULL(1))
 		parse_head(text_to_cstring(PG_GETARG_TEXT_PP(1)), tenant, &head_seal, &head_digest);

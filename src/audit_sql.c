@@ -33,6 +33,7 @@
 #include "utils/syscache.h"
 
 #include "audit.h"
+#include "citus.h"
 #include "compat.h"
 #include "statement.h"
 
@@ -40,6 +41,8 @@ PG_FUNCTION_INFO_V1(trovella_enable_audit);
 PG_FUNCTION_INFO_V1(trovella_disable_audit);
 PG_FUNCTION_INFO_V1(trovella_audit_table_drop);
 PG_FUNCTION_INFO_V1(trovella_audit_partitions);
+
+bool		trovella_audit_unwatched = false;
 
 static SPIPlanPtr register_plan = NULL;
 static SPIPlanPtr unregister_plan = NULL;
@@ -229,12 +232,16 @@ mark_reviewed(const char *trigger, const char *table)
 
 /*
  * Every member of the tree gets an enabled TRUNCATE trigger; the row
- * trigger is created on the table (and cloned), or enabled where a member
- * has it disabled.
+ * trigger (table_id: the table's registration, its argument; 0 for none)
+ * is created on the table (and cloned), or enabled where a member has it
+ * disabled.  The argument is how a shard on a Citus worker, where the
+ * registry is not, knows its table's registration: Citus gives each shard
+ * the table's trigger.
  */
 static void
-create_triggers(Oid relid, bool row_trigger)
+create_triggers(Oid relid, int32 table_id)
 {
+	bool		row_trigger = table_id != 0;
 	char	   *table = qualified_name(relid);
 	char	   *sql;
 	uint64		n;
@@ -243,7 +250,8 @@ create_triggers(Oid relid, bool row_trigger)
 				   " trovella.audit_trigger_state(p.relid, 'trovella_audit'),"
 				   " trovella.audit_trigger_state(p.relid, 'trovella_audit_truncate')"
 				   " FROM %s p", tree_sql(relid));
-	if (SPI_execute(sql, true, 0) != SPI_OK_SELECT)
+	/* not read-only: the registration just written names the trigger's argument */
+	if (SPI_execute(sql, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the partition tree");
 	n = SPI_processed;
 	{
@@ -269,7 +277,7 @@ create_triggers(Oid relid, bool row_trigger)
 			else if (row == NULL && member == relid)
 			{
 				run_ddl(psprintf("CREATE TRIGGER trovella_audit AFTER INSERT OR UPDATE OR DELETE ON %s"
-								 " FOR EACH ROW EXECUTE FUNCTION trovella.audit_row()", table));
+								 " FOR EACH ROW EXECUTE FUNCTION trovella.audit_row('%d')", table, table_id));
 				mark_reviewed("trovella_audit", table);
 			}
 			else if (row != NULL && row[0] != 'X' &&
@@ -314,6 +322,32 @@ drop_triggers(Oid relid)
 						 SPI_getvalue(members->vals[i], members->tupdesc, 1)));
 }
 
+/*
+ * On Citus, each shard's trigger records into the history on its own
+ * node: a table is audited where each tenant's rows and history are on one
+ * node.  Not a reference table, whose every copy would record each change
+ * once more; not a distributed table the history is not co-located with.
+ */
+static void
+refuse_citus_placing(Oid relid)
+{
+	Oid			history = get_relname_relid("audit_history", get_namespace_oid("trovella", false));
+
+	if (trovella_citus_reference_table(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("trovella: enable_audit cannot audit reference table %s", get_rel_name(relid)),
+				 errdetail("Every node holds a copy of a reference table, and each copy would record each change.")));
+	if (trovella_citus_sharded_apart(relid, history))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("trovella: enable_audit cannot audit %s: trovella.audit_history is not co-located with it",
+						get_rel_name(relid)),
+				 errdetail("A shard records its changes into the history on its own node."),
+				 errhint("Distribute the history by tenant first: SELECT trovella.distribute_audit('%s');",
+						 qualified_name(relid))));
+}
+
 Datum
 trovella_enable_audit(PG_FUNCTION_ARGS)
 {
@@ -323,6 +357,9 @@ trovella_enable_audit(PG_FUNCTION_ARGS)
 	Oid			relative;
 	OwnerSection section;
 	SpiSection	spi;
+	bool		isnull;
+	int32		table_id;
+	int			citus_level;
 
 	trovella_spi_connect(&spi);
 	relative = audited_relative(relid);
@@ -333,7 +370,7 @@ trovella_enable_audit(PG_FUNCTION_ARGS)
 						get_rel_name(relid), get_rel_name(relative)),
 				 errdetail("Its changes would be recorded twice."),
 				 errhint("Audit the partitioned table only: PostgreSQL gives its partitions its trigger.")));
-	create_triggers(relid, true);
+	refuse_citus_placing(relid);
 
 	values[0] = ObjectIdGetDatum(relid);
 	values[1] = CStringGetTextDatum(qualified_name(relid));
@@ -341,11 +378,27 @@ trovella_enable_audit(PG_FUNCTION_ARGS)
 	if (SPI_execute_plan(trovella_keep_plan(&register_plan,
 											"INSERT INTO trovella.audit_table (relid, name)"
 											" VALUES ($1::pg_catalog.oid::pg_catalog.regclass, $2)"
-											" ON CONFLICT (relid) DO UPDATE SET enabled = true, name = excluded.name",
+											" ON CONFLICT (relid) DO UPDATE SET enabled = true, name = excluded.name"
+											" RETURNING id",
 											2, argtypes),
-						 values, NULL, false, 0) != SPI_OK_INSERT)
+						 values, NULL, false, 0) != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
 		elog(ERROR, "could not register the table");
+	table_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	trovella_end_owner_section(&section);
+
+	/* enable_audit's own record below says what its statements did */
+	citus_level = trovella_citus_allow_triggers();
+	trovella_audit_unwatched = true;
+	PG_TRY();
+	{
+		create_triggers(relid, table_id);
+	}
+	PG_FINALLY();
+	{
+		trovella_audit_unwatched = false;
+	}
+	PG_END_TRY();
+	trovella_citus_end_triggers(citus_level);
 	trovella_spi_finish(&spi);
 	trovella_audit_record_status(fcinfo, relid, "enable_audit");
 	PG_RETURN_VOID();
@@ -359,9 +412,12 @@ trovella_disable_audit(PG_FUNCTION_ARGS)
 	Datum		values[1] = {ObjectIdGetDatum(relid)};
 	OwnerSection section;
 	SpiSection	spi;
+	int			citus_level;
 
 	trovella_spi_connect(&spi);
+	citus_level = trovella_citus_allow_triggers();
 	drop_triggers(relid);
+	trovella_citus_end_triggers(citus_level);
 	trovella_begin_owner_section(fcinfo, &section);
 	if (SPI_execute_plan(trovella_keep_plan(&unregister_plan,
 											"UPDATE trovella.audit_table SET enabled = false"
@@ -544,7 +600,7 @@ trovella_audit_partitions(PG_FUNCTION_ARGS)
 
 		if ((relkind == RELKIND_RELATION || relkind == RELKIND_PARTITIONED_TABLE) &&
 			OidIsValid(audited_ancestor(relid)))
-			create_triggers(relid, false);
+			create_triggers(relid, 0);
 	}
 	trovella_spi_finish(&spi);
 	PG_RETURN_NULL();

@@ -189,6 +189,8 @@ trovella_audit_watch(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("trovella: audit_watch() must be an event trigger")));
+	if (trovella_audit_unwatched)
+		PG_RETURN_NULL();
 	trovella_spi_connect(&spi);
 	if (SPI_execute("SELECT c.classid, c.objid, c.command_tag, c.command"
 					" FROM pg_catalog.pg_event_trigger_ddl_commands() c"
@@ -246,6 +248,8 @@ trovella_audit_watch_drop(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("trovella: audit_watch_drop() must be an event trigger")));
+	if (trovella_audit_unwatched)
+		PG_RETURN_NULL();
 	trovella_spi_connect(&spi);
 	/* a trigger's address: its table's schema and name, then its own name */
 	if (SPI_execute("SELECT pg_catalog.to_regclass(pg_catalog.quote_ident(d.address_names[1])"

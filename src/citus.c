@@ -322,6 +322,64 @@ trovella_citus_reference_table(Oid relid)
 }
 
 /*
+ * Whether Citus shards relid's rows over its nodes (a distributed table,
+ * not a reference table, which every node holds whole, nor a Citus local
+ * table, which only the coordinator holds) in shards that are not
+ * co-located with other's: a tenant's rows of the two are then not
+ * always on one node.
+ */
+bool
+trovella_citus_sharded_apart(Oid relid, Oid other)
+{
+	SpiSection	spi;
+	Oid			argtypes[2] = {OIDOID, OIDOID};
+	Datum		values[2] = {ObjectIdGetDatum(relid), ObjectIdGetDatum(other)};
+	bool		apart;
+
+	if (!trovella_citus_loaded() || !OidIsValid(get_extension_oid("citus", true)))
+		return false;
+	trovella_spi_connect(&spi);
+	if (SPI_execute_with_args("SELECT FROM pg_catalog.pg_dist_partition d "
+							  "WHERE d.logicalrelid OPERATOR(pg_catalog.=) $1 "
+							  "AND d.colocationid OPERATOR(pg_catalog.<>) 0 "
+							  "AND d.repmodel OPERATOR(pg_catalog.<>) 't' "
+							  "AND d.colocationid IS DISTINCT FROM "
+							  "  (SELECT o.colocationid FROM pg_catalog.pg_dist_partition o "
+							  "   WHERE o.logicalrelid OPERATOR(pg_catalog.=) $2)",
+							  2, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read Citus's metadata");
+	apart = SPI_processed > 0;
+	trovella_spi_finish(&spi);
+	return apart;
+}
+
+/*
+ * Citus refuses triggers on the tables it manages unless
+ * citus.enable_unsafe_triggers is on; with it, it gives each shard the
+ * table's trigger.  On until trovella_citus_end_triggers(level), which
+ * restores it; -1 (and nothing set) without Citus.
+ */
+int
+trovella_citus_allow_triggers(void)
+{
+	int			level;
+
+	if (!trovella_citus_loaded())
+		return -1;
+	level = NewGUCNestLevel();
+	(void) set_config_option("citus.enable_unsafe_triggers", "on", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return level;
+}
+
+void
+trovella_citus_end_triggers(int level)
+{
+	if (level >= 0)
+		AtEOXact_GUC(true, level);
+}
+
+/*
  * The relation that holds this node's copy of a table Citus has made a
  * reference table: its local shard placement (a full copy, which Citus
  * writes with every other copy in one distributed transaction).  Code that

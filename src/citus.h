@@ -40,6 +40,13 @@ extern bool trovella_citus_managed(Oid relid);
 /* Whether Citus has made relid a reference table. */
 extern bool trovella_citus_reference_table(Oid relid);
 
+/* Whether relid is sharded by Citus, but not co-located with other. */
+extern bool trovella_citus_sharded_apart(Oid relid, Oid other);
+
+/* Let Citus take triggers on its tables until trovella_citus_end_triggers. */
+extern int	trovella_citus_allow_triggers(void);
+extern void trovella_citus_end_triggers(int level);
+
 /* This node's copy of a Citus reference table; relid itself without Citus. */
 extern Oid	trovella_citus_local_copy(Oid relid);
 

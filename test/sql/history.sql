@@ -235,6 +235,17 @@ SET ROLE regress_hist_owner;
 SELECT trovella.enable_audit('hist_project');
 SELECT recording FROM trovella.audit_status WHERE table_name = 'hist_project'::regclass;
 SELECT tgqual IS NULL AS no_when FROM pg_trigger WHERE tgrelid = 'hist_project'::regclass AND tgname = 'trovella_audit';
+-- trovella's trigger names the table's registration (a Citus worker, which
+-- has no registry, reads it there); one that names another is a look-alike
+SELECT g.tgargs = convert_to(t.id::text, 'UTF8') || '\x00'::bytea AS names_registration
+FROM pg_trigger g JOIN trovella.audit_table t ON t.relid = g.tgrelid
+WHERE g.tgrelid = 'hist_project'::regclass AND g.tgname = 'trovella_audit';
+DROP TRIGGER trovella_audit ON hist_project;
+CREATE TRIGGER trovella_audit AFTER INSERT OR UPDATE OR DELETE ON hist_project
+	FOR EACH ROW EXECUTE FUNCTION trovella.audit_row('999');
+SELECT recording FROM trovella.audit_status WHERE table_name = 'hist_project'::regclass;
+SELECT trovella.enable_audit('hist_project');
+SELECT recording FROM trovella.audit_status WHERE table_name = 'hist_project'::regclass;
 RESET ROLE;
 
 -- Turning recording off and on again is itself in the history (of no
