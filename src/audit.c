@@ -25,6 +25,7 @@
 #include "commands/trigger.h"
 #include "common/cryptohash.h"
 #include "executor/spi.h"
+#include "funcapi.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
@@ -32,6 +33,7 @@
 #include "storage/lmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/fmgroids.h"
 #include "utils/hsearch.h"
 #include "utils/json.h"
@@ -360,6 +362,57 @@ keep_changed(Jsonb **old, Jsonb **new)
 }
 
 /*
+ * An UPDATE's old and new values, of the columns it changed only.  A column
+ * whose two values are the same datum image cannot differ as jsonb, and is
+ * left out before any jsonb is built (most of an UPDATE's columns: this
+ * saves converting the whole row twice); the others are converted, as a
+ * row of those columns alone, and keep_changed() decides by their jsonb, as
+ * for a whole row.
+ */
+static void
+changed_values(HeapTuple oldtuple, HeapTuple newtuple, TupleDesc desc,
+			   Jsonb **old, Jsonb **new)
+{
+	int			natts = desc->natts;
+	Datum	   *ovalues = palloc(sizeof(Datum) * natts);
+	Datum	   *nvalues = palloc(sizeof(Datum) * natts);
+	bool	   *onulls = palloc(sizeof(bool) * natts);
+	bool	   *nnulls = palloc(sizeof(bool) * natts);
+	int		   *changed = palloc(sizeof(int) * natts);
+	int			nchanged = 0;
+	TupleDesc	sub;
+
+	heap_deform_tuple(oldtuple, desc, ovalues, onulls);
+	heap_deform_tuple(newtuple, desc, nvalues, nnulls);
+	for (int i = 0; i < natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (att->attisdropped)
+			continue;
+		if (onulls[i] && nnulls[i])
+			continue;
+		if (onulls[i] == nnulls[i] &&
+			datum_image_eq(ovalues[i], nvalues[i], att->attbyval, att->attlen))
+			continue;
+		changed[nchanged++] = i;
+	}
+	sub = CreateTemplateTupleDesc(nchanged);
+	for (int j = 0; j < nchanged; j++)
+	{
+		TupleDescCopyEntry(sub, j + 1, desc, changed[j] + 1);
+		ovalues[j] = ovalues[changed[j]];
+		onulls[j] = onulls[changed[j]];
+		nvalues[j] = nvalues[changed[j]];
+		nnulls[j] = nnulls[changed[j]];
+	}
+	sub = BlessTupleDesc(sub);
+	*old = row_jsonb(heap_form_tuple(sub, ovalues, onulls), sub);
+	*new = row_jsonb(heap_form_tuple(sub, nvalues, nnulls), sub);
+	keep_changed(old, new);
+}
+
+/*
  * The row's key as text: the one key column's text, or a JSON array of
  * them; NULL without a key.
  */
@@ -479,10 +532,13 @@ trovella_audit_row(PG_FUNCTION_ARGS)
 
 	r.table_id = entry->table_id;
 	r.row_key = row_key(entry, keytuple, desc);
-	r.old = oldtuple ? row_jsonb(oldtuple, desc) : NULL;
-	r.new = newtuple ? row_jsonb(newtuple, desc) : NULL;
-	if (r.old && r.new)
-		keep_changed(&r.old, &r.new);
+	if (oldtuple && newtuple)
+		changed_values(oldtuple, newtuple, desc, &r.old, &r.new);
+	else
+	{
+		r.old = oldtuple ? row_jsonb(oldtuple, desc) : NULL;
+		r.new = newtuple ? row_jsonb(newtuple, desc) : NULL;
+	}
 	trovella_audit_attribute(&r, &user);
 
 	/* a row moved to another tenant is in both tenants' history */

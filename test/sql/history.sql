@@ -433,6 +433,40 @@ SELECT table_name, name, enabled FROM trovella.audit_status WHERE name = 'public
 SELECT operation, table_name, table_text, new->>'command' AS command FROM trovella.audit_log
 WHERE table_text = 'public.hist_scratch' ORDER BY seq;
 
+-- An UPDATE's record holds the columns it changed, of any type: a column
+-- whose two values are the same datum is left out before any jsonb is
+-- built, the others compared as jsonb (12.50 and 12.500 differ as jsonb, a
+-- long value set to itself does not).  A record's hash covers its jsonb's
+-- binary form: rewritten from their text, as a restore writes them, the
+-- records still verify
+SET ROLE regress_hist_owner;
+CREATE TABLE hist_values (id int PRIMARY KEY, amount numeric, ratio float8, doc jsonb,
+	tags text[], at timestamptz, note text, big text);
+SELECT trovella.enable_audit('hist_values');
+INSERT INTO hist_values VALUES (1, 12.50, 1.5e-10, '{"b": [1, 2.0, {"c": null}], "a": "x\"y"}',
+	'{x,"y z"}', '2026-01-02 03:04:05.678+00', NULL, repeat('long ', 3000));
+UPDATE hist_values SET amount = 12.500, note = 'now set', tags = '{x}' WHERE id = 1;
+UPDATE hist_values SET note = NULL, ratio = 1e21, doc = doc || '{"d": -0.0}' WHERE id = 1;
+UPDATE hist_values SET big = big || '', doc = doc, at = at WHERE id = 1;
+UPDATE hist_values SET big = 'short' WHERE id = 1;
+DELETE FROM hist_values;
+RESET ROLE;
+SELECT h.operation, h.old - 'big' AS old, h.new - 'big' AS new,
+       length(h.old->>'big') AS old_big, length(h.new->>'big') AS new_big
+FROM trovella.audit_history h JOIN trovella.audit_table t ON t.id = h.table_id
+WHERE t.name = 'public.hist_values' ORDER BY h.seq;
+SELECT trovella.audit_seal() > 0 AS sealed;
+BEGIN;
+UPDATE trovella.audit_history SET old = old::text::jsonb, new = new::text::jsonb
+WHERE table_id = (SELECT id FROM trovella.audit_table WHERE name = 'public.hist_values');
+SELECT ok, broken_seq, problem FROM trovella.audit_verify(NULL);
+UPDATE trovella.audit_history SET new = new || '{"amount": 12.5000}'
+WHERE table_id = (SELECT id FROM trovella.audit_table WHERE name = 'public.hist_values')
+  AND operation = 'I';
+SELECT ok, broken_seq IS NOT NULL AS broken FROM trovella.audit_verify(NULL);
+ROLLBACK;
+DROP TABLE hist_values;
+
 RESET trovella.isolation_guard;
 DROP VIEW hist_view;
 DROP TABLE hist_project, hist_event;
