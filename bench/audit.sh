@@ -170,15 +170,26 @@ history_rows() {
 # bytes: what the history grew by per statement; checks that each statement
 # left exactly one record.
 loop() {
-	local size0 rows0 rows1 call
+	local size0 rows0 rows1 call out
 	size0=$(history_size "$1") rows0=$(history_rows "$1")
 	if [ "$3" = cached ]; then
 		call="SELECT bench.cached_ms_$1('$2', $N)"
 	else
 		call="SELECT bench.audit_ms('bench.items_$1', '$2', $N)"
 	fi
-	ms=$(bq -c "SET ROLE $APP" -c "BEGIN" -c "SELECT trovella.with_tenant('$T', '$U')" \
-		-c "$call" -c "COMMIT" | sed -n 2p)
+	# the backend's time on a CPU too (/proc/self/schedstat, Linux): what
+	# the statements cost it whatever else the machine runs, the time it
+	# waited for a CPU left out
+	out=$(bq -c "SELECT split_part(pg_read_file('/proc/self/schedstat', 0, 100, true), ' ', 1)" \
+		-c "SET ROLE $APP" -c "BEGIN" -c "SELECT trovella.with_tenant('$T', '$U')" \
+		-c "$call" -c "COMMIT" -c "RESET ROLE" \
+		-c "SELECT split_part(pg_read_file('/proc/self/schedstat', 0, 100, true), ' ', 1)" 2>/dev/null || true)
+	ms=$(sed -n 3p <<<"$out")
+	cpu=$(awk 'NR == 1 { a = $1 } NR == 4 { b = $1 } END { if (a != "" && b != "") printf "%.3f", (b - a) / 1e6; else print "" }' <<<"$out")
+	if [ -z "$ms" ]; then
+		echo "bench/audit.sh: the loop on bench.items_$1 failed" >&2
+		exit 1
+	fi
 	rows1=$(history_rows "$1")
 	if [ "$1" != plain ] && [ $((rows1 - rows0)) -ne "$N" ]; then
 		echo "bench/audit.sh: $N ${2}s into bench.items_$1 left $((rows1 - rows0)) history rows" >&2
@@ -193,7 +204,7 @@ echo "== audit trail ($REPS repetitions, medians; $N single-row statements each,
 if [ -z "$SUPA" ]; then
 	echo "   supa_audit: skipped: set SUPA_AUDIT_SQL to supa_audit 0.3.1's install script (github.com/supabase/supa_audit)"
 fi
-declare -A times sizes
+declare -A times cpus sizes
 for rep in $(seq "$REPS"); do
 	# the order of the sides rotates between repetitions
 	set -- "${sides[@]}"
@@ -203,6 +214,7 @@ for rep in $(seq "$REPS"); do
 			for op in INSERT UPDATE; do
 				loop "$side" "$op" "$variant"
 				times[$side.$op.$variant]+="$ms "
+				[ -n "$cpu" ] && cpus[$side.$op.$variant]+="$cpu "
 				sizes[$side.$op]+="$bytes "
 			done
 		done
@@ -221,6 +233,11 @@ for variant in cached planned; do
 		a=$(med "${times[audited.$op.$variant]}") p=$(med "${times[plain.$op.$variant]}")
 		report "$op, audited / unaudited" "$(ratio "$a" "$p")" "<=" 2.0 \
 			"$(us "$a") vs $(us "$p") us per statement"
+		if [ -n "${cpus[audited.$op.$variant]:-}" ] && [ -n "${cpus[plain.$op.$variant]:-}" ]; then
+			a=$(med "${cpus[audited.$op.$variant]}") p=$(med "${cpus[plain.$op.$variant]}")
+			printf '%-58s %8s   %s\n' "$op, audited / unaudited, the backend's CPU time" "$(ratio "$a" "$p")" \
+				"$(us "$a") vs $(us "$p") us on a CPU per statement"
+		fi
 	done
 	if [ -n "$SUPA" ]; then
 		for op in INSERT UPDATE; do
@@ -228,6 +245,11 @@ for variant in cached planned; do
 			s=$(med "${times[supa.$op.$variant]}")
 			report "$op, supa_audit 0.3.1 / trovella audited" "$(ratio "$s" "$a")" ">=" 10 \
 				"$(us "$s") vs $(us "$a") us per statement; supa_audit $(ratio "$s" "$p")x unaudited"
+			if [ -n "${cpus[supa.$op.$variant]:-}" ] && [ -n "${cpus[audited.$op.$variant]:-}" ]; then
+				printf '%-58s %8s   %s\n' "$op, supa_audit / trovella, the backend's CPU time" \
+					"$(ratio "$(med "${cpus[supa.$op.$variant]}")" "$(med "${cpus[audited.$op.$variant]}")")" \
+					"$(us "$(med "${cpus[supa.$op.$variant]}")") vs $(us "$(med "${cpus[audited.$op.$variant]}")") us on a CPU; added cost $(awk -v s="$(med "${cpus[supa.$op.$variant]}")" -v a="$(med "${cpus[audited.$op.$variant]}")" -v p="$(med "${cpus[plain.$op.$variant]}")" 'BEGIN { if (a > p) printf "%.1fx", (s - p) / (a - p); else print "-" }')"
+			fi
 			# what each adds to the unaudited statement: the recording alone
 			printf '%-58s %8s   %s\n' "$op, supa_audit 0.3.1 / trovella, added cost" \
 				"$(awk -v s="$s" -v a="$a" -v p="$p" 'BEGIN { if (a > p) printf "%.1f", (s - p) / (a - p); else print "-" }')" \
