@@ -1680,3 +1680,157 @@ COMMENT ON FUNCTION trovella.row_triggers_inheritance() IS
 CREATE EVENT TRIGGER trovella_row_triggers_inheritance ON ddl_command_end
 	WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE')
 	EXECUTE FUNCTION trovella.row_triggers_inheritance();
+
+------------------------------------------------------------------------
+-- Tenant lifecycle (issue 35, point 1): suspend and resume.  A suspended
+-- tenant is opened by no new context (with_tenant, authenticate with a
+-- token bound to it): 57000 (operator_intervention), the operators' reason
+-- as the error's DETAIL (src/suspension.c).  Transactions that already had
+-- the tenant finish.  Only suspend_tenant and resume_tenant write the
+-- table, as the extension's owner; they are granted to nobody: a superuser
+-- grants them to the operations role.
+------------------------------------------------------------------------
+CREATE TABLE trovella.suspended_tenant (
+	tenant_id uuid PRIMARY KEY,
+	reason text NOT NULL,
+	suspended_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	suspended_by name NOT NULL DEFAULT pg_catalog."session_user"()
+);
+COMMENT ON TABLE trovella.suspended_tenant IS
+'the suspended tenants, whom no new context opens; written only by trovella.suspend_tenant() and trovella.resume_tenant()';
+REVOKE ALL ON trovella.suspended_tenant FROM PUBLIC;
+GRANT SELECT ON trovella.suspended_tenant TO pg_monitor, pg_read_all_stats;
+SELECT pg_catalog.pg_extension_config_dump('trovella.suspended_tenant', '');
+
+-- STABLE: reads Citus's metadata.  55000 where Citus has other nodes and
+-- trovella.suspended_tenant is not a reference table: the workers would
+-- not see the suspension, and a client connected to one would open the
+-- tenant there.
+CREATE FUNCTION trovella.suspension_reaches_every_node(function_name text)
+RETURNS void
+LANGUAGE plpgsql STABLE STRICT PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	others boolean;
+	reference boolean;
+BEGIN
+	IF NOT EXISTS (SELECT FROM pg_extension e WHERE e.extname = 'citus') THEN
+		RETURN;
+	END IF;
+	-- Citus's objects are named only in this text, so that the function is
+	-- valid on a database without Citus
+	EXECUTE $q$
+		SELECT EXISTS (SELECT FROM pg_catalog.pg_dist_node n
+		               WHERE n.groupid OPERATOR(pg_catalog.<>) (SELECT g.groupid FROM pg_catalog.pg_dist_local_group g)),
+		       EXISTS (SELECT FROM pg_catalog.pg_dist_partition p
+		               WHERE p.logicalrelid OPERATOR(pg_catalog.=) 'trovella.suspended_tenant'::pg_catalog.regclass
+		                 AND p.partmethod OPERATOR(pg_catalog.=) 'n' AND p.repmodel OPERATOR(pg_catalog.=) 't')
+	$q$ INTO others, reference;
+	IF others AND NOT reference THEN
+		RAISE EXCEPTION 'trovella.%: on a Citus cluster, a suspension must reach every node', function_name
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+			      DETAIL = 'trovella.suspended_tenant is not a Citus reference table, so the workers would not refuse the tenant.',
+			      HINT = 'As a superuser, on the coordinator: SELECT create_reference_table(''trovella.suspended_tenant'');';
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION trovella.suspension_reaches_every_node(text) IS
+'internal (suspend_tenant, resume_tenant): 55000 on a Citus cluster where trovella.suspended_tenant is not a reference table';
+REVOKE EXECUTE ON FUNCTION trovella.suspension_reaches_every_node(text) FROM PUBLIC;
+
+-- VOLATILE: writes trovella.suspended_tenant.  22004 for a NULL argument,
+-- 22023 for the nil tenant or an empty reason.  Suspending a suspended
+-- tenant again replaces the reason (and who suspended it), keeps when it
+-- began, and returns false.
+CREATE FUNCTION trovella.suspend_tenant(tenant uuid, reason text)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF tenant IS NULL OR reason IS NULL THEN
+		RAISE EXCEPTION 'trovella.suspend_tenant: % must not be NULL', CASE WHEN tenant IS NULL THEN 'tenant' ELSE 'reason' END
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF tenant OPERATOR(pg_catalog.=) '00000000-0000-0000-0000-000000000000'::uuid THEN
+		RAISE EXCEPTION 'trovella.suspend_tenant: the nil tenant cannot be suspended'
+			USING ERRCODE = 'invalid_parameter_value',
+			      DETAIL = 'The nil uuid''s context is the owner''s for maintenance, not a tenant''s.';
+	END IF;
+	IF pg_catalog.btrim(reason) OPERATOR(pg_catalog.=) '' THEN
+		RAISE EXCEPTION 'trovella.suspend_tenant: the reason must not be empty'
+			USING ERRCODE = 'invalid_parameter_value',
+			      HINT = 'Say why, in words the tenant''s application may show: it is the refusal''s DETAIL.';
+	END IF;
+	PERFORM trovella.suspension_reaches_every_node('suspend_tenant');
+	UPDATE trovella.suspended_tenant s SET reason = suspend_tenant.reason, suspended_by = pg_catalog."session_user"()
+	WHERE s.tenant_id OPERATOR(pg_catalog.=) tenant;
+	IF FOUND THEN
+		RETURN false;
+	END IF;
+	INSERT INTO trovella.suspended_tenant (tenant_id, reason, suspended_by)
+	VALUES (tenant, reason, pg_catalog."session_user"())
+	ON CONFLICT (tenant_id) DO UPDATE SET reason = excluded.reason, suspended_by = excluded.suspended_by;
+	RETURN true;
+END
+$$;
+COMMENT ON FUNCTION trovella.suspend_tenant(uuid, text) IS
+'suspends a tenant: every new with_tenant() or authenticate() for it fails with 57000, the reason as DETAIL; true if it was not suspended yet (again: the reason is replaced)';
+REVOKE EXECUTE ON FUNCTION trovella.suspend_tenant(uuid, text) FROM PUBLIC;
+
+-- VOLATILE: writes trovella.suspended_tenant.  22004 for NULL; false when
+-- the tenant was not suspended (nothing changes).
+CREATE FUNCTION trovella.resume_tenant(tenant uuid)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF tenant IS NULL THEN
+		RAISE EXCEPTION 'trovella.resume_tenant: tenant must not be NULL'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	PERFORM trovella.suspension_reaches_every_node('resume_tenant');
+	DELETE FROM trovella.suspended_tenant s WHERE s.tenant_id OPERATOR(pg_catalog.=) tenant;
+	RETURN FOUND;
+END
+$$;
+COMMENT ON FUNCTION trovella.resume_tenant(uuid) IS
+'lifts a tenant''s suspension; false when it was not suspended';
+REVOKE EXECUTE ON FUNCTION trovella.resume_tenant(uuid) FROM PUBLIC;
+
+-- trovella.health: how many tenants are suspended, and since when.
+-- STABLE: reads trovella.suspended_tenant.
+CREATE FUNCTION trovella.suspension_health()
+RETURNS TABLE (check_name text, status text, detail text)
+LANGUAGE sql STABLE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT 'suspended_tenants', 'ok',
+	       CASE WHEN count(*) OPERATOR(pg_catalog.=) 0 THEN 'no tenant is suspended'
+	            ELSE pg_catalog.format('suspended tenants: %s, the first since %s: SELECT * FROM trovella.suspended_tenant',
+	                                   count(*), pg_catalog.to_char(pg_catalog.min(s.suspended_at), 'YYYY-MM-DD')) END
+	FROM trovella.suspended_tenant s
+$$;
+COMMENT ON FUNCTION trovella.suspension_health() IS
+'trovella.health''s suspended_tenants check: how many tenants are suspended';
+REVOKE EXECUTE ON FUNCTION trovella.suspension_health() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION trovella.suspension_health() TO pg_monitor;
+
+CREATE OR REPLACE VIEW trovella.health AS
+SELECT * FROM trovella.health_checks()
+UNION ALL
+SELECT * FROM trovella.cluster_health()
+UNION ALL
+SELECT * FROM trovella.audit_health()
+UNION ALL
+SELECT * FROM trovella.suspension_health();
+
+-- The per-tenant statistics say which tenants are suspended, since when.
+CREATE OR REPLACE VIEW trovella.tenant_stats AS
+SELECT s.*, su.suspended_at
+FROM trovella.tenant_stats() s
+LEFT JOIN trovella.suspended_tenant su ON su.tenant_id OPERATOR(pg_catalog.=) s.tenant_id;
+COMMENT ON VIEW trovella.tenant_stats IS
+'one row per tenant seen (tenant_id NULL: work without a tenant context): transactions, statements, rows, time, buffers, WAL; suspended_at when the tenant is suspended';

@@ -8,7 +8,7 @@
  *
  *	checks		run before anything changes, in registration order; one
  *				that raises an error refuses the new context, which then is
- *				not set at all (membership, then residue);
+ *				not set at all (membership, residue, then suspension);
  *	observers	told after each set, also of what it already was (the Citus
  *				signer, which renews its signature so).
  */

@@ -2,7 +2,8 @@
  * trovella.c
  *		Module entry point.  Each module defines its own settings and makes
  *		its registrations in its init function; the order here is the order
- *		of the context checks (membership, then residue) and observers (the
+ *		of the context checks (membership, residue, then suspension, so that
+ *		a non-member learns nothing of a suspension) and observers (the
  *		Citus signer).  hooks.c installs the server hooks last.  src/README
  *		describes the layers.
  */
@@ -24,6 +25,7 @@
 #include "stats.h"
 #include "stats_count.h"
 #include "stats_store.h"
+#include "suspension.h"
 #include "token_cap.h"
 #include "token_touch.h"
 
@@ -42,6 +44,7 @@ _PG_init(void)
 	TokenTouchInit();
 	MembershipInit();			/* context check: membership first */
 	ResidueInit();				/* context check: residue second */
+	SuspensionInit();			/* context check: suspension third */
 	StatsInit();
 	StatsCountInit();
 	StatsStoreInit();
