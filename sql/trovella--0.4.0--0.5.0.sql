@@ -1687,8 +1687,10 @@ CREATE EVENT TRIGGER trovella_row_triggers_inheritance ON ddl_command_end
 -- token bound to it): 57000 (operator_intervention), the operators' reason
 -- as the error's DETAIL (src/suspension.c).  Transactions that already had
 -- the tenant finish.  Only suspend_tenant and resume_tenant write the
--- table, as the extension's owner; they are granted to nobody: a superuser
--- grants them to the operations role.
+-- table, as the extension's owner, and tell every backend, which keeps the
+-- suspended ids (a superuser's direct write is seen by a backend only once
+-- something invalidates the table); they are granted to nobody: a
+-- superuser grants them to the operations role.
 ------------------------------------------------------------------------
 CREATE TABLE trovella.suspended_tenant (
 	tenant_id uuid PRIMARY KEY,
@@ -1739,6 +1741,16 @@ COMMENT ON FUNCTION trovella.suspension_reaches_every_node(text) IS
 'internal (suspend_tenant, resume_tenant): 55000 on a Citus cluster where trovella.suspended_tenant is not a reference table';
 REVOKE EXECUTE ON FUNCTION trovella.suspension_reaches_every_node(text) FROM PUBLIC;
 
+-- VOLATILE: invalidates trovella.suspended_tenant's relcache entry, so that
+-- every backend reads the suspended tenants again (src/suspension.c).
+CREATE FUNCTION trovella.suspension_changed()
+RETURNS void
+AS 'MODULE_PATHNAME', 'trovella_suspension_changed_sql'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+COMMENT ON FUNCTION trovella.suspension_changed() IS
+'internal (suspend_tenant, resume_tenant): every backend reads trovella.suspended_tenant again';
+REVOKE EXECUTE ON FUNCTION trovella.suspension_changed() FROM PUBLIC;
+
 -- VOLATILE: writes trovella.suspended_tenant.  22004 for a NULL argument,
 -- 22023 for the nil tenant or an empty reason.  Suspending a suspended
 -- tenant again replaces the reason (and who suspended it), keeps when it
@@ -1767,11 +1779,13 @@ BEGIN
 	UPDATE trovella.suspended_tenant s SET reason = suspend_tenant.reason, suspended_by = pg_catalog."session_user"()
 	WHERE s.tenant_id OPERATOR(pg_catalog.=) tenant;
 	IF FOUND THEN
+		PERFORM trovella.suspension_changed();
 		RETURN false;
 	END IF;
 	INSERT INTO trovella.suspended_tenant (tenant_id, reason, suspended_by)
 	VALUES (tenant, reason, pg_catalog."session_user"())
 	ON CONFLICT (tenant_id) DO UPDATE SET reason = excluded.reason, suspended_by = excluded.suspended_by;
+	PERFORM trovella.suspension_changed();
 	RETURN true;
 END
 $$;
@@ -1793,7 +1807,11 @@ BEGIN
 	END IF;
 	PERFORM trovella.suspension_reaches_every_node('resume_tenant');
 	DELETE FROM trovella.suspended_tenant s WHERE s.tenant_id OPERATOR(pg_catalog.=) tenant;
-	RETURN FOUND;
+	IF NOT FOUND THEN
+		RETURN false;
+	END IF;
+	PERFORM trovella.suspension_changed();
+	RETURN true;
 END
 $$;
 COMMENT ON FUNCTION trovella.resume_tenant(uuid) IS

@@ -81,6 +81,7 @@
 #include "stats.h"
 #include "stats_count.h"
 #include "stats_store.h"
+#include "suspension.h"
 #include "token_scan.h"
 #include "token_touch.h"
 
@@ -348,6 +349,7 @@ trovella_relcache_callback(Datum arg, Oid relid)
 	trovella_token_relcache(relid);
 	trovella_audit_relcache(relid);
 	trovella_full_view_relcache(relid);
+	trovella_suspension_relcache(relid);
 }
 
 static void

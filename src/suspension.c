@@ -24,14 +24,26 @@
  * there as on the coordinator.  The coordinator's checked context reaches
  * its workers signed (cluster.c), which is not checked again.
  *
- * What the table resolves to (its OID, its primary key's) is kept per
- * backend and checked against the catalog before each use; with Citus
- * loaded it is resolved again in each transaction, since the node's copy
- * changes when Citus makes the table a reference table.
+ * A transaction opening a tenant should not pay for a probe of the table
+ * (a few microseconds, as much as with_tenant itself): on one node each
+ * backend keeps the suspended tenants' ids, a sorted array read once, and
+ * probes the table only for a tenant in it (for the reason, and to see the
+ * suspension still holds).  suspend_tenant and resume_tenant invalidate the
+ * table's relcache entry (trovella.suspension_changed()), as DDL would, and
+ * the check takes the invalidation messages first: a suspension that has
+ * committed before the check is seen, in any isolation level.  Each
+ * backend then reads the table again, with the latest snapshot.  With Citus
+ * loaded, whose writes to this node's copy of a reference table invalidate
+ * nothing here, every check probes this node's copy, resolved again in
+ * each transaction (the copy changes when Citus makes the table a
+ * reference table).
  */
 #include "postgres.h"
 
+#include "access/heapam.h"
 #include "access/stratnum.h"
+#include "access/table.h"
+#include "access/tableam.h"
 #include "access/tupdesc.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
@@ -39,7 +51,9 @@
 #include "storage/proc.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
@@ -54,63 +68,127 @@
 typedef struct SuspensionTable
 {
 	bool		resolved;
-	Oid			relid;			/* InvalidOid: not there (an older version) */
+	Oid			table;			/* trovella.suspended_tenant; InvalidOid: not there */
+	Oid			relid;			/* what this node reads: the table, or its Citus copy */
 	Oid			index;			/* its primary key, on tenant_id */
+	AttrNumber	tenant;
 	AttrNumber	reason;
 	LocalTransactionId lxid;	/* resolved in this transaction (Citus) */
+	bool		loaded;			/* ids holds the table's tenants (one node) */
+	int			count;
+	pg_uuid_t  *ids;			/* sorted, in TopMemoryContext */
 } SuspensionTable;
 
 static SuspensionTable suspension;
 
-/* Whether what was resolved still names the table and its key. */
-static bool
-still_valid(const SuspensionTable *s)
+/* trovella.suspended_tenant's OID, InvalidOid when there is none. */
+static Oid
+suspension_table_relid(void)
 {
-	HeapTuple	tuple;
-	bool		valid;
+	Oid			namespace = get_namespace_oid("trovella", true);
 
-	if (!OidIsValid(s->relid))
-		return OidIsValid(get_namespace_oid("trovella", true)) &&
-			!OidIsValid(get_relname_relid("suspended_tenant", get_namespace_oid("trovella", true)));
-	tuple = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(s->index));
-	if (!HeapTupleIsValid(tuple))
-		return false;
-	valid = ((Form_pg_index) GETSTRUCT(tuple))->indrelid == s->relid;
-	ReleaseSysCache(tuple);
-	return valid;
+	return OidIsValid(namespace) ? get_relname_relid("suspended_tenant", namespace) : InvalidOid;
+}
+
+/*
+ * A relcache invalidation (hooks.c): of the table (DDL, or a suspension
+ * changed), or of everything.
+ */
+void
+trovella_suspension_relcache(Oid relid)
+{
+	if (relid == InvalidOid || relid == suspension.table || relid == suspension.relid ||
+		relid == suspension.index)
+	{
+		suspension.resolved = false;
+		suspension.loaded = false;
+	}
+}
+
+/* suspend_tenant and resume_tenant: every backend reads the table again. */
+void
+trovella_suspension_changed(void)
+{
+	Oid			table = suspension_table_relid();
+
+	if (OidIsValid(table))
+		CacheInvalidateRelcacheByRelid(table);
 }
 
 static SuspensionTable *
-current_table(void)
+current_table(bool citus)
 {
 	SuspensionTable s = {0};
-	Oid			namespace;
-	AttrNumber	tenant;
 	int			position;
 
-	if (suspension.resolved &&
-		(trovella_citus_loaded() ? suspension.lxid == TROVELLA_MY_LXID : still_valid(&suspension)))
+	/* without the table (an older version), look for it each time */
+	if (suspension.resolved && OidIsValid(suspension.table) &&
+		(!citus || suspension.lxid == TROVELLA_MY_LXID))
 		return &suspension;
 
-	namespace = get_namespace_oid("trovella", true);
-	if (OidIsValid(namespace))
-		s.relid = get_relname_relid("suspended_tenant", namespace);
-	if (OidIsValid(s.relid))
+	s.table = suspension_table_relid();
+	if (OidIsValid(s.table))
 	{
 		/* a Citus reference table: this node's copy (citus.c) */
-		s.relid = trovella_citus_local_copy(s.relid);
-		tenant = get_attnum(s.relid, "tenant_id");
+		s.relid = citus ? trovella_citus_local_copy(s.table) : s.table;
+		s.tenant = get_attnum(s.relid, "tenant_id");
 		s.reason = get_attnum(s.relid, "reason");
-		if (tenant == InvalidAttrNumber || s.reason == InvalidAttrNumber)
+		if (s.tenant == InvalidAttrNumber || s.reason == InvalidAttrNumber)
 			elog(ERROR, "trovella.suspended_tenant lacks its columns");
-		s.index = trovella_find_unique_index(s.relid, 1, &tenant, &position);
+		s.index = trovella_find_unique_index(s.relid, 1, &s.tenant, &position);
 		if (!OidIsValid(s.index))
 			elog(ERROR, "trovella.suspended_tenant has no unique index on tenant_id");
 	}
+	if (suspension.ids != NULL)
+		pfree(suspension.ids);
 	s.lxid = TROVELLA_MY_LXID;
 	s.resolved = true;
 	suspension = s;
 	return &suspension;
+}
+
+static int
+uuid_order(const void *a, const void *b)
+{
+	return memcmp(a, b, UUID_LEN);
+}
+
+/* Read the suspended tenants' ids into s->ids, with the latest snapshot. */
+static void
+load_ids(SuspensionTable *s)
+{
+	Relation	rel = table_open(s->relid, AccessShareLock);
+	Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	TableScanDesc scan = table_beginscan(rel, snapshot, 0, NULL);
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	int			allocated = 16;
+	pg_uuid_t  *ids = MemoryContextAlloc(TopMemoryContext, allocated * sizeof(pg_uuid_t));
+	int			count = 0;
+
+	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		bool		isnull;
+		Datum		value = slot_getattr(slot, s->tenant, &isnull);
+
+		if (isnull)
+			continue;
+		if (count == allocated)
+		{
+			allocated *= 2;
+			ids = repalloc(ids, allocated * sizeof(pg_uuid_t));
+		}
+		ids[count++] = *DatumGetUUIDP(value);
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	table_endscan(scan);
+	UnregisterSnapshot(snapshot);
+	table_close(rel, AccessShareLock);
+	qsort(ids, count, sizeof(pg_uuid_t), uuid_order);
+	if (s->ids != NULL)
+		pfree(s->ids);
+	s->ids = ids;
+	s->count = count;
+	s->loaded = true;
 }
 
 /*
@@ -148,11 +226,23 @@ suspension_reason(SuspensionTable *s, const pg_uuid_t *tenant)
 static void
 check_suspension(const pg_uuid_t *tenant_id, const char *function_name)
 {
-	SuspensionTable *s = current_table();
+	bool		citus = trovella_citus_loaded();
+	SuspensionTable *s;
 	char	   *reason;
 
-	if (!OidIsValid(s->relid))
+	/* a suspension committed before now: its invalidation first */
+	if (!citus)
+		AcceptInvalidationMessages();
+	s = current_table(citus);
+	if (!OidIsValid(s->table))
 		return;
+	if (!citus)
+	{
+		if (!s->loaded)
+			load_ids(s);
+		if (bsearch(tenant_id, s->ids, s->count, sizeof(pg_uuid_t), uuid_order) == NULL)
+			return;
+	}
 	reason = suspension_reason(s, tenant_id);
 	if (reason == NULL)
 		return;

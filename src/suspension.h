@@ -1,7 +1,8 @@
 /*
  * suspension.h
  *		Suspended tenants (suspension.c): SuspensionInit registers the
- *		check every new tenant context passes.
+ *		check every new tenant context passes; suspension_sql.c tells every
+ *		backend when a suspension changed.
  */
 #ifndef TROVELLA_SUSPENSION_H
 #define TROVELLA_SUSPENSION_H
@@ -9,5 +10,11 @@
 #include "postgres.h"
 
 extern void SuspensionInit(void);
+
+/* A relcache invalidation (hooks.c): the table may have changed. */
+extern void trovella_suspension_relcache(Oid relid);
+
+/* After a suspension changed: every backend reads the table again. */
+extern void trovella_suspension_changed(void);
 
 #endif							/* TROVELLA_SUSPENSION_H */
