@@ -233,6 +233,19 @@ export interface AuditLogOptions<T extends AuditTable = string> {
 export declare function auditLog<T extends AuditTable = string>(tx: AuditReader, options?: AuditLogOptions<T>):
   Promise<AuditRecord<AuditRowOf<T>>[]>;
 
+/**
+ * Suspends a tenant (trovella.suspend_tenant(), extension 0.5.0, for a role granted it): every new
+ * withTenant or authenticate for it then rejects with SQLSTATE 57000, the reason as its detail.
+ * true, or false when it was suspended already (the reason is replaced). A bad id rejects with
+ * 22P02 before anything is sent; the server refuses an empty reason (22023), a role without the
+ * grant (42501).
+ */
+export declare function suspendTenant(db: Database, tenantId: string, reason: string): Promise<boolean>;
+/** Lifts a tenant's suspension (trovella.resume_tenant()): true, or false when it was not suspended. */
+export declare function resumeTenant(db: Database, tenantId: string): Promise<boolean>;
+/** The server's refusal of a suspended tenant (SQLSTATE 57000); its detail is the operators' reason. */
+export declare function isTenantSuspended(error: unknown): error is Error & { code: '57000'; detail: string };
+
 declare const trovella: {
   VERSION: typeof VERSION; REQUIRED: typeof REQUIRED; TrovellaError: typeof TrovellaError;
   withTenant: typeof withTenant; withUser: typeof withUser; authenticate: typeof authenticate;
@@ -240,5 +253,6 @@ declare const trovella: {
   uuidToUlid: typeof uuidToUlid; ulidToUuid: typeof ulidToUuid; ulidTime: typeof ulidTime;
   richId: typeof richId; richIdToUuid: typeof richIdToUuid;
   history: typeof history; auditLog: typeof auditLog;
+  suspendTenant: typeof suspendTenant; resumeTenant: typeof resumeTenant; isTenantSuspended: typeof isTenantSuspended;
 };
 export default trovella;

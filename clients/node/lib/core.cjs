@@ -366,6 +366,7 @@ module.exports = {
   applySeeds,
   ...require('./ids.cjs'),
   ...require('./audit.cjs'),
+  ...require('./lifecycle.cjs'),
 };
 // require('trovella').default is the package too, as its types say
 module.exports.default = module.exports;

@@ -16,6 +16,7 @@ import { eq } from 'drizzle-orm';
 import {
   withTenant, withUser, authenticate, guardPool, checkDatabase, applySeeds,
   richId, richIdToUuid, uuidToUlid, ulidToUuid, ulidTime, VERSION,
+  suspendTenant, resumeTenant, isTenantSuspended,
 } from 'trovella';
 import { tenantColumn, ulidPrimaryKey } from 'trovella/drizzle';
 
@@ -278,6 +279,63 @@ test('through PgBouncer in transaction mode: one tenant per transaction, whateve
   const results = await Promise.all(Array.from({ length: 20 }, (_, i) => readNotes(pool, i % 2 ? A : B)));
   results.forEach((r, i) => assert.deepEqual(r, i % 2 ? ['a1', 'a2', 'a3'] : ['b1', 'b2']));
   await assert.rejects(pool.query('SELECT count(*) FROM package_notes'), { code: '42501' });
+});
+
+test('suspendTenant mid-way through a pooled workload through PgBouncer: every later withTenant refused (57000, the reason), resumeTenant lets it in again', async () => {
+  const OPS = 'regress_package_ops';
+  if ((await admin.query('SELECT FROM pg_roles WHERE rolname = $1', [OPS])).rowCount) await dropRole(admin, OPS);
+  const ops = await createAppRole(admin, OPS);
+  closers.push(() => dropRole(admin, OPS));
+  await admin.query(`GRANT EXECUTE ON FUNCTION trovella.suspend_tenant(uuid, text), trovella.resume_tenant(uuid) TO ${OPS}`);
+  const opsPool = pgPool({ ...conn, user: ops.user, password: ops.password });
+  // the application cannot lift its own suspension, nor suspend
+  await assert.rejects(resumeTenant(pgPool(), A), { code: '42501' });
+  await assert.rejects(suspendTenant(postgresSql(), B, 'mine'), { code: '42501' });
+  await assert.rejects(suspendTenant(opsPool, 'nope', 'x'), { code: '22P02' });
+  await assert.rejects(suspendTenant(opsPool, A, ''), { code: '22023' });
+
+  const bouncer = await startPgBouncer({ database: DATABASE, users: [role], poolSize: 2 });
+  closers.push(() => bouncer.stop());
+  const pool = pgPool({ ...conn, host: bouncer.host, port: bouncer.port });
+  let suspendedAt = null;
+  const outcomes = [];
+  async function worker() {
+    for (let i = 0; i < 60; i++) {
+      const asked = process.hrtime.bigint();
+      try {
+        await readNotes(pool, A);
+        outcomes.push({ asked, ok: true });
+      } catch (err) {
+        outcomes.push({ asked, ok: false, err });
+      }
+      if (i === 20 && suspendedAt === null) {
+        suspendedAt = 0n;
+        assert.equal(await suspendTenant(opsPool, A, 'Unpaid invoices since November.'), true);
+        suspendedAt = process.hrtime.bigint();
+      }
+    }
+  }
+  try {
+    await Promise.all([worker(), worker(), worker(), worker()]);
+    const after = outcomes.filter((o) => suspendedAt > 0n && o.asked > suspendedAt);
+    assert.ok(outcomes.some((o) => o.ok), 'transactions ran before the suspension');
+    assert.ok(after.length > 0, 'and were asked for after it');
+    for (const o of after) {
+      assert.equal(o.ok, false, 'no transaction asked for after the suspension opens the tenant');
+      assert.ok(isTenantSuspended(o.err), `refused as suspended, not ${o.err && o.err.code}`);
+      assert.equal(o.err.detail, 'Unpaid invoices since November.');
+    }
+    for (const o of outcomes) if (!o.ok) assert.ok(isTenantSuspended(o.err), 'no other error');
+    // the other tenant is not touched; suspending again replaces the reason
+    assert.deepEqual(await readNotes(pool, B), ['b1', 'b2']);
+    assert.equal(await suspendTenant(opsPool, A, 'Abuse report #12.'), false);
+    await assert.rejects(readNotes(postgresSql(), A), (err) => isTenantSuspended(err) && err.detail === 'Abuse report #12.');
+  } finally {
+    assert.equal(await resumeTenant(opsPool, A), true);
+  }
+  assert.equal(await resumeTenant(opsPool, A), false, 'not suspended any more');
+  assert.deepEqual(await readNotes(pool, A), ['a1', 'a2', 'a3']);
+  assert.equal(isTenantSuspended(new Error('x')), false);
 });
 
 test('against a hot standby, with a read-only pool', async () => {
