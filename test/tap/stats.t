@@ -6,7 +6,7 @@
 # on a socket in a temporary directory only, and stop on every exit path.
 set -u
 . "$(dirname "$0")/lib.sh"
-plan 41
+plan 42
 
 own_servers standby primary
 PRIMARY=$dir/primary
@@ -55,6 +55,12 @@ is "$(s -c "SELECT statements - $before FROM trovella.tenant_stats WHERE tenant_
 	"work without a context lands in the row without a tenant (2 statements, and the reading one)"
 is "$(s -c "SELECT count(*) FROM trovella.tenant_stats WHERE tenant_id IN ('$A', '$B') OR tenant_id IS NULL")" "3" \
 	"the view lists both tenants and the row without one"
+# (0.5.0) a suspended tenant is marked in the view: suspended_at
+s -c "SELECT trovella.suspend_tenant('$B', 'stats')" >/dev/null
+is "$(s -c "SELECT concat_ws('|', tenant_id, suspended_at IS NOT NULL) FROM trovella.tenant_stats
+	WHERE tenant_id IN ('$A', '$B') ORDER BY tenant_id")" "$A|f
+$B|t" "the view says which tenant is suspended (suspended_at), and which not"
+s -c "SELECT trovella.resume_tenant('$B')" >/dev/null
 
 # the Prometheus exporter, with examples/prometheus/queries.yaml, on a
 # loopback port: the two tenants' counters as labelled metrics
