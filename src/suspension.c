@@ -40,10 +40,10 @@
  */
 #include "postgres.h"
 
-#include "access/heapam.h"
+#include "access/genam.h"
+#include "access/htup_details.h"
 #include "access/stratnum.h"
 #include "access/table.h"
-#include "access/tableam.h"
 #include "access/tupdesc.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
@@ -159,16 +159,16 @@ load_ids(SuspensionTable *s)
 {
 	Relation	rel = table_open(s->relid, AccessShareLock);
 	Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
-	TableScanDesc scan = table_beginscan(rel, snapshot, 0, NULL);
-	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	SysScanDesc scan = systable_beginscan(rel, InvalidOid, false, snapshot, 0, NULL);
+	HeapTuple	tuple;
 	int			allocated = 16;
 	pg_uuid_t  *ids = MemoryContextAlloc(TopMemoryContext, allocated * sizeof(pg_uuid_t));
 	int			count = 0;
 
-	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
 	{
 		bool		isnull;
-		Datum		value = slot_getattr(slot, s->tenant, &isnull);
+		Datum		value = heap_getattr(tuple, s->tenant, RelationGetDescr(rel), &isnull);
 
 		if (isnull)
 			continue;
@@ -179,8 +179,7 @@ load_ids(SuspensionTable *s)
 		}
 		ids[count++] = *DatumGetUUIDP(value);
 	}
-	ExecDropSingleTupleTableSlot(slot);
-	table_endscan(scan);
+	systable_endscan(scan);
 	UnregisterSnapshot(snapshot);
 	table_close(rel, AccessShareLock);
 	qsort(ids, count, sizeof(pg_uuid_t), uuid_order);
