@@ -100,7 +100,7 @@ lookup_registration(List *relids, int32 *table_id)
 {
 	int			n = list_length(relids);
 	Datum	   *elems = palloc(sizeof(Datum) * n);
-	Oid			argtypes[1] = {OIDOID};
+	Oid			argtypes[1] = {OIDARRAYOID};
 	Datum		values[1];
 	SpiSection	spi;
 	bool		found = false;
@@ -110,7 +110,6 @@ lookup_registration(List *relids, int32 *table_id)
 	foreach(lc, relids)
 		elems[i++] = ObjectIdGetDatum(lfirst_oid(lc));
 	values[0] = PointerGetDatum(construct_array(elems, n, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
-	argtypes[0] = OIDARRAYOID;
 
 	trovella_spi_connect(&spi);
 	if (SPI_execute_plan(trovella_keep_plan(&lookup_plan,

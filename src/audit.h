@@ -43,13 +43,13 @@ extern Oid	trovella_audit_sequence(void);
 /* Who acts, what a client cannot set: the context's user, the roles, the transaction, the time. */
 extern void trovella_audit_attribute(AuditRecord *record, pg_uuid_t *user);
 
+/* While enable_audit makes its triggers: audit_watch leaves them to its own record. */
+extern bool trovella_audit_unwatched;
+
 /*
  * A change of whether a table is recorded (its triggers enabled, disabled,
  * dropped, made; audit_watch.c): a record of no tenant, operation 'A'.
  */
-/* While enable_audit makes its triggers: audit_watch leaves them to its own record. */
-extern bool trovella_audit_unwatched;
-
 extern void trovella_audit_record_status(FunctionCallInfo fcinfo, Oid relid, const char *command);
 
 /* Write a record, numbered, with its hash (audit_store.c). */
