@@ -42,8 +42,6 @@ PG_FUNCTION_INFO_V1(trovella_disable_audit);
 PG_FUNCTION_INFO_V1(trovella_audit_table_drop);
 PG_FUNCTION_INFO_V1(trovella_audit_partitions);
 
-bool		trovella_audit_unwatched = false;
-
 static SPIPlanPtr register_plan = NULL;
 static SPIPlanPtr unregister_plan = NULL;
 static SPIPlanPtr registered_plan = NULL;
@@ -232,11 +230,9 @@ mark_reviewed(const char *trigger, const char *table)
 
 /*
  * Every member of the tree gets an enabled TRUNCATE trigger; the row
- * trigger (table_id: the table's registration, its argument; 0 for none)
- * is created on the table (and cloned), or enabled where a member has it
- * disabled.  The argument is how a shard on a Citus worker, where the
- * registry is not, knows its table's registration: Citus gives each shard
- * the table's trigger.
+ * trigger is created on the table (and cloned), or enabled where a member
+ * has it disabled.  Its argument, table_id (0: none made), tells a shard on
+ * a Citus worker, which has no registry, its table's registration.
  */
 static void
 create_triggers(Oid relid, int32 table_id)
@@ -250,7 +246,7 @@ create_triggers(Oid relid, int32 table_id)
 				   " trovella.audit_trigger_state(p.relid, 'trovella_audit'),"
 				   " trovella.audit_trigger_state(p.relid, 'trovella_audit_truncate')"
 				   " FROM %s p", tree_sql(relid));
-	/* not read-only: the registration just written names the trigger's argument */
+	/* not read-only: it reads the registration just written */
 	if (SPI_execute(sql, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the partition tree");
 	n = SPI_processed;
@@ -322,23 +318,17 @@ drop_triggers(Oid relid)
 						 SPI_getvalue(members->vals[i], members->tupdesc, 1)));
 }
 
-/*
- * On Citus, each shard's trigger records into the history on its own
- * node: a table is audited where each tenant's rows and history are on one
- * node.  Not a reference table, whose every copy would record each change
- * once more; not a distributed table the history is not co-located with.
- */
+/* On Citus, each shard records on its own node: not into another node's history, nor in every copy. */
 static void
 refuse_citus_placing(Oid relid)
 {
-	Oid			history = get_relname_relid("audit_history", get_namespace_oid("trovella", false));
-
 	if (trovella_citus_reference_table(relid))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("trovella: enable_audit cannot audit reference table %s", get_rel_name(relid)),
 				 errdetail("Every node holds a copy of a reference table, and each copy would record each change.")));
-	if (trovella_citus_sharded_apart(relid, history))
+	if (trovella_citus_sharded_apart(relid, get_relname_relid("audit_history",
+															   get_namespace_oid("trovella", false))))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("trovella: enable_audit cannot audit %s: trovella.audit_history is not co-located with it",

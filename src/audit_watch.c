@@ -37,6 +37,8 @@
 PG_FUNCTION_INFO_V1(trovella_audit_watch);
 PG_FUNCTION_INFO_V1(trovella_audit_watch_drop);
 
+bool		trovella_audit_unwatched = false;
+
 static SPIPlanPtr status_plan = NULL;
 
 /*
