@@ -1103,9 +1103,12 @@ AS $$
 	                         WHEN 'trovella_audit'
 	                         THEN g.tgfoid = 'trovella.audit_row()'::pg_catalog.regprocedure
 	                              AND g.tgtype = 29      -- AFTER INSERT OR UPDATE OR DELETE, FOR EACH ROW
-	                              -- its one argument: the registration of the table or its audited ancestor
-	                              AND g.tgnargs = 1
+	                              -- its arguments: the registration of the table or its audited ancestor, and
+	                              -- that table's name now (schema-qualified: the search_path is pg_catalog's)
+	                              AND g.tgnargs = 2
 	                              AND g.tgargs = (SELECT pg_catalog.convert_to(t.id::pg_catalog.text, 'UTF8')
+	                                                     OPERATOR(pg_catalog.||) '\x00'::pg_catalog.bytea
+	                                                     OPERATOR(pg_catalog.||) pg_catalog.convert_to(t.relid::pg_catalog.text, 'UTF8')
 	                                                     OPERATOR(pg_catalog.||) '\x00'::pg_catalog.bytea
 	                                              FROM (SELECT tbl::pg_catalog.regclass, 0::pg_catalog.int8
 	                                                    UNION ALL

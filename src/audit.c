@@ -135,45 +135,6 @@ lookup_registration(List *relids, int32 *table_id)
 }
 
 /*
- * On a Citus worker, which has no registration (the coordinator's registry
- * is the coordinator's), a shard's registration is its trigger's argument,
- * believed where the table the shard belongs to has, on this node, trovella's
- * enabled trigger with the same argument: Citus gave both from the
- * coordinator's table, and only the coordinator changes a distributed
- * table's triggers.
- */
-static bool
-shard_registration(Trigger *trigger, Oid table, int32 *table_id)
-{
-	Oid			argtypes[2] = {OIDOID, TEXTOID};
-	Datum		values[2];
-	SpiSection	spi;
-	bool		found;
-
-	if (trigger->tgnargs != 1 || !OidIsValid(table))
-		return false;
-	values[0] = ObjectIdGetDatum(table);
-	values[1] = CStringGetTextDatum(trigger->tgargs[0]);
-	trovella_spi_connect(&spi);
-	if (SPI_execute_with_args("SELECT FROM pg_catalog.pg_trigger g"
-							  " WHERE g.tgrelid OPERATOR(pg_catalog.=) $1"
-							  " AND g.tgname OPERATOR(pg_catalog.=) 'trovella_audit'"
-							  " AND g.tgfoid OPERATOR(pg_catalog.=) 'trovella.audit_row()'::pg_catalog.regprocedure"
-							  " AND g.tgtype OPERATOR(pg_catalog.=) 29 AND g.tgqual IS NULL"
-							  " AND g.tgenabled OPERATOR(pg_catalog.=) ANY ('{O,A}'::pg_catalog.\"char\"[])"
-							  " AND g.tgnargs OPERATOR(pg_catalog.=) 1"
-							  " AND g.tgargs OPERATOR(pg_catalog.=) (pg_catalog.convert_to($2, 'UTF8')"
-							  "     OPERATOR(pg_catalog.||) '\\x00'::pg_catalog.bytea)",
-							  2, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read pg_trigger");
-	found = SPI_processed == 1;
-	trovella_spi_finish(&spi);
-	if (found)
-		*table_id = pg_strtoint32(trigger->tgargs[0]);
-	return found;
-}
-
-/*
  * The registration of the table rel is, or is a partition of, or (on
  * Citus) is a shard of.
  */
@@ -188,7 +149,7 @@ find_registration(Relation rel, Trigger *trigger, int32 *table_id)
 	if (OidIsValid(table))
 		relids = with_ancestors(relids, table);
 	return lookup_registration(relids, table_id) ||
-		(trigger != NULL && shard_registration(trigger, table, table_id));
+		(trigger != NULL && trovella_audit_shard_registration(trigger, table, table_id));
 }
 
 /* The primary key's columns (else the replica identity's), but the tenant's. */

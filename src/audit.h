@@ -10,6 +10,7 @@
 
 #include "access/transam.h"
 #include "common/sha2.h"
+#include "commands/trigger.h"
 #include "fmgr.h"
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
@@ -42,6 +43,12 @@ extern Oid	trovella_audit_sequence(void);
 
 /* Who acts, what a client cannot set: the context's user, the roles, the transaction, the time. */
 extern void trovella_audit_attribute(AuditRecord *record, pg_uuid_t *user);
+
+/* On Citus: 0A000 for a table whose shards would not record on their own node (audit_citus.c). */
+extern void trovella_audit_refuse_citus_placing(Oid relid);
+
+/* On a Citus worker: a shard's registration, from its trigger's arguments (audit_citus.c). */
+extern bool trovella_audit_shard_registration(Trigger *trigger, Oid table, int32 *table_id);
 
 /* While enable_audit makes its triggers: audit_watch leaves them to its own record. */
 extern bool trovella_audit_unwatched;

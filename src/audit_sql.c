@@ -231,8 +231,9 @@ mark_reviewed(const char *trigger, const char *table)
 /*
  * Every member of the tree gets an enabled TRUNCATE trigger; the row
  * trigger is created on the table (and cloned), or enabled where a member
- * has it disabled.  Its argument, table_id (0: none made), tells a shard on
- * a Citus worker, which has no registry, its table's registration.
+ * has it disabled.  Its arguments, table_id (0: none made) and the table's
+ * name, tell a shard on a Citus worker, which has no registry, its table's
+ * registration.
  */
 static void
 create_triggers(Oid relid, int32 table_id)
@@ -273,7 +274,8 @@ create_triggers(Oid relid, int32 table_id)
 			else if (row == NULL && member == relid)
 			{
 				run_ddl(psprintf("CREATE TRIGGER trovella_audit AFTER INSERT OR UPDATE OR DELETE ON %s"
-								 " FOR EACH ROW EXECUTE FUNCTION trovella.audit_row('%d')", table, table_id));
+								 " FOR EACH ROW EXECUTE FUNCTION trovella.audit_row('%d', %s)",
+								 table, table_id, quote_literal_cstr(table)));
 				mark_reviewed("trovella_audit", table);
 			}
 			else if (row != NULL && row[0] != 'X' &&
@@ -318,26 +320,6 @@ drop_triggers(Oid relid)
 						 SPI_getvalue(members->vals[i], members->tupdesc, 1)));
 }
 
-/* On Citus, each shard records on its own node: not into another node's history, nor in every copy. */
-static void
-refuse_citus_placing(Oid relid)
-{
-	if (trovella_citus_reference_table(relid))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("trovella: enable_audit cannot audit reference table %s", get_rel_name(relid)),
-				 errdetail("Every node holds a copy of a reference table, and each copy would record each change.")));
-	if (trovella_citus_sharded_apart(relid, get_relname_relid("audit_history",
-															   get_namespace_oid("trovella", false))))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("trovella: enable_audit cannot audit %s: trovella.audit_history is not co-located with it",
-						get_rel_name(relid)),
-				 errdetail("A shard records its changes into the history on its own node."),
-				 errhint("Distribute the history by tenant first: SELECT trovella.distribute_audit('%s');",
-						 qualified_name(relid))));
-}
-
 Datum
 trovella_enable_audit(PG_FUNCTION_ARGS)
 {
@@ -360,7 +342,7 @@ trovella_enable_audit(PG_FUNCTION_ARGS)
 						get_rel_name(relid), get_rel_name(relative)),
 				 errdetail("Its changes would be recorded twice."),
 				 errhint("Audit the partitioned table only: PostgreSQL gives its partitions its trigger.")));
-	refuse_citus_placing(relid);
+	trovella_audit_refuse_citus_placing(relid);
 
 	values[0] = ObjectIdGetDatum(relid);
 	values[1] = CStringGetTextDatum(qualified_name(relid));

@@ -354,6 +354,34 @@ trovella_citus_sharded_apart(Oid relid, Oid other)
 }
 
 /*
+ * The column Citus distributes relid's rows by (hash or range); none for a
+ * reference or Citus local table, or without Citus.
+ */
+AttrNumber
+trovella_citus_distribution_column(Oid relid)
+{
+	SpiSection	spi;
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+	AttrNumber	att = InvalidAttrNumber;
+	bool		isnull;
+
+	if (!trovella_citus_loaded() || !OidIsValid(get_extension_oid("citus", true)))
+		return InvalidAttrNumber;
+	trovella_spi_connect(&spi);
+	if (SPI_execute_with_args("SELECT a.attnum FROM pg_catalog.pg_dist_partition d"
+							  " JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) d.logicalrelid"
+							  "  AND a.attname OPERATOR(pg_catalog.=) pg_catalog.column_to_column_name(d.logicalrelid, d.partkey)"
+							  " WHERE d.logicalrelid OPERATOR(pg_catalog.=) $1 AND d.partkey IS NOT NULL",
+							  1, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read Citus's metadata");
+	if (SPI_processed == 1)
+		att = DatumGetInt16(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	trovella_spi_finish(&spi);
+	return att;
+}
+
+/*
  * Citus refuses triggers on the tables it manages unless
  * citus.enable_unsafe_triggers is on; with it, it gives each shard the
  * table's trigger.  On until trovella_citus_end_triggers(level), which

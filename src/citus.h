@@ -43,6 +43,9 @@ extern bool trovella_citus_reference_table(Oid relid);
 /* Whether relid is sharded by Citus, but not co-located with other. */
 extern bool trovella_citus_sharded_apart(Oid relid, Oid other);
 
+/* The column Citus distributes relid by; InvalidAttrNumber if none. */
+extern AttrNumber trovella_citus_distribution_column(Oid relid);
+
 /* Let Citus take triggers on its tables until trovella_citus_end_triggers. */
 extern int	trovella_citus_allow_triggers(void);
 extern void trovella_citus_end_triggers(int level);

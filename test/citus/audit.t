@@ -12,9 +12,11 @@
 #     the application role cannot write it;
 #   - a shard move takes the tenant's history with its rows, and the
 #     tenant's next write is recorded on the new node;
-#   - a worker believes a shard's trigger only where the table's own
-#     trigger on that node says the same: one planted on a shard of a table
-#     that is not audited records nothing;
+#   - a worker believes a shard's trigger only where its arguments name the
+#     shard's own table and that table's trigger on the node says the same:
+#     one planted on a table that is not audited, on its shard or on both,
+#     even with the audited table's very arguments, records nothing;
+#   - enable_audit refuses a table not distributed by its tenant column;
 #   - a TRUNCATE is recorded once; sealing refuses a distributed history
 #     (0A000) rather than seal it wrong.
 set -u
@@ -22,7 +24,7 @@ here=$(dirname "$0")
 . "$here/../tap/lib.sh"
 CITUS_KEY=1
 . "$here/cluster.sh"
-plan 28
+plan 30
 
 if ! citus_start "trovella.isolation_guard = 'error'"; then
 	ok 1 "the cluster starts"
@@ -131,14 +133,31 @@ in_tenant "$A" "INSERT INTO docs VALUES ('$A', 3, 'after the move')" >/dev/null 
 is "$(local_records "$A")" "I:$U:app U:$U:app I:$U:app D:$U:app I:$U:app" \
 	"on the new node: A's four records, and the write after the move recorded"
 
-# 5. a trigger planted on a shard of a table that is not audited records nothing
+# 5. a trigger planted on a table that is not audited records nothing: on
+# its shard alone, or (as its owner can on a worker) on its copy there too,
+# with docs' very arguments
 nshard=$(c -c "SELECT get_shard_id_for_distribution_column('notes', '$A')")
 nnode=w1; [ "$(citus_port w2)" = "$(node_of notes "$A")" ] && nnode=w2
 direct "$nnode" -c "CREATE TRIGGER trovella_audit AFTER INSERT OR UPDATE OR DELETE ON notes_$nshard
 	FOR EACH ROW EXECUTE FUNCTION trovella.audit_row('1')" >/dev/null
 is "$(in_tenant "$A" "INSERT INTO notes VALUES ('$A', 1, 'planted')" 2>&1 | grep -c 'ERROR:  55000\|ERROR 55000')" "1" \
 	"a planted trigger naming docs' registration on a shard of notes fails closed (55000)"
-is "$(local_records "$A" | wc -w)" "5" "... and nothing was recorded for it"
+args=$(c -c "SELECT trovella_args FROM (SELECT string_agg(quote_literal(a), ', ') AS trovella_args
+	FROM pg_trigger g, unnest(string_to_array(rtrim(encode(g.tgargs, 'escape'), '\\000'), '\\000')) a
+	WHERE g.tgrelid = 'docs'::regclass AND g.tgname = 'trovella_audit') x")
+direct "$nnode" -c "SET citus.enable_ddl_propagation = off" -c "SET citus.enable_unsafe_triggers = on" \
+	-c "DROP TRIGGER trovella_audit ON notes_$nshard" \
+	-c "CREATE TRIGGER trovella_audit AFTER INSERT OR UPDATE OR DELETE ON notes FOR EACH ROW EXECUTE FUNCTION trovella.audit_row($args)" \
+	-c "CREATE TRIGGER trovella_audit AFTER INSERT OR UPDATE OR DELETE ON notes_$nshard FOR EACH ROW EXECUTE FUNCTION trovella.audit_row($args)" >/dev/null
+is "$(in_tenant "$A" "INSERT INTO notes VALUES ('$A', 2, 'a note, not a doc')" 2>&1 | grep -c 'ERROR:  55000\|ERROR 55000')" "1" \
+	"docs' own arguments ($args) planted on notes and its shard on a worker: fails closed (55000), the trigger's name binds it to docs"
+is "$(local_records "$A" | wc -w)" "5" "... and nothing was recorded for either"
+is "$(c -c "SET trovella.isolation_guard = off" \
+	-c "CREATE TABLE byproj (tenant_id uuid NOT NULL, project_id uuid NOT NULL, id bigint NOT NULL, PRIMARY KEY (tenant_id, project_id, id))" \
+	-c "SELECT trovella.enable_tenant_isolation('byproj')" \
+	-c "SELECT create_distributed_table('byproj', 'project_id', colocate_with := 'docs')" >/dev/null; \
+	c -c "SELECT trovella.enable_audit('byproj')")" "ERROR 0A000" \
+	"enable_audit refuses a table co-located with the history but distributed by another column than its tenant's"
 
 # 6. TRUNCATE is recorded once; sealing refuses a distributed history
 is "$(c -c "TRUNCATE docs" -c "SELECT count(*) FROM trovella.audit_history WHERE operation = 'T'")" "1" \

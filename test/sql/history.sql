@@ -237,7 +237,7 @@ SELECT recording FROM trovella.audit_status WHERE table_name = 'hist_project'::r
 SELECT tgqual IS NULL AS no_when FROM pg_trigger WHERE tgrelid = 'hist_project'::regclass AND tgname = 'trovella_audit';
 -- trovella's trigger names the table's registration (a Citus worker, which
 -- has no registry, reads it there); one that names another is a look-alike
-SELECT g.tgargs = convert_to(t.id::text, 'UTF8') || '\x00'::bytea AS names_registration
+SELECT g.tgargs = convert_to(t.id::text, 'UTF8') || '\x00'::bytea || convert_to(t.name, 'UTF8') || '\x00'::bytea AS names_registration
 FROM pg_trigger g JOIN trovella.audit_table t ON t.relid = g.tgrelid
 WHERE g.tgrelid = 'hist_project'::regclass AND g.tgname = 'trovella_audit';
 DROP TRIGGER trovella_audit ON hist_project;
@@ -246,6 +246,15 @@ CREATE TRIGGER trovella_audit AFTER INSERT OR UPDATE OR DELETE ON hist_project
 SELECT recording FROM trovella.audit_status WHERE table_name = 'hist_project'::regclass;
 SELECT trovella.enable_audit('hist_project');
 SELECT recording FROM trovella.audit_status WHERE table_name = 'hist_project'::regclass;
+-- a renamed table: its trigger names the old name, so it is reported not
+-- recorded (on Citus a worker refuses its shards' writes) until
+-- enable_audit names it again
+ALTER TABLE hist_project RENAME TO hist_project_renamed;
+SELECT recording FROM trovella.audit_status WHERE table_name = 'hist_project_renamed'::regclass;
+SELECT trovella.enable_audit('hist_project_renamed');
+SELECT recording, name FROM trovella.audit_status WHERE table_name = 'hist_project_renamed'::regclass;
+ALTER TABLE hist_project_renamed RENAME TO hist_project;
+SELECT trovella.enable_audit('hist_project');
 RESET ROLE;
 
 -- Turning recording off and on again is itself in the history (of no
