@@ -1127,6 +1127,52 @@ $$;
 COMMENT ON FUNCTION trovella.audit_trigger_state(oid, name) IS
 'internal (trovella.audit_status, enable_audit): NULL without the trigger, ''X'' for one that is not exactly trovella''s, else its tgenabled';
 
+-- On Citus a distributed table's changes are recorded by its shards' copies
+-- of trovella's row trigger, on the workers, where the table's owner can
+-- disable or drop them (citus.enable_manual_changes_to_shards): judged there.
+CREATE FUNCTION trovella.audit_shard_recording(shard oid)
+RETURNS boolean
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT EXISTS (SELECT FROM pg_catalog.pg_trigger g
+	               WHERE g.tgrelid = shard
+	               AND g.tgfoid = 'trovella.audit_row()'::pg_catalog.regprocedure
+	               AND g.tgtype = 29 AND g.tgqual IS NULL AND g.tgnargs = 2
+	               AND pg_catalog.cardinality(g.tgattr::pg_catalog.int2[]) = 0
+	               AND g.tgenabled OPERATOR(pg_catalog.=) ANY ('{O,A}'::pg_catalog."char"[]))
+$$;
+COMMENT ON FUNCTION trovella.audit_shard_recording(oid) IS
+'internal (trovella.audit_status, on a Citus worker): whether a shard has trovella''s row trigger, enabled';
+
+CREATE FUNCTION trovella.audit_placements_recording(tbl oid)
+RETURNS boolean
+LANGUAGE plpgsql STABLE STRICT PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	sharded boolean;
+	recording boolean;
+BEGIN
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'citus') THEN
+		RETURN true;
+	END IF;
+	EXECUTE 'SELECT EXISTS (SELECT FROM pg_catalog.pg_dist_partition d
+	         WHERE d.logicalrelid OPERATOR(pg_catalog.=) $1 AND d.partkey IS NOT NULL)'
+		INTO sharded USING tbl;
+	IF NOT sharded THEN
+		RETURN true;		-- the table's own trigger records its changes
+	END IF;
+	EXECUTE 'SELECT coalesce(pg_catalog.bool_and(r.success AND r.result OPERATOR(pg_catalog.=) ''t''), false)
+	         FROM pg_catalog.run_command_on_placements($1::pg_catalog.regclass,
+	              ''SELECT trovella.audit_shard_recording(''''%s''''::pg_catalog.regclass)'') r'
+		INTO recording USING tbl;
+	RETURN recording;
+END
+$$;
+COMMENT ON FUNCTION trovella.audit_placements_recording(oid) IS
+'internal (trovella.audit_status): on Citus, whether every shard placement of a distributed table has trovella''s row trigger, enabled; true for any other table';
+
 CREATE VIEW trovella.audit_status WITH (security_invoker = true) AS
 	SELECT t.relid AS table_name, t.name, t.enabled,
 	       t.enabled AND t.relid IS NOT NULL AND NOT EXISTS (
@@ -1134,12 +1180,14 @@ CREATE VIEW trovella.audit_status WITH (security_invoker = true) AS
 	           FROM (SELECT t.relid::pg_catalog.oid AS relid
 	                 UNION SELECT p.relid FROM pg_catalog.pg_partition_tree(t.relid) p) m,
 	                (VALUES ('trovella_audit'::pg_catalog.name), ('trovella_audit_truncate')) AS n(tgname)
-	           WHERE coalesce(trovella.audit_trigger_state(m.relid, n.tgname)
-	                          OPERATOR(pg_catalog.=) ANY ('{O,A}'::pg_catalog."char"[]), false)
+	           WHERE (coalesce(trovella.audit_trigger_state(m.relid, n.tgname)
+	                           OPERATOR(pg_catalog.=) ANY ('{O,A}'::pg_catalog."char"[]), false)
+	                  AND (n.tgname OPERATOR(pg_catalog.<>) 'trovella_audit'
+	                       OR trovella.audit_placements_recording(m.relid)))
 	                 IS NOT TRUE) AS recording
 	FROM trovella.audit_table t;
 COMMENT ON VIEW trovella.audit_status IS
-'each table trovella.enable_audit was called on, and whether its changes are being recorded (trovella''s two triggers, exactly as enable_audit made them, enabled on it and on every partition)';
+'each table trovella.enable_audit was called on, and whether its changes are being recorded (trovella''s two triggers, exactly as enable_audit made them, enabled on it and on every partition, and on Citus on every shard)';
 GRANT SELECT ON trovella.audit_status TO PUBLIC;
 
 -- PostgreSQL clones a row trigger to new partitions, not a TRUNCATE trigger.

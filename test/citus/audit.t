@@ -17,6 +17,8 @@
 #     one planted on a table that is not audited, on its shard or on both,
 #     even with the audited table's very arguments, records nothing;
 #   - enable_audit refuses a table not distributed by its tenant column;
+#   - a shard's trigger disabled on a worker directly (what the owner can
+#     do there) is reported by audit_status and health;
 #   - a TRUNCATE is recorded once; sealing refuses a distributed history
 #     (0A000) rather than seal it wrong.
 set -u
@@ -24,7 +26,7 @@ here=$(dirname "$0")
 . "$here/../tap/lib.sh"
 CITUS_KEY=1
 . "$here/cluster.sh"
-plan 30
+plan 33
 
 if ! citus_start "trovella.isolation_guard = 'error'"; then
 	ok 1 "the cluster starts"
@@ -159,7 +161,21 @@ is "$(c -c "SET trovella.isolation_guard = off" \
 	c -c "SELECT trovella.enable_audit('byproj')")" "ERROR 0A000" \
 	"enable_audit refuses a table co-located with the history but distributed by another column than its tenant's"
 
-# 6. TRUNCATE is recorded once; sealing refuses a distributed history
+# 6. a shard's trigger disabled on a worker directly is seen on the coordinator
+dshard=$(c -c "SELECT get_shard_id_for_distribution_column('docs', '$A')")
+dnode=w1; [ "$(citus_port w2)" = "$(node_of docs "$A")" ] && dnode=w2
+direct "$dnode" -c "SET citus.enable_manual_changes_to_shards = on" \
+	-c "ALTER TABLE docs_$dshard DISABLE TRIGGER trovella_audit_$dshard" >/dev/null
+is "$(c -c "SELECT recording FROM trovella.audit_status WHERE table_name = 'docs'::regclass")" "f" \
+	"a shard's trigger disabled on its worker: audit_status says docs is not recorded"
+is "$(c -c "SELECT status FROM trovella.health WHERE check_name = 'audit'")" "problem" \
+	"... and health's audit check is a problem"
+direct "$dnode" -c "SET citus.enable_manual_changes_to_shards = on" \
+	-c "ALTER TABLE docs_$dshard ENABLE TRIGGER trovella_audit_$dshard" >/dev/null
+is "$(c -c "SELECT recording FROM trovella.audit_status WHERE table_name = 'docs'::regclass")" "t" \
+	"enabled again: recorded"
+
+# 7. TRUNCATE is recorded once; sealing refuses a distributed history
 is "$(c -c "TRUNCATE docs" -c "SELECT count(*) FROM trovella.audit_history WHERE operation = 'T'")" "1" \
 	"TRUNCATE of the distributed table is one record"
 is "$(c -c "SELECT trovella.audit_seal()"; c -c "SELECT trovella.audit_head('$A')"; c -c "SELECT ok FROM trovella.audit_verify('$A')")" \
