@@ -41,6 +41,14 @@ extern void trovella_audit_record_hash(const AuditRecord *record,
 /* trovella.audit_seq: the records' numbers, and the lock their writers hold. */
 extern Oid	trovella_audit_sequence(void);
 
+/*
+ * A record's number: the node's Citus group in the top 16 bits, its own
+ * sequence's number below (a single node, group 0: the sequence's number).
+ */
+#define AUDIT_GROUP_SHIFT 48
+#define AUDIT_NUMBER(group, n) (((int64) (group) << AUDIT_GROUP_SHIFT) | (n))
+#define AUDIT_GROUP_OF(number) ((int32) ((number) >> AUDIT_GROUP_SHIFT))
+
 /* Who acts, what a client cannot set: the context's user, the roles, the transaction, the time. */
 extern void trovella_audit_attribute(AuditRecord *record, pg_uuid_t *user);
 

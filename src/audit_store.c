@@ -9,9 +9,11 @@
  *		the extension's owner instead, which Citus routes.
  *
  * Every record is numbered from trovella.audit_seq after its lock is taken
- * (audit_seal.c waits for the holders of that lock), is attributed from
- * what a client cannot set, and carries the SHA-256 of its content
- * (audit_seal.c recomputes it).
+ * (audit_seal.c waits for the holders of that lock), tagged on a Citus
+ * worker with the node's group (AUDIT_NUMBER: unique in the cluster, and
+ * increasing within a group, as a tenant's records move with its shard),
+ * is attributed from what a client cannot set, and carries the SHA-256 of
+ * its content (audit_seal.c recomputes it).
  */
 #include "postgres.h"
 
@@ -301,15 +303,18 @@ trovella_audit_store(FunctionCallInfo fcinfo, const AuditRecord *r)
 	Oid			relid;
 	Oid			seq;
 	bool		direct;
+	int32		group;
 
 	trovella_audit_record_hash(r, (uint8 *) VARDATA(hash));
 	SET_VARSIZE(hash, VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
 	memset(isnull, 0, sizeof(isnull));
 
 	resolve_history(&relid, &seq, &direct);
+	/* (read before the lock, which a sealer waits on, is taken) */
+	group = trovella_citus_local_group();
 	/* the lock before the number: see audit_seal.c */
 	LockRelationOid(seq, RowExclusiveLock);
-	values[0] = Int64GetDatum(nextval_internal(seq, false));
+	values[0] = Int64GetDatum(AUDIT_NUMBER(group, nextval_internal(seq, false)));
 	values[1] = UUIDPGetDatum(r->tenant_id ? r->tenant_id : &no_tenant);
 	values[2] = Int32GetDatum(r->table_id);
 	values[3] = CharGetDatum(r->operation);

@@ -14,6 +14,7 @@
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "storage/proc.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 
@@ -251,6 +252,43 @@ trovella_citus_has_other_nodes(void)
 	others = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	trovella_spi_finish(&spi);
 	return others;
+}
+
+/*
+ * This node's Citus group: pg_dist_local_group, 0 on a coordinator, on a
+ * node of no cluster and without Citus.  A group once given does not
+ * change: kept for the backend's life; 0 only for its transaction, since a
+ * node is made a worker by another backend.
+ */
+int32
+trovella_citus_local_group(void)
+{
+	static int32 group = 0;
+	static LocalTransactionId zero_in = InvalidLocalTransactionId;
+	SpiSection	spi;
+	bool		isnull = true;
+
+	if (group > 0)
+		return group;
+	if (zero_in == MyProc->lxid && zero_in != InvalidLocalTransactionId)
+		return 0;
+	if (trovella_citus_loaded() && OidIsValid(get_extension_oid("citus", true)))
+	{
+		trovella_spi_connect(&spi);
+		if (SPI_execute("SELECT g.groupid FROM pg_catalog.pg_dist_local_group g", true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not read Citus's metadata");
+		if (SPI_processed == 1)
+		{
+			Datum		value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+			if (!isnull && DatumGetInt32(value) > 0)
+				group = DatumGetInt32(value);
+		}
+		trovella_spi_finish(&spi);
+	}
+	if (group == 0)
+		zero_in = MyProc->lxid;
+	return group;
 }
 
 /*

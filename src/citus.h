@@ -28,6 +28,9 @@ extern bool trovella_citus_renamed_to_shard(Oid relid);
 /* Whether this node runs Citus with other nodes in its metadata. */
 extern bool trovella_citus_has_other_nodes(void);
 
+/* This node's Citus group (pg_dist_local_group); 0 on a coordinator or without Citus. */
+extern int32 trovella_citus_local_group(void);
+
 /* Whether this node is a Citus worker (not the coordinator). */
 extern bool trovella_citus_worker(void);
 
