@@ -1903,3 +1903,23 @@ FROM trovella.tenant_stats() s
 LEFT JOIN trovella.suspended_tenant su ON su.tenant_id OPERATOR(pg_catalog.=) s.tenant_id;
 COMMENT ON VIEW trovella.tenant_stats IS
 'one row per tenant seen (tenant_id NULL: work without a tenant context): transactions, statements, rows, time, buffers, WAL; suspended_at when the tenant is suspended';
+
+------------------------------------------------------------------------
+-- Export (issue 35, point 2): every row of one tenant from every table
+-- trovella isolates and its audit history, in one snapshot, streamed into
+-- the function's tuplestore, then a manifest (README, "Export and
+-- import").  Run by the operations role as itself (not SECURITY
+-- DEFINER): a role that row-level security binds on a table is refused
+-- (42501).  Granted to nobody: a superuser grants it to the operations
+-- role.
+------------------------------------------------------------------------
+-- VOLATILE: the calling statement's snapshot, and its NOTICEs.  22004 for
+-- a NULL argument, 22023 for the nil tenant or progress_rows < 1.
+CREATE FUNCTION trovella.export_tenant(tenant uuid, progress_rows bigint DEFAULT 100000)
+RETURNS TABLE (ordinal bigint, table_name text, "row" jsonb)
+AS 'MODULE_PATHNAME', 'trovella_export_tenant'
+LANGUAGE C VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+ROWS 100000;
+COMMENT ON FUNCTION trovella.export_tenant(uuid, bigint) IS
+'every row of the tenant from every isolated table and its audit history, in one snapshot, then a manifest (table_name NULL) with row counts and SHA-256; a NOTICE every progress_rows rows of a table';
+REVOKE EXECUTE ON FUNCTION trovella.export_tenant(uuid, bigint) FROM PUBLIC;

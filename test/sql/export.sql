@@ -1,0 +1,134 @@
+-- Export (issue 35, point 2): export_tenant gives every row of one tenant
+-- from every isolated table (a partitioned table once, through its root;
+-- soft-deleted rows too) and its audit history, then a manifest.  Run by
+-- the operations role; the application role and the owner (whom forced
+-- row-level security binds) are refused.
+SET timezone = 'UTC';
+SET trovella.isolation_guard = off;
+CREATE ROLE regress_exp_owner;
+CREATE ROLE regress_exp_app;
+CREATE ROLE regress_exp_ops BYPASSRLS IN ROLE pg_read_all_data;
+GRANT CREATE ON SCHEMA public TO regress_exp_owner, regress_exp_ops;
+CREATE SCHEMA regress_exp_planted AUTHORIZATION regress_exp_ops;
+GRANT EXECUTE ON FUNCTION trovella.with_tenant(uuid, uuid) TO regress_exp_owner, regress_exp_app;
+GRANT EXECUTE ON FUNCTION trovella.export_tenant(uuid, bigint) TO regress_exp_ops, regress_exp_owner;
+
+\set A '''aaaaaaaa-0000-0000-0000-00000000e035'''
+\set B '''bbbbbbbb-0000-0000-0000-00000000e035'''
+
+SET ROLE regress_exp_owner;
+CREATE TABLE exp_docs (id int PRIMARY KEY, tenant_id uuid NOT NULL, title text);
+CREATE INDEX ON exp_docs (tenant_id);
+SELECT trovella.enable_tenant_isolation('exp_docs');
+SELECT trovella.enable_soft_delete('exp_docs');
+CREATE TABLE exp_events (tenant_id uuid NOT NULL, at date NOT NULL, kind text NOT NULL, n int)
+	PARTITION BY RANGE (at);
+CREATE INDEX ON exp_events (tenant_id);
+SELECT trovella.enable_tenant_isolation('exp_events');
+CREATE TABLE exp_events_2026 PARTITION OF exp_events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01')
+	PARTITION BY LIST (kind);
+CREATE TABLE exp_events_2026_a PARTITION OF exp_events_2026 FOR VALUES IN ('a');
+CREATE TABLE exp_events_2026_b PARTITION OF exp_events_2026 FOR VALUES IN ('b');
+CREATE TABLE exp_events_old PARTITION OF exp_events FOR VALUES FROM ('2000-01-01') TO ('2026-01-01');
+GRANT SELECT, INSERT, UPDATE, DELETE ON exp_docs, exp_events TO regress_exp_app;
+RESET ROLE;
+INSERT INTO exp_docs VALUES (1, :A, 'one'), (2, :A, 'two "quoted"'), (3, :B, 'other tenant');
+INSERT INTO exp_events VALUES (:A, '2026-03-01', 'a', 1), (:A, '2026-03-02', 'b', 2),
+	(:A, '2020-01-01', 'a', 3), (:B, '2026-03-01', 'a', 4);
+
+-- A soft delete by the application: the row is marked, hidden from it, and exported.
+SET ROLE regress_exp_app;
+BEGIN;
+SELECT trovella.with_tenant(:A, NULL) IS NOT NULL AS opened;
+DELETE FROM exp_docs WHERE id = 2;
+SELECT count(*) AS visible_to_app FROM exp_docs;
+COMMIT;
+RESET ROLE;
+
+-- The function: not SECURITY DEFINER, granted to nobody.
+SELECT p.oid::regprocedure, p.prosecdef, p.provolatile, p.proisstrict,
+       has_function_privilege('public', p.oid, 'EXECUTE') AS public_may
+FROM pg_proc p WHERE p.oid = 'trovella.export_tenant(uuid, bigint)'::regprocedure;
+
+-- As the operations role: each table once (the partitions through their
+-- root), the soft-deleted row included, the other tenant's rows not.
+SET ROLE regress_exp_ops;
+SELECT ordinal, table_name, "row" - 'deleted_at' AS "row", ("row" ->> 'deleted_at') IS NOT NULL AS marked
+FROM trovella.export_tenant(:A)
+WHERE table_name LIKE 'public.exp\_%'
+ORDER BY ordinal;
+-- (the audit history: test/tap/export.t, which leaves no record behind for
+-- the other tests)
+
+-- The manifest: the last row, table_name NULL; counts and checksums over
+-- each row's text and a newline, in output order.
+CREATE TEMP TABLE exp_out AS SELECT * FROM trovella.export_tenant(:A);
+SELECT count(*) FILTER (WHERE table_name IS NULL) AS manifests,
+       max(ordinal) FILTER (WHERE table_name IS NULL) = max(ordinal) AS manifest_last,
+       max(ordinal) = count(*) AS ordinals_dense
+FROM exp_out;
+SELECT m.row ->> 'format' AS format, m.row ->> 'version' AS version, m.row ->> 'tenant' AS tenant,
+       (m.row ->> 'rows')::bigint = (SELECT count(*) - 1 FROM exp_out) AS rows_counted,
+       m.row ->> 'trovella' AS trovella,
+       m.row ? 'exported_at' AND m.row ? 'postgresql' AS stamped,
+       (SELECT array_agg(k ORDER BY k) FROM jsonb_object_keys(m.row) k) AS keys
+FROM exp_out m WHERE m.table_name IS NULL;
+SELECT t ->> 'table' AS table_name, (t ->> 'rows')::int AS rows,
+       t ->> 'sha256' = (SELECT coalesce(encode(sha256(convert_to(string_agg(o.row::text || E'\n', '' ORDER BY o.ordinal), 'UTF8')), 'hex'),
+                                         encode(sha256(''), 'hex'))
+                         FROM exp_out o WHERE o.table_name = t ->> 'table') AS sha256_matches
+FROM exp_out m, jsonb_array_elements(m.row -> 'tables') t
+WHERE m.table_name IS NULL AND (t ->> 'table' LIKE 'public.exp\_%' OR t ->> 'table' LIKE 'trovella.%')
+ORDER BY 1;
+SELECT m.row ->> 'sha256' = encode(sha256(convert_to(string_agg(o.row::text || E'\n', '' ORDER BY o.ordinal), 'UTF8')), 'hex')
+       AS total_matches
+FROM exp_out m, exp_out o WHERE m.table_name IS NULL AND o.table_name IS NOT NULL
+GROUP BY m.row;
+
+-- An unknown tenant: no row, a manifest that says so.
+SELECT table_name IS NULL AS manifest, "row" ->> 'rows' AS rows
+FROM trovella.export_tenant('cccccccc-0000-0000-0000-00000000e035');
+
+-- Progress: a NOTICE every progress_rows rows of a table, naming no tenant data.
+SELECT count(*) FROM trovella.export_tenant(:A, 2) WHERE table_name LIKE 'public.exp\_%';
+
+-- Look-alikes on the caller's search_path change nothing.
+CREATE FUNCTION regress_exp_planted.to_jsonb(anyelement) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{"planted": true}'::jsonb $$;
+CREATE FUNCTION regress_exp_planted.tenant_policy_column(regclass) RETURNS name LANGUAGE sql AS $$ SELECT 'tenant_id'::name $$;
+CREATE TABLE regress_exp_planted.pg_class (oid oid);
+CREATE TABLE regress_exp_planted.exp_docs (id int, tenant_id uuid, title text);
+INSERT INTO regress_exp_planted.exp_docs VALUES (9, :A, 'planted');
+SET search_path = regress_exp_planted, public, pg_catalog;
+SELECT count(*) FILTER (WHERE "row" ? 'planted') AS planted_rows,
+       count(*) FILTER (WHERE table_name LIKE 'public.exp\_%') AS tenant_rows,
+       count(*) FILTER (WHERE table_name LIKE '%planted%') AS planted_tables
+FROM trovella.export_tenant(:A);
+RESET search_path;
+DROP TABLE exp_out;
+RESET ROLE;
+DROP SCHEMA regress_exp_planted CASCADE;
+
+-- Bad input, and the roles that may not export.
+\set VERBOSITY sqlstate
+SET ROLE regress_exp_ops;
+SELECT * FROM trovella.export_tenant(NULL);                                        -- 22004
+SELECT * FROM trovella.export_tenant(:A, NULL);                                    -- 22004
+SELECT * FROM trovella.export_tenant('00000000-0000-0000-0000-000000000000');      -- 22023
+SELECT * FROM trovella.export_tenant(:A, 0);                                       -- 22023
+SET ROLE regress_exp_app;
+SELECT * FROM trovella.export_tenant(:A);                                          -- 42501: not granted
+SET ROLE regress_exp_owner;
+SELECT * FROM trovella.export_tenant(:A);                                          -- 42501: RLS binds the owner
+BEGIN;
+SELECT trovella.with_tenant(:A, NULL) IS NOT NULL AS opened;
+SELECT * FROM trovella.export_tenant(:A);                                          -- 42501: even in the tenant's context
+ROLLBACK;
+\set VERBOSITY default
+SELECT * FROM trovella.export_tenant(:A);
+RESET ROLE;
+
+DROP TABLE exp_docs, exp_events;
+REVOKE ALL ON SCHEMA public FROM regress_exp_owner, regress_exp_ops;
+REVOKE EXECUTE ON FUNCTION trovella.with_tenant(uuid, uuid) FROM regress_exp_owner, regress_exp_app;
+REVOKE EXECUTE ON FUNCTION trovella.export_tenant(uuid, bigint) FROM regress_exp_ops, regress_exp_owner;
+DROP ROLE regress_exp_owner, regress_exp_app, regress_exp_ops;
