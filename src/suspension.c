@@ -10,9 +10,10 @@
  * (with_tenant, authenticate with a token bound to a tenant) probes the
  * table's primary key first, through the access methods as the membership
  * check does (membership.c): no statement runs, so nothing on the caller's
- * search path takes part, and no right of the caller's is needed.  In READ
- * COMMITTED the calling statement's snapshot is used, otherwise the latest:
- * a suspension that committed before the check is always seen.
+ * search path takes part, and no right of the caller's is needed.  The
+ * probe reads the latest snapshot, in every isolation level: a suspension
+ * that committed before the check is always seen, also by a READ COMMITTED
+ * statement that began before it (whose own snapshot would predate it).
  *
  * A transaction that already has the tenant is not checked again (calling
  * with_tenant a second time, with_user or authenticate after with_tenant):
@@ -202,8 +203,8 @@ suspension_reason(SuspensionTable *s, const pg_uuid_t *tenant)
 	Snapshot	snapshot;
 	char	   *reason = NULL;
 
-	snapshot = RegisterSnapshot(IsolationUsesXactSnapshot() || !ActiveSnapshotSet()
-								? GetLatestSnapshot() : GetActiveSnapshot());
+	/* not the statement's: it may have begun before the suspension committed */
+	snapshot = RegisterSnapshot(GetLatestSnapshot());
 	trovella_probe_open(&probe, s->relid, s->index, snapshot, 1);
 	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_UUID_EQ, UUIDPGetDatum(tenant));
 	if (trovella_probe(&probe, &key))

@@ -5,10 +5,11 @@
 # refused (the check reads the latest snapshot); four connections running
 # the tenant's transactions in a loop are refused from the suspension's
 # commit on, none before, every refusal 57000; the application role logged
-# in cannot SET ROLE to the operations role.
+# in cannot SET ROLE to the operations role; a READ COMMITTED statement that
+# began before the suspension committed is refused when it asks after it.
 set -u
 . "$(dirname "$0")/lib.sh"
-plan 9
+plan 10
 
 T=cccccccc-0000-0000-0000-000000000035
 APP=regress_susp_tap_app
@@ -94,6 +95,24 @@ rm -rf "$work"
 is "$(as_app -c "SET ROLE $OPS" | tail -n 1)" "ERROR 42501" "the application role cannot SET ROLE to the operations role"
 is "$(as_app -c "SELECT trovella.resume_tenant('$T')" | tail -n 1)" "ERROR 42501" \
 	"the application role logged in cannot resume its tenant"
+
+# 5. A READ COMMITTED statement that began before the suspension committed
+# and asks for the tenant after it: refused, as a transaction whose snapshot
+# predates it is (2).  The statement waits on an advisory lock the
+# operator's session holds until its suspension has committed.
+q -c "SELECT trovella.resume_tenant('$T')" >/dev/null
+work=$(mktemp -d)
+q -v ON_ERROR_STOP=1 -f - >/dev/null <<SQL
+SELECT pg_advisory_lock(35035);
+\! (PGUSER=$APP PGPASSWORD=$APP_PASSWORD psql -X -q -At -v VERBOSITY=sqlstate -d "$DB" -c "BEGIN" -c "SELECT trovella.with_tenant('$T') FROM (SELECT pg_advisory_lock_shared(35035)) s" -c "ROLLBACK" >"$work/app.out" 2>&1; touch "$work/done") &
+\! for i in \$(seq 100); do [ "\$(psql -X -At -d "$DB" -c "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 35035 AND NOT granted")" = 1 ] && break; sleep 0.05; done
+SELECT trovella.suspend_tenant('$T', 'while the statement waited');
+SELECT pg_advisory_unlock(35035);
+SQL
+for i in $(seq 100); do [ -e "$work/done" ] && break; sleep 0.05; done
+is "$(sed -E 's/^(psql:[^ ]* )?ERROR:  ([0-9A-Z]{5}).*/ERROR \2/' "$work/app.out" | grep -v '^$' | tr '\n' ' ')" "ERROR 57000 " \
+	"a READ COMMITTED statement begun before the suspension committed is refused when it asks for the tenant after"
+rm -rf "$work"
 
 q -c "SELECT trovella.resume_tenant('$T')" -c "DROP TABLE tap_susp" \
 	-c "REVOKE ALL ON FUNCTION trovella.with_tenant(uuid, uuid) FROM $APP" \
