@@ -1923,3 +1923,53 @@ ROWS 100000;
 COMMENT ON FUNCTION trovella.export_tenant(uuid, bigint) IS
 'every row of the tenant from every isolated table and its audit history, in one snapshot, then a manifest (table_name NULL) with row counts and SHA-256; a NOTICE every progress_rows rows of a table';
 REVOKE EXECUTE ON FUNCTION trovella.export_tenant(uuid, bigint) FROM PUBLIC;
+
+------------------------------------------------------------------------
+-- Tenant lifecycle (issue 35, point 3): purge with a receipt.
+-- trovella.purge_tenant (src/purge.c), a procedure of the operations role,
+-- deletes a suspended tenant's rows from every isolated table in batches
+-- of committed transactions, then its tokens, membership rows, audit
+-- history, statistics and suspension, checks that no table with the
+-- tenant column still holds a row of it, and writes the receipt.
+-- purge_run keeps a purge that did not finish, so that the next CALL
+-- resumes it; purge_receipt keeps the receipts.  Both are written only by
+-- the procedure, as the extension's owner.
+------------------------------------------------------------------------
+CREATE TABLE trovella.purge_run (
+	tenant_id uuid PRIMARY KEY,
+	started_at timestamptz NOT NULL,
+	started_by name NOT NULL,
+	counts_before jsonb NOT NULL,
+	status text NOT NULL CHECK (status IN ('deleting', 'verifying'))
+);
+COMMENT ON TABLE trovella.purge_run IS
+'purges begun and not finished (cancelled, crashed, or stopped by the verification): the next trovella.purge_tenant() of the tenant resumes it';
+REVOKE ALL ON trovella.purge_run FROM PUBLIC;
+GRANT SELECT ON trovella.purge_run TO pg_monitor;
+
+CREATE TABLE trovella.purge_receipt (
+	tenant_id uuid NOT NULL,
+	started_at timestamptz NOT NULL,
+	finished_at timestamptz NOT NULL,
+	purged_by name NOT NULL,
+	receipt jsonb NOT NULL,
+	digest text NOT NULL,
+	PRIMARY KEY (tenant_id, finished_at)
+);
+COMMENT ON TABLE trovella.purge_receipt IS
+'one receipt per finished trovella.purge_tenant(): counts per table before and after, the audit history erased, and digest = SHA-256 of the receipt''s text without its digest; no tenant data';
+REVOKE ALL ON trovella.purge_receipt FROM PUBLIC;
+GRANT SELECT ON trovella.purge_receipt TO pg_monitor;
+SELECT pg_catalog.pg_extension_config_dump('trovella.purge_receipt', '');
+SELECT pg_catalog.pg_extension_config_dump('trovella.purge_run', '');
+
+-- A procedure, so that it commits between batches: no SECURITY DEFINER,
+-- no SET clause (either forbids a COMMIT); every statement it runs names
+-- every object with its schema.  Inside a transaction block it runs in
+-- that one transaction.
+CREATE PROCEDURE trovella.purge_tenant(tenant uuid, INOUT receipt jsonb DEFAULT NULL)
+AS 'MODULE_PATHNAME', 'trovella_purge_tenant'
+LANGUAGE C;
+COMMENT ON PROCEDURE trovella.purge_tenant(uuid, jsonb) IS
+'deletes a suspended tenant from every isolated table (in batches, resumable), its tokens, membership rows, audit history, statistics and suspension; verifies no row of it is left in any table with the tenant column; returns and keeps the receipt';
+REVOKE ALL ON PROCEDURE trovella.purge_tenant(uuid, jsonb) FROM PUBLIC;

@@ -48,6 +48,7 @@
 #include "compat.h"
 #include "context.h"
 #include "policy_check.h"
+#include "purge_flag.h"
 #include "statement.h"
 
 PG_FUNCTION_INFO_V1(trovella_audit_row);
@@ -487,6 +488,11 @@ trovella_audit_row(PG_FUNCTION_ARGS)
 	{
 		r.operation = 'D';
 		oldtuple = trigdata->tg_trigtuple;
+		/* trovella.purge_tenant erases the tenant's history: no record */
+		if (trovella_purge_deleting() &&
+			row_tenant(entry, oldtuple, desc, &tenants[0]) &&
+			trovella_purge_deleting_tenant(&tenants[0]))
+			return PointerGetDatum(NULL);
 	}
 	keytuple = newtuple ? newtuple : oldtuple;
 

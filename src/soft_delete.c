@@ -59,6 +59,7 @@
 #include "utils/timestamp.h"
 
 #include "index_probe.h"
+#include "purge_flag.h"
 #include "row_columns.h"
 #include "row_move.h"
 #include "soft_delete.h"
@@ -372,7 +373,7 @@ trovella_soft_delete(PG_FUNCTION_ARGS)
 	}
 	if (TRIGGER_FIRED_BY_DELETE(trigger->tg_event))
 	{
-		if (purge_depth > 0 || trovella_row_move_delete(rel, old_row))
+		if (purge_depth > 0 || trovella_purge_deleting() || trovella_row_move_delete(rel, old_row))
 			return PointerGetDatum(old_row);
 		if (heap_attisnull(old_row, deleted_at, tupdesc))
 			mark_deleted(rel, &old_row->t_self);

@@ -20,6 +20,7 @@
 #include "log_redact.h"
 #include "membership.h"
 #include "pat_sql.h"
+#include "purge.h"
 #include "residue.h"
 #include "soft_delete.h"
 #include "stats.h"
@@ -50,6 +51,7 @@ _PG_init(void)
 	StatsStoreInit();
 	ClusterInit();				/* context observer: the Citus signer */
 	SoftDeleteInit();
+	PurgeInit();
 	HooksInit();
 	MarkGUCPrefixReserved("trovella");
 }
