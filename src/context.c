@@ -69,6 +69,8 @@ static ContextSlot user_slot = {
 
 static ContextCheck checks[MAX_CONTEXT_CALLBACKS];
 static int	num_checks = 0;
+static ContextCheck verified_checks[MAX_CONTEXT_CALLBACKS];
+static int	num_verified_checks = 0;
 static ContextObserver observers[MAX_CONTEXT_CALLBACKS];
 static int	num_observers = 0;
 
@@ -266,6 +268,14 @@ trovella_register_context_check(ContextCheck check)
 }
 
 void
+trovella_register_verified_context_check(ContextCheck check)
+{
+	if (num_verified_checks >= MAX_CONTEXT_CALLBACKS)
+		elog(ERROR, "too many verified tenant context checks");
+	verified_checks[num_verified_checks++] = check;
+}
+
+void
 trovella_register_context_observer(ContextObserver observer)
 {
 	if (num_observers >= MAX_CONTEXT_CALLBACKS)
@@ -332,15 +342,31 @@ trovella_set_context(const pg_uuid_t *tenant_id, const pg_uuid_t *user_id,
  * Seal a context verified elsewhere (on a Citus worker, one a coordinator
  * signed): the same seal and settings as trovella_set_context(), without
  * the checks, which the coordinator made before it signed, and without the
- * observers.  Either id may be NULL.
+ * observers.  Only the verified checks run: a value is accepted until it
+ * expires, in any transaction that presents it, so what may have changed
+ * since it was signed (a suspension) is checked again.  Either id may be
+ * NULL.
  */
 void
 trovella_set_verified_context(const pg_uuid_t *tenant_id, const pg_uuid_t *user_id)
 {
+	ContextProposal proposal;
+	int			i;
+
 	if (tenant_id != NULL)
 		check_seal(&tenant_slot, tenant_id, "signed_context");
 	if (user_id != NULL)
 		check_seal(&user_slot, user_id, "signed_context");
+
+	proposal.tenant_id = tenant_id != NULL ? tenant_id
+		: slot_is_set(&tenant_slot) ? &tenant_slot.current->id : NULL;
+	proposal.user_id = user_id != NULL ? user_id
+		: slot_is_set(&user_slot) ? &user_slot.current->id : NULL;
+	proposal.first_in_transaction = !trovella_context_in_transaction();
+	proposal.function_name = "signed_context";
+	for (i = 0; i < num_verified_checks; i++)
+		verified_checks[i] (&proposal);
+
 	if (tenant_id != NULL)
 		(void) apply_context(&tenant_slot, tenant_id);
 	if (user_id != NULL)

@@ -9,6 +9,10 @@
  *	checks		run before anything changes, in registration order; one
  *				that raises an error refuses the new context, which then is
  *				not set at all (membership, residue, then suspension);
+ *	verified checks	the same for a context verified elsewhere (a
+ *				coordinator's signature), which the checks above do not
+ *				see again: what may have changed since it was signed
+ *				(suspension);
  *	observers	told after each set, also of what it already was (the Citus
  *				signer, which renews its signature so).
  */
@@ -36,6 +40,7 @@ typedef void (*ContextObserver) (void);
 
 extern void ContextInit(void);
 extern void trovella_register_context_check(ContextCheck check);
+extern void trovella_register_verified_context_check(ContextCheck check);
 extern void trovella_register_context_observer(ContextObserver observer);
 
 /*
@@ -46,7 +51,10 @@ extern void trovella_register_context_observer(ContextObserver observer);
 extern void trovella_set_context(const pg_uuid_t *tenant_id, const pg_uuid_t *user_id,
 								 const char *function_name);
 
-/* The same for a context verified elsewhere (a coordinator's signature). */
+/*
+ * The same for a context verified elsewhere (a coordinator's signature):
+ * 25000 if sealed to another, then the verified checks only.
+ */
 extern void trovella_set_verified_context(const pg_uuid_t *tenant_id,
 										  const pg_uuid_t *user_id);
 

@@ -23,7 +23,13 @@
  * SQL functions require it where there are other nodes), and every node
  * reads its own copy of it: a client connected to a worker is refused
  * there as on the coordinator.  The coordinator's checked context reaches
- * its workers signed (cluster.c), which is not checked again.
+ * its workers signed (cluster.c), and is checked again there when a
+ * transaction receives it for a tenant it does not have yet: a value is
+ * accepted until it expires, by any transaction that presents it, and
+ * whoever read it (the statements Citus sends, citus.log_remote_commands)
+ * could otherwise open the tenant after its suspension.  A transaction
+ * that had the tenant before the suspension keeps it on the connections it
+ * had, and is refused on those it opens after it.
  *
  * A transaction opening a tenant should not pay for a probe of the table
  * (a few microseconds, as much as with_tenant itself): on one node each
@@ -274,4 +280,6 @@ void
 SuspensionInit(void)
 {
 	trovella_register_context_check(check_tenant_not_suspended);
+	/* a signed value replayed in a new transaction after the suspension */
+	trovella_register_verified_context_check(check_tenant_not_suspended);
 }

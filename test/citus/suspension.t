@@ -5,15 +5,16 @@
 # on the coordinator (with_tenant, a bound token's authenticate) and by a
 # with_tenant made straight on either worker; another tenant opens
 # everywhere; a transaction that had the tenant before the suspension goes
-# on across the workers to COMMIT; resume_tenant lets it in again on every
-# node.  As the operations role granted the functions, and the application
-# role.
+# on across the workers to COMMIT; a value the coordinator signed before
+# the suspension, replayed in a new transaction, is refused on a worker and
+# on the coordinator; resume_tenant lets it in again on every node.  As
+# the operations role granted the functions, and the application role.
 set -u
 here=$(dirname "$0")
 . "$here/../tap/lib.sh"
 CITUS_KEY=1
 . "$here/cluster.sh"
-plan 15
+plan 17
 
 if ! citus_start "trovella.isolation_guard = 'error'"; then
 	ok 1 "the cluster starts"
@@ -67,6 +68,11 @@ is "$(direct w2 app -c "BEGIN" -c "SELECT trovella.with_tenant('$B')" -c "SELECT
 is "$(as app -c "BEGIN" -c "SELECT trovella.with_tenant('$B')" -c "SELECT count(*) FROM docs" -c "COMMIT" | sed -n 2p)" "2" \
 	"... and on the coordinator, its shards read on the workers"
 
+# a value the coordinator signed for tenant B, before its suspension (the
+# application role reads it, as whoever reads the statements Citus sends)
+VB=$(as app -c "BEGIN" -c "SELECT trovella.with_tenant('$B')" -c "SELECT current_setting('trovella.signed_context')" \
+	-c "COMMIT" | sed -n 2p)
+
 # open before the suspension: the transaction goes on across the workers
 COORD_PORT=$(citus_port coord)
 out=$(CITUS_USER=app citus_psql coord -v ON_ERROR_STOP=0 -f - <<SQL
@@ -82,6 +88,14 @@ SQL
 is "$(printf '%s\n' "$out" | grep -v '^$' | tr '\n' ' ')" "2 2 " \
 	"a transaction that had the tenant before the suspension reads and writes its shards and commits"
 is "$(direct w1 app -c "BEGIN" -c "SELECT trovella.with_tenant('$B')")" "ERROR 57000" "... and the next one is refused on a worker"
+# replayed in a new transaction, the value signed before the suspension is
+# refused too, on a worker and on the coordinator: it is checked again
+replay() {
+	direct "$1" app -c "BEGIN" -c "SET LOCAL trovella.signed_context TO '$VB'" -c "SELECT trovella.current_tenant()" \
+		-c "COMMIT" | grep -v '^$' | head -n 1
+}
+is "$(replay w1)" "ERROR 57000" "a value signed before the suspension, replayed on a worker in a new transaction: refused (57000)"
+is "$(replay coord)" "ERROR 57000" "... and on the coordinator"
 
 is "$(as ops -c "SELECT trovella.resume_tenant('$A')" -c "SELECT trovella.resume_tenant('$B')" | tr '\n' ' ')" "t t " "resumed"
 is "$(as app -c "BEGIN" -c "SELECT count(*) FROM trovella.authenticate('$bound')" -c "SELECT count(*) FROM docs" \
