@@ -1973,3 +1973,20 @@ LANGUAGE C;
 COMMENT ON PROCEDURE trovella.purge_tenant(uuid, jsonb) IS
 'deletes a suspended tenant from every isolated table (in batches, resumable), its tokens, membership rows, audit history, statistics and suspension; verifies no row of it is left in any table with the tenant column; returns and keeps the receipt';
 REVOKE ALL ON PROCEDURE trovella.purge_tenant(uuid, jsonb) FROM PUBLIC;
+-- Sealing a history Citus distributes (issue 34, point 3 on Citus;
+-- src/audit_seal_citus.c).  A record's number carries its node's Citus
+-- group in its top 16 bits (0 on a single node: unchanged); a seal names,
+-- per group it covers, the upto of that group's records (uptos, ascending;
+-- NULL: one group, upto's).  Each node seals the placements it holds; the
+-- coordinator's audit_seal() has each worker run audit_seal_node().
+ALTER TABLE trovella.audit_seal ADD COLUMN uptos bigint[];
+COMMENT ON COLUMN trovella.audit_seal.uptos IS
+'on Citus: per group of record numbers the seal covers (the number''s top 16 bits), the highest it covers, ascending; NULL: upto alone';
+
+CREATE FUNCTION trovella.audit_seal_node(coordinator_upto bigint)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'trovella_audit_seal_node'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+COMMENT ON FUNCTION trovella.audit_seal_node(bigint) IS
+'on a Citus worker, called by the coordinator''s trovella.audit_seal(): seals the history''s placements on this node, the coordinator''s records up to coordinator_upto; returns how many';
+REVOKE ALL ON FUNCTION trovella.audit_seal_node(bigint) FROM PUBLIC;

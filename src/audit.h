@@ -58,6 +58,15 @@ extern void trovella_audit_refuse_citus_placing(Oid relid);
 /* On a Citus worker: a shard's registration, from its trigger's arguments (audit_citus.c). */
 extern bool trovella_audit_shard_registration(Trigger *trigger, Oid table, int32 *table_id);
 
+/*
+ * On Citus (audit_seal_citus.c), connected to SPI as the extension's owner:
+ * seal this node's placements of the history, the coordinator's records up
+ * to coordinator_upto; have every worker do so.  Each returns how many
+ * records it sealed.
+ */
+extern int64 trovella_audit_seal_placements(int64 coordinator_upto);
+extern int64 trovella_audit_seal_workers(int64 coordinator_upto);
+
 /* While enable_audit makes its triggers: audit_watch leaves them to its own record. */
 extern bool trovella_audit_unwatched;
 

@@ -19,14 +19,21 @@
 #   - enable_audit refuses a table not distributed by its tenant column;
 #   - a shard's trigger disabled on a worker directly (what the owner can
 #     do there) is reported by audit_status and health;
-#   - a TRUNCATE is recorded once; sealing refuses a distributed history
-#     (0A000) rather than seal it wrong.
+#   - a TRUNCATE is recorded once;
+#   - sealing (issue 34, point 3): a record's number carries its node's
+#     group; the coordinator's audit_seal() seals every worker's
+#     placements; audit_verify on the coordinator finds tenants A and B
+#     intact, and a superuser's edit of a record in a worker's shard (the
+#     first broken link); after A's shard moves back to its first node and
+#     A writes there, a seal covers the new record, and the head exported
+#     before the move still verifies; an operations role granted
+#     audit_seal seals the cluster.
 set -u
 here=$(dirname "$0")
 . "$here/../tap/lib.sh"
 CITUS_KEY=1
 . "$here/cluster.sh"
-plan 33
+plan 44
 
 if ! citus_start "trovella.isolation_guard = 'error'"; then
 	ok 1 "the cluster starts"
@@ -69,6 +76,8 @@ is "$(echo "$setup" | grep -c ERROR)" "0" "the extension, the application role a
 [ -z "$(echo "$setup" | grep ERROR)" ] || echo "$setup" | sed 's/^/# /'
 
 # 1. the history distributed by tenant, co-located with the tenant tables
+is "$(c -c "SELECT trovella.audit_seal_node(0)")" "ERROR 55000" \
+	"audit_seal_node refuses a history Citus does not distribute (55000)"
 is "$(c -c "SELECT trovella.enable_audit('docs')")" "ERROR 0A000" \
 	"enable_audit refuses a distributed table while the history is not co-located with it"
 is "$(c -c "SELECT trovella.distribute_audit('plans')")" "ERROR 22023" \
@@ -178,7 +187,43 @@ is "$(c -c "SELECT recording FROM trovella.audit_status WHERE table_name = 'docs
 # 7. TRUNCATE is recorded once; sealing refuses a distributed history
 is "$(c -c "TRUNCATE docs" -c "SELECT count(*) FROM trovella.audit_history WHERE operation = 'T'")" "1" \
 	"TRUNCATE of the distributed table is one record"
-is "$(c -c "SELECT trovella.audit_seal()"; c -c "SELECT trovella.audit_head('$A')"; c -c "SELECT ok FROM trovella.audit_verify('$A')")" \
-	"$(printf 'ERROR 0A000\nERROR 0A000\nERROR 0A000')" "audit_seal, audit_head and audit_verify refuse a distributed history (0A000)"
+is "$(c -c "SELECT bool_and(seq >> 48 > 0) FROM trovella.audit_history WHERE tenant_id IN ('$A', '$B')")" "t" \
+	"the records written on the workers carry their node's group in their numbers"
+is "$(app -c "SELECT trovella.audit_seal()"; app -c "SELECT trovella.audit_seal_node(0)")" "$(printf 'ERROR 42501\nERROR 42501')" \
+	"the application role may not seal (42501)"
+
+# 8. sealing: the coordinator has each worker seal its placements
+is "$(c -c "SELECT trovella.audit_seal() = (SELECT count(*) FROM trovella.audit_history)")" "t" \
+	"audit_seal() on the coordinator seals every record of the history"
+is "$(c -c "SELECT count(DISTINCT nodeport) FROM run_command_on_placements('trovella.audit_seal', \$\$SELECT count(*) FROM %s\$\$) WHERE result::int > 0")" "2" \
+	"... in seals stored on both workers, next to the records they cover"
+is "$(c -c "SELECT ok || ' ' || seals || ' ' || records || ' ' || unsealed FROM trovella.audit_verify('$A')")" "true 1 5 0" \
+	"audit_verify on the coordinator: tenant A's five records, sealed, intact"
+is "$(c -c "SELECT ok || ' ' || seals || ' ' || records FROM trovella.audit_verify('$B')")" "true 1 1" \
+	"... and tenant B's one"
+head=$(c -c "SELECT trovella.audit_head('$A')")
+is "$(c -c "SELECT trovella.audit_seal()")" "0" "a second seal finds nothing new"
+
+# 9. A's shard moves back to its first node; A writes there; sealed and verified
+is "$(c -c "SELECT citus_move_shard_placement(get_shard_id_for_distribution_column('docs', '$A'),
+	'127.0.0.1', $to, '127.0.0.1', $from, shard_transfer_mode := 'block_writes')")" "" \
+	"tenant A's shard moves back to its first worker"
+in_tenant "$A" "INSERT INTO docs VALUES ('$A', 4, 'back home')" >/dev/null 2>&1
+c -c "CREATE ROLE ops LOGIN BYPASSRLS" -c "GRANT USAGE ON SCHEMA trovella TO ops" \
+	-c "GRANT EXECUTE ON FUNCTION trovella.audit_seal() TO ops" >/dev/null
+is "$(CITUS_USER=ops citus_psql coord -c "SELECT trovella.audit_seal()")" "1" \
+	"the write after the move is sealed, on its new node, by an operations role granted audit_seal alone"
+is "$(c -c "SELECT ok || ' ' || seals || ' ' || records || ' ' || unsealed FROM trovella.audit_verify('$A', '$head')")" "true 2 6 0" \
+	"A verifies, its records numbered by both workers, against the head exported before the move"
+
+# 10. a superuser's edit of a record in a worker's shard
+bshard=$(c -c "SELECT get_shard_id_for_distribution_column('trovella.audit_history', '$B')")
+bnode=w1; [ "$(citus_port w2)" = "$(node_of trovella.audit_history "$B")" ] && bnode=w2
+direct "$bnode" -c "SET citus.enable_manual_changes_to_shards = on" \
+	-c "UPDATE trovella.audit_history_$bshard SET role = 'nobody' WHERE tenant_id = '$B'" >/dev/null
+bseq=$(c -c "SELECT seq FROM trovella.audit_history WHERE tenant_id = '$B'")
+is "$(c -c "SELECT ok || ' ' || broken_seal || ' ' || broken_seq || ' ' || problem FROM trovella.audit_verify('$B')")" \
+	"false 1 $bseq record $bseq does not match its hash: its content was changed" \
+	"a superuser's edit of B's record on its worker: audit_verify reports that record, in seal 1"
 is "$(c -c "SELECT table_name || ' ' || policy_ok FROM trovella.isolation_status WHERE table_name = 'trovella.audit_history'::regclass")" \
 	"trovella.audit_history true" "isolation_status judges the distributed history isolated, on every placement"
