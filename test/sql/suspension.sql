@@ -158,6 +158,21 @@ COMMIT;
 RESET ROLE;
 SELECT check_name, status, detail FROM trovella.health WHERE check_name = 'suspended_tenants';
 
+-- A superuser's direct INSERT is not seen by a backend that has read the
+-- list already (README); trovella.suspension_changed() makes every backend
+-- read it again.
+BEGIN;
+SELECT trovella.with_tenant('bbbbbbbb-0000-0000-0000-000000000035');
+ROLLBACK;
+INSERT INTO trovella.suspended_tenant (tenant_id, reason) VALUES ('cccccccc-0000-0000-0000-000000000035', 'direct');
+SELECT trovella.suspension_changed();
+\set VERBOSITY sqlstate
+BEGIN;
+SELECT trovella.with_tenant('cccccccc-0000-0000-0000-000000000035');               -- 57000
+ROLLBACK;
+\set VERBOSITY default
+DELETE FROM trovella.suspended_tenant WHERE tenant_id = 'cccccccc-0000-0000-0000-000000000035';
+
 -- Clean up.
 SET ROLE regress_susp_owner;
 SELECT trovella.stop_membership();
