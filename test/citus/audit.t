@@ -27,13 +27,14 @@
 #     first broken link); after A's shard moves back to its first node and
 #     A writes there, a seal covers the new record, and the head exported
 #     before the move still verifies; an operations role granted
-#     audit_seal seals the cluster.
+#     audit_seal seals the cluster; health warns of a record left
+#     unsealed, judged per group of numbers.
 set -u
 here=$(dirname "$0")
 . "$here/../tap/lib.sh"
 CITUS_KEY=1
 . "$here/cluster.sh"
-plan 44
+plan 46
 
 if ! citus_start "trovella.isolation_guard = 'error'"; then
 	ok 1 "the cluster starts"
@@ -225,5 +226,21 @@ bseq=$(c -c "SELECT seq FROM trovella.audit_history WHERE tenant_id = '$B'")
 is "$(c -c "SELECT ok || ' ' || broken_seal || ' ' || broken_seq || ' ' || problem FROM trovella.audit_verify('$B')")" \
 	"false 1 $bseq record $bseq does not match its hash: its content was changed" \
 	"a superuser's edit of B's record on its worker: audit_verify reports that record, in seal 1"
+# 11. health: records left unsealed for an hour, judged per group of
+# numbers: a tenant C of the lower group, whose numbers are below every
+# seal of the other
+low=$(c -c "SELECT min(groupid) FROM pg_dist_node WHERE groupid > 0")
+C=$(c -c "SELECT t FROM (SELECT ('cccccccc-0000-0000-0000-00000000000' || i)::uuid t FROM generate_series(0, 9) i) x
+	JOIN pg_dist_placement p ON p.shardid = get_shard_id_for_distribution_column('trovella.audit_history', x.t)
+	WHERE p.groupid = $low ORDER BY 1 LIMIT 1")
+cshard=$(c -c "SELECT get_shard_id_for_distribution_column('trovella.audit_history', '$C')")
+cnode=w1; [ "$(citus_port w2)" = "$(node_of trovella.audit_history "$C")" ] && cnode=w2
+in_tenant "$C" "INSERT INTO docs VALUES ('$C', 1, 'late')" >/dev/null 2>&1
+direct "$cnode" -c "SET citus.enable_manual_changes_to_shards = on" \
+	-c "UPDATE trovella.audit_history_$cshard SET at = at - interval '2 hours' WHERE tenant_id = '$C'" >/dev/null
+is "$(c -c "SELECT status FROM trovella.health WHERE check_name = 'audit'")" "warning" \
+	"health warns of C's record left unsealed for two hours, though the other group's seals reach higher numbers"
+is "$(c -c "SELECT trovella.audit_seal()" -c "SELECT status FROM trovella.health WHERE check_name = 'audit'")" "$(printf '1\nok')" \
+	"sealed: health's audit check is ok again"
 is "$(c -c "SELECT table_name || ' ' || policy_ok FROM trovella.isolation_status WHERE table_name = 'trovella.audit_history'::regclass")" \
 	"trovella.audit_history true" "isolation_status judges the distributed history isolated, on every placement"
