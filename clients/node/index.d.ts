@@ -246,6 +246,51 @@ export declare function resumeTenant(db: Database, tenantId: string): Promise<bo
 /** The server's refusal of a suspended tenant (SQLSTATE 57000); its detail is the operators' reason. */
 export declare function isTenantSuspended(error: unknown): error is Error & { code: '57000'; detail: string };
 
+/** The progress trovella.purge_tenant reports after each batch it committed. */
+export interface PurgeProgress {
+  /** the table, schema-qualified as regclass prints it */
+  table: string;
+  /** rows this batch deleted */
+  rows: number;
+  /** the tenant's rows of the table deleted so far, by this purge and the runs it resumes */
+  done: number;
+  /** the tenant's rows of the table when the purge began */
+  total: number;
+}
+
+export interface PurgeOptions {
+  onProgress?: (progress: PurgeProgress) => void;
+}
+
+/** The receipt trovella.purge_tenant returns and keeps in trovella.purge_receipt: no tenant data. */
+export interface PurgeReceipt {
+  tenant: string;
+  started_at: string;
+  started_by: string;
+  finished_at: string;
+  finished_by: string;
+  tables: { table: string; before: number; after: number }[];
+  tokens: number;
+  statistics: 'forgotten' | 'not kept';
+  audit_history: { fate: 'erased'; records: number; seals: number; head: string | null };
+  verified_tables: number;
+  not_isolated: string[];
+  /** SHA-256 (hex) of the receipt's jsonb text without digest */
+  digest: string;
+}
+
+/**
+ * Purges a suspended tenant (CALL trovella.purge_tenant(), extension 0.5.0, for a role granted it
+ * that row-level security does not bind): every isolated table in batches committed one by one,
+ * tokens, membership rows, audit history, statistics, suspension; then a verification of every
+ * table with the tenant column. Resolves to the receipt. Runs on a connection of its own, outside
+ * any transaction; onProgress needs a pg.Pool or pg.Client (postgres.js: TROVELLA_DRIVER).
+ * Rejects with 55000 for a tenant not suspended or rows left in a table trovella does not
+ * isolate (named; call it again once they are gone: it resumes), 42501 without the grant or
+ * under row-level security, 57014 when cancelled (call it again: it resumes).
+ */
+export declare function purgeTenant(db: Database, tenantId: string, options?: PurgeOptions): Promise<PurgeReceipt>;
+
 declare const trovella: {
   VERSION: typeof VERSION; REQUIRED: typeof REQUIRED; TrovellaError: typeof TrovellaError;
   withTenant: typeof withTenant; withUser: typeof withUser; authenticate: typeof authenticate;
@@ -254,5 +299,6 @@ declare const trovella: {
   richId: typeof richId; richIdToUuid: typeof richIdToUuid;
   history: typeof history; auditLog: typeof auditLog;
   suspendTenant: typeof suspendTenant; resumeTenant: typeof resumeTenant; isTenantSuspended: typeof isTenantSuspended;
+  purgeTenant: typeof purgeTenant;
 };
 export default trovella;

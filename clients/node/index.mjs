@@ -4,6 +4,6 @@ import core from './lib/core.cjs';
 export const {
   VERSION, REQUIRED, TrovellaError, guardPool, withTenant, withUser, authenticate,
   checkDatabase, applySeeds, uuidToUlid, ulidToUuid, ulidTime, richId, richIdToUuid,
-  history, auditLog, suspendTenant, resumeTenant, isTenantSuspended,
+  history, auditLog, suspendTenant, resumeTenant, isTenantSuspended, purgeTenant,
 } = core;
 export default core;

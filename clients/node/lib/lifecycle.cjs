@@ -2,7 +2,9 @@
 // A tenant's lifecycle, for the operations role: suspendTenant and
 // resumeTenant call trovella.suspend_tenant() and resume_tenant() (0.5.0),
 // each in a transaction of its own; isTenantSuspended recognises the
-// refusal a suspended tenant's withTenant or authenticate rejects with.
+// refusal a suspended tenant's withTenant or authenticate rejects with;
+// purgeTenant calls trovella.purge_tenant(), which commits as it goes, and
+// reports its progress from the NOTICE it raises after each batch.
 
 const { TrovellaError } = require('./error.cjs');
 const { isPgPool, isPgClient, isPostgresJs, isDrizzle } = require('./session.cjs');
@@ -43,6 +45,49 @@ async function resumeTenant(db, tenantId) {
   return row.changed;
 }
 
+// trovella.purge_tenant's NOTICE after each batch: table names and counts only
+const PURGED = /^trovella\.purge_tenant: purged (\d+) rows of (.+) \((\d+) of (\d+)\)$/;
+
+function purgeProgress(notice) {
+  const m = notice && typeof notice.message === 'string' ? PURGED.exec(notice.message) : null;
+  return m ? { table: m[2], rows: Number(m[1]), done: Number(m[3]), total: Number(m[4]) } : null;
+}
+
+// Purges tenantId (it must be suspended) on a connection of its own, outside
+// any transaction, so that the procedure commits batch by batch; calls
+// options.onProgress({ table, rows, done, total }) after each batch.
+// Resolves to the receipt the server returned and kept.
+async function purgeTenant(db, tenantId, options = {}) {
+  const tenant = tenantArg(tenantId);
+  const onProgress = options.onProgress;
+  if (onProgress !== undefined && typeof onProgress !== 'function') {
+    throw new TrovellaError('trovella: onProgress must be a function', '22023');
+  }
+  const target = isDrizzle(db) ? db.$client : db;
+  const text = 'CALL trovella.purge_tenant($1::uuid)';
+  if (isPgPool(target) || isPgClient(target)) {
+    const client = isPgPool(target) ? await target.connect() : target;
+    const listener = (notice) => {
+      const progress = purgeProgress(notice);
+      if (progress && onProgress) onProgress(progress);
+    };
+    client.on('notice', listener);
+    try {
+      return (await client.query(text, [tenant])).rows[0].receipt;
+    } finally {
+      client.removeListener('notice', listener);
+      if (isPgPool(target)) client.release();
+    }
+  }
+  if (isPostgresJs(target)) {
+    if (onProgress) {
+      throw new TrovellaError('trovella: onProgress needs a pg.Pool or pg.Client (postgres.js hands NOTICEs only to the onnotice of its options)', 'TROVELLA_DRIVER');
+    }
+    return (await target.unsafe(text, [tenant]))[0].receipt;
+  }
+  throw new TrovellaError('trovella: db must be a pg.Pool, a pg.Client, a postgres.js sql or a Drizzle database over either', 'TROVELLA_DRIVER');
+}
+
 // Whether error is the server's refusal of a suspended tenant; its detail
 // is then the operators' reason.
 function isTenantSuspended(error) {
@@ -50,4 +95,4 @@ function isTenantSuspended(error) {
     && / the tenant is suspended$/.test(error.message);
 }
 
-module.exports = { suspendTenant, resumeTenant, isTenantSuspended };
+module.exports = { suspendTenant, resumeTenant, isTenantSuspended, purgeTenant };

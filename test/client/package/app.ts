@@ -7,7 +7,8 @@ import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { pgTable, text, timestamp } from 'drizzle-orm/pg-core';
 import { withTenant, withUser, authenticate, checkDatabase, applySeeds, richId, richIdToUuid, guardPool,
-  TrovellaError, type DatabaseHealth, type Identity, history, auditLog, type AuditRecord, type AuditOperation } from 'trovella';
+  TrovellaError, type DatabaseHealth, type Identity, history, auditLog, type AuditRecord, type AuditOperation,
+  purgeTenant, type PurgeReceipt, type PurgeProgress } from 'trovella';
 import { softDeleteColumns, softDeletePolicy, standardColumns, tenantColumn, tenantPolicies, ulidPrimaryKey } from 'trovella/drizzle';
 
 export const projects = pgTable('projects', {
@@ -123,4 +124,12 @@ export async function main(): Promise<void> {
   await withTenant(db, tenant, null, async (tx) => tx.$client);
   // @ts-expect-error the latency is null when the database does not answer
   const latency: number = health.latencyMs;
+
+  // a purge's progress and receipt, typed
+  const receipt: PurgeReceipt = await purgeTenant(pool, tenant, { onProgress: (p: PurgeProgress) => console.log(p.table, p.done, p.total) });
+  const before: number | undefined = receipt.tables[0]?.before;
+  const head: string | null = receipt.audit_history.head;
+  console.log(before, head, receipt.digest, latency);
+  // @ts-expect-error onProgress is a function of the progress
+  await purgeTenant(pool, tenant, { onProgress: 'log' });
 }

@@ -16,7 +16,7 @@ import { eq } from 'drizzle-orm';
 import {
   withTenant, withUser, authenticate, guardPool, checkDatabase, applySeeds,
   richId, richIdToUuid, uuidToUlid, ulidToUuid, ulidTime, VERSION,
-  suspendTenant, resumeTenant, isTenantSuspended,
+  suspendTenant, resumeTenant, isTenantSuspended, purgeTenant,
 } from 'trovella';
 import { tenantColumn, ulidPrimaryKey } from 'trovella/drizzle';
 
@@ -336,6 +336,46 @@ test('suspendTenant mid-way through a pooled workload through PgBouncer: every l
   assert.equal(await resumeTenant(opsPool, A), false, 'not suspended any more');
   assert.deepEqual(await readNotes(pool, A), ['a1', 'a2', 'a3']);
   assert.equal(isTenantSuspended(new Error('x')), false);
+});
+
+test('purgeTenant erases a suspended tenant in batches, reports each batch from its NOTICEs, and resolves to the receipt; refused before the suspension and to the application', async () => {
+  const OPS = 'regress_package_purger';
+  const C = tenantId(73);
+  if ((await admin.query('SELECT FROM pg_roles WHERE rolname = $1', [OPS])).rowCount) await dropRole(admin, OPS);
+  const ops = await createAppRole(admin, OPS);
+  closers.push(() => dropRole(admin, OPS));
+  await admin.query(`ALTER ROLE ${OPS} BYPASSRLS;
+    GRANT pg_read_all_data, pg_write_all_data TO ${OPS};
+    GRANT EXECUTE ON FUNCTION trovella.suspend_tenant(uuid, text) TO ${OPS};
+    GRANT EXECUTE ON PROCEDURE trovella.purge_tenant(uuid, jsonb) TO ${OPS};
+    GRANT EXECUTE ON PROCEDURE trovella.purge_tenant(uuid, jsonb) TO ${ROLE};
+    ALTER ROLE ${OPS} SET trovella.purge_batch_rows = 2;
+    INSERT INTO package_notes (tenant_id, body) SELECT '${C}', 'c' || g FROM generate_series(1, 5) g`);
+  closers.push(() => admin.query('DELETE FROM trovella.purge_receipt WHERE tenant_id = $1', [C]));
+  const opsConn = { ...conn, user: ops.user, password: ops.password };
+  const opsPool = pgPool(opsConn);
+  await assert.rejects(purgeTenant(opsPool, 'nope'), { code: '22P02' });
+  await assert.rejects(purgeTenant(opsPool, C, { onProgress: 'log' }), { code: '22023' });
+  await assert.rejects(purgeTenant(opsPool, C), { code: '55000' });
+  await assert.rejects(purgeTenant(postgresSql(opsConn), C, { onProgress: () => {} }), { code: 'TROVELLA_DRIVER' });
+  assert.equal(await suspendTenant(opsPool, C, 'Contract ended.'), true);
+  // the application, granted it, is bound by row-level security
+  await assert.rejects(purgeTenant(pgPool(), C), { code: '42501' });
+
+  const progress = [];
+  const receipt = await purgeTenant(opsPool, C, { onProgress: (p) => progress.push(p) });
+  assert.deepEqual(progress.filter((p) => p.table === 'public.package_notes').map((p) => [p.rows, p.done, p.total]),
+    [[2, 2, 5], [2, 4, 5], [1, 5, 5]]);
+  assert.equal(receipt.tenant, C);
+  assert.deepEqual(receipt.tables.find((t) => t.table === 'public.package_notes'), { table: 'public.package_notes', before: 5, after: 0 });
+  assert.equal(receipt.audit_history.fate, 'erased');
+  assert.match(receipt.digest, /^[0-9a-f]{64}$/);
+  const kept = (await admin.query('SELECT receipt, digest FROM trovella.purge_receipt WHERE tenant_id = $1', [C])).rows;
+  assert.deepEqual(kept[0].receipt, receipt, 'trovella keeps the receipt it returned');
+  assert.equal((await admin.query('SELECT count(*)::int AS n FROM package_notes WHERE tenant_id = $1', [C])).rows[0].n, 0);
+  assert.deepEqual(await readNotes(pgPool(), B), ['b1', 'b2'], 'the other tenant is untouched');
+  // postgres.js, without progress: the tenant is no longer suspended
+  await assert.rejects(purgeTenant(postgresSql(opsConn), C), { code: '55000' });
 });
 
 test('against a hot standby, with a read-only pool', async () => {
