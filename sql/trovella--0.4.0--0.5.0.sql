@@ -1924,6 +1924,21 @@ COMMENT ON FUNCTION trovella.export_tenant(uuid, bigint) IS
 'every row of the tenant from every isolated table and its audit history, in one snapshot, then a manifest (table_name NULL) with row counts and SHA-256; a NOTICE every progress_rows rows of a table';
 REVOKE EXECUTE ON FUNCTION trovella.export_tenant(uuid, bigint) FROM PUBLIC;
 
+-- VOLATILE: writes every isolated table and the audit history.  Restores
+-- an export loaded into a table of (ordinal bigint, table_name text, row
+-- jsonb): 22004 NULL, 22P04 no manifest or another format, XX001 rows that
+-- do not match the manifest (or of another tenant), 42P01 a table missing
+-- here, 55000 a table not isolated here or the tenant already has rows,
+-- 42501 a role that row-level security binds.  Runs as its caller.
+CREATE FUNCTION trovella.import_tenant(source regclass)
+RETURNS TABLE (table_name text, "rows" bigint)
+AS 'MODULE_PATHNAME', 'trovella_import_tenant'
+LANGUAGE C VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+ROWS 100;
+COMMENT ON FUNCTION trovella.import_tenant(regclass) IS
+'restores an export of export_tenant loaded into the table (ordinal, table_name, row): manifest verified, tables in foreign-key order, values and audit history kept as exported, no audit record per row';
+REVOKE EXECUTE ON FUNCTION trovella.import_tenant(regclass) FROM PUBLIC;
+
 ------------------------------------------------------------------------
 -- Tenant lifecycle (issue 35, point 3): purge with a receipt.
 -- trovella.purge_tenant (src/purge.c), a procedure of the operations role,

@@ -49,6 +49,7 @@
 #include "context.h"
 #include "policy_check.h"
 #include "purge_flag.h"
+#include "restoring.h"
 #include "statement.h"
 
 PG_FUNCTION_INFO_V1(trovella_audit_row);
@@ -473,6 +474,9 @@ trovella_audit_row(PG_FUNCTION_ARGS)
 	pg_uuid_t  *owners[2];
 	int			n = 0;
 
+	/* import_tenant's rows: the export brings the tenant's history */
+	if (trovella_restoring_rows && TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
+		return PointerGetDatum(NULL);
 	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
 	{
 		r.operation = 'I';

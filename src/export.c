@@ -48,14 +48,6 @@
 /* Rows fetched from a cursor at a time. */
 #define EXPORT_BATCH 1000
 
-/* One table to export: what to read, and what the manifest says of it. */
-typedef struct ExportTable
-{
-	Oid			relid;			/* InvalidOid: an audit table (sql says what) */
-	char	   *name;			/* schema-qualified, quoted where needed */
-	char	   *sql;			/* the query; $1 the tenant */
-} ExportTable;
-
 /* The state of an export, between tables. */
 typedef struct ExportState
 {
@@ -123,8 +115,8 @@ trovella_refuse_rls_bound(Oid relid, const char *function_name)
  * that ancestor), temporary tables and trovella's own, whose audit history
  * export_tenant reads apart.
  */
-static List *
-export_tables(void)
+List *
+trovella_export_tables(void)
 {
 	List	   *tables = NIL;
 
@@ -149,30 +141,29 @@ export_tables(void)
 		TupleDesc	d = SPI_tuptable->tupdesc;
 		bool		isnull;
 		ExportTable *table = palloc(sizeof(ExportTable));
-		char	   *column = SPI_getvalue(t, d, 2);
-		bool		partitioned = DatumGetBool(SPI_getbinval(t, d, 3, &isnull));
 
 		table->relid = DatumGetObjectId(SPI_getbinval(t, d, 1, &isnull));
 		table->name = trovella_export_table_name(table->relid);
-		table->sql = psprintf("SELECT pg_catalog.to_jsonb(t) FROM %s%s t"
-							  " WHERE t.%s OPERATOR(pg_catalog.=) $1",
-							  partitioned ? "" : "ONLY ", table->name,
-							  quote_identifier(column));
+		table->column = SPI_getvalue(t, d, 2);
+		table->partitioned = DatumGetBool(SPI_getbinval(t, d, 3, &isnull));
+		table->order_by = NULL;
 		tables = lappend(tables, table);
 	}
 	return tables;
 }
 
-static ExportTable *
-audit_table(const char *table, const char *order)
+ExportTable *
+trovella_export_audit_table(const char *table, const char *order_by)
 {
 	ExportTable *result = palloc(sizeof(ExportTable));
 
-	result->relid = InvalidOid;
+	result->relid = get_relname_relid(table, get_namespace_oid("trovella", false));
+	if (!OidIsValid(result->relid))
+		elog(ERROR, "trovella.%s is missing", table);
 	result->name = psprintf("trovella.%s", table);
-	result->sql = psprintf("SELECT pg_catalog.to_jsonb(t) FROM trovella.%s t"
-						   " WHERE t.tenant_id OPERATOR(pg_catalog.=) $1 ORDER BY t.%s",
-						   table, order);
+	result->column = "tenant_id";
+	result->partitioned = false;
+	result->order_by = order_by;
 	return result;
 }
 
@@ -199,7 +190,13 @@ export_one(ExportState *state, ExportTable *table, Datum tenant)
 	char		hex[PG_SHA256_DIGEST_LENGTH * 2 + 1];
 	int64		rows = 0;
 
-	plan = SPI_prepare(table->sql, 1, argtypes);
+	plan = SPI_prepare(psprintf("SELECT pg_catalog.to_jsonb(t) FROM %s%s t"
+								" WHERE t.%s OPERATOR(pg_catalog.=) $1%s%s",
+								table->partitioned ? "" : "ONLY ", table->name,
+								quote_identifier(table->column),
+								table->order_by ? " ORDER BY t." : "",
+								table->order_by ? table->order_by : ""),
+					   1, argtypes);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 	portal = SPI_cursor_open(NULL, plan, &tenant, NULL, true);
@@ -309,14 +306,12 @@ trovella_export_tenant(PG_FUNCTION_ARGS)
 											  ALLOCSET_DEFAULT_SIZES);
 
 	trovella_spi_connect(&spi);
-	tables = export_tables();
+	tables = trovella_export_tables();
+	tables = lappend(tables, trovella_export_audit_table("audit_history", "seq"));
+	tables = lappend(tables, trovella_export_audit_table("audit_seal", "seal_no"));
 	/* refuse before reading: never a partial export */
 	foreach(lc, tables)
 		trovella_refuse_rls_bound(((ExportTable *) lfirst(lc))->relid, "export_tenant");
-	tables = lappend(tables, audit_table("audit_history", "seq"));
-	tables = lappend(tables, audit_table("audit_seal", "seal_no"));
-	trovella_refuse_rls_bound(get_relname_relid("audit_history", get_namespace_oid("trovella", false)),
-							  "export_tenant");
 	foreach(lc, tables)
 		export_one(&state, lfirst(lc), tenant);
 	put_manifest(&state, tenant);

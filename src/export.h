@@ -12,6 +12,25 @@
 #include "common/cryptohash.h"
 #include "common/sha2.h"
 
+#include "nodes/pg_list.h"
+
+/* A table of the format: what is read of it, and its name in the export. */
+typedef struct ExportTable
+{
+	Oid			relid;
+	char	   *name;			/* schema-qualified, quoted where needed */
+	char	   *column;			/* the tenant column */
+	bool		partitioned;	/* read with its partitions (else ONLY) */
+	const char *order_by;		/* a column, or NULL for the scan's order */
+} ExportTable;
+
+/*
+ * The tables trovella isolates, by name, each tree of partitions once (in
+ * an SPI connection); and trovella.audit_history or audit_seal.
+ */
+extern List *trovella_export_tables(void);
+extern ExportTable *trovella_export_audit_table(const char *table, const char *order_by);
+
 /* SHA-256, begun, fed, and ended as lowercase hex (freeing ctx). */
 extern pg_cryptohash_ctx *trovella_sha256_begin(void);
 extern void trovella_sha256_add(pg_cryptohash_ctx *ctx, const char *data, size_t len);

@@ -23,6 +23,7 @@
 #include "utils/uuid.h"
 
 #include "context.h"
+#include "restoring.h"
 #include "row_columns.h"
 #include "row_move.h"
 
@@ -125,8 +126,9 @@ trovella_standard_columns(PG_FUNCTION_ARGS)
 
 	trovella_check_row_trigger(fcinfo, "standard_columns", true, true, false);
 	rel = trigger->tg_relation;
+	/* a row an UPDATE moves, or one import_tenant restores, keeps its columns */
 	if (TRIGGER_FIRED_BY_INSERT(trigger->tg_event) &&
-		trovella_row_move_insert(rel, trigger->tg_trigtuple))
+		(trovella_restoring_rows || trovella_row_move_insert(rel, trigger->tg_trigtuple)))
 		return PointerGetDatum(trigger->tg_trigtuple);
 	for (i = 0; i < STANDARD_COLUMNS; i++)
 		columns[i] = trovella_row_column(rel, standard_column_names[i], standard_column_types[i],

@@ -60,6 +60,7 @@
 
 #include "index_probe.h"
 #include "purge_flag.h"
+#include "restoring.h"
 #include "row_columns.h"
 #include "row_move.h"
 #include "soft_delete.h"
@@ -354,6 +355,9 @@ trovella_soft_delete(PG_FUNCTION_ARGS)
 	deleted_by = trovella_row_column(rel, "deleted_by", UUIDOID, "enable_soft_delete");
 	old_row = trigger->tg_trigtuple;
 
+	/* a row import_tenant restores keeps deleted_* (its tenant holds no row here) */
+	if (TRIGGER_FIRED_BY_INSERT(trigger->tg_event) && trovella_restoring_rows)
+		return PointerGetDatum(old_row);
 	if (TRIGGER_FIRED_BY_INSERT(trigger->tg_event) && trovella_row_move_insert(rel, old_row))
 	{
 		/* a row an UPDATE moves keeps deleted_* */

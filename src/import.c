@@ -1,0 +1,472 @@
+/*
+ * import.c
+ *		trovella.import_tenant(source): restores an export of export_tenant
+ *		(export.c), loaded into a table of (ordinal, table_name, row), into
+ *		a database whose schema exists and that holds no row of the tenant.
+ *
+ * In this order, and nothing is written before the last check passed:
+ *	1. the manifest: one row with table_name NULL, this format (22P04);
+ *	2. the rows against it: each table's count and SHA-256, and the total
+ *	   (XX001 on any difference: the export is not what was exported);
+ *	3. the tables: each one of the export is isolated here (42P01 when it
+ *	   does not exist, 55000 when it is not isolated), row-level security
+ *	   does not bind the caller on any (42501), and no isolated table nor
+ *	   the audit history holds a row of the tenant (55000);
+ *	4. the INSERTs, one per table, referenced tables before those that
+ *	   reference them (pg_constraint), each row through
+ *	   jsonb_populate_record, generated columns left out and identity
+ *	   columns kept (OVERRIDING SYSTEM VALUE); trovella's row triggers keep
+ *	   each row as it is and record nothing (restoring.h); the audit
+ *	   history goes in verbatim, and the record numbers' sequence is moved
+ *	   past its numbers.  Each table then holds exactly the manifest's
+ *	   count of the tenant's rows, or the import fails (XX001: a row of
+ *	   another tenant).
+ * It runs as its caller, the operations role, with the caller's rights.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/uuid.h"
+
+#include "export.h"
+#include "restoring.h"
+#include "sqlarg.h"
+#include "statement.h"
+
+#define IMPORT_BATCH 1000
+
+/* One table of the manifest. */
+typedef struct ImportTable
+{
+	char	   *name;
+	int64		rows;			/* the manifest's count */
+	char	   *sha256;			/* the manifest's checksum */
+	int64		seen;
+	pg_cryptohash_ctx *hash;
+	ExportTable *target;
+	bool		done;			/* inserted (the foreign-key order) */
+} ImportTable;
+
+static char *
+text_or_null(HeapTuple tuple, TupleDesc desc, int column)
+{
+	return SPI_getvalue(tuple, desc, column);
+}
+
+static void
+bad_manifest(const char *why)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
+			 errmsg("trovella.import_tenant: %s", why),
+			 errhint("Load the whole output of trovella.export_tenant(), manifest included, into the table.")));
+}
+
+static void
+mismatch(const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("trovella.import_tenant: the export does not match its manifest"),
+			 errdetail("%s", what),
+			 errhint("The rows were changed, lost or added since the export: export the tenant again.")));
+}
+
+/* The manifest: the tenant, the totals, each table. */
+static List *
+read_manifest(const char *source, Datum *tenant, int64 *rows, char **sha256)
+{
+	List	   *tables = NIL;
+	HeapTuple	t;
+	TupleDesc	d;
+	char	   *format;
+	char	   *version;
+	char	   *tenant_text;
+	char	   *rows_text;
+
+	if (SPI_execute(psprintf("SELECT m.row OPERATOR(pg_catalog.->>) 'format',"
+							 " m.row OPERATOR(pg_catalog.->>) 'version',"
+							 " m.row OPERATOR(pg_catalog.->>) 'tenant',"
+							 " m.row OPERATOR(pg_catalog.->>) 'rows',"
+							 " m.row OPERATOR(pg_catalog.->>) 'sha256'"
+							 " FROM %s m WHERE m.table_name IS NULL", source),
+					false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the manifest");
+	if (SPI_processed != 1)
+		bad_manifest(SPI_processed == 0 ? "the export has no manifest"
+					 : "the export has more than one manifest");
+	t = SPI_tuptable->vals[0];
+	d = SPI_tuptable->tupdesc;
+	format = text_or_null(t, d, 1);
+	version = text_or_null(t, d, 2);
+	tenant_text = text_or_null(t, d, 3);
+	rows_text = text_or_null(t, d, 4);
+	*sha256 = text_or_null(t, d, 5);
+	if (format == NULL || strcmp(format, "trovella-export") != 0 ||
+		version == NULL || strcmp(version, "1") != 0)
+		bad_manifest("the manifest is not of format trovella-export, version 1");
+	if (tenant_text == NULL || rows_text == NULL || *sha256 == NULL)
+		bad_manifest("the manifest lacks the tenant, the row count or the checksum");
+	*tenant = DirectFunctionCall1(uuid_in, CStringGetDatum(tenant_text));
+	*rows = pg_strtoint64(rows_text);
+
+	if (SPI_execute(psprintf("SELECT e OPERATOR(pg_catalog.->>) 'table',"
+							 " (e OPERATOR(pg_catalog.->>) 'rows')::pg_catalog.int8,"
+							 " e OPERATOR(pg_catalog.->>) 'sha256'"
+							 " FROM %s m, pg_catalog.jsonb_array_elements(m.row OPERATOR(pg_catalog.->) 'tables') e"
+							 " WHERE m.table_name IS NULL", source),
+					false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the manifest");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		ImportTable *table = palloc0(sizeof(ImportTable));
+		bool		isnull;
+
+		t = SPI_tuptable->vals[i];
+		d = SPI_tuptable->tupdesc;
+		table->name = text_or_null(t, d, 1);
+		table->rows = DatumGetInt64(SPI_getbinval(t, d, 2, &isnull));
+		table->sha256 = text_or_null(t, d, 3);
+		if (table->name == NULL || isnull || table->sha256 == NULL)
+			bad_manifest("a table of the manifest lacks its name, count or checksum");
+		table->hash = trovella_sha256_begin();
+		tables = lappend(tables, table);
+	}
+	return tables;
+}
+
+static ImportTable *
+find_table(List *tables, const char *name)
+{
+	ListCell   *lc;
+
+	foreach(lc, tables)
+	{
+		ImportTable *table = lfirst(lc);
+
+		if (strcmp(table->name, name) == 0)
+			return table;
+	}
+	return NULL;
+}
+
+/* Every row, in order, against the manifest's counts and checksums. */
+static void
+verify_rows(const char *source, List *tables, int64 rows, const char *sha256)
+{
+	pg_cryptohash_ctx *total = trovella_sha256_begin();
+	char		hex[PG_SHA256_DIGEST_LENGTH * 2 + 1];
+	SPIPlanPtr	plan;
+	Portal		portal;
+	ImportTable *table = NULL;
+	int64		seen = 0;
+	ListCell   *lc;
+
+	plan = SPI_prepare(psprintf("SELECT s.table_name, s.row::pg_catalog.text FROM %s s"
+								" WHERE s.table_name IS NOT NULL ORDER BY s.ordinal", source),
+					   0, NULL);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
+	for (;;)
+	{
+		SPI_cursor_fetch(portal, true, IMPORT_BATCH);
+		if (SPI_processed == 0)
+			break;
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			HeapTuple	t = SPI_tuptable->vals[i];
+			TupleDesc	d = SPI_tuptable->tupdesc;
+			char	   *name = SPI_getvalue(t, d, 1);
+			char	   *row = SPI_getvalue(t, d, 2);
+			size_t		len;
+
+			if (table == NULL || strcmp(table->name, name) != 0)
+				table = find_table(tables, name);
+			if (table == NULL)
+				mismatch(psprintf("Table %s is not in the manifest.", name));
+			if (row == NULL)
+				mismatch(psprintf("A row of table %s is null.", name));
+			len = strlen(row);
+			trovella_sha256_add(table->hash, row, len);
+			trovella_sha256_add(table->hash, "\n", 1);
+			trovella_sha256_add(total, row, len);
+			trovella_sha256_add(total, "\n", 1);
+			table->seen++;
+			seen++;
+			pfree(row);
+			pfree(name);
+		}
+		SPI_freetuptable(SPI_tuptable);
+		CHECK_FOR_INTERRUPTS();
+	}
+	SPI_cursor_close(portal);
+	SPI_freeplan(plan);
+
+	foreach(lc, tables)
+	{
+		table = lfirst(lc);
+		trovella_sha256_hex(table->hash, hex);
+		table->hash = NULL;
+		if (table->seen != table->rows)
+			mismatch(psprintf("Table %s has " INT64_FORMAT " rows, the manifest says " INT64_FORMAT ".",
+							  table->name, table->seen, table->rows));
+		if (strcmp(hex, table->sha256) != 0)
+			mismatch(psprintf("The rows of table %s do not have the manifest's SHA-256.", table->name));
+	}
+	trovella_sha256_hex(total, hex);
+	if (seen != rows)
+		mismatch(psprintf("The export has " INT64_FORMAT " rows, the manifest says " INT64_FORMAT ".",
+						  seen, rows));
+	if (strcmp(hex, sha256) != 0)
+		mismatch("The rows do not have the manifest's total SHA-256.");
+}
+
+static char *
+table_query(const char *what, ExportTable *target)
+{
+	return psprintf("SELECT %s FROM %s%s t WHERE t.%s OPERATOR(pg_catalog.=) $1", what,
+					target->partitioned ? "" : "ONLY ", target->name,
+					quote_identifier(target->column));
+}
+
+static int64
+tenant_rows(ExportTable *target, Datum tenant, bool any)
+{
+	Oid			argtypes[1] = {UUIDOID};
+	bool		isnull;
+
+	if (SPI_execute_with_args(table_query(any ? "1" : "pg_catalog.count(*)", target),
+							  1, argtypes, &tenant, NULL, false, any ? 1 : 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not count the tenant's rows");
+	if (any)
+		return (int64) SPI_processed;
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/* Each table of the export is isolated here and holds no row of the tenant. */
+static void
+resolve_targets(List *tables, Datum tenant)
+{
+	List	   *targets = trovella_export_tables();
+	ListCell   *lc;
+
+	targets = lappend(targets, trovella_export_audit_table("audit_history", "seq"));
+	targets = lappend(targets, trovella_export_audit_table("audit_seal", "seal_no"));
+	foreach(lc, targets)
+		trovella_refuse_rls_bound(((ExportTable *) lfirst(lc))->relid, "import_tenant");
+	foreach(lc, tables)
+	{
+		ImportTable *table = lfirst(lc);
+		ListCell   *lc2;
+
+		foreach(lc2, targets)
+		{
+			ExportTable *target = lfirst(lc2);
+
+			if (strcmp(target->name, table->name) == 0)
+				table->target = target;
+		}
+		if (table->target == NULL)
+		{
+			Oid			argtypes[1] = {TEXTOID};
+			Datum		name = CStringGetTextDatum(table->name);
+
+			if (SPI_execute_with_args("SELECT pg_catalog.to_regclass($1) IS NULL", 1, argtypes,
+									  &name, NULL, true, 1) != SPI_OK_SELECT)
+				elog(ERROR, "could not look the table up");
+			if (strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), "t") == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_TABLE),
+						 errmsg("trovella.import_tenant: table %s of the export does not exist here", table->name),
+						 errhint("Create the schema first (the migrations, or pg_dump --schema-only).")));
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("trovella.import_tenant: table %s of the export is not tenant-isolated here", table->name),
+					 errhint("Isolate it as on the source: SELECT trovella.enable_tenant_isolation('%s').", table->name)));
+		}
+	}
+	foreach(lc, targets)
+	{
+		ExportTable *target = lfirst(lc);
+
+		if (tenant_rows(target, tenant, true) > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("trovella.import_tenant: the tenant already has rows here, in %s", target->name),
+					 errdetail("An export is restored only where its tenant holds no row."),
+					 errhint("Purge the tenant here first, or import into another database.")));
+	}
+}
+
+/* The next table to insert: one whose referenced tables are all in. */
+static ImportTable *
+next_table(List *tables, List *references)
+{
+	ListCell   *lc;
+
+	foreach(lc, tables)
+	{
+		ImportTable *table = lfirst(lc);
+		bool		ready = !table->done;
+
+		for (int i = 0; ready && i < list_length(references); i += 2)
+		{
+			Oid			referencing = list_nth_oid(references, i);
+			Oid			referenced = list_nth_oid(references, i + 1);
+
+			if (referencing == table->target->relid && referenced != referencing)
+			{
+				ListCell   *lc2;
+
+				foreach(lc2, tables)
+				{
+					ImportTable *other = lfirst(lc2);
+
+					if (other->target->relid == referenced && !other->done)
+						ready = false;
+				}
+			}
+		}
+		if (ready)
+			return table;
+	}
+	/* a cycle of foreign keys: the first left, in the export's order */
+	foreach(lc, tables)
+	{
+		if (!((ImportTable *) lfirst(lc))->done)
+			return lfirst(lc);
+	}
+	return NULL;
+}
+
+/* Pairs (referencing, referenced) of the foreign keys, by their trees' roots. */
+static List *
+foreign_keys(void)
+{
+	List	   *pairs = NIL;
+
+	if (SPI_execute("SELECT coalesce(pg_catalog.pg_partition_root(c.conrelid), c.conrelid),"
+					"       coalesce(pg_catalog.pg_partition_root(c.confrelid), c.confrelid)"
+					" FROM pg_catalog.pg_constraint c WHERE c.contype OPERATOR(pg_catalog.=) 'f'",
+					true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the foreign keys");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+
+		pairs = lappend_oid(pairs, DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+																  SPI_tuptable->tupdesc, 1, &isnull)));
+		pairs = lappend_oid(pairs, DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+																  SPI_tuptable->tupdesc, 2, &isnull)));
+	}
+	return pairs;
+}
+
+/* The rows of one table, as the export holds them. */
+static void
+insert_rows(const char *source, ImportTable *table, Datum tenant)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		relid = ObjectIdGetDatum(table->target->relid);
+	Oid			nameargtypes[1] = {TEXTOID};
+	Datum		name = CStringGetTextDatum(table->name);
+	char	   *columns;
+	char	   *values;
+
+	if (SPI_execute_with_args("SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum),"
+							  "       pg_catalog.string_agg('r.' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum)"
+							  " FROM pg_catalog.pg_attribute a"
+							  " WHERE a.attrelid OPERATOR(pg_catalog.=) $1 AND a.attnum OPERATOR(pg_catalog.>) 0"
+							  "   AND NOT a.attisdropped AND a.attgenerated OPERATOR(pg_catalog.=) ''",
+							  1, argtypes, &relid, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the columns");
+	columns = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	values = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	if (SPI_execute_with_args(psprintf("INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s"
+									   " FROM %s s CROSS JOIN LATERAL pg_catalog.jsonb_populate_record(NULL::%s, s.row) r"
+									   " WHERE s.table_name OPERATOR(pg_catalog.=) $1 ORDER BY s.ordinal",
+									   table->name, columns, values, source, table->name),
+							  1, nameargtypes, &name, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not insert the rows of %s", table->name);
+	if ((int64) SPI_processed != table->rows || tenant_rows(table->target, tenant, false) != table->rows)
+		mismatch(psprintf("Rows of table %s belong to another tenant than the manifest's.", table->name));
+}
+
+/* Every table in foreign-key order, each a row of the result. */
+static void
+insert_tables(const char *source, List *tables, List *references, Datum tenant,
+			  Tuplestorestate *store, TupleDesc desc)
+{
+	ImportTable *table;
+
+	trovella_restoring_rows = true;
+	PG_TRY();
+	{
+		while ((table = next_table(tables, references)) != NULL)
+		{
+			Datum		values[2];
+			bool		nulls[2] = {false, false};
+
+			if (table->rows > 0)
+				insert_rows(source, table, tenant);
+			table->done = true;
+			values[0] = CStringGetTextDatum(table->name);
+			values[1] = Int64GetDatum(table->rows);
+			tuplestore_putvalues(store, desc, values, nulls);
+		}
+	}
+	PG_FINALLY();
+	{
+		trovella_restoring_rows = false;
+	}
+	PG_END_TRY();
+}
+
+/* import_tenant(source regclass): the rows inserted, per table. */
+PG_FUNCTION_INFO_V1(trovella_import_tenant);
+Datum
+trovella_import_tenant(PG_FUNCTION_ARGS)
+{
+	static const pg_uuid_t nil;
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Tuplestorestate *store;
+	TupleDesc	desc;
+	SpiSection	spi;
+	const char *source;
+	Datum		tenant;
+	int64		rows;
+	char	   *sha256;
+	List	   *tables;
+	List	   *references;
+
+	trovella_require_arg(fcinfo, 0, "source", "import_tenant");
+	source = trovella_export_table_name(PG_GETARG_OID(0));
+	InitMaterializedSRF(fcinfo, 0);
+	store = rsinfo->setResult;
+	desc = rsinfo->setDesc;
+
+	trovella_spi_connect(&spi);
+	tables = read_manifest(source, &tenant, &rows, &sha256);
+	if (memcmp(DatumGetUUIDP(tenant)->data, nil.data, UUID_LEN) == 0)
+		bad_manifest("the manifest's tenant is the nil uuid");
+	verify_rows(source, tables, rows, sha256);
+	resolve_targets(tables, tenant);
+	references = foreign_keys();
+	insert_tables(source, tables, references, tenant, store, desc);
+
+	/* the records' numbers: new records here come after the imported ones */
+	if (SPI_execute("SELECT pg_catalog.setval('trovella.audit_seq', h.seq)"
+					" FROM (SELECT pg_catalog.max(seq) AS seq FROM trovella.audit_history) h,"
+					"      trovella.audit_seq s"
+					" WHERE h.seq OPERATOR(pg_catalog.>) s.last_value", false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not move the audit sequence");
+	trovella_spi_finish(&spi);
+	return (Datum) 0;
+}
