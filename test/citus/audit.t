@@ -34,7 +34,7 @@ here=$(dirname "$0")
 . "$here/../tap/lib.sh"
 CITUS_KEY=1
 . "$here/cluster.sh"
-plan 46
+plan 48
 
 if ! citus_start "trovella.isolation_guard = 'error'"; then
 	ok 1 "the cluster starts"
@@ -204,6 +204,17 @@ is "$(c -c "SELECT ok || ' ' || seals || ' ' || records FROM trovella.audit_veri
 	"... and tenant B's one"
 head=$(c -c "SELECT trovella.audit_head('$A')")
 is "$(c -c "SELECT trovella.audit_seal()")" "0" "a second seal finds nothing new"
+
+# a worker whose sealing fails fails the coordinator's (55000, naming it);
+# audit_seal_node refuses a snapshot transaction (25000), as audit_seal
+direct w1 -c "SET citus.enable_ddl_propagation = off" \
+	-c "ALTER FUNCTION trovella.audit_seal_node(bigint) RENAME TO audit_seal_gone" >/dev/null
+is "$(c -c "SELECT trovella.audit_seal()" 2>&1; c -c "\set VERBOSITY default" -c "SELECT trovella.audit_seal()" 2>&1 | grep -c "127.0.0.1:$(citus_port w1) failed")" \
+	"$(printf 'ERROR 55000\n1')" "a worker's sealing failing fails audit_seal() on the coordinator (55000), naming the worker"
+direct w1 -c "SET citus.enable_ddl_propagation = off" \
+	-c "ALTER FUNCTION trovella.audit_seal_gone(bigint) RENAME TO audit_seal_node" >/dev/null
+is "$(direct w1 -c "BEGIN ISOLATION LEVEL REPEATABLE READ" -c "SELECT trovella.audit_seal_node(0)")" "ERROR 25000" \
+	"audit_seal_node refuses a REPEATABLE READ transaction (25000)"
 
 # 9. A's shard moves back to its first node; A writes there; sealed and verified
 is "$(c -c "SELECT citus_move_shard_placement(get_shard_id_for_distribution_column('docs', '$A'),
