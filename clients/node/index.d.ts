@@ -291,6 +291,61 @@ export interface PurgeReceipt {
  */
 export declare function purgeTenant(db: Database, tenantId: string, options?: PurgeOptions): Promise<PurgeReceipt>;
 
+/** A row of an export: the tenant's row of a table, or the manifest last (table null). */
+export interface ExportRow {
+  /** 1, 2, 3, ... without gaps: the order the checksums cover */
+  ordinal: number;
+  /** schema-qualified; trovella.audit_history, trovella.audit_seal; null for the manifest */
+  table: string | null;
+  /** the row as to_jsonb gives it, or the manifest */
+  row: Record<string, unknown>;
+}
+
+/** The manifest, the export's last row (README, "Export and import"). */
+export interface ExportManifest {
+  format: 'trovella-export';
+  version: 1;
+  tenant: string;
+  exported_at: string;
+  postgresql: string;
+  trovella: string;
+  tables: { table: string; rows: number; sha256: string }[];
+  rows: number;
+  sha256: string;
+}
+
+/** trovella.export_tenant's NOTICE every progressRows rows of a table. */
+export interface ExportProgress {
+  table: string;
+  /** rows of the table exported so far */
+  rows: number;
+}
+
+export interface ExportOptions {
+  onProgress?: (progress: ExportProgress) => void;
+  /** a progress report every so many rows of a table (default 100000) */
+  progressRows?: number;
+  /** rows fetched from the cursor at a time (default 1000) */
+  batchRows?: number;
+}
+
+/**
+ * Exports a tenant (trovella.export_tenant(), extension 0.5.0, for a role granted it that
+ * row-level security does not bind): every row of every isolated table and the audit history,
+ * from one snapshot, then the manifest. Streams through a cursor on a connection of its own;
+ * onProgress needs a pg.Pool or pg.Client (postgres.js: TROVELLA_DRIVER). Rejects with 22P02 for
+ * a bad id, 22023 for bad options, 42501 without the grant or under row-level security.
+ */
+export declare function exportTenant(db: Database, tenantId: string, options?: ExportOptions): AsyncGenerator<ExportRow, void, undefined>;
+
+/**
+ * Restores an export loaded into the table source (ordinal bigint, table_name text, row jsonb)
+ * with trovella.import_tenant(): the rows inserted per table, in the order inserted. Rejects with
+ * 22P04 (no manifest), XX001 (rows that do not match it), 42P01, 55000 (a table missing or not
+ * isolated, or the tenant has rows here), 42501.
+ */
+export declare function importTenant(db: Database, source: string): Promise<{ table: string; rows: number }[]>;
+
 declare const trovella: {
   VERSION: typeof VERSION; REQUIRED: typeof REQUIRED; TrovellaError: typeof TrovellaError;
   withTenant: typeof withTenant; withUser: typeof withUser; authenticate: typeof authenticate;
@@ -299,6 +354,6 @@ declare const trovella: {
   richId: typeof richId; richIdToUuid: typeof richIdToUuid;
   history: typeof history; auditLog: typeof auditLog;
   suspendTenant: typeof suspendTenant; resumeTenant: typeof resumeTenant; isTenantSuspended: typeof isTenantSuspended;
-  purgeTenant: typeof purgeTenant;
+  purgeTenant: typeof purgeTenant; exportTenant: typeof exportTenant; importTenant: typeof importTenant;
 };
 export default trovella;

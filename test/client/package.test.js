@@ -57,7 +57,7 @@ function node(args, options = {}) {
 test('the tarball holds the package and nothing else', () => {
   const files = execFileSync('tar', ['tzf', tarball]).toString().trim().split('\n').sort();
   assert.deepEqual(files, ['package/README.md', 'package/drizzle.d.ts', 'package/drizzle.mjs', 'package/index.d.ts',
-    'package/index.mjs', 'package/lib/audit.cjs', 'package/lib/core.cjs', 'package/lib/drizzle.cjs', 'package/lib/drizzle_tx.cjs', 'package/lib/error.cjs',
+    'package/index.mjs', 'package/lib/audit.cjs', 'package/lib/core.cjs', 'package/lib/drizzle.cjs', 'package/lib/drizzle_tx.cjs', 'package/lib/error.cjs', 'package/lib/export.cjs',
     'package/lib/ids.cjs', 'package/lib/lifecycle.cjs', 'package/lib/pipeline.cjs', 'package/lib/seeds.cjs', 'package/lib/session.cjs',
     'package/package.json']);
   const version = JSON.parse(readFileSync(path.join(packageDir, 'package.json'), 'utf8')).version;

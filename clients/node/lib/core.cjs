@@ -367,6 +367,7 @@ module.exports = {
   ...require('./ids.cjs'),
   ...require('./audit.cjs'),
   ...require('./lifecycle.cjs'),
+  ...require('./export.cjs'),
 };
 // require('trovella').default is the package too, as its types say
 module.exports.default = module.exports;

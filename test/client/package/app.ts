@@ -8,7 +8,8 @@ import { drizzle } from 'drizzle-orm/node-postgres';
 import { pgTable, text, timestamp } from 'drizzle-orm/pg-core';
 import { withTenant, withUser, authenticate, checkDatabase, applySeeds, richId, richIdToUuid, guardPool,
   TrovellaError, type DatabaseHealth, type Identity, history, auditLog, type AuditRecord, type AuditOperation,
-  purgeTenant, type PurgeReceipt, type PurgeProgress } from 'trovella';
+  purgeTenant, type PurgeReceipt, type PurgeProgress,
+  exportTenant, importTenant, type ExportRow, type ExportManifest, type ExportProgress } from 'trovella';
 import { softDeleteColumns, softDeletePolicy, standardColumns, tenantColumn, tenantPolicies, ulidPrimaryKey } from 'trovella/drizzle';
 
 export const projects = pgTable('projects', {
@@ -132,4 +133,14 @@ export async function main(): Promise<void> {
   console.log(before, head, receipt.digest, latency);
   // @ts-expect-error onProgress is a function of the progress
   await purgeTenant(pool, tenant, { onProgress: 'log' });
+
+  // an export streamed, its manifest last, and an import, typed
+  for await (const r of exportTenant(pool, tenant, { onProgress: (p: ExportProgress) => console.log(p.table, p.rows) })) {
+    const row: ExportRow = r;
+    if (row.table === null) console.log((row.row as unknown as ExportManifest).sha256);
+  }
+  const restored: { table: string; rows: number }[] = await importTenant(pool, 'export_rows');
+  console.log(restored.length);
+  // @ts-expect-error progressRows is a number
+  exportTenant(pool, tenant, { progressRows: '10' });
 }

@@ -17,6 +17,7 @@ import {
   withTenant, withUser, authenticate, guardPool, checkDatabase, applySeeds,
   richId, richIdToUuid, uuidToUlid, ulidToUuid, ulidTime, VERSION,
   suspendTenant, resumeTenant, isTenantSuspended, purgeTenant,
+  exportTenant, importTenant,
 } from 'trovella';
 import { tenantColumn, ulidPrimaryKey } from 'trovella/drizzle';
 
@@ -376,6 +377,54 @@ test('purgeTenant erases a suspended tenant in batches, reports each batch from 
   assert.deepEqual(await readNotes(pgPool(), B), ['b1', 'b2'], 'the other tenant is untouched');
   // postgres.js, without progress: the tenant is no longer suspended
   await assert.rejects(purgeTenant(postgresSql(opsConn), C), { code: '55000' });
+});
+
+test('exportTenant streams a tenant through a cursor with progress and the manifest last; importTenant restores it; refused to the application', async () => {
+  const OPS = 'regress_package_exporter';
+  const E = tenantId(74);
+  if ((await admin.query('SELECT FROM pg_roles WHERE rolname = $1', [OPS])).rowCount) await dropRole(admin, OPS);
+  const ops = await createAppRole(admin, OPS);
+  closers.push(() => dropRole(admin, OPS));
+  await admin.query(`ALTER ROLE ${OPS} BYPASSRLS;
+    GRANT pg_read_all_data, pg_write_all_data TO ${OPS};
+    GRANT EXECUTE ON FUNCTION trovella.export_tenant(uuid, bigint), trovella.import_tenant(regclass) TO ${OPS};
+    DROP TABLE IF EXISTS package_export;
+    CREATE TABLE package_export (ordinal bigint, table_name text, "row" jsonb);
+    INSERT INTO package_notes (tenant_id, body) SELECT '${E}', 'e' || g FROM generate_series(1, 5) g`);
+  closers.push(() => admin.query('DROP TABLE IF EXISTS package_export'));
+  const opsConn = { ...conn, user: ops.user, password: ops.password };
+  const opsPool = pgPool(opsConn);
+  const drain = async (rows) => { const out = []; for await (const r of rows) out.push(r); return out; };
+  await assert.rejects(drain(exportTenant(opsPool, 'nope')), { code: '22P02' });
+  await assert.rejects(drain(exportTenant(opsPool, E, { onProgress: 'log' })), { code: '22023' });
+  await assert.rejects(drain(exportTenant(postgresSql(opsConn), E, { onProgress: () => {} })), { code: 'TROVELLA_DRIVER' });
+  await assert.rejects(drain(exportTenant(pgPool(), E)), { code: '42501' }, 'the application may not export');
+
+  const progress = [];
+  const rows = await drain(exportTenant(opsPool, E, { progressRows: 2, batchRows: 3, onProgress: (p) => progress.push(p) }));
+  assert.deepEqual(progress.filter((p) => p.table === 'public.package_notes').map((p) => p.rows), [2, 4]);
+  const notesRows = rows.filter((r) => r.table === 'public.package_notes');
+  assert.deepEqual(notesRows.map((r) => r.row.body).sort(), ['e1', 'e2', 'e3', 'e4', 'e5']);
+  assert.deepEqual(rows.map((r) => r.ordinal), rows.map((_, i) => i + 1));
+  const manifest = rows.at(-1);
+  assert.equal(manifest.table, null);
+  assert.equal(manifest.row.tenant, E);
+  assert.equal(manifest.row.rows, rows.length - 1);
+  assert.deepEqual(manifest.row.tables.find((t) => t.table === 'public.package_notes').rows, 5);
+  // postgres.js streams the same rows, without progress
+  assert.equal((await drain(exportTenant(postgresSql(opsConn), E))).length, rows.length);
+
+  // restored where the tenant has no row
+  await admin.query('DELETE FROM package_notes WHERE tenant_id = $1', [E]);
+  for (const r of rows) {
+    await admin.query('INSERT INTO package_export VALUES ($1, $2, $3)', [r.ordinal, r.table, JSON.stringify(r.row)]);
+  }
+  await assert.rejects(importTenant(pgPool(), 'package_export'), { code: '42501' }, 'the application may not import');
+  const imported = await importTenant(opsPool, 'package_export');
+  assert.deepEqual(imported.find((t) => t.table === 'public.package_notes'), { table: 'public.package_notes', rows: 5 });
+  assert.deepEqual(await readNotes(pgPool(), E), ['e1', 'e2', 'e3', 'e4', 'e5']);
+  await assert.rejects(importTenant(opsPool, 'package_export'), { code: '55000' }, 'not twice');
+  await admin.query('DELETE FROM package_notes WHERE tenant_id = $1', [E]);
 });
 
 test('against a hot standby, with a read-only pool', async () => {
