@@ -19,6 +19,7 @@
 #include "utils/lsyscache.h"
 
 #include "citus.h"
+#include "compat.h"
 #include "statement.h"
 
 /* Whether the Citus library is loaded in this backend (not a placeholder). */
@@ -270,7 +271,7 @@ trovella_citus_local_group(void)
 
 	if (group > 0)
 		return group;
-	if (zero_in == MyProc->lxid && zero_in != InvalidLocalTransactionId)
+	if (zero_in == TROVELLA_MY_LXID && zero_in != InvalidLocalTransactionId)
 		return 0;
 	if (trovella_citus_loaded() && OidIsValid(get_extension_oid("citus", true)))
 	{
@@ -287,7 +288,7 @@ trovella_citus_local_group(void)
 		trovella_spi_finish(&spi);
 	}
 	if (group == 0)
-		zero_in = MyProc->lxid;
+		zero_in = TROVELLA_MY_LXID;
 	return group;
 }
 
