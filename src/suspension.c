@@ -41,9 +41,14 @@
  * committed before the check is seen, in any isolation level.  Each
  * backend then reads the table again, with the latest snapshot.  With Citus
  * loaded, whose writes to this node's copy of a reference table invalidate
- * nothing here, every check probes this node's copy, resolved again in
- * each transaction (the copy changes when Citus makes the table a
- * reference table).
+ * nothing here, every check probes this node's copy.  Which relation that
+ * copy is stays resolved across transactions: Citus invalidates the
+ * table's relcache entry whenever its metadata changes (the table made a
+ * reference table, a placement added, moved or dropped: Citus's
+ * InsertIntoPgDistPartition, InsertShardPlacementRow and the like), and a
+ * dropped copy invalidates its own entry.  Resolving it is a query of
+ * Citus's metadata, which every worker would otherwise pay in each
+ * transaction that receives a signed context.
  */
 #include "postgres.h"
 
@@ -80,7 +85,7 @@ typedef struct SuspensionTable
 	Oid			index;			/* its primary key, on tenant_id */
 	AttrNumber	tenant;
 	AttrNumber	reason;
-	LocalTransactionId lxid;	/* resolved in this transaction (Citus) */
+	bool		citus;			/* resolved with Citus loaded */
 	bool		loaded;			/* ids holds the table's tenants (one node) */
 	int			count;
 	pg_uuid_t  *ids;			/* sorted, in TopMemoryContext */
@@ -130,7 +135,7 @@ current_table(bool citus)
 
 	/* without the table (an older version), look for it each time */
 	if (suspension.resolved && OidIsValid(suspension.table) &&
-		(!citus || suspension.lxid == TROVELLA_MY_LXID))
+		suspension.citus == citus)
 		return &suspension;
 
 	s.table = suspension_table_relid();
@@ -148,7 +153,7 @@ current_table(bool citus)
 	}
 	if (suspension.ids != NULL)
 		pfree(suspension.ids);
-	s.lxid = TROVELLA_MY_LXID;
+	s.citus = citus;
 	s.resolved = true;
 	suspension = s;
 	return &suspension;
