@@ -120,7 +120,7 @@ verify(PurgeState *state)
 	initStringInfo(&sql);
 	appendStringInfoString(&sql,
 						   "SELECT c.oid, c.oid::regclass::text,"
-						   "       format('SELECT count(*) FROM ONLY %I.%I WHERE %I OPERATOR(pg_catalog.=) $1',"
+						   "       format('SELECT pg_catalog.count(*) FROM ONLY %I.%I WHERE %I OPERATOR(pg_catalog.=) $1',"
 						   "              n.nspname, c.relname, a.attname), n.nspname = 'trovella'"
 						   " FROM pg_class c"
 						   " JOIN pg_namespace n ON n.oid = c.relnamespace"

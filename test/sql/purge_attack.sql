@@ -1,0 +1,56 @@
+-- trovella.purge_tenant attacked from the caller's search_path (issue 35,
+-- point 3).  The procedure has no SET clause (it commits), so every
+-- statement it runs as its caller must name what it calls with its schema:
+-- a count(*) planted on the operations role's search_path by the
+-- application role must neither run as the operations role nor turn the
+-- verification's count of a row left behind into 0.
+CREATE ROLE regress_pa_owner;
+CREATE ROLE regress_pa_app;
+CREATE ROLE regress_pa_ops BYPASSRLS IN ROLE pg_read_all_data, pg_write_all_data;
+GRANT CREATE ON SCHEMA public TO regress_pa_owner;
+GRANT EXECUTE ON FUNCTION trovella.suspend_tenant(uuid, text) TO regress_pa_ops;
+GRANT EXECUTE ON PROCEDURE trovella.purge_tenant(uuid, jsonb) TO regress_pa_ops;
+SET trovella.isolation_guard = off;
+\set A '''aaaaaaaa-0000-0000-0000-0000000000a5'''
+SET ROLE regress_pa_owner;
+CREATE TABLE pa_item (tenant_id uuid NOT NULL, id int);
+SELECT trovella.enable_tenant_isolation('pa_item');
+-- not isolated: the verification must find its row and refuse
+CREATE TABLE pa_crm (tenant_id uuid, note text);
+RESET ROLE;
+INSERT INTO pa_item VALUES (:A, 1), (:A, 2);
+INSERT INTO pa_crm VALUES (:A, 'lead');
+-- the application role's schema, on the operations role's search path
+CREATE SCHEMA pa_evil AUTHORIZATION regress_pa_app;
+SET ROLE regress_pa_app;
+CREATE TABLE pa_evil.seen (who name);
+GRANT INSERT ON pa_evil.seen TO PUBLIC;
+CREATE FUNCTION pa_evil.zero(bigint) RETURNS bigint LANGUAGE plpgsql AS
+$$BEGIN INSERT INTO pa_evil.seen VALUES (current_user); RETURN 0; END$$;
+CREATE AGGREGATE pa_evil.count(*) (sfunc = pa_evil.zero, stype = bigint, initcond = '0');
+RESET ROLE;
+
+SET ROLE regress_pa_ops;
+SELECT trovella.suspend_tenant(:A, 'left');
+SET search_path = pa_evil, pg_catalog, public;
+SET client_min_messages = warning;
+\set VERBOSITY sqlstate
+CALL trovella.purge_tenant(:A);                                      -- 55000: pa_crm keeps a row
+\set VERBOSITY default
+RESET client_min_messages;
+RESET search_path;
+RESET ROLE;
+-- nothing of the planted aggregate ran; no receipt; the run is kept
+SELECT (SELECT count(*) FROM pa_evil.seen) AS planted_calls,
+       (SELECT count(*) FROM trovella.purge_receipt WHERE tenant_id = :A) AS receipts,
+       (SELECT count(*) FROM trovella.purge_run WHERE tenant_id = :A) AS runs,
+       (SELECT count(*) FROM pa_crm) AS crm_rows;
+
+DELETE FROM trovella.purge_run WHERE tenant_id = :A;
+DELETE FROM trovella.purge_receipt WHERE tenant_id = :A;
+DELETE FROM trovella.suspended_tenant WHERE tenant_id = :A;
+SELECT trovella.suspension_changed();
+DROP TABLE pa_item, pa_crm;
+DROP SCHEMA pa_evil CASCADE;
+DROP OWNED BY regress_pa_owner, regress_pa_app, regress_pa_ops;
+DROP ROLE regress_pa_owner, regress_pa_app, regress_pa_ops;
