@@ -2056,3 +2056,22 @@ END
 $$;
 COMMENT ON FUNCTION trovella.audit_health() IS
 'trovella.health''s audit check: every audited table recording, no record left unsealed for more than an hour';
+
+------------------------------------------------------------------------
+-- Export and import: the values' text fixed, whatever the caller's
+-- settings.  A value that to_jsonb writes through its type's output
+-- function (a float, a range, an interval, money) followed the caller's
+-- extra_float_digits, DateStyle, IntervalStyle, lc_monetary and
+-- bytea_output: an export
+-- made with extra_float_digits = 0 held 0.3 for 0.30000000000000004, one
+-- made under DateStyle 'SQL, DMY' a daterange that a database in MDY reads
+-- with day and month swapped, and the manifest's checksums, taken over
+-- that text, agreed.  Both functions now run with the settings pg_dump
+-- uses, so that an export reads back as the values it was made of.
+------------------------------------------------------------------------
+ALTER FUNCTION trovella.export_tenant(uuid, bigint)
+	SET extra_float_digits = 3 SET DateStyle = 'ISO, MDY' SET IntervalStyle = 'postgres'
+	SET lc_monetary = 'C' SET bytea_output = 'hex';
+ALTER FUNCTION trovella.import_tenant(regclass)
+	SET extra_float_digits = 3 SET DateStyle = 'ISO, MDY' SET IntervalStyle = 'postgres'
+	SET lc_monetary = 'C';

@@ -132,3 +132,41 @@ REVOKE ALL ON SCHEMA public FROM regress_exp_owner, regress_exp_ops;
 REVOKE EXECUTE ON FUNCTION trovella.with_tenant(uuid, uuid) FROM regress_exp_owner, regress_exp_app;
 REVOKE EXECUTE ON FUNCTION trovella.export_tenant(uuid, bigint) FROM regress_exp_ops, regress_exp_owner;
 DROP ROLE regress_exp_owner, regress_exp_app, regress_exp_ops;
+
+-- Outside tester's attacks (h-eattack).
+-- 1. The caller's settings do not change the exported values: a float
+-- with extra_float_digits = 0, a range of dates under DateStyle SQL, DMY
+-- and an interval under IntervalStyle sql_standard are exported as they
+-- are stored, so that import_tenant reads back the same values.
+CREATE ROLE regress_expx_ops BYPASSRLS IN ROLE pg_read_all_data;
+GRANT EXECUTE ON FUNCTION trovella.export_tenant(uuid, bigint) TO regress_expx_ops;
+CREATE TABLE expx_values (tenant_id uuid NOT NULL, f float8, r daterange, i interval);
+SELECT trovella.enable_tenant_isolation('expx_values');
+INSERT INTO expx_values VALUES (:A, 0.1::float8 + 0.2::float8, daterange('2026-03-01', '2026-04-02'),
+	interval '-1 day 2 hours');
+SET ROLE regress_expx_ops;
+SET extra_float_digits = 0;
+SET DateStyle = 'SQL, DMY';
+SET IntervalStyle = 'sql_standard';
+CREATE TEMP TABLE expx_out AS SELECT * FROM trovella.export_tenant(:A) WHERE table_name = 'public.expx_values';
+RESET extra_float_digits;
+RESET DateStyle;
+RESET IntervalStyle;
+SELECT "row" - 'tenant_id' AS "row",
+       jsonb_populate_record(NULL::expx_values, "row") IS NOT DISTINCT FROM v AS same_values
+FROM expx_out, expx_values v;
+DROP TABLE expx_out;
+-- 2. A type "char" and a collation "C" planted ahead of pg_catalog on the
+-- caller's search_path: the export still lists the tables.
+RESET ROLE;
+CREATE SCHEMA regress_expx_evil AUTHORIZATION regress_expx_ops;
+SET ROLE regress_expx_ops;
+CREATE TYPE regress_expx_evil."char" AS ENUM ('r', 'p');
+SET search_path = regress_expx_evil, pg_catalog;
+SELECT table_name, "row" ->> 'f' AS f FROM trovella.export_tenant(:A) WHERE table_name = 'public.expx_values';
+RESET search_path;
+RESET ROLE;
+DROP SCHEMA regress_expx_evil CASCADE;
+DROP TABLE expx_values;
+REVOKE EXECUTE ON FUNCTION trovella.export_tenant(uuid, bigint) FROM regress_expx_ops;
+DROP ROLE regress_expx_ops;
