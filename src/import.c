@@ -18,7 +18,8 @@
  *	   columns kept (OVERRIDING SYSTEM VALUE); trovella's row triggers keep
  *	   each row as it is and record nothing (restoring.h); the audit
  *	   history goes in verbatim, and the record numbers' sequence is moved
- *	   past its numbers.  Each table then holds exactly the manifest's
+ *	   past its numbers, and so are the sequences of each table's identity
+ *	   and serial columns.  Each table then holds exactly the manifest's
  *	   count of the tenant's rows, or the import fails (XX001: a row of
  *	   another tenant).
  * It runs as its caller, the operations role, with the caller's rights.
@@ -399,6 +400,54 @@ insert_rows(const char *source, ImportTable *table, Datum tenant)
 		mismatch(psprintf("Rows of table %s belong to another tenant than the manifest's.", table->name));
 }
 
+/*
+ * The sequences of a table's identity and serial columns, moved past the
+ * greatest value the table now holds: the rows came with their values
+ * (OVERRIDING SYSTEM VALUE), and the application's next INSERT into a
+ * database whose sequences are at their start would take one of them.
+ */
+static void
+move_sequences(ImportTable *table)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		relid = ObjectIdGetDatum(table->target->relid);
+	SPITupleTable *sequences;
+	uint64		n;
+
+	if (SPI_execute_with_args("SELECT pg_catalog.quote_ident(sn.nspname) OPERATOR(pg_catalog.||) '.'"
+							  "         OPERATOR(pg_catalog.||) pg_catalog.quote_ident(sc.relname),"
+							  "       pg_catalog.quote_ident(a.attname)"
+							  " FROM pg_catalog.pg_depend d"
+							  " JOIN pg_catalog.pg_class sc ON sc.oid OPERATOR(pg_catalog.=) d.objid"
+							  " JOIN pg_catalog.pg_namespace sn ON sn.oid OPERATOR(pg_catalog.=) sc.relnamespace"
+							  " JOIN pg_catalog.pg_sequence q ON q.seqrelid OPERATOR(pg_catalog.=) d.objid"
+							  " JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) d.refobjid"
+							  "  AND a.attnum OPERATOR(pg_catalog.=) d.refobjsubid"
+							  " WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
+							  "   AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
+							  "   AND d.refobjid OPERATOR(pg_catalog.=) $1"
+							  "   AND d.deptype OPERATOR(pg_catalog.=) ANY ('{a,i}'::pg_catalog.\"char\"[])"
+							  "   AND sc.relkind OPERATOR(pg_catalog.=) 'S'"
+							  "   AND q.seqincrement OPERATOR(pg_catalog.>) 0",
+							  1, argtypes, &relid, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the sequences of %s", table->name);
+	sequences = SPI_tuptable;
+	n = SPI_processed;
+	for (uint64 i = 0; i < n; i++)
+	{
+		char	   *sequence = SPI_getvalue(sequences->vals[i], sequences->tupdesc, 1);
+		char	   *column = SPI_getvalue(sequences->vals[i], sequences->tupdesc, 2);
+
+		if (SPI_execute(psprintf("SELECT pg_catalog.setval(%s::pg_catalog.regclass, x.m)"
+								 " FROM (SELECT pg_catalog.max(t.%s) AS m FROM %s t) x, %s s"
+								 " WHERE x.m OPERATOR(pg_catalog.>=) s.last_value",
+								 quote_literal_cstr(sequence), column, table->name, sequence),
+						false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not move sequence %s", sequence);
+	}
+	SPI_freetuptable(sequences);
+}
+
 /* Every table in foreign-key order, each a row of the result. */
 static void
 insert_tables(const char *source, List *tables, List *references, Datum tenant,
@@ -415,7 +464,10 @@ insert_tables(const char *source, List *tables, List *references, Datum tenant,
 			bool		nulls[2] = {false, false};
 
 			if (table->rows > 0)
+			{
 				insert_rows(source, table, tenant);
+				move_sequences(table);
+			}
 			table->done = true;
 			values[0] = CStringGetTextDatum(table->name);
 			values[1] = Int64GetDatum(table->rows);

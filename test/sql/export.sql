@@ -170,3 +170,28 @@ DROP SCHEMA regress_expx_evil CASCADE;
 DROP TABLE expx_values;
 REVOKE EXECUTE ON FUNCTION trovella.export_tenant(uuid, bigint) FROM regress_expx_ops;
 DROP ROLE regress_expx_ops;
+-- 3. An import into a database with the schema and no row (a sequence at
+-- its start): the identity and serial columns' sequences are moved past
+-- the imported values, so the application's next INSERT does not collide.
+CREATE ROLE regress_expx_ops BYPASSRLS IN ROLE pg_read_all_data, pg_write_all_data;
+GRANT EXECUTE ON FUNCTION trovella.export_tenant(uuid, bigint), trovella.import_tenant(regclass)
+	TO regress_expx_ops;
+CREATE TABLE expx_ids (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, tenant_id uuid NOT NULL,
+	n serial UNIQUE, title text);
+SELECT trovella.enable_tenant_isolation('expx_ids');
+INSERT INTO expx_ids (tenant_id, title) VALUES (:A, 'one'), (:A, 'two'), (:A, 'three');
+SET ROLE regress_expx_ops;
+CREATE TEMP TABLE expx_import AS SELECT * FROM trovella.export_tenant(:A);
+RESET ROLE;
+-- the database the export goes to: the schema, no row, sequences at their start
+DELETE FROM expx_ids;
+ALTER TABLE expx_ids ALTER COLUMN id RESTART;
+ALTER SEQUENCE expx_ids_n_seq RESTART;
+SET ROLE regress_expx_ops;
+SELECT * FROM trovella.import_tenant('expx_import') WHERE table_name = 'public.expx_ids';
+RESET ROLE;
+INSERT INTO expx_ids (tenant_id, title) VALUES (:A, 'four') RETURNING id, n, title;
+DROP TABLE expx_import, expx_ids;
+REVOKE EXECUTE ON FUNCTION trovella.export_tenant(uuid, bigint), trovella.import_tenant(regclass)
+	FROM regress_expx_ops;
+DROP ROLE regress_expx_ops;
