@@ -272,7 +272,11 @@ purge_table(PurgeState *state, PurgeTable *table, bool resumed, bool nonatomic)
 							   "SELECT ctid FROM ONLY %s WHERE %s OPERATOR(pg_catalog.=) $1 LIMIT %d))",
 							   table->name, table->name, table->column, batch);
 
-	while (remaining > 0)
+	/*
+	 * Until a batch finds no row: one that another session updated since
+	 * the batch read its ctid is not deleted by it, and comes next time.
+	 */
+	for (;;)
 	{
 		uint64		deleted;
 
@@ -284,14 +288,11 @@ purge_table(PurgeState *state, PurgeTable *table, bool resumed, bool nonatomic)
 		if (deleted == 0)
 			break;
 		done += deleted;
-		remaining -= Min(remaining, (int64) deleted);
 		ereport(NOTICE,
 				(errmsg("trovella.purge_tenant: purged " UINT64_FORMAT " rows of %s (" INT64_FORMAT " of " INT64_FORMAT ")",
 						deleted, table->label, done, Max(total, done))));
 		if (nonatomic)
 			SPI_commit();
-		if (deleted < (uint64) batch)
-			break;
 	}
 }
 
