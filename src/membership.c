@@ -13,11 +13,11 @@
  * The lookup is one probe of the table's unique index on (tenant, user) with
  * the access methods: no statement runs, so nothing on the caller's search
  * path takes part, and no privilege or policy of the caller's applies (the
- * caller may well have no right to read the table).  In READ COMMITTED it
- * uses the calling statement's snapshot, taken as the statement began; in
- * REPEATABLE READ or SERIALIZABLE the latest snapshot, not the
- * transaction's, which predates memberships removed since the transaction
- * began: a removal that has committed before the check must be refused.
+ * caller may well have no right to read the table).  It reads the latest
+ * snapshot, in every isolation level: not the transaction's, which predates
+ * memberships removed since the transaction began, nor a READ COMMITTED
+ * statement's, taken when the statement began: a removal that has committed
+ * before the check must be refused.
  *
  * What the registration resolves to (relation, index, columns) is kept per
  * backend and forgotten by relcache invalidation: of the member table or
@@ -383,8 +383,8 @@ member_lookup(Membership *m, const pg_uuid_t *tenant, const pg_uuid_t *user, tex
 	Snapshot	snapshot;
 	bool		found;
 
-	snapshot = RegisterSnapshot(IsolationUsesXactSnapshot() || !ActiveSnapshotSet()
-								? GetLatestSnapshot() : GetActiveSnapshot());
+	/* not the statement's: it may have begun before a removal committed */
+	snapshot = RegisterSnapshot(GetLatestSnapshot());
 	trovella_probe_open(&probe, m->relid, m->index, snapshot, 2);
 	ScanKeyInit(&keys[m->tenant_key - 1], m->tenant_key, BTEqualStrategyNumber, F_UUID_EQ,
 				UUIDPGetDatum(tenant));

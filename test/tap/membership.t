@@ -5,7 +5,7 @@
 # not the transaction's); pg_dump and restore keep the registration.
 set -u
 . "$(dirname "$0")/lib.sh"
-plan 6
+plan 7
 
 A=aaaaaaaa-0000-0000-0000-000000000000
 U1=11111111-0000-0000-0000-000000000000
@@ -45,6 +45,24 @@ is "$(printf '%s\n' "$out" | grep -c '^ERROR 42501$')" "1" \
 	"a membership removed by a transaction that committed after the snapshot is refused"
 is "$(printf '%s\n' "$out" | tail -n 1)" "member" \
 	"a membership added after the snapshot is accepted, with its role"
+
+# A READ COMMITTED statement that began before a removal committed and asks
+# for the pair after it: refused, as in REPEATABLE READ above.  The statement
+# waits on an advisory lock the owner's session holds until its removal has
+# committed (the statement's own snapshot predates the removal).
+q -c "INSERT INTO tap_member VALUES ('$A', '$U1', 'admin')" >/dev/null
+work=$(mktemp -d)
+q -v ON_ERROR_STOP=1 -f - >/dev/null <<SQL
+SELECT pg_advisory_lock(35036);
+\! (PGUSER=$APP PGPASSWORD=$APP_PASSWORD psql -X -q -At -v VERBOSITY=sqlstate -d "$DB" -c "BEGIN" -c "SELECT trovella.with_tenant('$A', '$U1') FROM (SELECT pg_advisory_lock_shared(35036)) s" -c "ROLLBACK" >"$work/app.out" 2>&1; touch "$work/done") &
+\! for i in \$(seq 100); do [ "\$(psql -X -At -d "$DB" -c "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 35036 AND NOT granted")" = 1 ] && break; sleep 0.05; done
+DELETE FROM tap_member WHERE user_id = '$U1';
+SELECT pg_advisory_unlock(35036);
+SQL
+for i in $(seq 100); do [ -e "$work/done" ] && break; sleep 0.05; done
+is "$(sed -E 's/^(psql:[^ ]* )?ERROR:  ([0-9A-Z]{5}).*/ERROR \2/' "$work/app.out" | grep -v '^$' | tr '\n' ' ')" "ERROR 42501 " \
+	"a READ COMMITTED statement begun before a removal committed is refused when it asks for the pair after"
+rm -rf "$work"
 
 # pg_dump and restore keep the registration, and the restored database checks it.
 q -c "INSERT INTO tap_member VALUES ('$A', '$U1', 'admin')" >/dev/null
