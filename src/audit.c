@@ -475,7 +475,8 @@ trovella_audit_row(PG_FUNCTION_ARGS)
 	int			n = 0;
 
 	/* import_tenant's rows: the export brings the tenant's history */
-	if (trovella_restoring_rows && TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
+	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) &&
+		trovella_restoring_row(trigdata->tg_relation, trigdata->tg_trigtuple))
 		return PointerGetDatum(NULL);
 	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
 	{

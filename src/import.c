@@ -16,7 +16,8 @@
  *	   reference them (pg_constraint), each row through
  *	   jsonb_populate_record, generated columns left out and identity
  *	   columns kept (OVERRIDING SYSTEM VALUE); trovella's row triggers keep
- *	   each row as it is and record nothing (restoring.h); the audit
+ *	   each of these rows as it is and record nothing (restoring.h), but
+ *	   not other rows inserted meanwhile (an application's trigger); the audit
  *	   history goes in verbatim, and the record numbers' sequence is moved
  *	   past its numbers, and so are the sequences of each table's identity
  *	   and serial columns.  Each table then holds exactly the manifest's
@@ -448,6 +449,22 @@ move_sequences(ImportTable *table)
 	SPI_freetuptable(sequences);
 }
 
+/* The rows of one table, trovella's row triggers keeping them as exported. */
+static void
+insert_restoring(const char *source, ImportTable *table, Datum tenant)
+{
+	trovella_restoring_begin(table->target->relid, table->target->column, tenant);
+	PG_TRY();
+	{
+		insert_rows(source, table, tenant);
+	}
+	PG_FINALLY();
+	{
+		trovella_restoring_end();
+	}
+	PG_END_TRY();
+}
+
 /* Every table in foreign-key order, each a row of the result. */
 static void
 insert_tables(const char *source, List *tables, List *references, Datum tenant,
@@ -455,30 +472,21 @@ insert_tables(const char *source, List *tables, List *references, Datum tenant,
 {
 	ImportTable *table;
 
-	trovella_restoring_rows = true;
-	PG_TRY();
+	while ((table = next_table(tables, references)) != NULL)
 	{
-		while ((table = next_table(tables, references)) != NULL)
-		{
-			Datum		values[2];
-			bool		nulls[2] = {false, false};
+		Datum		values[2];
+		bool		nulls[2] = {false, false};
 
-			if (table->rows > 0)
-			{
-				insert_rows(source, table, tenant);
-				move_sequences(table);
-			}
-			table->done = true;
-			values[0] = CStringGetTextDatum(table->name);
-			values[1] = Int64GetDatum(table->rows);
-			tuplestore_putvalues(store, desc, values, nulls);
+		if (table->rows > 0)
+		{
+			insert_restoring(source, table, tenant);
+			move_sequences(table);
 		}
+		table->done = true;
+		values[0] = CStringGetTextDatum(table->name);
+		values[1] = Int64GetDatum(table->rows);
+		tuplestore_putvalues(store, desc, values, nulls);
 	}
-	PG_FINALLY();
-	{
-		trovella_restoring_rows = false;
-	}
-	PG_END_TRY();
 }
 
 /* import_tenant(source regclass): the rows inserted, per table. */

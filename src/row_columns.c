@@ -128,7 +128,8 @@ trovella_standard_columns(PG_FUNCTION_ARGS)
 	rel = trigger->tg_relation;
 	/* a row an UPDATE moves, or one import_tenant restores, keeps its columns */
 	if (TRIGGER_FIRED_BY_INSERT(trigger->tg_event) &&
-		(trovella_restoring_rows || trovella_row_move_insert(rel, trigger->tg_trigtuple)))
+		(trovella_restoring_row(rel, trigger->tg_trigtuple) ||
+		 trovella_row_move_insert(rel, trigger->tg_trigtuple)))
 		return PointerGetDatum(trigger->tg_trigtuple);
 	for (i = 0; i < STANDARD_COLUMNS; i++)
 		columns[i] = trovella_row_column(rel, standard_column_names[i], standard_column_types[i],

@@ -356,7 +356,7 @@ trovella_soft_delete(PG_FUNCTION_ARGS)
 	old_row = trigger->tg_trigtuple;
 
 	/* a row import_tenant restores keeps deleted_* (its tenant holds no row here) */
-	if (TRIGGER_FIRED_BY_INSERT(trigger->tg_event) && trovella_restoring_rows)
+	if (TRIGGER_FIRED_BY_INSERT(trigger->tg_event) && trovella_restoring_row(rel, old_row))
 		return PointerGetDatum(old_row);
 	if (TRIGGER_FIRED_BY_INSERT(trigger->tg_event) && trovella_row_move_insert(rel, old_row))
 	{

@@ -195,3 +195,38 @@ DROP TABLE expx_import, expx_ids;
 REVOKE EXECUTE ON FUNCTION trovella.export_tenant(uuid, bigint), trovella.import_tenant(regclass)
 	FROM regress_expx_ops;
 DROP ROLE regress_expx_ops;
+-- 4. An application's trigger that, while import_tenant inserts a table,
+-- writes another (here another tenant's row with made-up standard
+-- columns): trovella's row triggers treat that INSERT as any other, only
+-- the rows of the export are kept as exported.
+CREATE ROLE regress_expx_ops BYPASSRLS IN ROLE pg_read_all_data, pg_write_all_data;
+GRANT EXECUTE ON FUNCTION trovella.export_tenant(uuid, bigint), trovella.import_tenant(regclass)
+	TO regress_expx_ops;
+CREATE TABLE expx_src (id int PRIMARY KEY, tenant_id uuid NOT NULL);
+SELECT trovella.enable_tenant_isolation('expx_src');
+CREATE TABLE expx_side (id int, tenant_id uuid NOT NULL);
+SELECT trovella.enable_tenant_isolation('expx_side');
+SELECT trovella.enable_standard_columns('expx_side');
+CREATE FUNCTION expx_side_write() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	INSERT INTO public.expx_side (id, tenant_id, created_at, created_by)
+	VALUES (NEW.id, 'bbbbbbbb-0000-0000-0000-00000000e035', '2000-01-01', '00000000-0000-0000-0000-0000000000ff');
+	RETURN NEW;
+END $$;
+CREATE TRIGGER expx_side_write AFTER INSERT ON expx_src FOR EACH ROW EXECUTE FUNCTION expx_side_write();
+INSERT INTO expx_src VALUES (1, :A), (2, :A);
+SET ROLE regress_expx_ops;
+CREATE TEMP TABLE expx_import AS SELECT * FROM trovella.export_tenant(:A);
+RESET ROLE;
+DELETE FROM expx_src;
+DELETE FROM expx_side;
+SET ROLE regress_expx_ops;
+SELECT * FROM trovella.import_tenant('expx_import') WHERE table_name LIKE 'public.expx\_%' ORDER BY 1;
+RESET ROLE;
+SELECT id, created_at = '2000-01-01' AS made_up_at, created_by IS NOT NULL AS made_up_by
+FROM expx_side ORDER BY id;
+DROP TABLE expx_import, expx_src, expx_side;
+DROP FUNCTION expx_side_write();
+REVOKE EXECUTE ON FUNCTION trovella.export_tenant(uuid, bigint), trovella.import_tenant(regclass)
+	FROM regress_expx_ops;
+DROP ROLE regress_expx_ops;
