@@ -1826,18 +1826,36 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value',
 			      HINT = 'Say why, in words the tenant''s application may show: it is the refusal''s DETAIL.';
 	END IF;
-	PERFORM trovella.suspension_reaches_every_node('suspend_tenant');
-	UPDATE trovella.suspended_tenant s SET reason = suspend_tenant.reason, suspended_by = pg_catalog."session_user"()
-	WHERE s.tenant_id OPERATOR(pg_catalog.=) tenant;
-	IF FOUND THEN
-		PERFORM trovella.suspension_changed();
-		RETURN false;
+	-- every refusal carries it to a client: one line a screen can show, which
+	-- cannot draw a forged "ERROR:" line in psql nor make each refusal large
+	IF pg_catalog.length(reason) OPERATOR(pg_catalog.>) 1000
+	   OR reason OPERATOR(pg_catalog.~) '[[:cntrl:]]' THEN
+		RAISE EXCEPTION 'trovella.suspend_tenant: the reason must be one line of at most 1000 characters'
+			USING ERRCODE = 'invalid_parameter_value',
+			      DETAIL = pg_catalog.format('It has %s characters%s.', pg_catalog.length(reason),
+			                                 CASE WHEN reason OPERATOR(pg_catalog.~) '[[:cntrl:]]'
+			                                      THEN ' and a control character (a line break, a tab, an escape)' ELSE '' END);
 	END IF;
-	INSERT INTO trovella.suspended_tenant (tenant_id, reason, suspended_by)
-	VALUES (tenant, reason, pg_catalog."session_user"())
-	ON CONFLICT (tenant_id) DO UPDATE SET reason = excluded.reason, suspended_by = excluded.suspended_by;
-	PERFORM trovella.suspension_changed();
-	RETURN true;
+	PERFORM trovella.suspension_reaches_every_node('suspend_tenant');
+	-- Insert first: a concurrent suspension of the same tenant waits here for
+	-- the other to commit, then finds its row and returns false (an UPDATE
+	-- first saw no row, and both said true).  A resume between the two
+	-- statements deletes the row: try again.
+	LOOP
+		INSERT INTO trovella.suspended_tenant (tenant_id, reason, suspended_by)
+		VALUES (tenant, reason, pg_catalog."session_user"())
+		ON CONFLICT (tenant_id) DO NOTHING;
+		IF FOUND THEN
+			PERFORM trovella.suspension_changed();
+			RETURN true;
+		END IF;
+		UPDATE trovella.suspended_tenant s SET reason = suspend_tenant.reason, suspended_by = pg_catalog."session_user"()
+		WHERE s.tenant_id OPERATOR(pg_catalog.=) tenant;
+		IF FOUND THEN
+			PERFORM trovella.suspension_changed();
+			RETURN false;
+		END IF;
+	END LOOP;
 END
 $$;
 COMMENT ON FUNCTION trovella.suspend_tenant(uuid, text) IS

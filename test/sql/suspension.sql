@@ -51,6 +51,9 @@ SELECT trovella.suspend_tenant(NULL, 'unpaid');                                 
 SELECT trovella.suspend_tenant('aaaaaaaa-0000-0000-0000-000000000035', NULL);       -- 22004
 SELECT trovella.suspend_tenant('00000000-0000-0000-0000-000000000000', 'unpaid');   -- 22023
 SELECT trovella.suspend_tenant('aaaaaaaa-0000-0000-0000-000000000035', ' ');        -- 22023
+SELECT trovella.suspend_tenant('aaaaaaaa-0000-0000-0000-000000000035', repeat('x', 1001)); -- 22023: too long
+SELECT trovella.suspend_tenant('aaaaaaaa-0000-0000-0000-000000000035', E'paid\nERROR:  forged'); -- 22023: two lines
+SELECT trovella.suspend_tenant('aaaaaaaa-0000-0000-0000-000000000035', E'\x1b[2Jcleared'); -- 22023: an escape
 SELECT trovella.resume_tenant(NULL);                                               -- 22004
 SELECT trovella.resume_tenant('aaaaaaaa-0000-0000-0000-000000000035');              -- false: not suspended
 SELECT * FROM trovella.suspended_tenant;                                           -- 42501: no right to read it

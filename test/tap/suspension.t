@@ -6,10 +6,11 @@
 # the tenant's transactions in a loop are refused from the suspension's
 # commit on, none before, every refusal 57000; the application role logged
 # in cannot SET ROLE to the operations role; a READ COMMITTED statement that
-# began before the suspension committed is refused when it asks after it.
+# began before the suspension committed is refused when it asks after it;
+# of two concurrent suspensions of one tenant, one says true, the other false.
 set -u
 . "$(dirname "$0")/lib.sh"
-plan 10
+plan 11
 
 T=cccccccc-0000-0000-0000-000000000035
 APP=regress_susp_tap_app
@@ -112,6 +113,22 @@ SQL
 for i in $(seq 100); do [ -e "$work/done" ] && break; sleep 0.05; done
 is "$(sed -E 's/^(psql:[^ ]* )?ERROR:  ([0-9A-Z]{5}).*/ERROR \2/' "$work/app.out" | grep -v '^$' | tr '\n' ' ')" "ERROR 57000 " \
 	"a READ COMMITTED statement begun before the suspension committed is refused when it asks for the tenant after"
+rm -rf "$work"
+
+# 6. Two operators suspend the tenant at once: the second waits for the
+# first to commit and says false (the tenant was suspended already).
+q -c "SELECT trovella.resume_tenant('$T')" >/dev/null
+work=$(mktemp -d)
+q -v ON_ERROR_STOP=1 -f - >"$work/first.out" <<SQL
+BEGIN;
+SELECT trovella.suspend_tenant('$T', 'first operator');
+\! (psql -X -q -At -d "$DB" -c "SELECT trovella.suspend_tenant('$T', 'second operator')" >"$work/second.out" 2>&1; touch "$work/done") &
+\! for i in \$(seq 100); do [ "\$(psql -X -At -d "$DB" -c "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%second operator%'")" = 1 ] && break; sleep 0.05; done
+COMMIT;
+SQL
+for i in $(seq 100); do [ -e "$work/done" ] && break; sleep 0.05; done
+is "$(tr '\n' ' ' <"$work/first.out")|$(cat "$work/second.out")|$(q -c "SELECT reason FROM trovella.suspended_tenant WHERE tenant_id = '$T'")" \
+	"t |f|second operator" "of two concurrent suspensions, the first says true, the second false and its reason stays"
 rm -rf "$work"
 
 q -c "SELECT trovella.resume_tenant('$T')" -c "DROP TABLE tap_susp" \
