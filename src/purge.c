@@ -169,6 +169,7 @@ list_tables(PurgeState *state, MemoryContext cxt)
 		table->name = SPI_getvalue(tuple, desc, 2);
 		table->label = SPI_getvalue(tuple, desc, 3);
 		table->column = SPI_getvalue(tuple, desc, 4);
+		table->attnum = get_attnum(table->relid, column);
 		table->before = -1;
 		state->tables = lappend(state->tables, table);
 		foreach(c, state->columns)
@@ -280,7 +281,7 @@ purge_table(PurgeState *state, PurgeTable *table, bool resumed, bool nonatomic)
 	{
 		uint64		deleted;
 
-		trovella_purge_flag_set(&state->tenant);
+		trovella_purge_flag_set(&state->tenant, table->relid, table->attnum);
 		if (SPI_execute_with_args(sql, 1, argtypes, &state->tenant_datum, NULL, false, 0) != SPI_OK_DELETE)
 			elog(ERROR, "could not delete from table %s", table->label);
 		trovella_purge_flag_clear();

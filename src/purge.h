@@ -18,6 +18,7 @@ typedef struct PurgeTable
 	char	   *name;			/* schema-qualified, quoted: for statements */
 	char	   *label;			/* regclass text: for the receipt, NOTICEs */
 	char	   *column;			/* the tenant column, quoted */
+	AttrNumber	attnum;			/* the tenant column's number in relid */
 	int64		before;			/* the tenant's rows when the purge began */
 } PurgeTable;
 

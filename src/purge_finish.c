@@ -267,6 +267,13 @@ write_receipt(PurgeState *state, const char *body, bool *statistics)
 	if (SPI_execute_with_args("DELETE FROM trovella.suspended_tenant s WHERE s.tenant_id = $1",
 							  1, argtypes, values, NULL, false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "could not lift the suspension");
+	/* resumed while the purge ran: its transactions may be writing again */
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("trovella.purge_tenant: the tenant was resumed during the purge"),
+				 errdetail("A purge erases what the tenant's transactions could still be writing."),
+				 errhint("SELECT trovella.suspend_tenant(tenant, reason), then CALL trovella.purge_tenant again: it resumes and finishes.")));
 	if (SPI_execute_with_args("WITH run AS ("
 							  "  DELETE FROM trovella.purge_run r WHERE r.tenant_id = $1"
 							  "  RETURNING r.started_at, r.started_by),"

@@ -377,7 +377,7 @@ trovella_soft_delete(PG_FUNCTION_ARGS)
 	}
 	if (TRIGGER_FIRED_BY_DELETE(trigger->tg_event))
 	{
-		if (purge_depth > 0 || trovella_purge_deleting() || trovella_row_move_delete(rel, old_row))
+		if (purge_depth > 0 || trovella_purge_deleting_row(rel, old_row) || trovella_row_move_delete(rel, old_row))
 			return PointerGetDatum(old_row);
 		if (heap_attisnull(old_row, deleted_at, tupdesc))
 			mark_deleted(rel, &old_row->t_self);

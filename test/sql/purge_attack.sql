@@ -46,6 +46,46 @@ SELECT (SELECT count(*) FROM pa_evil.seen) AS planted_calls,
        (SELECT count(*) FROM trovella.purge_run WHERE tenant_id = :A) AS runs,
        (SELECT count(*) FROM pa_crm) AS crm_rows;
 
+-- While the purge deletes, soft delete deletes for good only the purged
+-- tenant's rows of the table being purged: a trigger (or a cascade) that
+-- deletes another tenant's row of a soft-delete table meanwhile marks it,
+-- as ever.  And a tenant resumed while the purge ran is not erased: the
+-- last transaction refuses (55000), keeps the run and writes no receipt.
+\set C '''cccccccc-0000-0000-0000-0000000000a5'''
+\set D '''dddddddd-0000-0000-0000-0000000000a5'''
+GRANT EXECUTE ON FUNCTION trovella.resume_tenant(uuid) TO regress_pa_ops;
+SET ROLE regress_pa_owner;
+CREATE TABLE pa_note (id int PRIMARY KEY, tenant_id uuid NOT NULL);
+SELECT trovella.enable_tenant_isolation('pa_note');
+SELECT trovella.enable_soft_delete('pa_note');
+CREATE TABLE pa_link (tenant_id uuid NOT NULL, id int);
+SELECT trovella.enable_tenant_isolation('pa_link');
+RESET ROLE;
+INSERT INTO pa_note VALUES (1, :C), (2, :D);
+INSERT INTO pa_link VALUES (:C, 2);
+CREATE FUNCTION pa_unlink() RETURNS trigger LANGUAGE plpgsql AS
+$$BEGIN DELETE FROM public.pa_note WHERE id = OLD.id; RETURN OLD; END$$;
+CREATE TRIGGER pa_unlink AFTER DELETE ON pa_link FOR EACH ROW EXECUTE FUNCTION pa_unlink();
+CREATE FUNCTION pa_resume() RETURNS trigger LANGUAGE plpgsql AS
+$$BEGIN PERFORM trovella.resume_tenant(OLD.tenant_id); RETURN OLD; END$$;
+CREATE TRIGGER pa_resume AFTER DELETE ON pa_note FOR EACH ROW EXECUTE FUNCTION pa_resume();
+SET ROLE regress_pa_ops;
+SELECT trovella.suspend_tenant(:C, 'left');
+SET client_min_messages = warning;
+\set VERBOSITY sqlstate
+CALL trovella.purge_tenant(:C);                                      -- 55000: resumed meanwhile
+\set VERBOSITY default
+RESET client_min_messages;
+RESET ROLE;
+SELECT (SELECT count(*) FROM pa_note WHERE tenant_id = :D AND deleted_at IS NOT NULL) AS d_note_marked,
+       (SELECT count(*) FROM pa_note WHERE tenant_id = :C) AS c_notes,
+       (SELECT count(*) FROM trovella.purge_receipt WHERE tenant_id = :C) AS receipts,
+       (SELECT count(*) FROM trovella.purge_run WHERE tenant_id = :C) AS runs,
+       (SELECT count(*) FROM trovella.suspended_tenant WHERE tenant_id = :C) AS suspended;
+DELETE FROM trovella.purge_run WHERE tenant_id = :C;
+DROP TABLE pa_note, pa_link;
+DROP FUNCTION pa_unlink(), pa_resume();
+
 DELETE FROM trovella.purge_run WHERE tenant_id = :A;
 DELETE FROM trovella.purge_receipt WHERE tenant_id = :A;
 DELETE FROM trovella.suspended_tenant WHERE tenant_id = :A;
