@@ -38,6 +38,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
+#include "citus.h"
 #include "compat.h"
 #include "purge.h"
 #include "purge_flag.h"
@@ -84,7 +85,11 @@ static const char *const tables_sql =
 "  WHERE w.depth < 64),"
 " ranked AS (SELECT w.rel, max(w.depth) AS depth FROM walk w GROUP BY w.rel)"
 " SELECT p.oid, format('%I.%I', n.nspname, c.relname), p.oid::regclass::text,"
-"        format('%I', p.col), p.col::text"
+"        format('%I', p.col), p.col::text,"
+"        (SELECT string_agg(format('%I', a.attname), ', ' ORDER BY k.n)"
+"         FROM pg_index i CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY k(attnum, n)"
+"         JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum"
+"         WHERE i.indrelid = p.oid AND i.indisprimary)"
 " FROM purged p"
 " JOIN ranked r ON r.rel = p.root"
 " JOIN pg_class c ON c.oid = p.oid"
@@ -159,17 +164,26 @@ list_tables(PurgeState *state, MemoryContext cxt)
 		HeapTuple	tuple = SPI_tuptable->vals[i];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		bool		isnull;
-		MemoryContext old = MemoryContextSwitchTo(cxt);
-		PurgeTable *table = palloc0(sizeof(PurgeTable));
-		char	   *column = SPI_getvalue(tuple, desc, 5);
+		MemoryContext old;
+		PurgeTable *table;
+		char	   *column;
 		ListCell   *c;
 		bool		known = false;
+
+		/* a shard on this node: its rows go through its Citus table */
+		if (trovella_citus_is_shard(DatumGetObjectId(SPI_getbinval(tuple, desc, 1, &isnull))))
+			continue;
+		old = MemoryContextSwitchTo(cxt);
+		table = palloc0(sizeof(PurgeTable));
+		column = SPI_getvalue(tuple, desc, 5);
 
 		table->relid = DatumGetObjectId(SPI_getbinval(tuple, desc, 1, &isnull));
 		table->name = SPI_getvalue(tuple, desc, 2);
 		table->label = SPI_getvalue(tuple, desc, 3);
 		table->column = SPI_getvalue(tuple, desc, 4);
 		table->attnum = get_attnum(table->relid, column);
+		table->key = SPI_getvalue(tuple, desc, 6);
+		table->citus = trovella_citus_managed(table->relid);
 		table->before = -1;
 		state->tables = lappend(state->tables, table);
 		foreach(c, state->columns)
@@ -269,9 +283,21 @@ purge_table(PurgeState *state, PurgeTable *table, bool resumed, bool nonatomic)
 	int64		remaining = resumed ? count_rows(state, table) : table->before;
 	int64		total = Max(table->before, remaining);
 	int64		done = total - remaining;
-	char	   *sql = psprintf("DELETE FROM ONLY %s WHERE ctid OPERATOR(pg_catalog.=) ANY (ARRAY("
-							   "SELECT ctid FROM ONLY %s WHERE %s OPERATOR(pg_catalog.=) $1 LIMIT %d))",
-							   table->name, table->name, table->column, batch);
+	char	   *sql;
+
+	if (!table->citus)
+		sql = psprintf("DELETE FROM ONLY %s WHERE ctid OPERATOR(pg_catalog.=) ANY (ARRAY("
+					   "SELECT ctid FROM ONLY %s WHERE %s OPERATOR(pg_catalog.=) $1 LIMIT %d))",
+					   table->name, table->name, table->column, batch);
+	else if (table->key != NULL)
+		/* Citus routes a batch by the tenant to its shard; no ctid there */
+		sql = psprintf("DELETE FROM %s WHERE %s OPERATOR(pg_catalog.=) $1 AND (%s) IN ("
+					   "SELECT %s FROM %s WHERE %s OPERATOR(pg_catalog.=) $1 LIMIT %d)",
+					   table->name, table->column, table->key,
+					   table->key, table->name, table->column, batch);
+	else
+		sql = psprintf("DELETE FROM %s WHERE %s OPERATOR(pg_catalog.=) $1",
+					   table->name, table->column);
 
 	/*
 	 * Until a batch finds no row: one that another session updated since
