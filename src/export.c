@@ -190,7 +190,7 @@ export_one(ExportState *state, ExportTable *table, Datum tenant)
 	char		hex[PG_SHA256_DIGEST_LENGTH * 2 + 1];
 	int64		rows = 0;
 
-	plan = SPI_prepare(psprintf("SELECT pg_catalog.to_jsonb(t) FROM %s%s t"
+	plan = SPI_prepare(psprintf("SELECT pg_catalog.to_jsonb(t.*) FROM %s%s t"
 								" WHERE t.%s OPERATOR(pg_catalog.=) $1%s%s",
 								table->partitioned ? "" : "ONLY ", table->name,
 								quote_identifier(table->column),

@@ -230,3 +230,16 @@ DROP FUNCTION expx_side_write();
 REVOKE EXECUTE ON FUNCTION trovella.export_tenant(uuid, bigint), trovella.import_tenant(regclass)
 	FROM regress_expx_ops;
 DROP ROLE regress_expx_ops;
+-- 5. A table with a column named as export_tenant's alias of the row (t):
+-- the row is exported, not that column.
+CREATE ROLE regress_expx_ops BYPASSRLS IN ROLE pg_read_all_data;
+GRANT EXECUTE ON FUNCTION trovella.export_tenant(uuid, bigint) TO regress_expx_ops;
+CREATE TABLE "expx_Odd t" (tenant_id uuid NOT NULL, t text, "T" int);
+SELECT trovella.enable_tenant_isolation('"expx_Odd t"');
+INSERT INTO "expx_Odd t" VALUES (:A, 'the column t', 7);
+SET ROLE regress_expx_ops;
+SELECT table_name, "row" - 'tenant_id' AS "row" FROM trovella.export_tenant(:A) WHERE table_name LIKE 'public.%';
+RESET ROLE;
+DROP TABLE "expx_Odd t";
+REVOKE EXECUTE ON FUNCTION trovella.export_tenant(uuid, bigint) FROM regress_expx_ops;
+DROP ROLE regress_expx_ops;
