@@ -102,7 +102,8 @@ erase_owned(PurgeState *state, ErasedHistory *erased)
 }
 
 /*
- * Every table (and materialized view) with a tenant column of type uuid,
+ * Every table (and materialized view) with a tenant column of type uuid
+ * (or of a domain over it),
  * but the purge's own and the suspension, each read for the tenant's rows.
  */
 static List *
@@ -119,14 +120,18 @@ verify(PurgeState *state)
 
 	initStringInfo(&sql);
 	appendStringInfoString(&sql,
-						   "SELECT c.oid, c.oid::regclass::text,"
+						   "WITH RECURSIVE uuid_type AS ("
+						   "  SELECT 'uuid'::regtype::oid AS oid"
+						   "  UNION SELECT t.oid FROM pg_type t JOIN uuid_type u ON t.typbasetype = u.oid"
+						   "  WHERE t.typtype = 'd')"
+						   " SELECT c.oid, c.oid::regclass::text,"
 						   "       format('SELECT pg_catalog.count(*) FROM ONLY %I.%I WHERE %I OPERATOR(pg_catalog.=) $1',"
 						   "              n.nspname, c.relname, a.attname), n.nspname = 'trovella'"
 						   " FROM pg_class c"
 						   " JOIN pg_namespace n ON n.oid = c.relnamespace"
 						   " JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped"
 						   " WHERE c.relkind IN ('r', 'm') AND c.relispopulated"
-						   "   AND a.atttypid = 'uuid'::regtype"
+						   "   AND a.atttypid IN (SELECT u.oid FROM uuid_type u)"
 						   "   AND n.nspname NOT IN ('pg_catalog', 'information_schema')"
 						   "   AND n.nspname NOT LIKE 'pg\\_toast%'"
 						   "   AND NOT pg_is_other_temp_schema(c.relnamespace)"

@@ -86,6 +86,27 @@ DELETE FROM trovella.purge_run WHERE tenant_id = :C;
 DROP TABLE pa_note, pa_link;
 DROP FUNCTION pa_unlink(), pa_resume();
 
+-- The verification reads a table whose tenant column is of a domain over
+-- uuid too: a ledger trovella does not isolate keeps the tenant's row, and
+-- the purge names it instead of writing a receipt.
+\set E '''eeeeeeee-0000-0000-0000-0000000000a5'''
+CREATE DOMAIN pa_tenant AS uuid;
+CREATE DOMAIN pa_tenant2 AS pa_tenant;
+CREATE TABLE pa_ledger (tenant_id pa_tenant2, amount int);
+INSERT INTO pa_ledger VALUES (:E, 10);
+SET ROLE regress_pa_ops;
+SELECT trovella.suspend_tenant(:E, 'left');
+SET client_min_messages = warning;
+CALL trovella.purge_tenant(:E);                                      -- 55000 naming pa_ledger
+RESET client_min_messages;
+RESET ROLE;
+SELECT count(*) AS receipts FROM trovella.purge_receipt WHERE tenant_id = :E;
+DELETE FROM trovella.purge_run WHERE tenant_id = :E;
+DELETE FROM trovella.suspended_tenant WHERE tenant_id = :E;
+SELECT trovella.suspension_changed();
+DROP TABLE pa_ledger;
+DROP DOMAIN pa_tenant2, pa_tenant;
+
 DELETE FROM trovella.purge_run WHERE tenant_id = :A;
 DELETE FROM trovella.purge_receipt WHERE tenant_id = :A;
 DELETE FROM trovella.suspended_tenant WHERE tenant_id = :A;
