@@ -243,3 +243,59 @@ RESET ROLE;
 DROP TABLE "expx_Odd t";
 REVOKE EXECUTE ON FUNCTION trovella.export_tenant(uuid, bigint) FROM regress_expx_ops;
 DROP ROLE regress_expx_ops;
+-- 6. Edited exports, counts and checksums recomputed by whoever edited
+-- them (the manifest proves the rows are those it lists, not who made
+-- them): a row moved to another tenant (XX001), a table renamed to one of
+-- trovella's own (55000), the nil tenant (22P04), and a NULL source (22004).
+CREATE ROLE regress_expx_ops BYPASSRLS IN ROLE pg_read_all_data, pg_write_all_data;
+GRANT EXECUTE ON FUNCTION trovella.export_tenant(uuid, bigint), trovella.import_tenant(regclass)
+	TO regress_expx_ops;
+CREATE TABLE expx_edit (id int PRIMARY KEY, tenant_id uuid NOT NULL);
+SELECT trovella.enable_tenant_isolation('expx_edit');
+INSERT INTO expx_edit VALUES (1, :A), (2, :A);
+CREATE FUNCTION expx_reseal(tbl regclass) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+	EXECUTE format($q$
+	UPDATE %1$s m SET "row" = m.row || jsonb_build_object(
+		'tables', (SELECT jsonb_agg(t || jsonb_build_object(
+				'rows', (SELECT count(*) FROM %1$s o WHERE o.table_name = t ->> 'table'),
+				'sha256', (SELECT encode(sha256(convert_to(coalesce(string_agg(o.row::text || E'\n', '' ORDER BY o.ordinal), ''), 'UTF8')), 'hex')
+				           FROM %1$s o WHERE o.table_name = t ->> 'table')) ORDER BY n)
+			FROM jsonb_array_elements(m.row -> 'tables') WITH ORDINALITY e(t, n)),
+		'rows', (SELECT count(*) FROM %1$s o WHERE o.table_name IS NOT NULL),
+		'sha256', (SELECT encode(sha256(convert_to(string_agg(o.row::text || E'\n', '' ORDER BY o.ordinal), 'UTF8')), 'hex')
+		           FROM %1$s o WHERE o.table_name IS NOT NULL))
+	WHERE m.table_name IS NULL$q$, tbl);
+END $$;
+SET ROLE regress_expx_ops;
+CREATE TEMP TABLE expx_import AS SELECT * FROM trovella.export_tenant(:A);
+RESET ROLE;
+DELETE FROM expx_edit;
+SET ROLE regress_expx_ops;
+\set VERBOSITY sqlstate
+BEGIN;
+UPDATE expx_import SET "row" = "row" || jsonb_build_object('tenant_id', :B) WHERE table_name = 'public.expx_edit' AND "row" ->> 'id' = '2';
+SELECT expx_reseal('expx_import');
+SELECT * FROM trovella.import_tenant('expx_import');                              -- XX001
+ROLLBACK;
+BEGIN;
+UPDATE expx_import SET table_name = 'trovella.personal_access_token' WHERE table_name = 'public.expx_edit';
+UPDATE expx_import SET "row" = jsonb_set("row", '{tables}', replace("row" ->> 'tables', 'public.expx_edit', 'trovella.personal_access_token')::jsonb)
+WHERE table_name IS NULL;
+SELECT expx_reseal('expx_import');
+SELECT * FROM trovella.import_tenant('expx_import');                              -- 55000
+ROLLBACK;
+BEGIN;
+UPDATE expx_import SET "row" = "row" || '{"tenant": "00000000-0000-0000-0000-000000000000"}' WHERE table_name IS NULL;
+SELECT * FROM trovella.import_tenant('expx_import');                              -- 22P04
+ROLLBACK;
+SELECT * FROM trovella.import_tenant(NULL);                                       -- 22004
+\set VERBOSITY default
+-- nothing was written
+SELECT count(*) AS rows_left FROM expx_edit;
+RESET ROLE;
+DROP TABLE expx_import, expx_edit;
+DROP FUNCTION expx_reseal(regclass);
+REVOKE EXECUTE ON FUNCTION trovella.export_tenant(uuid, bigint), trovella.import_tenant(regclass)
+	FROM regress_expx_ops;
+DROP ROLE regress_expx_ops;
