@@ -28,6 +28,15 @@ GRANT INSERT ON pa_evil.seen TO PUBLIC;
 CREATE FUNCTION pa_evil.zero(bigint) RETURNS bigint LANGUAGE plpgsql AS
 $$BEGIN INSERT INTO pa_evil.seen VALUES (current_user); RETURN 0; END$$;
 CREATE AGGREGATE pa_evil.count(*) (sfunc = pa_evil.zero, stype = bigint, initcond = '0');
+-- and look-alikes of the rest the purge's statements call
+CREATE FUNCTION pa_evil.no(uuid, uuid) RETURNS boolean LANGUAGE plpgsql AS
+$$BEGIN INSERT INTO pa_evil.seen VALUES (current_user); RETURN false; END$$;
+CREATE OPERATOR pa_evil.= (function = pa_evil.no, leftarg = uuid, rightarg = uuid);
+CREATE FUNCTION pa_evil.pg_partition_root(regclass) RETURNS regclass LANGUAGE plpgsql AS
+$$BEGIN INSERT INTO pa_evil.seen VALUES (current_user); RETURN NULL; END$$;
+CREATE FUNCTION pa_evil.session_user() RETURNS name LANGUAGE plpgsql AS
+$$BEGIN INSERT INTO pa_evil.seen VALUES (current_user); RETURN 'nobody'; END$$;
+CREATE TABLE pa_evil.purge_run (tenant_id uuid);
 RESET ROLE;
 
 SET ROLE regress_pa_ops;
@@ -112,6 +121,8 @@ DELETE FROM trovella.purge_receipt WHERE tenant_id = :A;
 DELETE FROM trovella.suspended_tenant WHERE tenant_id = :A;
 SELECT trovella.suspension_changed();
 DROP TABLE pa_item, pa_crm;
+SET client_min_messages = warning;
 DROP SCHEMA pa_evil CASCADE;
+RESET client_min_messages;
 DROP OWNED BY regress_pa_owner, regress_pa_app, regress_pa_ops;
 DROP ROLE regress_pa_owner, regress_pa_app, regress_pa_ops;
