@@ -184,6 +184,7 @@ refuse_remaining(List *verified)
 {
 	StringInfoData names;
 	ListCell   *lc;
+	bool		purged_left = false;
 
 	initStringInfo(&names);
 	foreach(lc, verified)
@@ -192,6 +193,7 @@ refuse_remaining(List *verified)
 
 		if (table->rows == 0)
 			continue;
+		purged_left |= table->purged;
 		appendStringInfo(&names, "%s%s%s", names.len > 0 ? ", " : "", table->label,
 						 table->purged ? "" : " (not isolated: never purged)");
 	}
@@ -199,6 +201,8 @@ refuse_remaining(List *verified)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("trovella.purge_tenant: rows of the tenant remain in %s", names.data),
+				 purged_left ?
+				 errdetail("A table the purge deleted from holds rows of the tenant again or still: a trigger kept them, a row was written meanwhile, or another purge of the tenant is running.") :
 				 errdetail("The purge deletes from the tables trovella isolates and from the membership table; a table it does not isolate keeps the tenant's rows until the operator deletes them."),
 				 errhint("Delete those rows (or refresh the materialized view), then CALL trovella.purge_tenant again: it resumes and finishes.")));
 }

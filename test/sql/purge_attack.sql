@@ -116,6 +116,31 @@ SELECT trovella.suspension_changed();
 DROP TABLE pa_ledger;
 DROP DOMAIN pa_tenant2, pa_tenant;
 
+-- A BEFORE DELETE trigger that keeps the tenant's rows of an isolated
+-- table: the verification finds them (55000), says why a table the purge
+-- deleted from holds them, keeps the run and writes no receipt.
+\set F '''ffffffff-0000-0000-0000-0000000000a5'''
+SET ROLE regress_pa_owner;
+CREATE TABLE pa_kept (tenant_id uuid NOT NULL, id int);
+SELECT trovella.enable_tenant_isolation('pa_kept');
+CREATE FUNCTION pa_keep() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NULL; END$$;
+CREATE TRIGGER pa_keep BEFORE DELETE ON pa_kept FOR EACH ROW EXECUTE FUNCTION pa_keep();
+RESET ROLE;
+INSERT INTO pa_kept VALUES (:F, 1);
+SET ROLE regress_pa_ops;
+SELECT trovella.suspend_tenant(:F, 'left');
+SET client_min_messages = warning;
+CALL trovella.purge_tenant(:F);                                      -- 55000 naming pa_kept
+RESET client_min_messages;
+RESET ROLE;
+SELECT (SELECT count(*) FROM trovella.purge_receipt WHERE tenant_id = :F) AS receipts,
+       (SELECT count(*) FROM trovella.purge_run WHERE tenant_id = :F) AS runs;
+DELETE FROM trovella.purge_run WHERE tenant_id = :F;
+DELETE FROM trovella.suspended_tenant WHERE tenant_id = :F;
+SELECT trovella.suspension_changed();
+DROP TABLE pa_kept;
+DROP FUNCTION pa_keep();
+
 DELETE FROM trovella.purge_run WHERE tenant_id = :A;
 DELETE FROM trovella.purge_receipt WHERE tenant_id = :A;
 DELETE FROM trovella.suspended_tenant WHERE tenant_id = :A;
