@@ -41,6 +41,7 @@
 #include "utils/rls.h"
 #include "utils/uuid.h"
 
+#include "citus.h"
 #include "export.h"
 #include "sqlarg.h"
 #include "statement.h"
@@ -140,9 +141,17 @@ trovella_export_tables(void)
 		HeapTuple	t = SPI_tuptable->vals[i];
 		TupleDesc	d = SPI_tuptable->tupdesc;
 		bool		isnull;
-		ExportTable *table = palloc(sizeof(ExportTable));
+		Oid			relid = DatumGetObjectId(SPI_getbinval(t, d, 1, &isnull));
+		ExportTable *table;
 
-		table->relid = DatumGetObjectId(SPI_getbinval(t, d, 1, &isnull));
+		/*
+		 * A Citus shard on this node (a coordinator holding shards, where
+		 * SPI sees them): its rows are read through its Citus table.
+		 */
+		if (trovella_citus_is_shard(relid))
+			continue;
+		table = palloc(sizeof(ExportTable));
+		table->relid = relid;
 		table->name = trovella_export_table_name(table->relid);
 		table->column = SPI_getvalue(t, d, 2);
 		table->partitioned = DatumGetBool(SPI_getbinval(t, d, 3, &isnull));
