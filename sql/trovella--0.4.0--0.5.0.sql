@@ -1530,7 +1530,8 @@ COMMENT ON FUNCTION trovella.disable_soft_delete(regclass) IS
 
 -- health's audit check: a table audited but not recording (a trigger
 -- dropped or disabled, on it or a partition), and records left unsealed
--- (no sealing job).
+-- (no sealing job); where Citus distributes the history, judged per group
+-- of numbers (one group's seals say nothing of another's records).
 CREATE FUNCTION trovella.audit_health()
 RETURNS TABLE (check_name text, status text, detail text)
 LANGUAGE plpgsql STABLE PARALLEL UNSAFE SECURITY DEFINER
@@ -1540,13 +1541,29 @@ DECLARE
 	silent text;
 	audited bigint;
 	oldest timestamptz;
+	distributed boolean := false;
 BEGIN
 	check_name := 'audit';
 	SELECT count(*), string_agg(s.table_name::text, ', ' ORDER BY s.table_name::text) FILTER (WHERE NOT s.recording)
 	INTO audited, silent
 	FROM trovella.audit_status s WHERE s.enabled;
-	SELECT min(h.at) INTO oldest FROM trovella.audit_history h
-	WHERE h.seq > (SELECT coalesce(max(s.upto), 0) FROM trovella.audit_seal s);
+	IF EXISTS (SELECT FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'citus') THEN
+		EXECUTE 'SELECT EXISTS (SELECT FROM pg_catalog.pg_dist_partition d
+		         WHERE d.logicalrelid OPERATOR(pg_catalog.=) ''trovella.audit_history''::pg_catalog.regclass)'
+			INTO distributed;
+	END IF;
+	IF distributed THEN
+		-- each group of numbers sealed up to its own highest upto
+		WITH sealed AS (
+			SELECT u OPERATOR(pg_catalog.>>) 48 AS g, max(u) AS upto
+			FROM trovella.audit_seal s, unnest(COALESCE(s.uptos, ARRAY[s.upto])) u GROUP BY 1)
+		SELECT min(h.at) INTO oldest FROM trovella.audit_history h
+		LEFT JOIN sealed x ON x.g OPERATOR(pg_catalog.=) (h.seq OPERATOR(pg_catalog.>>) 48)
+		WHERE h.seq OPERATOR(pg_catalog.>) COALESCE(x.upto, 0);
+	ELSE
+		SELECT min(h.at) INTO oldest FROM trovella.audit_history h
+		WHERE h.seq > (SELECT coalesce(max(s.upto), 0) FROM trovella.audit_seal s);
+	END IF;
 	IF silent IS NOT NULL THEN
 		status := 'problem';
 		detail := format('audited but not recording (a trigger dropped or disabled): %s; run trovella.enable_audit() on each', silent);
@@ -2024,56 +2041,6 @@ COMMENT ON FUNCTION trovella.audit_seal_node(bigint) IS
 'on a Citus worker, called by the coordinator''s trovella.audit_seal(): seals the history''s placements on this node, the coordinator''s records up to coordinator_upto; returns how many';
 REVOKE ALL ON FUNCTION trovella.audit_seal_node(bigint) FROM PUBLIC;
 
--- health's audit check, where Citus distributes the history: the records
--- left unsealed judged per group of numbers (one group's seals say nothing
--- of another's records); otherwise as before.
-CREATE OR REPLACE FUNCTION trovella.audit_health()
-RETURNS TABLE (check_name text, status text, detail text)
-LANGUAGE plpgsql STABLE PARALLEL UNSAFE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-	silent text;
-	audited bigint;
-	oldest timestamptz;
-	distributed boolean := false;
-BEGIN
-	check_name := 'audit';
-	SELECT count(*), string_agg(s.table_name::text, ', ' ORDER BY s.table_name::text) FILTER (WHERE NOT s.recording)
-	INTO audited, silent
-	FROM trovella.audit_status s WHERE s.enabled;
-	IF EXISTS (SELECT FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'citus') THEN
-		EXECUTE 'SELECT EXISTS (SELECT FROM pg_catalog.pg_dist_partition d
-		         WHERE d.logicalrelid OPERATOR(pg_catalog.=) ''trovella.audit_history''::pg_catalog.regclass)'
-			INTO distributed;
-	END IF;
-	IF distributed THEN
-		-- each group of numbers sealed up to its own highest upto
-		WITH sealed AS (
-			SELECT u OPERATOR(pg_catalog.>>) 48 AS g, max(u) AS upto
-			FROM trovella.audit_seal s, unnest(COALESCE(s.uptos, ARRAY[s.upto])) u GROUP BY 1)
-		SELECT min(h.at) INTO oldest FROM trovella.audit_history h
-		LEFT JOIN sealed x ON x.g OPERATOR(pg_catalog.=) (h.seq OPERATOR(pg_catalog.>>) 48)
-		WHERE h.seq OPERATOR(pg_catalog.>) COALESCE(x.upto, 0);
-	ELSE
-		SELECT min(h.at) INTO oldest FROM trovella.audit_history h
-		WHERE h.seq > (SELECT coalesce(max(s.upto), 0) FROM trovella.audit_seal s);
-	END IF;
-	IF silent IS NOT NULL THEN
-		status := 'problem';
-		detail := format('audited but not recording (a trigger dropped or disabled): %s; run trovella.enable_audit() on each', silent);
-	ELSIF oldest < now() - interval '1 hour' THEN
-		status := 'warning';
-		detail := format('records unsealed since %s: schedule SELECT trovella.audit_seal() (every minute)', oldest);
-	ELSE
-		status := 'ok';
-		detail := format('%s tables audited and recording', audited);
-	END IF;
-	RETURN NEXT;
-END
-$$;
-COMMENT ON FUNCTION trovella.audit_health() IS
-'trovella.health''s audit check: every audited table recording, no record left unsealed for more than an hour';
 
 ------------------------------------------------------------------------
 -- Export and import: the values' text fixed, whatever the caller's
