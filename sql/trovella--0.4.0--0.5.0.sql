@@ -2054,9 +2054,13 @@ REVOKE ALL ON FUNCTION trovella.audit_seal_node(bigint) FROM PUBLIC;
 -- that text, agreed.  Both functions now run with the settings pg_dump
 -- uses, so that an export reads back as the values it was made of.
 ------------------------------------------------------------------------
+-- export_tenant also reads with only pg_catalog on the search path: it
+-- names every object it reads, and a collation or operator planted ahead
+-- of pg_catalog is then never a candidate.  (import_tenant does not: the
+-- application's triggers run in it, with the caller's path.)
 ALTER FUNCTION trovella.export_tenant(uuid, bigint)
 	SET extra_float_digits = 3 SET DateStyle = 'ISO, MDY' SET IntervalStyle = 'postgres'
-	SET lc_monetary = 'C' SET bytea_output = 'hex';
+	SET lc_monetary = 'C' SET bytea_output = 'hex' SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION trovella.import_tenant(regclass)
 	SET extra_float_digits = 3 SET DateStyle = 'ISO, MDY' SET IntervalStyle = 'postgres'
 	SET lc_monetary = 'C';
