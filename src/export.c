@@ -39,6 +39,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rls.h"
+#include "utils/tuplestore.h"
 #include "utils/uuid.h"
 
 #include "citus.h"
