@@ -31,6 +31,7 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
+#include "storage/lock.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/json.h"
@@ -338,6 +339,24 @@ mark_verifying(PurgeState *state)
 	trovella_end_owner_section(&section);
 }
 
+/*
+ * One purge of a tenant at a time: a lock of the session, held across the
+ * purge's commits, on an advisory tag of this database and the tenant's
+ * 128 bits folded to 64 (two tenants sharing the tag only wait for each
+ * other's turn: the second is refused and may be called again), with
+ * trovella's own fourth field, apart from pg_advisory_lock()'s 1 and 2.
+ */
+#define PURGE_LOCK_FIELD 35
+
+static void
+purge_locktag(LOCKTAG *tag, const pg_uuid_t *tenant)
+{
+	uint32		k[4];
+
+	memcpy(k, tenant->data, sizeof(k));
+	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, k[0] ^ k[2], k[1] ^ k[3], PURGE_LOCK_FIELD);
+}
+
 /* CALL trovella.purge_tenant(tenant uuid, INOUT receipt jsonb DEFAULT NULL) */
 PG_FUNCTION_INFO_V1(trovella_purge_tenant);
 Datum
@@ -349,6 +368,8 @@ trovella_purge_tenant(PG_FUNCTION_ARGS)
 	bool		nonatomic = fcinfo->context != NULL && IsA(fcinfo->context, CallContext) &&
 		!castNode(CallContext, fcinfo->context)->atomic;
 	char	   *receipt = NULL;
+	LOCKTAG		tag;
+	volatile bool locked = false;
 	TupleDesc	desc;
 	Datum		values[1];
 	bool		nulls[1] = {false};
@@ -368,11 +389,18 @@ trovella_purge_tenant(PG_FUNCTION_ARGS)
 
 	if (SPI_connect_ext(nonatomic ? SPI_OPT_NONATOMIC : 0) != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	purge_locktag(&tag, &state->tenant);
 	PG_TRY();
 	{
 		bool		resumed;
 		ListCell   *lc;
 
+		if (LockAcquire(&tag, ExclusiveLock, true, true) == LOCKACQUIRE_NOT_AVAIL)
+			ereport(ERROR,
+					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+					 errmsg("trovella.purge_tenant: another purge of the tenant is running"),
+					 errhint("Let it finish; once it has stopped, a CALL resumes where it stopped.")));
+		locked = true;
 		if (!is_suspended(state))
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -394,6 +422,8 @@ trovella_purge_tenant(PG_FUNCTION_ARGS)
 	PG_FINALLY();
 	{
 		trovella_purge_flag_clear();
+		if (locked)
+			LockRelease(&tag, ExclusiveLock, true);
 	}
 	PG_END_TRY();
 	SPI_finish();

@@ -6,11 +6,12 @@
 # another schema) still holds, names it and does not finish; once the
 # operator deleted it, the next CALL finishes with the first run's counts
 # in its receipt.  Another tenant's rows are untouched.  A row updated
-# while a batch waits for it is deleted by the next batch.  Run as the
+# while a batch waits for it is deleted by the next batch; a second purge
+# of the tenant meanwhile is refused (55P03).  Run as the
 # operations role (BYPASSRLS, pg_read_all_data, pg_write_all_data).
 set -u
 . "$(dirname "$0")/lib.sh"
-plan 9
+plan 10
 
 T=dddddddd-0000-0000-0000-000000000035
 U=eeeeeeee-0000-0000-0000-000000000035
@@ -45,7 +46,7 @@ SELECT 1 FROM tap_purge_project WHERE tenant_id = '$T' AND id = 20 FOR UPDATE;
 COMMIT;
 SQL
 ) &
-while [ ! -f "$work/held" ]; do sleep 0.05; done
+for i in $(seq 200); do [ -f "$work/held" ] && break; sleep 0.05; done
 out=$(q -v ON_ERROR_STOP=0 -v VERBOSITY=default -c "SET ROLE $OPS" -c "SET trovella.purge_batch_rows = 7" \
 	-c "SET statement_timeout = '700ms'" -c "CALL trovella.purge_tenant('$T')" 2>&1)
 touch "$work/release"
@@ -96,13 +97,21 @@ UPDATE tap_purge_project SET id = 6 WHERE tenant_id = '$V' AND id = 5;
 COMMIT;
 SQL
 ) &
-while [ ! -f "$work/held" ]; do sleep 0.05; done
+for i in $(seq 200); do [ -f "$work/held" ] && break; sleep 0.05; done
 (q -c "SET ROLE $OPS" -c "CALL trovella.purge_tenant('$V')" >"$work/purge.out" 2>&1; touch "$work/purged") &
-sleep 0.3
+for i in $(seq 100); do
+	[ "$(q -c "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'CALL trovella.purge_tenant%'")" = 1 ] && break
+	sleep 0.05
+done
+# 5. Meanwhile a second purge of the tenant is refused at once (55P03), and
+# changes nothing: one purge of a tenant at a time.
+second=$(q -v ON_ERROR_STOP=0 -c "SET ROLE $OPS" -c "SET statement_timeout = '5s'" -c "CALL trovella.purge_tenant('$V')" 2>&1)
 touch "$work/release"
 wait
 is "$(grep -c '"after": 0, "table": "public.tap_purge_project", "before": 5' "$work/purge.out")|$(q -c "SELECT count(*) FROM tap_purge_project WHERE tenant_id = '$V'")" \
 	"1|0" "a row updated under a waiting batch is deleted by the next batch: the purge finishes"
+is "$second|$(q -c "SELECT count(*) FROM trovella.purge_receipt WHERE tenant_id = '$V'")" "ERROR 55P03|1" \
+	"a second purge of the tenant while the first runs is refused (55P03); the first's receipt is the only one"
 
 q -c "DELETE FROM trovella.purge_receipt WHERE tenant_id = '$V'" >/dev/null
 q -c "DROP TABLE tap_purge_task, tap_purge_project; DROP SCHEMA tap_purge_crm CASCADE;
