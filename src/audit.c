@@ -494,9 +494,7 @@ trovella_audit_row(PG_FUNCTION_ARGS)
 		r.operation = 'D';
 		oldtuple = trigdata->tg_trigtuple;
 		/* trovella.purge_tenant erases the tenant's history: no record */
-		if (trovella_purge_deleting() &&
-			row_tenant(entry, oldtuple, desc, &tenants[0]) &&
-			trovella_purge_deleting_tenant(&tenants[0]))
+		if (trovella_purge_deleting_row(trigdata->tg_relation, oldtuple))
 			return PointerGetDatum(NULL);
 	}
 	keytuple = newtuple ? newtuple : oldtuple;

@@ -129,9 +129,13 @@ count_rows(PurgeState *state, PurgeTable *table)
 	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 }
 
-/* Whether the tenant is suspended (read as the extension's owner). */
-static bool
-is_suspended(PurgeState *state)
+/*
+ * 55000 unless the tenant is suspended.  The suspension's row is locked
+ * FOR SHARE to the end of the transaction: a resume waits for the batch,
+ * and the next batch sees it.
+ */
+static void
+require_suspended(PurgeState *state)
 {
 	OwnerSection section;
 	Oid			argtypes[1] = {UUIDOID};
@@ -139,12 +143,17 @@ is_suspended(PurgeState *state)
 
 	trovella_begin_owner_section_as(state->owner, &section);
 	if (SPI_execute_with_args("SELECT FROM trovella.suspended_tenant s"
-							  " WHERE s.tenant_id OPERATOR(pg_catalog.=) $1",
+							  " WHERE s.tenant_id OPERATOR(pg_catalog.=) $1 FOR SHARE",
 							  1, argtypes, &state->tenant_datum, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read trovella.suspended_tenant");
 	suspended = SPI_processed > 0;
 	trovella_end_owner_section(&section);
-	return suspended;
+	if (!suspended)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("trovella.purge_tenant: the tenant is not suspended"),
+				 errdetail("A purge erases what the tenant's transactions could still be writing."),
+				 errhint("SELECT trovella.suspend_tenant(tenant, reason) first.")));
 }
 
 /*
@@ -292,8 +301,13 @@ purge_table(PurgeState *state, PurgeTable *table, bool resumed, bool nonatomic)
 					   table->name, table->name, table->column, batch);
 	else if (table->key != NULL)
 		/* Citus routes a batch by the tenant to its shard; no ctid there */
-		sql = psprintf("DELETE FROM %s WHERE %s OPERATOR(pg_catalog.=) $1 AND (%s) IN ("
-					   "SELECT %s FROM %s WHERE %s OPERATOR(pg_catalog.=) $1 LIMIT %d)",
+		/*
+		 * Rows compared as records (record_eq: each column's default
+		 * equality, from its type), not by an IN whose = the caller's
+		 * search path would resolve.
+		 */
+		sql = psprintf("DELETE FROM %s WHERE %s OPERATOR(pg_catalog.=) $1 AND ROW(%s) OPERATOR(pg_catalog.=) ANY (ARRAY("
+					   "SELECT ROW(%s) FROM %s WHERE %s OPERATOR(pg_catalog.=) $1 LIMIT %d))",
 					   table->name, table->column, table->key,
 					   table->key, table->name, table->column, batch);
 	else
@@ -308,6 +322,8 @@ purge_table(PurgeState *state, PurgeTable *table, bool resumed, bool nonatomic)
 	{
 		uint64		deleted;
 
+		/* a tenant resumed meanwhile is live again: not one more batch */
+		require_suspended(state);
 		trovella_purge_flag_set(&state->tenant, table->relid, table->attnum);
 		if (SPI_execute_with_args(sql, 1, argtypes, &state->tenant_datum, NULL, false, 0) != SPI_OK_DELETE)
 			elog(ERROR, "could not delete from table %s", table->label);
@@ -401,12 +417,7 @@ trovella_purge_tenant(PG_FUNCTION_ARGS)
 					 errmsg("trovella.purge_tenant: another purge of the tenant is running"),
 					 errhint("Let it finish; once it has stopped, a CALL resumes where it stopped.")));
 		locked = true;
-		if (!is_suspended(state))
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("trovella.purge_tenant: the tenant is not suspended"),
-					 errdetail("A purge erases what the tenant's transactions could still be writing."),
-					 errhint("SELECT trovella.suspend_tenant(tenant, reason) first.")));
+		require_suspended(state);
 		list_tables(state, outer);
 		resumed = begin_run(state);
 		if (nonatomic)

@@ -39,18 +39,6 @@ trovella_purge_flag_clear(void)
 	purge_set = false;
 }
 
-bool
-trovella_purge_deleting(void)
-{
-	return purge_set;
-}
-
-bool
-trovella_purge_deleting_tenant(const pg_uuid_t *tenant_id)
-{
-	return purge_set && memcmp(&purge_tenant, tenant_id, UUID_LEN) == 0;
-}
-
 /* Whether the row is the tenant's, in the table the purge deletes from. */
 bool
 trovella_purge_deleting_row(Relation rel, HeapTuple tuple)

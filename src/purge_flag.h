@@ -17,11 +17,10 @@
 extern void trovella_purge_flag_set(const pg_uuid_t *tenant_id, Oid relid, AttrNumber attnum);
 extern void trovella_purge_flag_clear(void);
 
-/* Whether a purge's DELETE is running in this backend. */
-extern bool trovella_purge_deleting(void);
+/*
+ * Whether a purge's DELETE is running in this backend, and the row is the
+ * purged tenant's, in the table it deletes from.
+ */
 extern bool trovella_purge_deleting_row(Relation rel, HeapTuple tuple);
-
-/* Whether a purge's DELETE of that tenant's rows is running. */
-extern bool trovella_purge_deleting_tenant(const pg_uuid_t *tenant_id);
 
 #endif							/* TROVELLA_PURGE_FLAG_H */

@@ -7,7 +7,8 @@
 # tables, finds the row a distributed table trovella does not isolate
 # still holds on a worker and names it; once it is deleted, the next CALL
 # finishes with its receipt; no shard keeps a row of the tenant, and the
-# other tenant's rows are all there.
+# other tenant's rows are all there; a = for uuid planted ahead of
+# pg_catalog on the operations role's search path is never called.
 set -u
 here=$(dirname "$0")
 . "$here/../tap/lib.sh"
@@ -23,7 +24,9 @@ ok 0 "a coordinator and two workers start"
 A=aaaaaaaa-0000-0000-0000-000000000035
 B=bbbbbbbb-0000-0000-0000-000000000035
 c() { PGOPTIONS="-c client_min_messages=warning" citus_psql coord "$@"; }
-as_ops() { PGOPTIONS="-c client_min_messages=notice -c trovella.purge_batch_rows=4" CITUS_USER=ops citus_psql coord "$@"; }
+# the operations role with a = for uuid planted ahead of pg_catalog: the
+# purge's statements never resolve it
+as_ops() { PGOPTIONS="-c client_min_messages=notice -c trovella.purge_batch_rows=4 -c search_path=planted,pg_catalog,public" CITUS_USER=ops citus_psql coord "$@"; }
 
 setup=$(c -c "CREATE EXTENSION trovella" \
 	-c "CREATE ROLE ops LOGIN BYPASSRLS IN ROLE pg_read_all_data, pg_write_all_data" \
@@ -42,7 +45,10 @@ setup=$(c -c "CREATE EXTENSION trovella" \
 	-c "INSERT INTO crm VALUES ('$A', 'lead')" \
 	-c "SELECT create_reference_table('trovella.suspended_tenant')" \
 	-c "GRANT EXECUTE ON FUNCTION trovella.suspend_tenant(uuid, text) TO ops" \
-	-c "GRANT EXECUTE ON PROCEDURE trovella.purge_tenant(uuid, jsonb) TO ops" 2>&1)
+	-c "GRANT EXECUTE ON PROCEDURE trovella.purge_tenant(uuid, jsonb) TO ops" \
+	-c "CREATE SCHEMA planted" -c "GRANT USAGE ON SCHEMA planted TO ops" \
+	-c "CREATE FUNCTION planted.eq(uuid, uuid) RETURNS boolean LANGUAGE plpgsql AS \$\$BEGIN RAISE EXCEPTION 'the planted = ran'; END\$\$" \
+	-c "CREATE OPERATOR planted.= (LEFTARG = uuid, RIGHTARG = uuid, FUNCTION = planted.eq)" 2>&1)
 is "$(echo "$setup" | grep -c ERROR)" "0" "two co-located distributed tables isolated, one not isolated, the operations role"
 [ -z "$(echo "$setup" | grep ERROR)" ] || echo "$setup" | sed 's/^/# /'
 

@@ -69,15 +69,18 @@ SELECT trovella.enable_tenant_isolation('pa_note');
 SELECT trovella.enable_soft_delete('pa_note');
 CREATE TABLE pa_link (tenant_id uuid NOT NULL, id int);
 SELECT trovella.enable_tenant_isolation('pa_link');
+-- purged after pa_link: no batch deletes from it once C is resumed
+CREATE TABLE pa_later (tenant_id uuid NOT NULL, id int);
+SELECT trovella.enable_tenant_isolation('pa_later');
 RESET ROLE;
 INSERT INTO pa_note VALUES (1, :C), (2, :D);
 INSERT INTO pa_link VALUES (:C, 2);
+INSERT INTO pa_later VALUES (:C, 1);
+-- (pa_note is purged before pa_link: the link's trigger marks D's note,
+-- then resumes C, in the purge's last batch of pa_link)
 CREATE FUNCTION pa_unlink() RETURNS trigger LANGUAGE plpgsql AS
-$$BEGIN DELETE FROM public.pa_note WHERE id = OLD.id; RETURN OLD; END$$;
+$$BEGIN DELETE FROM public.pa_note WHERE id = OLD.id; PERFORM trovella.resume_tenant(OLD.tenant_id); RETURN OLD; END$$;
 CREATE TRIGGER pa_unlink AFTER DELETE ON pa_link FOR EACH ROW EXECUTE FUNCTION pa_unlink();
-CREATE FUNCTION pa_resume() RETURNS trigger LANGUAGE plpgsql AS
-$$BEGIN PERFORM trovella.resume_tenant(OLD.tenant_id); RETURN OLD; END$$;
-CREATE TRIGGER pa_resume AFTER DELETE ON pa_note FOR EACH ROW EXECUTE FUNCTION pa_resume();
 SET ROLE regress_pa_ops;
 SELECT trovella.suspend_tenant(:C, 'left');
 SET client_min_messages = warning;
@@ -86,14 +89,15 @@ CALL trovella.purge_tenant(:C);                                      -- 55000: r
 \set VERBOSITY default
 RESET client_min_messages;
 RESET ROLE;
-SELECT (SELECT count(*) FROM pa_note WHERE tenant_id = :D AND deleted_at IS NOT NULL) AS d_note_marked,
+SELECT (SELECT count(*) FROM pa_later WHERE tenant_id = :C) AS c_later_kept,
+       (SELECT count(*) FROM pa_note WHERE tenant_id = :D AND deleted_at IS NOT NULL) AS d_note_marked,
        (SELECT count(*) FROM pa_note WHERE tenant_id = :C) AS c_notes,
        (SELECT count(*) FROM trovella.purge_receipt WHERE tenant_id = :C) AS receipts,
        (SELECT count(*) FROM trovella.purge_run WHERE tenant_id = :C) AS runs,
        (SELECT count(*) FROM trovella.suspended_tenant WHERE tenant_id = :C) AS suspended;
 DELETE FROM trovella.purge_run WHERE tenant_id = :C;
-DROP TABLE pa_note, pa_link;
-DROP FUNCTION pa_unlink(), pa_resume();
+DROP TABLE pa_note, pa_link, pa_later;
+DROP FUNCTION pa_unlink();
 
 -- The verification reads a table whose tenant column is of a domain over
 -- uuid too: a ledger trovella does not isolate keeps the tenant's row, and
