@@ -2056,8 +2056,9 @@ REVOKE ALL ON FUNCTION trovella.audit_seal_node(bigint) FROM PUBLIC;
 ------------------------------------------------------------------------
 -- export_tenant also reads with only pg_catalog on the search path: it
 -- names every object it reads, and a collation or operator planted ahead
--- of pg_catalog is then never a candidate.  (import_tenant does not: the
--- application's triggers run in it, with the caller's path.)
+-- of pg_catalog is then never a candidate.  (import_tenant's C code sets
+-- the same path itself, for its statements and, so far, the application's
+-- triggers that run in them: README, Export and import.)
 ALTER FUNCTION trovella.export_tenant(uuid, bigint)
 	SET extra_float_digits = 3 SET DateStyle = 'ISO, MDY' SET IntervalStyle = 'postgres'
 	SET lc_monetary = 'C' SET bytea_output = 'hex' SET search_path = pg_catalog, pg_temp;
