@@ -2065,3 +2065,46 @@ ALTER FUNCTION trovella.export_tenant(uuid, bigint)
 ALTER FUNCTION trovella.import_tenant(regclass)
 	SET extra_float_digits = 3 SET DateStyle = 'ISO, MDY' SET IntervalStyle = 'postgres'
 	SET lc_monetary = 'C';
+
+
+------------------------------------------------------------------------
+-- Audit on Citus: a distributed table sharded apart from the history (in
+-- another colocation group, or the history not distributed) is not
+-- recorded: its shards' records would go to a history shard on another
+-- node, and Citus refuses its writes.  trovella refuses such a conversion
+-- at commit; audit_status says so meanwhile too.
+------------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION trovella.audit_placements_recording(tbl oid)
+RETURNS boolean
+LANGUAGE plpgsql STABLE STRICT PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	sharded boolean;
+	apart boolean;
+	recording boolean;
+BEGIN
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'citus') THEN
+		RETURN true;
+	END IF;
+	EXECUTE 'SELECT EXISTS (SELECT FROM pg_catalog.pg_dist_partition d
+	         WHERE d.logicalrelid OPERATOR(pg_catalog.=) $1 AND d.partkey IS NOT NULL),
+	         EXISTS (SELECT FROM pg_catalog.pg_dist_partition d
+	         WHERE d.logicalrelid OPERATOR(pg_catalog.=) $1 AND d.colocationid OPERATOR(pg_catalog.<>) 0
+	         AND d.repmodel OPERATOR(pg_catalog.<>) ''t''
+	         AND d.colocationid IS DISTINCT FROM (SELECT o.colocationid FROM pg_catalog.pg_dist_partition o
+	             WHERE o.logicalrelid OPERATOR(pg_catalog.=) ''trovella.audit_history''::pg_catalog.regclass))'
+		INTO sharded, apart USING tbl;
+	IF apart THEN
+		RETURN false;		-- its shards cannot write their records
+	END IF;
+	IF NOT sharded THEN
+		RETURN true;		-- the table's own trigger records its changes
+	END IF;
+	EXECUTE 'SELECT coalesce(pg_catalog.bool_and(r.success AND r.result OPERATOR(pg_catalog.=) ''t''), false)
+	         FROM pg_catalog.run_command_on_placements($1::pg_catalog.regclass,
+	              ''SELECT trovella.audit_shard_recording(''''%s''''::pg_catalog.regclass)'') r'
+		INTO recording USING tbl;
+	RETURN recording;
+END
+$$;

@@ -78,6 +78,7 @@ void
 trovella_audit_relcache(Oid relid)
 {
 	trovella_audit_store_forget(relid);
+	trovella_audit_note_relation(relid);
 	if (audited == NULL)
 		return;
 	if (OidIsValid(relid))

@@ -9,6 +9,7 @@
 #include "postgres.h"
 
 #include "access/transam.h"
+#include "access/xact.h"
 #include "common/sha2.h"
 #include "commands/trigger.h"
 #include "fmgr.h"
@@ -82,5 +83,19 @@ extern void trovella_audit_store_forget(Oid relid);
 
 /* Forget what is cached of a relation (the relation cache dropped it). */
 extern void trovella_audit_relcache(Oid relid);
+
+/*
+ * Through Citus's conversions (audit_convert.c): relations whose cache was
+ * invalidated, judged at pre-commit (an audited table sharded apart from
+ * the history is refused); registrations whose table was dropped, which a
+ * conversion's new table takes over when renamed to its name; the GUC
+ * level around a partition added to an audited distributed table.
+ */
+extern void trovella_audit_note_relation(Oid relid);
+extern void trovella_audit_note_forgotten(int32 table_id);
+extern void trovella_audit_xact(XactEvent event);
+extern bool trovella_audit_adopt(FunctionCallInfo fcinfo, Oid relid);
+extern int	trovella_audit_utility_before(Node *stmt);
+extern void trovella_audit_utility_after(int level);
 
 #endif							/* TROVELLA_AUDIT_H */

@@ -420,10 +420,19 @@ trovella_audit_table_drop(PG_FUNCTION_ARGS)
 											" WHERE relid::pg_catalog.oid IN"
 											" (SELECT d.objid FROM pg_catalog.pg_event_trigger_dropped_objects() d"
 											"  WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
-											"  AND d.objsubid OPERATOR(pg_catalog.=) 0)",
+											"  AND d.objsubid OPERATOR(pg_catalog.=) 0)"
+											" RETURNING id",
 											0, NULL),
-						 NULL, NULL, false, 0) != SPI_OK_UPDATE)
+						 NULL, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
 		elog(ERROR, "could not update trovella.audit_table");
+	/* a Citus conversion's new table may take them over (audit_convert.c) */
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+
+		trovella_audit_note_forgotten(DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i],
+																  SPI_tuptable->tupdesc, 1, &isnull)));
+	}
 	trovella_end_owner_section(&section);
 	trovella_spi_finish(&spi);
 	PG_RETURN_NULL();

@@ -232,7 +232,12 @@ trovella_audit_watch(PG_FUNCTION_ARGS)
 	}
 	trovella_spi_finish(&spi);
 	forboth(lc, tables, lc2, commands)
+	{
+		/* the new table of a Citus conversion takes the old one's registration */
+		if (strcmp(lfirst(lc2), "CREATE TRIGGER") == 0 && trovella_audit_adopt(fcinfo, lfirst_oid(lc)))
+			lfirst(lc2) = "CREATE TRIGGER (a table conversion's new table)";
 		trovella_audit_record_status(fcinfo, lfirst_oid(lc), lfirst(lc2));
+	}
 	PG_RETURN_NULL();
 }
 

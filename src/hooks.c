@@ -11,7 +11,9 @@
  * (isolation.c), before anything that must be undone has begun; the Citus
  * signed context (cluster.c) may start receiving a context; residue
  * (residue.c) refuses a cursor WITH HOLD, ANALYZE of a temporary table or
- * an index built on one; statistics (stats_count.c) time the statement,
+ * an index built on one; a partition added to an audited distributed table
+ * lets Citus take its audit trigger (audit_convert.c); statistics
+ * (stats_count.c) time the statement,
  * once nothing before it can fail.  The statement runs,
  * passed to the hook found installed (Citus, when it is preloaded first) or
  * the standard one.  Then, innermost first: residue notes the temporary
@@ -43,7 +45,8 @@
  * transaction added at commit or abort), residue (refuses temporary tables
  * that keep tenant rows, at pre-commit), token scans (an abort released
  * them), token uses (forgotten), the isolation guard (judges the tables,
- * at pre-commit).
+ * at pre-commit), the audit (refuses an audited table sharded apart from
+ * its history, at pre-commit).
  * Subtransaction end: residue, token scans, token uses, the guard's helper
  * depth.
  * Log lines (emit_log_hook): tokens masked (log_redact.c), then the hook
@@ -277,6 +280,7 @@ trovella_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	StatsUtility stats;
 	Node	   *stmt;
 	int			depth;
+	int			audit_level;
 
 	depth = trovella_isolation_utility_begin();
 	trovella_placement_utility_before(&pstmt, &readOnlyTree, context, &placement);
@@ -287,9 +291,12 @@ trovella_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	/* a refusal here must come before statistics count a nesting level */
 	trovella_residue_utility_before(stmt);
 	trovella_token_touch_utility(stmt);
+	/* Citus may take the audit's trigger on a new partition (audit_convert.c) */
+	audit_level = trovella_audit_utility_before(stmt);
 	trovella_stats_utility_begin(stmt, &stats);
 	run_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv,
 				dest, qc, &stats, &cluster);
+	trovella_audit_utility_after(audit_level);
 	trovella_residue_utility_after(stmt);
 	trovella_token_touch_utility_done(stmt);
 	trovella_stats_utility_after(stmt, qc, &stats);
@@ -329,6 +336,7 @@ trovella_xact_callback(XactEvent event, void *arg)
 	trovella_isolation_xact(event);
 	trovella_isolation_defer_xact(event);
 	trovella_full_view_xact(event);
+	trovella_audit_xact(event);
 }
 
 static void

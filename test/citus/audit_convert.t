@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# The audit trail through what Citus does to an audited table after
+# enable_audit (issue 34), on a coordinator and two workers:
+#   - create_distributed_table of an audited table into another colocation
+#     group than the history's is refused (0A000), and so is
+#     update_distributed_table_colocation moving one away: its writes would
+#     fail (XX000) while audit_status said it was recorded; co-located with
+#     the history, it is distributed and records;
+#   - a partition created in (or attached to) an audited distributed table
+#     is distributed by Citus with trovella's TRUNCATE trigger, without
+#     citus.enable_unsafe_triggers, and records;
+#   - after undistribute_table the table (a new one, by Citus) keeps its
+#     registration and goes on recording, its writes succeeding, and the
+#     conversion leaves an AUDIT record;
+#   - a TRUNCATE run on a worker;
+#   - a shard moved to a node added later records, seals and verifies.
+set -u
+here=$(dirname "$0")
+. "$here/../tap/lib.sh"
+CITUS_KEY=1
+. "$here/cluster.sh"
+plan 22
+
+if ! citus_start "trovella.isolation_guard = 'error'"; then
+	ok 1 "the cluster starts"
+	exit 1
+fi
+ok 0 "a coordinator and two workers start"
+
+A=aaaaaaaa-0000-0000-0000-000000000000
+U=11111111-0000-0000-0000-000000000000
+c() { PGOPTIONS="-c client_min_messages=warning" citus_psql coord "$@"; }
+app() { PGOPTIONS="-c client_min_messages=warning" CITUS_USER=app citus_psql coord "$@"; }
+in_tenant() {
+	local t=$1 args=()
+	shift
+	for sql in "$@"; do args+=(-c "$sql"); done
+	app -c "BEGIN" -c "SELECT FROM trovella.with_tenant('$t', '$U')" "${args[@]}" -c "COMMIT"
+}
+# tenant i's id, for i in 0..9
+tenant() { echo "aaaaaaaa-0000-0000-0000-00000000000$1"; }
+# writes one row of TABLE (id ID) for each of ten tenants, as the
+# application role: the number of writes that failed
+write_all() {
+	local i fails=0
+	for i in 0 1 2 3 4 5 6 7 8 9; do
+		in_tenant "$(tenant $i)" "INSERT INTO $1 VALUES ('$(tenant $i)', $2, 'x')" 2>&1 | grep -q ERROR && fails=$((fails + 1))
+	done
+	echo "$fails"
+}
+
+setup=$(c -v VERBOSITY=default -c "CREATE EXTENSION trovella" -c "CREATE ROLE app LOGIN" \
+	-c "GRANT USAGE ON SCHEMA trovella TO app" \
+	-c "GRANT EXECUTE ON FUNCTION trovella.with_tenant(uuid, uuid) TO app" \
+	-c "SET trovella.isolation_guard = off" \
+	-c "CREATE TABLE docs (tenant_id uuid NOT NULL, id bigint NOT NULL, body text, PRIMARY KEY (tenant_id, id))" \
+	-c "SELECT trovella.enable_tenant_isolation('docs')" \
+	-c "SELECT create_distributed_table('docs', 'tenant_id', shard_count := 4)" \
+	-c "SELECT trovella.distribute_audit('docs')" \
+	-c "GRANT SELECT ON trovella.audit_log, trovella.audit_history TO app" 2>&1)
+setup="$setup
+$(c -c "SELECT result FROM run_command_on_workers(\$\$GRANT EXECUTE ON FUNCTION trovella.with_tenant(uuid, uuid) TO app\$\$)" | grep -v GRANT)"
+# tables audited on the coordinator before Citus takes them (Citus's
+# conversions need a role that row-level security does not bind)
+for t in apart near; do
+	setup="$setup
+$(c -v VERBOSITY=default -c "SET trovella.isolation_guard = off" \
+		-c "CREATE TABLE $t (tenant_id uuid NOT NULL, id bigint NOT NULL, body text, PRIMARY KEY (tenant_id, id))" \
+		-c "SELECT trovella.enable_tenant_isolation('$t')" -c "SELECT trovella.enable_audit('$t')" \
+		-c "GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON $t TO app" 2>&1)"
+done
+is "$(echo "$setup" | grep -c ERROR)" "0" "the history distributed with docs; two tables audited before Citus takes them"
+[ -z "$(echo "$setup" | grep ERROR)" ] || echo "$setup" | sed 's/^/# /'
+
+# 1. sharded apart from the history: refused, whatever the setting
+is "$(c -c "SET citus.enable_unsafe_triggers = on" \
+	-c "SELECT create_distributed_table('apart', 'tenant_id', shard_count := 2, colocate_with := 'none')")" "ERROR 0A000" \
+	"create_distributed_table of an audited table into another colocation group: refused (0A000)"
+is "$(c -c "BEGIN" -c "SET LOCAL citus.enable_unsafe_triggers = on" \
+	-c "SELECT FROM create_distributed_table('apart', 'tenant_id', shard_count := 2, colocate_with := 'none')" \
+	-c "SELECT recording FROM trovella.audit_status WHERE name = 'public.apart'" -c "ROLLBACK")" "f" \
+	"... before the commit that refuses it, audit_status says the table is not recorded"
+is "$(c -c "SELECT count(*) FROM pg_dist_partition WHERE logicalrelid = 'apart'::regclass")" "0" \
+	"... and the table is left as it was, local"
+is "$(write_all apart 1)" "0" "... where every tenant's write is recorded"
+is "$(c -c "SET citus.enable_unsafe_triggers = on" \
+	-c "SELECT create_distributed_table('near', 'tenant_id', colocate_with := 'trovella.audit_history')")" "" \
+	"create_distributed_table co-located with the history: accepted"
+is "$(write_all near 1)" "0" "... and every tenant's write to it succeeds"
+is "$(c -c "SELECT count(*) FROM trovella.audit_history h JOIN trovella.audit_table t ON t.id = h.table_id
+	WHERE t.name = 'public.near' AND h.operation = 'I'") $(c -c "SELECT recording FROM trovella.audit_status WHERE name = 'public.near'")" \
+	"10 t" "... is recorded (ten records), and audit_status says so"
+is "$(c -c "SELECT update_distributed_table_colocation('near', colocate_with := 'none')")" "ERROR 0A000" \
+	"update_distributed_table_colocation moving an audited table away from the history: refused (0A000)"
+is "$(c -c "SELECT count(DISTINCT colocationid) FROM pg_dist_partition WHERE logicalrelid IN ('near'::regclass, 'trovella.audit_history'::regclass)")" \
+	"1" "... and it stays co-located with the history"
+
+# 2. a partition of an audited distributed table
+is "$(c -c "SET trovella.isolation_guard = off" \
+	-c "CREATE TABLE parted (tenant_id uuid NOT NULL, id bigint NOT NULL, body text, PRIMARY KEY (tenant_id, id)) PARTITION BY RANGE (id)" \
+	-c "CREATE TABLE parted_1 PARTITION OF parted FOR VALUES FROM (0) TO (100)" \
+	-c "SELECT trovella.enable_tenant_isolation('parted')" \
+	-c "SELECT create_distributed_table('parted', 'tenant_id', colocate_with := 'trovella.audit_history')" \
+	-c "SELECT trovella.enable_audit('parted')" \
+	-c "CREATE TABLE parted_2 PARTITION OF parted FOR VALUES FROM (100) TO (200)" \
+	-c "GRANT SELECT, INSERT, UPDATE, DELETE ON parted TO app" 2>&1)" "" \
+	"CREATE TABLE ... PARTITION OF an audited distributed table, without citus.enable_unsafe_triggers: accepted"
+is "$(c -c "SET trovella.isolation_guard = off" \
+	-c "CREATE TABLE parted_3 (tenant_id uuid NOT NULL, id bigint NOT NULL, body text, PRIMARY KEY (tenant_id, id))" \
+	-c "ALTER TABLE parted ATTACH PARTITION parted_3 FOR VALUES FROM (200) TO (300)" 2>&1)" "" \
+	"ALTER TABLE ... ATTACH PARTITION of a local table: accepted"
+is "$(write_all parted 150) $(write_all parted 250)" "0 0" "every tenant writes the new partitions"
+is "$(c -c "SELECT count(*) FROM trovella.audit_history h JOIN trovella.audit_table t ON t.id = h.table_id
+	WHERE t.name = 'public.parted' AND h.operation = 'I'") $(c -c "SELECT recording FROM trovella.audit_status WHERE name = 'public.parted'")" \
+	"20 t" "... recorded (twenty records); audit_status: recording"
+is "$(c -c "SELECT sum(result::int) FROM run_command_on_placements('parted_2',
+	\$\$SELECT count(*) FROM pg_trigger WHERE tgrelid = '%s'::regclass AND tgname LIKE 'trovella_audit_truncate%%'\$\$)")" \
+	"4" "each shard of the new partition has the TRUNCATE trigger"
+
+# 3. undistribute_table: the new local table records on
+is "$(c -c "SELECT undistribute_table('near')")" "" "undistribute_table of an audited table"
+is "$(c -c "SELECT recording FROM trovella.audit_status WHERE name = 'public.near'")" "t" \
+	"audit_status: the table, a new one, is recorded"
+is "$(write_all near 2)" "0" "every tenant's write to it succeeds"
+is "$(c -c "SELECT count(*) FROM trovella.audit_history h JOIN trovella.audit_table t ON t.id = h.table_id
+	WHERE t.name = 'public.near' AND h.operation = 'I'")" "20" "... and is recorded under the table's registration"
+is "$(c -c "SELECT count(*) FILTER (WHERE h.new->>'command' LIKE '%conversion%') || ' ' ||
+	(array_agg(h.new->>'recording' ORDER BY h.seq DESC))[1]
+	FROM trovella.audit_history h JOIN trovella.audit_table t ON t.id = h.table_id
+	WHERE t.name = 'public.near' AND h.operation = 'A'")" "1 true" \
+	"the conversion left an AUDIT record, and the last one says the table is recorded"
+is "$(c -c "SELECT status FROM trovella.health WHERE check_name = 'audit'")" "ok" "health's audit check: ok"
