@@ -130,6 +130,55 @@ pop_catalog_search_path(const CatalogSearchPath *saved)
 }
 #endif
 
+/*
+ * Give the caller's search path back, inside a section with only the
+ * system catalogs on it, to code of the caller's that one of trovella's
+ * statements runs (an application's trigger), until
+ * pop_caller_search_path(): a function's own SET search_path then wins
+ * over it, as in any statement of the caller's.
+ *
+ * Until 16 the catalog path is an override, which hides the search_path
+ * setting (even a function's SET clause): it is popped, and pushed again
+ * after; the setting is still the caller's.  17 on: the caller's value,
+ * saved before the section began, set at a new GUC nest level above the
+ * section's own (and above the one where Citus's table visibility is set,
+ * which stays as the section set it).  An error inside is cleaned up by
+ * (sub)transaction abort, as for push_catalog_search_path().
+ */
+typedef int CallerSearchPath;	/* 17 on: the GUC nest level to return to */
+
+#if PG_VERSION_NUM >= 170000
+static inline void
+push_caller_search_path(const char *caller_search_path, CallerSearchPath *saved)
+{
+	*saved = NewGUCNestLevel();
+	(void) set_config_option("search_path", caller_search_path,
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
+}
+
+static inline void
+pop_caller_search_path(const CallerSearchPath *saved)
+{
+	AtEOXact_GUC(false, *saved);
+}
+#else
+static inline void
+push_caller_search_path(const char *caller_search_path, CallerSearchPath *saved)
+{
+	*saved = 0;
+	PopOverrideSearchPath();
+}
+
+static inline void
+pop_caller_search_path(const CallerSearchPath *saved)
+{
+	CatalogSearchPath catalog;
+
+	push_catalog_search_path(&catalog);
+}
+#endif
+
 /* 16 folded the per-class ownership checks into object_ownercheck(). */
 #if PG_VERSION_NUM >= 160000
 #define table_ownercheck(relid, roleid) object_ownercheck(RelationRelationId, (relid), (roleid))

@@ -8,6 +8,7 @@
  *	1. the manifest: one row with table_name NULL, this format (22P04);
  *	2. the rows against it: each table's count and SHA-256, and the total
  *	   (XX001 on any difference: the export is not what was exported);
+ *	   and no audit history made on Citus (0A000) (import_manifest.c);
  *	3. the tables: each one of the export is isolated here (42P01 when it
  *	   does not exist, 55000 when it is not isolated), row-level security
  *	   does not bind the caller on any (42501), and no isolated table nor
@@ -24,6 +25,9 @@
  *	   count of the tenant's rows, or the import fails (XX001: a row of
  *	   another tenant).
  * It runs as its caller, the operations role, with the caller's rights.
+ * Its own statements run with only pg_catalog on the search path
+ * (statement.c); the application's triggers that its INSERTs fire run on
+ * the caller's search path, as in any INSERT of the caller's.
  */
 #include "postgres.h"
 
@@ -38,38 +42,12 @@
 #include "utils/uuid.h"
 
 #include "export.h"
+#include "import_manifest.h"
 #include "restoring.h"
 #include "sqlarg.h"
 #include "statement.h"
 
 #define IMPORT_BATCH 1000
-
-/* One table of the manifest. */
-typedef struct ImportTable
-{
-	char	   *name;
-	int64		rows;			/* the manifest's count */
-	char	   *sha256;			/* the manifest's checksum */
-	int64		seen;
-	pg_cryptohash_ctx *hash;
-	ExportTable *target;
-	bool		done;			/* inserted (the foreign-key order) */
-} ImportTable;
-
-static char *
-text_or_null(HeapTuple tuple, TupleDesc desc, int column)
-{
-	return SPI_getvalue(tuple, desc, column);
-}
-
-static void
-bad_manifest(const char *why)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
-			 errmsg("trovella.import_tenant: %s", why),
-			 errhint("Load the whole output of trovella.export_tenant(), manifest included, into the table.")));
-}
 
 static void
 mismatch(const char *what)
@@ -79,69 +57,6 @@ mismatch(const char *what)
 			 errmsg("trovella.import_tenant: the export does not match its manifest"),
 			 errdetail("%s", what),
 			 errhint("The rows were changed, lost or added since the export: export the tenant again.")));
-}
-
-/* The manifest: the tenant, the totals, each table. */
-static List *
-read_manifest(const char *source, Datum *tenant, int64 *rows, char **sha256)
-{
-	List	   *tables = NIL;
-	HeapTuple	t;
-	TupleDesc	d;
-	char	   *format;
-	char	   *version;
-	char	   *tenant_text;
-	char	   *rows_text;
-
-	if (SPI_execute(psprintf("SELECT m.row OPERATOR(pg_catalog.->>) 'format',"
-							 " m.row OPERATOR(pg_catalog.->>) 'version',"
-							 " m.row OPERATOR(pg_catalog.->>) 'tenant',"
-							 " m.row OPERATOR(pg_catalog.->>) 'rows',"
-							 " m.row OPERATOR(pg_catalog.->>) 'sha256'"
-							 " FROM %s m WHERE m.table_name IS NULL", source),
-					false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the manifest");
-	if (SPI_processed != 1)
-		bad_manifest(SPI_processed == 0 ? "the export has no manifest"
-					 : "the export has more than one manifest");
-	t = SPI_tuptable->vals[0];
-	d = SPI_tuptable->tupdesc;
-	format = text_or_null(t, d, 1);
-	version = text_or_null(t, d, 2);
-	tenant_text = text_or_null(t, d, 3);
-	rows_text = text_or_null(t, d, 4);
-	*sha256 = text_or_null(t, d, 5);
-	if (format == NULL || strcmp(format, "trovella-export") != 0 ||
-		version == NULL || strcmp(version, "1") != 0)
-		bad_manifest("the manifest is not of format trovella-export, version 1");
-	if (tenant_text == NULL || rows_text == NULL || *sha256 == NULL)
-		bad_manifest("the manifest lacks the tenant, the row count or the checksum");
-	*tenant = DirectFunctionCall1(uuid_in, CStringGetDatum(tenant_text));
-	*rows = pg_strtoint64(rows_text);
-
-	if (SPI_execute(psprintf("SELECT e OPERATOR(pg_catalog.->>) 'table',"
-							 " (e OPERATOR(pg_catalog.->>) 'rows')::pg_catalog.int8,"
-							 " e OPERATOR(pg_catalog.->>) 'sha256'"
-							 " FROM %s m, pg_catalog.jsonb_array_elements(m.row OPERATOR(pg_catalog.->) 'tables') e"
-							 " WHERE m.table_name IS NULL", source),
-					false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the manifest");
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		ImportTable *table = palloc0(sizeof(ImportTable));
-		bool		isnull;
-
-		t = SPI_tuptable->vals[i];
-		d = SPI_tuptable->tupdesc;
-		table->name = text_or_null(t, d, 1);
-		table->rows = DatumGetInt64(SPI_getbinval(t, d, 2, &isnull));
-		table->sha256 = text_or_null(t, d, 3);
-		if (table->name == NULL || isnull || table->sha256 == NULL)
-			bad_manifest("a table of the manifest lacks its name, count or checksum");
-		table->hash = trovella_sha256_begin();
-		tables = lappend(tables, table);
-	}
-	return tables;
 }
 
 static ImportTable *
@@ -171,6 +86,8 @@ verify_rows(const char *source, List *tables, int64 rows, const char *sha256)
 	int64		seen = 0;
 	ListCell   *lc;
 
+	foreach(lc, tables)
+		((ImportTable *) lfirst(lc))->hash = trovella_sha256_begin();
 	plan = SPI_prepare(psprintf("SELECT s.table_name, s.row::pg_catalog.text FROM %s s"
 								" WHERE s.table_name IS NOT NULL ORDER BY s.ordinal", source),
 					   0, NULL);
@@ -219,14 +136,15 @@ verify_rows(const char *source, List *tables, int64 rows, const char *sha256)
 		table->hash = NULL;
 		if (table->seen != table->rows)
 			mismatch(psprintf("Table %s has " INT64_FORMAT " rows, the manifest says " INT64_FORMAT ".",
-							  table->name, table->seen, table->rows));
+											  table->name, table->seen, table->rows));
 		if (strcmp(hex, table->sha256) != 0)
-			mismatch(psprintf("The rows of table %s do not have the manifest's SHA-256.", table->name));
+			mismatch(psprintf("The rows of table %s do not have the manifest's SHA-256.",
+											  table->name));
 	}
 	trovella_sha256_hex(total, hex);
 	if (seen != rows)
 		mismatch(psprintf("The export has " INT64_FORMAT " rows, the manifest says " INT64_FORMAT ".",
-						  seen, rows));
+										  seen, rows));
 	if (strcmp(hex, sha256) != 0)
 		mismatch("The rows do not have the manifest's total SHA-256.");
 }
@@ -374,7 +292,7 @@ foreign_keys(void)
 
 /* The rows of one table, as the export holds them. */
 static void
-insert_rows(const char *source, ImportTable *table, Datum tenant)
+insert_rows(const char *source, ImportTable *table, Datum tenant, CallerPath *caller_path)
 {
 	Oid			argtypes[1] = {OIDOID};
 	Datum		relid = ObjectIdGetDatum(table->target->relid);
@@ -382,6 +300,8 @@ insert_rows(const char *source, ImportTable *table, Datum tenant)
 	Datum		name = CStringGetTextDatum(table->name);
 	char	   *columns;
 	char	   *values;
+	char	   *insert;
+	int			result;
 
 	if (SPI_execute_with_args("SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum),"
 							  "       pg_catalog.string_agg('r.' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum)"
@@ -392,11 +312,20 @@ insert_rows(const char *source, ImportTable *table, Datum tenant)
 		elog(ERROR, "could not read the columns");
 	columns = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	values = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-	if (SPI_execute_with_args(psprintf("INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s"
-									   " FROM %s s CROSS JOIN LATERAL pg_catalog.jsonb_populate_record(NULL::%s, s.row) r"
-									   " WHERE s.table_name OPERATOR(pg_catalog.=) $1 ORDER BY s.ordinal",
-									   table->name, columns, values, source, table->name),
-							  1, nameargtypes, &name, NULL, false, 0) != SPI_OK_INSERT)
+	insert = psprintf("INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s"
+					  " FROM %s s CROSS JOIN LATERAL pg_catalog.jsonb_populate_record(NULL::%s, s.row) r"
+					  " WHERE s.table_name OPERATOR(pg_catalog.=) $1 ORDER BY s.ordinal",
+					  table->name, columns, values, source, table->name);
+
+	/*
+	 * The application's triggers run as in an INSERT of the caller's, on
+	 * the caller's search path; the statement names every object with its
+	 * schema, so that path cannot change what it means.
+	 */
+	trovella_caller_path_begin(caller_path);
+	result = SPI_execute_with_args(insert, 1, nameargtypes, &name, NULL, false, 0);
+	trovella_caller_path_end(caller_path);
+	if (result != SPI_OK_INSERT)
 		elog(ERROR, "could not insert the rows of %s", table->name);
 	if ((int64) SPI_processed != table->rows || tenant_rows(table->target, tenant, false) != table->rows)
 		mismatch(psprintf("Rows of table %s belong to another tenant than the manifest's.", table->name));
@@ -452,12 +381,12 @@ move_sequences(ImportTable *table)
 
 /* The rows of one table, trovella's row triggers keeping them as exported. */
 static void
-insert_restoring(const char *source, ImportTable *table, Datum tenant)
+insert_restoring(const char *source, ImportTable *table, Datum tenant, CallerPath *caller_path)
 {
 	trovella_restoring_begin(table->target->relid, table->target->column, tenant);
 	PG_TRY();
 	{
-		insert_rows(source, table, tenant);
+		insert_rows(source, table, tenant, caller_path);
 	}
 	PG_FINALLY();
 	{
@@ -469,7 +398,7 @@ insert_restoring(const char *source, ImportTable *table, Datum tenant)
 /* Every table in foreign-key order, each a row of the result. */
 static void
 insert_tables(const char *source, List *tables, List *references, Datum tenant,
-			  Tuplestorestate *store, TupleDesc desc)
+			  CallerPath *caller_path, Tuplestorestate *store, TupleDesc desc)
 {
 	ImportTable *table;
 
@@ -480,7 +409,7 @@ insert_tables(const char *source, List *tables, List *references, Datum tenant,
 
 		if (table->rows > 0)
 		{
-			insert_restoring(source, table, tenant);
+			insert_restoring(source, table, tenant, caller_path);
 			move_sequences(table);
 		}
 		table->done = true;
@@ -495,11 +424,11 @@ PG_FUNCTION_INFO_V1(trovella_import_tenant);
 Datum
 trovella_import_tenant(PG_FUNCTION_ARGS)
 {
-	static const pg_uuid_t nil;
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	Tuplestorestate *store;
 	TupleDesc	desc;
 	SpiSection	spi;
+	CallerPath	caller_path;
 	const char *source;
 	Datum		tenant;
 	int64		rows;
@@ -513,14 +442,14 @@ trovella_import_tenant(PG_FUNCTION_ARGS)
 	store = rsinfo->setResult;
 	desc = rsinfo->setDesc;
 
+	trovella_caller_path_save(&caller_path);
 	trovella_spi_connect(&spi);
-	tables = read_manifest(source, &tenant, &rows, &sha256);
-	if (memcmp(DatumGetUUIDP(tenant)->data, nil.data, UUID_LEN) == 0)
-		bad_manifest("the manifest's tenant is the nil uuid");
+	tables = trovella_import_read_manifest(source, &tenant, &rows, &sha256);
 	verify_rows(source, tables, rows, sha256);
+	trovella_import_refuse_citus_history(source);
 	resolve_targets(tables, tenant);
 	references = foreign_keys();
-	insert_tables(source, tables, references, tenant, store, desc);
+	insert_tables(source, tables, references, tenant, &caller_path, store, desc);
 
 	/* the records' numbers: new records here come after the imported ones */
 	if (SPI_execute("SELECT pg_catalog.setval('trovella.audit_seq', h.seq)"

@@ -108,6 +108,32 @@ trovella_spi_finish(const SpiSection *section)
 	SPI_finish();
 }
 
+/*
+ * The caller's search path for a statement that runs the application's
+ * triggers (import_tenant's INSERTs), as they would run in an INSERT of the
+ * caller's: a trigger function that names a table without its schema, or
+ * sets its own search_path, finds what it would there.  trovella's own
+ * triggers connect with trovella_spi_connect() and so pin the path again
+ * for their statements.
+ */
+void
+trovella_caller_path_save(CallerPath *path)
+{
+	path->search_path = pstrdup(GetConfigOption("search_path", false, false));
+}
+
+void
+trovella_caller_path_begin(CallerPath *path)
+{
+	push_caller_search_path(path->search_path, &path->saved);
+}
+
+void
+trovella_caller_path_end(const CallerPath *path)
+{
+	pop_caller_search_path(&path->saved);
+}
+
 SPIPlanPtr
 trovella_keep_plan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes)
 {

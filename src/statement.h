@@ -40,6 +40,23 @@ typedef struct SpiSection
 extern void trovella_spi_connect(SpiSection *section);
 extern void trovella_spi_finish(const SpiSection *section);
 
+/*
+ * The caller's search path, given back inside such a connection to a
+ * statement that runs the application's code (its triggers): saved before
+ * trovella_spi_connect(), in force between trovella_caller_path_begin()
+ * and trovella_caller_path_end().  The statement is then parsed on the
+ * caller's path too: it must name every object with its schema.
+ */
+typedef struct CallerPath
+{
+	char	   *search_path;	/* the caller's setting */
+	CallerSearchPath saved;
+} CallerPath;
+
+extern void trovella_caller_path_save(CallerPath *path);
+extern void trovella_caller_path_begin(CallerPath *path);
+extern void trovella_caller_path_end(const CallerPath *path);
+
 /* Prepare sql and keep the plan in *plan the first time it is needed. */
 extern SPIPlanPtr trovella_keep_plan(SPIPlanPtr *plan, const char *sql,
 									 int nargs, Oid *argtypes);
