@@ -299,3 +299,239 @@ DROP FUNCTION expx_reseal(regclass);
 REVOKE EXECUTE ON FUNCTION trovella.export_tenant(uuid, bigint), trovella.import_tenant(regclass)
 	FROM regress_expx_ops;
 DROP ROLE regress_expx_ops;
+-- 7. The application's triggers that import_tenant's INSERTs fire run on
+-- the caller's search path, as in an INSERT of the caller's: one that names
+-- a table without its schema finds it there (it failed with 42P01 when the
+-- import ran them with only pg_catalog on the path), one with its own SET
+-- search_path has that path (on 15 and 16 the import's path beat it:
+-- 42883).  Functions and operators planted ahead of pg_catalog on the
+-- caller's path change none of import_tenant's own statements (each
+-- raises if called).
+CREATE ROLE regress_expx_ops BYPASSRLS IN ROLE pg_read_all_data, pg_write_all_data;
+GRANT EXECUTE ON FUNCTION trovella.export_tenant(uuid, bigint), trovella.import_tenant(regclass)
+	TO regress_expx_ops;
+CREATE SCHEMA regress_expx_app;
+CREATE SCHEMA regress_expx_lib;
+GRANT USAGE ON SCHEMA regress_expx_app, regress_expx_lib TO regress_expx_ops;
+CREATE TABLE regress_expx_app.trig_log (id int, via text);
+CREATE FUNCTION regress_expx_lib.note(id int, via text) RETURNS void LANGUAGE sql
+	AS $$ INSERT INTO regress_expx_app.trig_log VALUES (id, via) $$;
+CREATE TABLE expx_trig (id int PRIMARY KEY, tenant_id uuid NOT NULL);
+SELECT trovella.enable_tenant_isolation('expx_trig');
+CREATE FUNCTION expx_trig_path() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	INSERT INTO trig_log VALUES (NEW.id, 'path');
+	RETURN NEW;
+END $$;
+CREATE FUNCTION expx_trig_set() RETURNS trigger LANGUAGE plpgsql SET search_path = regress_expx_lib AS $$
+BEGIN
+	PERFORM note(NEW.id, 'set');
+	RETURN NEW;
+END $$;
+CREATE TRIGGER expx_trig_path AFTER INSERT ON expx_trig FOR EACH ROW EXECUTE FUNCTION expx_trig_path();
+CREATE TRIGGER expx_trig_set BEFORE INSERT ON expx_trig FOR EACH ROW EXECUTE FUNCTION expx_trig_set();
+ALTER TABLE expx_trig DISABLE TRIGGER USER;
+INSERT INTO expx_trig VALUES (1, :A), (2, :A);
+SET ROLE regress_expx_ops;
+CREATE TEMP TABLE expx_import AS SELECT * FROM trovella.export_tenant(:A);
+RESET ROLE;
+DELETE FROM expx_trig;
+ALTER TABLE expx_trig ENABLE TRIGGER USER;
+CREATE SCHEMA regress_expx_planted AUTHORIZATION regress_expx_ops;
+SET ROLE regress_expx_ops;
+CREATE FUNCTION regress_expx_planted.planted_eq(text, text) RETURNS boolean LANGUAGE plpgsql
+	AS $$ BEGIN RAISE EXCEPTION 'planted = called'; END $$;
+CREATE OPERATOR regress_expx_planted.= (FUNCTION = regress_expx_planted.planted_eq, LEFTARG = text, RIGHTARG = text);
+CREATE FUNCTION regress_expx_planted.planted_uuid_eq(uuid, uuid) RETURNS boolean LANGUAGE plpgsql
+	AS $$ BEGIN RAISE EXCEPTION 'planted = called'; END $$;
+CREATE OPERATOR regress_expx_planted.= (FUNCTION = regress_expx_planted.planted_uuid_eq, LEFTARG = uuid, RIGHTARG = uuid);
+CREATE FUNCTION regress_expx_planted.jsonb_populate_record(anyelement, jsonb) RETURNS anyelement LANGUAGE plpgsql
+	AS $$ BEGIN RAISE EXCEPTION 'planted jsonb_populate_record called'; END $$;
+CREATE FUNCTION regress_expx_planted.setval(regclass, bigint) RETURNS bigint LANGUAGE plpgsql
+	AS $$ BEGIN RAISE EXCEPTION 'planted setval called'; END $$;
+CREATE FUNCTION regress_expx_planted.to_regclass(text) RETURNS regclass LANGUAGE plpgsql
+	AS $$ BEGIN RAISE EXCEPTION 'planted to_regclass called'; END $$;
+CREATE FUNCTION regress_expx_planted.jsonb_typeof(jsonb) RETURNS text LANGUAGE plpgsql
+	AS $$ BEGIN RAISE EXCEPTION 'planted jsonb_typeof called'; END $$;
+RESET ROLE;
+\set VERBOSITY sqlstate
+-- the trigger that names its table without schema, alone
+BEGIN;
+ALTER TABLE expx_trig DISABLE TRIGGER expx_trig_set;
+SET LOCAL ROLE regress_expx_ops;
+SET LOCAL search_path = regress_expx_app, public;
+SELECT * FROM trovella.import_tenant('expx_import') WHERE table_name = 'public.expx_trig';
+SELECT * FROM regress_expx_app.trig_log ORDER BY 1, 2;
+ROLLBACK;
+-- the trigger with its own SET search_path, alone
+BEGIN;
+ALTER TABLE expx_trig DISABLE TRIGGER expx_trig_path;
+SET LOCAL ROLE regress_expx_ops;
+SET LOCAL search_path = regress_expx_app, public;
+SELECT * FROM trovella.import_tenant('expx_import') WHERE table_name = 'public.expx_trig';
+SELECT * FROM regress_expx_app.trig_log ORDER BY 1, 2;
+ROLLBACK;
+\set VERBOSITY default
+-- both, with the planted objects ahead of pg_catalog
+SET ROLE regress_expx_ops;
+SET search_path = regress_expx_planted, pg_catalog, regress_expx_app, public;
+SELECT * FROM trovella.import_tenant('expx_import') WHERE table_name OPERATOR(pg_catalog.=) 'public.expx_trig';
+RESET search_path;
+SELECT * FROM regress_expx_app.trig_log ORDER BY 1, 2;
+SELECT id FROM expx_trig ORDER BY id;
+RESET ROLE;
+DROP TABLE expx_import, expx_trig;
+DROP FUNCTION expx_trig_path(), expx_trig_set();
+SET client_min_messages = warning;
+DROP SCHEMA regress_expx_app, regress_expx_lib, regress_expx_planted CASCADE;
+RESET client_min_messages;
+REVOKE EXECUTE ON FUNCTION trovella.export_tenant(uuid, bigint), trovella.import_tenant(regclass)
+	FROM regress_expx_ops;
+DROP ROLE regress_expx_ops;
+-- 8. An audit history made on Citus: its record numbers carry the node's
+-- group in their top 16 bits (a single server's: group 0).  Imported, the
+-- next numbers here would read as another group's and audit_verify would
+-- report a history nobody touched: refused (0A000) before anything is
+-- written, whether a record's number or a seal's upto (uptos) carries it.
+-- The exports are forged with counts and checksums recomputed, each
+-- record and seal as import_tenant would insert it (it did, before).
+CREATE ROLE regress_expx_ops BYPASSRLS IN ROLE pg_read_all_data, pg_write_all_data;
+GRANT EXECUTE ON FUNCTION trovella.export_tenant(uuid, bigint), trovella.import_tenant(regclass)
+	TO regress_expx_ops;
+CREATE TABLE expx_edit (id int PRIMARY KEY, tenant_id uuid NOT NULL);
+SELECT trovella.enable_tenant_isolation('expx_edit');
+INSERT INTO expx_edit VALUES (1, :A), (2, :A);
+CREATE FUNCTION expx_reseal(tbl regclass) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+	EXECUTE format($q$
+	UPDATE %1$s m SET "row" = m.row || jsonb_build_object(
+		'tables', (SELECT jsonb_agg(t || jsonb_build_object(
+				'rows', (SELECT count(*) FROM %1$s o WHERE o.table_name = t ->> 'table'),
+				'sha256', (SELECT encode(sha256(convert_to(coalesce(string_agg(o.row::text || E'\n', '' ORDER BY o.ordinal), ''), 'UTF8')), 'hex')
+				           FROM %1$s o WHERE o.table_name = t ->> 'table')) ORDER BY n)
+			FROM jsonb_array_elements(m.row -> 'tables') WITH ORDINALITY e(t, n)),
+		'rows', (SELECT count(*) FROM %1$s o WHERE o.table_name IS NOT NULL),
+		'sha256', (SELECT encode(sha256(convert_to(string_agg(o.row::text || E'\n', '' ORDER BY o.ordinal), 'UTF8')), 'hex')
+		           FROM %1$s o WHERE o.table_name IS NOT NULL))
+	WHERE m.table_name IS NULL$q$, tbl);
+END $$;
+SET ROLE regress_expx_ops;
+CREATE TEMP TABLE expx_import AS SELECT * FROM trovella.export_tenant(:A);
+RESET ROLE;
+DELETE FROM expx_edit;
+SELECT last_value AS audit_seq_before FROM trovella.audit_seq \gset
+SET ROLE regress_expx_ops;
+\set VERBOSITY sqlstate
+BEGIN;
+INSERT INTO expx_import VALUES (0, 'trovella.audit_history', jsonb_build_object(
+	'seq', (5::bigint << 48) + 1, 'tenant_id', :A, 'table_id', 1, 'operation', 'I', 'row_key', '1',
+	'user_id', NULL, 'role', 'r', 'login_role', 'r', 'xact', '1', 'at', '2026-01-01T00:00:00+00:00',
+	'old', NULL, 'new', '{"id": 1}'::jsonb, 'hash', '\x00'));
+SELECT expx_reseal('expx_import');
+SELECT * FROM trovella.import_tenant('expx_import');                              -- 0A000
+ROLLBACK;
+BEGIN;
+INSERT INTO expx_import VALUES (0, 'trovella.audit_seal', jsonb_build_object(
+	'tenant_id', :A, 'seal_no', 1, 'upto', 5, 'records', 1, 'digest', '\x00',
+	'sealed_at', '2026-01-01T00:00:00+00:00', 'uptos', jsonb_build_array(5, (3::bigint << 48) + 2)));
+SELECT expx_reseal('expx_import');
+SELECT * FROM trovella.import_tenant('expx_import');                              -- 0A000
+ROLLBACK;
+\set VERBOSITY default
+BEGIN;
+INSERT INTO expx_import VALUES (0, 'trovella.audit_history', jsonb_build_object(
+	'seq', (5::bigint << 48) + 1, 'tenant_id', :A, 'table_id', 1, 'operation', 'I', 'row_key', '1',
+	'user_id', NULL, 'role', 'r', 'login_role', 'r', 'xact', '1', 'at', '2026-01-01T00:00:00+00:00',
+	'old', NULL, 'new', '{"id": 1}'::jsonb, 'hash', '\x00'));
+SELECT expx_reseal('expx_import');
+SELECT * FROM trovella.import_tenant('expx_import');
+ROLLBACK;
+RESET ROLE;
+-- nothing was written, and the records' numbers did not move
+SELECT count(*) AS rows_left FROM expx_edit;
+SELECT count(*) AS records FROM trovella.audit_history WHERE tenant_id = :A;
+SELECT last_value = :audit_seq_before AS audit_seq_kept FROM trovella.audit_seq;
+-- 9. A malformed manifest is always 22P04 (bad_copy_file_format), whatever
+-- is wrong in it: before, a count or a tenant that did not convert failed
+-- with the conversion's SQLSTATE (22P02, 22003), tables that are not an
+-- array with 22023, and a value of another JSON type or a table listed
+-- twice went on (XX001, or an import).
+SET ROLE regress_expx_ops;
+CREATE FUNCTION pg_temp.expx_bad_manifest(edit text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+	EXECUTE 'UPDATE expx_import SET "row" = ' || edit || ' WHERE table_name IS NULL';
+	PERFORM * FROM trovella.import_tenant('expx_import');
+	RAISE EXCEPTION USING ERRCODE = 'P0001', MESSAGE = 'imported';
+EXCEPTION WHEN OTHERS THEN
+	RETURN SQLSTATE;
+END $$;
+SELECT edit, pg_temp.expx_bad_manifest(edit) AS sqlstate FROM (VALUES
+	($e$"row" || '{"rows": "many"}'$e$),
+	($e$"row" || '{"rows": "2"}'$e$),
+	($e$"row" || '{"rows": 1.5}'$e$),
+	($e$"row" || '{"rows": -1}'$e$),
+	($e$"row" || '{"rows": 1e30}'$e$),
+	($e$"row" || '{"tenant": "not-a-uuid"}'$e$),
+	($e$"row" || '{"tenant": 42}'$e$),
+	($e$"row" || '{"version": "1"}'$e$),
+	($e$"row" || '{"sha256": "ABC"}'$e$),
+	($e$"row" - 'sha256'$e$),
+	($e$"row" - 'tables'$e$),
+	($e$"row" || '{"tables": {"table": "public.expx_edit"}}'$e$),
+	($e$jsonb_set("row", '{tables,0,rows}', '"x"')$e$),
+	($e$jsonb_set("row", '{tables,0,rows}', '1e30')$e$),
+	($e$jsonb_set("row", '{tables,0,sha256}', '7')$e$),
+	($e$jsonb_set("row", '{tables,0}', '"public.expx_edit"')$e$),
+	($e$"row" - 'tables' || jsonb_build_object('tables', "row" -> 'tables' || ("row" -> 'tables' -> 0))$e$),
+	($e$'[]'$e$)
+) e(edit);
+-- nothing was written
+SELECT count(*) AS rows_left FROM expx_edit;
+DROP FUNCTION pg_temp.expx_bad_manifest(text);
+RESET ROLE;
+DROP TABLE expx_import, expx_edit;
+REVOKE EXECUTE ON FUNCTION trovella.export_tenant(uuid, bigint), trovella.import_tenant(regclass)
+	FROM regress_expx_ops;
+DROP ROLE regress_expx_ops;
+-- 10. What one jsonb per row cannot carry (README, Export and import):
+-- JSON null in a json or jsonb column comes back as SQL NULL (to_jsonb
+-- writes both as null; a NOT NULL column holding it refuses the import,
+-- 23502), a json column's text as its jsonb form (keys sorted, duplicates
+-- and spacing gone), and a float's -0 as 0 (nested in arrays too).
+CREATE ROLE regress_expx_ops BYPASSRLS IN ROLE pg_read_all_data, pg_write_all_data;
+GRANT EXECUTE ON FUNCTION trovella.export_tenant(uuid, bigint), trovella.import_tenant(regclass)
+	TO regress_expx_ops;
+CREATE TABLE expx_lossy (id int PRIMARY KEY, tenant_id uuid NOT NULL, jb jsonb, js json,
+	f float8, r real, fa float8[]);
+SELECT trovella.enable_tenant_isolation('expx_lossy');
+INSERT INTO expx_lossy VALUES
+	(1, :A, 'null', 'null', '-0', '-0', '{-0,1}'),
+	(2, :A, '{"a": null}', '{"b":1,  "a":2, "a":3}', '0', '0', '{0}'),
+	(3, :A, NULL, NULL, NULL, NULL, NULL);
+SET ROLE regress_expx_ops;
+CREATE TEMP TABLE expx_import AS SELECT * FROM trovella.export_tenant(:A);
+SELECT "row" - 'tenant_id' AS "row" FROM expx_import WHERE table_name = 'public.expx_lossy' ORDER BY ordinal;
+RESET ROLE;
+DELETE FROM expx_lossy;
+SET ROLE regress_expx_ops;
+SELECT * FROM trovella.import_tenant('expx_import') WHERE table_name = 'public.expx_lossy';
+RESET ROLE;
+SELECT id, jb IS NULL AS jb_null, jb, js IS NULL AS js_null, js::text AS js,
+       f::text AS f, r::text AS r, fa::text AS fa
+FROM expx_lossy ORDER BY id;
+-- a NOT NULL jsonb column holding JSON null: the import refuses (23502)
+DELETE FROM expx_lossy;
+ALTER TABLE expx_lossy ALTER COLUMN jb SET NOT NULL;
+BEGIN;
+DELETE FROM expx_import WHERE table_name = 'public.expx_lossy' AND "row" ->> 'id' = '3';
+SELECT expx_reseal('expx_import');
+SET LOCAL ROLE regress_expx_ops;
+\set VERBOSITY sqlstate
+SELECT * FROM trovella.import_tenant('expx_import');                              -- 23502
+\set VERBOSITY default
+ROLLBACK;
+DROP TABLE expx_import, expx_lossy;
+DROP FUNCTION expx_reseal(regclass);
+REVOKE EXECUTE ON FUNCTION trovella.export_tenant(uuid, bigint), trovella.import_tenant(regclass)
+	FROM regress_expx_ops;
+DROP ROLE regress_expx_ops;
