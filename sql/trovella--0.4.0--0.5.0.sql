@@ -1964,7 +1964,8 @@ REVOKE EXECUTE ON FUNCTION trovella.export_tenant(uuid, bigint) FROM PUBLIC;
 -- jsonb): 22004 NULL, 22P04 no manifest or another format, XX001 rows that
 -- do not match the manifest (or of another tenant), 42P01 a table missing
 -- here, 55000 a table not isolated here or the tenant already has rows,
--- 42501 a role that row-level security binds.  Runs as its caller.
+-- 42501 a role that row-level security binds, 0A000 an audit history made
+-- on Citus.  Runs as its caller.
 CREATE FUNCTION trovella.import_tenant(source regclass)
 RETURNS TABLE (table_name text, "rows" bigint)
 AS 'MODULE_PATHNAME', 'trovella_import_tenant'
@@ -2057,8 +2058,9 @@ REVOKE ALL ON FUNCTION trovella.audit_seal_node(bigint) FROM PUBLIC;
 -- export_tenant also reads with only pg_catalog on the search path: it
 -- names every object it reads, and a collation or operator planted ahead
 -- of pg_catalog is then never a candidate.  (import_tenant's C code sets
--- the same path itself, for its statements and, so far, the application's
--- triggers that run in them: README, Export and import.)
+-- the same path itself for its statements, and gives the caller's back to
+-- the application's triggers that its INSERTs fire: README, Export and
+-- import.)
 ALTER FUNCTION trovella.export_tenant(uuid, bigint)
 	SET extra_float_digits = 3 SET DateStyle = 'ISO, MDY' SET IntervalStyle = 'postgres'
 	SET lc_monetary = 'C' SET bytea_output = 'hex' SET search_path = pg_catalog, pg_temp;

@@ -502,12 +502,12 @@ CREATE ROLE regress_expx_ops BYPASSRLS IN ROLE pg_read_all_data, pg_write_all_da
 GRANT EXECUTE ON FUNCTION trovella.export_tenant(uuid, bigint), trovella.import_tenant(regclass)
 	TO regress_expx_ops;
 CREATE TABLE expx_lossy (id int PRIMARY KEY, tenant_id uuid NOT NULL, jb jsonb, js json,
-	f float8, r real, fa float8[]);
+	f float8, r real, fa float8[], ja jsonb[]);
 SELECT trovella.enable_tenant_isolation('expx_lossy');
 INSERT INTO expx_lossy VALUES
-	(1, :A, 'null', 'null', '-0', '-0', '{-0,1}'),
-	(2, :A, '{"a": null}', '{"b":1,  "a":2, "a":3}', '0', '0', '{0}'),
-	(3, :A, NULL, NULL, NULL, NULL, NULL);
+	(1, :A, 'null', 'null', '-0', '-0', '{-0,1}', ARRAY['null', '[null]']::jsonb[]),
+	(2, :A, '{"a": null}', '{"b":1,  "a":2, "a":3}', '0', '0', '{0}', NULL),
+	(3, :A, NULL, NULL, NULL, NULL, NULL, NULL);
 SET ROLE regress_expx_ops;
 CREATE TEMP TABLE expx_import AS SELECT * FROM trovella.export_tenant(:A);
 SELECT "row" - 'tenant_id' AS "row" FROM expx_import WHERE table_name = 'public.expx_lossy' ORDER BY ordinal;
@@ -517,7 +517,7 @@ SET ROLE regress_expx_ops;
 SELECT * FROM trovella.import_tenant('expx_import') WHERE table_name = 'public.expx_lossy';
 RESET ROLE;
 SELECT id, jb IS NULL AS jb_null, jb, js IS NULL AS js_null, js::text AS js,
-       f::text AS f, r::text AS r, fa::text AS fa
+       f::text AS f, r::text AS r, fa::text AS fa, ja::text AS ja
 FROM expx_lossy ORDER BY id;
 -- a NOT NULL jsonb column holding JSON null: the import refuses (23502)
 DELETE FROM expx_lossy;
