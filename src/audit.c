@@ -547,6 +547,21 @@ trovella_audit_truncate(PG_FUNCTION_ARGS)
 	 */
 	if (OidIsValid(trovella_citus_shard_table(RelationGetRelid(trigdata->tg_relation), &listed)))
 		return PointerGetDatum(NULL);
+
+	/*
+	 * A Citus table truncated on a worker: the worker has no registry, and
+	 * its record, numbered in the worker's group, would land in the history
+	 * shard of no tenant on whichever node holds it, where sealing takes
+	 * another group's records as final.  Refused: run it on the
+	 * coordinator, which records it once.
+	 */
+	if (trovella_citus_managed(RelationGetRelid(trigdata->tg_relation)) && trovella_citus_worker())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("trovella: TRUNCATE of audited table %s must run on the Citus coordinator",
+						RelationGetRelationName(trigdata->tg_relation)),
+				 errdetail("The coordinator records a TRUNCATE of a distributed table once, in the history of no tenant."),
+				 errhint("Run the TRUNCATE on the coordinator.")));
 	r.operation = 'T';
 	r.table_id = audited_relation(trigdata->tg_relation, NULL)->table_id;
 	r.tenant_id = NULL;			/* every tenant's rows: the history of none */

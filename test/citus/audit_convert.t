@@ -12,14 +12,17 @@
 #   - after undistribute_table the table (a new one, by Citus) keeps its
 #     registration and goes on recording, its writes succeeding, and the
 #     conversion leaves an AUDIT record;
-#   - a TRUNCATE run on a worker;
-#   - a shard moved to a node added later records, seals and verifies.
+#   - a TRUNCATE run on a worker is refused (55000), naming the
+#     coordinator, which records it;
+#   - a shard rebalanced onto a node added later records there, and the
+#     coordinator's audit_seal() seals it; audit_verify checks it against
+#     a head exported before the node was added.
 set -u
 here=$(dirname "$0")
 . "$here/../tap/lib.sh"
 CITUS_KEY=1
 . "$here/cluster.sh"
-plan 22
+plan 32
 
 if ! citus_start "trovella.isolation_guard = 'error'"; then
 	ok 1 "the cluster starts"
@@ -130,3 +133,36 @@ is "$(c -c "SELECT count(*) FILTER (WHERE h.new->>'command' LIKE '%conversion%')
 	WHERE t.name = 'public.near' AND h.operation = 'A'")" "1 true" \
 	"the conversion left an AUDIT record, and the last one says the table is recorded"
 is "$(c -c "SELECT status FROM trovella.health WHERE check_name = 'audit'")" "ok" "health's audit check: ok"
+
+# 4. a TRUNCATE on a worker: refused, naming the coordinator (the worker has
+# no registry, and its record would be numbered apart from the sealing)
+is "$(citus_psql w1 -c "TRUNCATE parted"; citus_psql w1 -v VERBOSITY=default -c "TRUNCATE parted" 2>&1 | grep -c 'must run on the Citus coordinator')" \
+	"$(printf 'ERROR 55000\n1')" "TRUNCATE of an audited table on a worker: refused (55000), naming the coordinator"
+is "$(c -c "SELECT count(*) FROM parted")" "20" "... and the rows are still there"
+
+# 5. a node added later: a shard rebalanced onto it records, seals, verifies
+is "$(c -c "SET trovella.isolation_guard = off" \
+	-c "CREATE TABLE moved (tenant_id uuid NOT NULL, id bigint NOT NULL, body text, PRIMARY KEY (tenant_id, id))" \
+	-c "SELECT trovella.enable_tenant_isolation('moved')" \
+	-c "SELECT create_distributed_table('moved', 'tenant_id', colocate_with := 'trovella.audit_history')" \
+	-c "SELECT trovella.enable_audit('moved')" -c "GRANT SELECT, INSERT, UPDATE ON moved TO app" 2>&1 | grep -c ERROR) \
+$(write_all moved 1) $(c -c "SELECT trovella.audit_seal() > 0")" "0 0 t" "an audited table written by every tenant, the history sealed, before the new node"
+node_of() { c -c "SELECT nodeport FROM pg_dist_shard_placement WHERE shardid = get_shard_id_for_distribution_column('$1', '$2')"; }
+citus_add_worker w3 >/dev/null 2>&1
+citus_psql w3 -c "GRANT EXECUTE ON FUNCTION trovella.with_tenant(uuid, uuid) TO app" >/dev/null
+is "$(c -c "SELECT rebalance_table_shards('trovella.audit_history', shard_transfer_mode := 'block_writes')" 2>&1)" "" \
+	"a node added (citus_add_node); the history's colocation group rebalanced onto it"
+T=""
+for i in 0 1 2 3 4 5 6 7 8 9; do
+	[ "$(node_of trovella.audit_history "$(tenant $i)")" = "$(citus_port w3)" ] && { T=$(tenant $i); break; }
+done
+ok "$([ -n "$T" ]; echo $?)" "a tenant's history shard is on the new node ($T)"
+is "$(node_of moved "$T")" "$(citus_port w3)" "... with the tenant's rows"
+head=$(c -c "SELECT trovella.audit_head('$T')")
+is "$(in_tenant "$T" "INSERT INTO moved VALUES ('$T', 60, 'on the new node')" "UPDATE moved SET body = 'moved' WHERE id = 60" 2>&1)" "" \
+	"the tenant writes on the new node"
+is "$(c -c "SELECT count(*) FROM trovella.audit_history WHERE tenant_id = '$T' AND seq >> 48 = (SELECT groupid FROM pg_dist_node WHERE nodeport = $(citus_port w3))")" \
+	"2" "its two records were numbered on the new node"
+is "$(c -c "SELECT trovella.audit_seal()")" "2" "audit_seal() on the coordinator seals them, on the new node"
+is "$(c -c "SELECT ok || ' ' || unsealed FROM trovella.audit_verify('$T', '$head')")" "true 0" \
+	"audit_verify: the tenant's history intact, against the head exported before the new node"
