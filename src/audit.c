@@ -29,12 +29,10 @@
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
-#include "nodes/makefuncs.h"
 #include "storage/lmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
-#include "utils/fmgroids.h"
 #include "utils/hsearch.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
@@ -71,8 +69,6 @@ typedef struct AuditedRelation
 
 static HTAB *audited = NULL;
 static SPIPlanPtr lookup_plan = NULL;
-static FmgrInfo to_jsonb_info;
-static bool to_jsonb_ready = false;
 
 void
 trovella_audit_relcache(Oid relid)
@@ -235,24 +231,16 @@ audited_relation(Relation rel, Trigger *trigger)
 	return entry;
 }
 
-/* to_jsonb(row), called as SQL would, with a record argument. */
+/* The whole row's values as jsonb (audit_jsonb.c). */
 static Jsonb *
-row_jsonb(HeapTuple tuple, TupleDesc desc)
+row_jsonb(Relation rel, HeapTuple tuple)
 {
-	if (!to_jsonb_ready)
-	{
-		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+	TupleDesc	desc = RelationGetDescr(rel);
+	Datum	   *values = palloc(sizeof(Datum) * desc->natts);
+	bool	   *nulls = palloc(sizeof(bool) * desc->natts);
 
-		fmgr_info(F_TO_JSONB, &to_jsonb_info);
-		to_jsonb_info.fn_expr = (Node *)
-			makeFuncExpr(F_TO_JSONB, JSONBOID,
-						 list_make1(makeNullConst(RECORDOID, -1, InvalidOid)),
-						 InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL);
-		MemoryContextSwitchTo(old);
-		to_jsonb_ready = true;
-	}
-	return DatumGetJsonbP(FunctionCall1(&to_jsonb_info,
-										heap_copy_tuple_as_datum(tuple, desc)));
+	heap_deform_tuple(tuple, desc, values, nulls);
+	return trovella_audit_jsonb(rel, values, nulls, NULL);
 }
 
 /* Whether two values of one key are the same bytes. */
@@ -333,17 +321,16 @@ keep_changed(Jsonb **old, Jsonb **new)
  * for a whole row.
  */
 static void
-changed_values(HeapTuple oldtuple, HeapTuple newtuple, TupleDesc desc,
+changed_values(Relation rel, HeapTuple oldtuple, HeapTuple newtuple,
 			   Jsonb **old, Jsonb **new)
 {
+	TupleDesc	desc = RelationGetDescr(rel);
 	int			natts = desc->natts;
 	Datum	   *ovalues = palloc(sizeof(Datum) * natts);
 	Datum	   *nvalues = palloc(sizeof(Datum) * natts);
 	bool	   *onulls = palloc(sizeof(bool) * natts);
 	bool	   *nnulls = palloc(sizeof(bool) * natts);
-	int		   *changed = palloc(sizeof(int) * natts);
-	int			nchanged = 0;
-	TupleDesc	sub;
+	bool	   *changed = palloc0(sizeof(bool) * natts);
 
 	heap_deform_tuple(oldtuple, desc, ovalues, onulls);
 	heap_deform_tuple(newtuple, desc, nvalues, nnulls);
@@ -358,20 +345,10 @@ changed_values(HeapTuple oldtuple, HeapTuple newtuple, TupleDesc desc,
 		if (onulls[i] == nnulls[i] &&
 			datum_image_eq(ovalues[i], nvalues[i], att->attbyval, att->attlen))
 			continue;
-		changed[nchanged++] = i;
+		changed[i] = true;
 	}
-	sub = CreateTemplateTupleDesc(nchanged);
-	for (int j = 0; j < nchanged; j++)
-	{
-		TupleDescCopyEntry(sub, j + 1, desc, changed[j] + 1);
-		ovalues[j] = ovalues[changed[j]];
-		onulls[j] = onulls[changed[j]];
-		nvalues[j] = nvalues[changed[j]];
-		nnulls[j] = nnulls[changed[j]];
-	}
-	sub = BlessTupleDesc(sub);
-	*old = row_jsonb(heap_form_tuple(sub, ovalues, onulls), sub);
-	*new = row_jsonb(heap_form_tuple(sub, nvalues, nnulls), sub);
+	*old = trovella_audit_jsonb(rel, ovalues, onulls, changed);
+	*new = trovella_audit_jsonb(rel, nvalues, nnulls, changed);
 	keep_changed(old, new);
 }
 
@@ -503,11 +480,11 @@ trovella_audit_row(PG_FUNCTION_ARGS)
 	r.table_id = entry->table_id;
 	r.row_key = row_key(entry, keytuple, desc);
 	if (oldtuple && newtuple)
-		changed_values(oldtuple, newtuple, desc, &r.old, &r.new);
+		changed_values(rel, oldtuple, newtuple, &r.old, &r.new);
 	else
 	{
-		r.old = oldtuple ? row_jsonb(oldtuple, desc) : NULL;
-		r.new = newtuple ? row_jsonb(newtuple, desc) : NULL;
+		r.old = oldtuple ? row_jsonb(rel, oldtuple) : NULL;
+		r.new = newtuple ? row_jsonb(rel, newtuple) : NULL;
 	}
 	trovella_audit_attribute(&r, &user);
 

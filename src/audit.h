@@ -77,6 +77,14 @@ extern bool trovella_audit_unwatched;
  */
 extern void trovella_audit_record_status(FunctionCallInfo fcinfo, Oid relid, const char *command);
 
+/*
+ * The row's columns that include marks (NULL: all) as jsonb, the value
+ * to_jsonb makes of a row of them, from values and nulls as
+ * heap_deform_tuple gives them (audit_jsonb.c).
+ */
+extern Jsonb *trovella_audit_jsonb(Relation rel, const Datum *values,
+								   const bool *nulls, const bool *include);
+
 /* Write a record, numbered, with its hash (audit_store.c). */
 extern void trovella_audit_store(FunctionCallInfo fcinfo, const AuditRecord *record);
 extern void trovella_audit_store_forget(Oid relid);
