@@ -13,9 +13,11 @@
  *
  * Every statement is read-only: it runs under the calling statement's
  * snapshot, so the export is one consistent picture of the tenant.  Each
- * table is read through a cursor, in batches; the rows go into the
- * function's tuplestore, which spills to disk past work_mem, so that the
- * backend never holds the tenant in memory.
+ * table is read by one statement whose rows the executor hands over one by
+ * one (a DestReceiver): each becomes its jsonb there (export_row.c), and
+ * goes into the function's tuplestore, which spills to disk past work_mem,
+ * so that the backend never holds the tenant in memory.  A table's SHA-256
+ * is over its rows' text; the total over the tables' SHA-256s.
  *
  * A partitioned table is read once, through the root of its isolated tree
  * (its partitions' rows come with it); a table with inheritance children
@@ -28,10 +30,12 @@
 #include "common/cryptohash.h"
 #include "common/sha2.h"
 #include "executor/spi.h"
+#include "executor/tuptable.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "nodes/params.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
@@ -44,11 +48,9 @@
 
 #include "citus.h"
 #include "export.h"
+#include "export_row.h"
 #include "sqlarg.h"
 #include "statement.h"
-
-/* Rows fetched from a cursor at a time. */
-#define EXPORT_BATCH 1000
 
 /* The state of an export, between tables. */
 typedef struct ExportState
@@ -59,6 +61,7 @@ typedef struct ExportState
 	int64		ordinal;
 	int64		progress_rows;
 	StringInfoData tables;		/* the manifest's "tables" array, so far */
+	MemoryContext table_context;	/* what is looked up for a table's rows */
 	MemoryContext row_context;
 } ExportState;
 
@@ -189,63 +192,114 @@ put_row(ExportState *state, const char *table_name, Datum row, bool row_null)
 	tuplestore_putvalues(state->store, state->desc, values, nulls);
 }
 
-/* Every row of one table: into the output, the table's hash and the total. */
+/*
+ * Where the executor sends a table's rows: each one becomes its jsonb
+ * (export_row.c), goes into the table's hash and the output.
+ */
+typedef struct ExportReceiver
+{
+	DestReceiver pub;
+	ExportState *state;
+	const char *table_name;
+	ExportRowShape *shape;
+	pg_cryptohash_ctx *hash;
+	int64		rows;
+} ExportReceiver;
+
+static void
+export_startup(DestReceiver *self, int operation, TupleDesc desc)
+{
+	ExportReceiver *receiver = (ExportReceiver *) self;
+	MemoryContext old = MemoryContextSwitchTo(receiver->state->table_context);
+
+	receiver->shape = trovella_export_row_shape(desc);
+	MemoryContextSwitchTo(old);
+}
+
+static bool
+export_receive(TupleTableSlot *slot, DestReceiver *self)
+{
+	ExportReceiver *receiver = (ExportReceiver *) self;
+	ExportState *state = receiver->state;
+	MemoryContext old = MemoryContextSwitchTo(state->row_context);
+	Jsonb	   *row;
+	StringInfoData text;
+
+	slot_getallattrs(slot);
+	initStringInfo(&text);	/* (in row_context: freed with the row) */
+	row = trovella_export_row(receiver->shape, slot->tts_values, slot->tts_isnull, &text);
+	appendStringInfoChar(&text, '\n');
+	trovella_sha256_add(receiver->hash, text.data, text.len);
+	put_row(state, receiver->table_name, PointerGetDatum(row), false);
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(state->row_context);
+	if (++receiver->rows % state->progress_rows == 0)
+		ereport(NOTICE,
+				(errmsg("trovella: exported " INT64_FORMAT " rows of %s",
+						receiver->rows, receiver->table_name)));
+	return true;
+}
+
+static void
+export_shutdown(DestReceiver *self)
+{
+}
+
+static void
+export_destroy(DestReceiver *self)
+{
+}
+
+/*
+ * Every row of one table: into the output and the table's hash, straight
+ * from the executor (no copy of the rows in between); the table's entry
+ * of the manifest, and its hash into the total.
+ */
 static void
 export_one(ExportState *state, ExportTable *table, Datum tenant)
 {
-	Oid			argtypes[1] = {UUIDOID};
-	SPIPlanPtr	plan;
-	Portal		portal;
-	pg_cryptohash_ctx *hash = trovella_sha256_begin();
+	ExportReceiver receiver;
+	SPIExecuteOptions options;
 	char		hex[PG_SHA256_DIGEST_LENGTH * 2 + 1];
-	int64		rows = 0;
 
-	plan = SPI_prepare(psprintf("SELECT pg_catalog.to_jsonb(t.*) FROM %s%s t"
-								" WHERE t.%s OPERATOR(pg_catalog.=) $1%s%s",
-								table->partitioned ? "" : "ONLY ", table->name,
-								quote_identifier(table->column),
-								table->order_by ? " ORDER BY t." : "",
-								table->order_by ? table->order_by : ""),
-					   1, argtypes);
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	portal = SPI_cursor_open(NULL, plan, &tenant, NULL, true);
-	for (;;)
-	{
-		SPI_cursor_fetch(portal, true, EXPORT_BATCH);
-		if (SPI_processed == 0)
-			break;
-		for (uint64 i = 0; i < SPI_processed; i++)
-		{
-			MemoryContext old = MemoryContextSwitchTo(state->row_context);
-			bool		isnull;
-			Datum		row = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
-			Jsonb	   *jb = DatumGetJsonbP(row);
-			StringInfoData text;
+	memset(&receiver, 0, sizeof(receiver));
+	receiver.pub.receiveSlot = export_receive;
+	receiver.pub.rStartup = export_startup;
+	receiver.pub.rShutdown = export_shutdown;
+	receiver.pub.rDestroy = export_destroy;
+	receiver.pub.mydest = DestTuplestore;	/* (DestNone would mean "discard") */
+	receiver.state = state;
+	receiver.table_name = table->name;
+	receiver.hash = trovella_sha256_begin();
 
-			initStringInfo(&text);
-			(void) JsonbToCString(&text, &jb->root, VARSIZE(jb));
-			appendStringInfoChar(&text, '\n');
-			trovella_sha256_add(hash, text.data, text.len);
-			trovella_sha256_add(state->total, text.data, text.len);
-			put_row(state, table->name, PointerGetDatum(jb), false);
-			MemoryContextSwitchTo(old);
-			MemoryContextReset(state->row_context);
-			if (++rows % state->progress_rows == 0)
-				ereport(NOTICE,
-						(errmsg("trovella: exported " INT64_FORMAT " rows of %s", rows, table->name)));
-		}
-		SPI_freetuptable(SPI_tuptable);
-		CHECK_FOR_INTERRUPTS();
-	}
-	SPI_cursor_close(portal);
-	SPI_freeplan(plan);
-	trovella_sha256_hex(hash, hex);
+	memset(&options, 0, sizeof(options));
+	options.params = makeParamList(1);
+	options.params->numParams = 1;
+	options.params->params[0].value = tenant;
+	options.params->params[0].isnull = false;
+	options.params->params[0].pflags = PARAM_FLAG_CONST;
+	options.params->params[0].ptype = UUIDOID;
+	options.read_only = true;
+	options.dest = &receiver.pub;
+	if (SPI_execute_extended(psprintf("SELECT t.* FROM %s%s t"
+									  " WHERE t.%s OPERATOR(pg_catalog.=) $1%s%s",
+									  table->partitioned ? "" : "ONLY ", table->name,
+									  quote_identifier(table->column),
+									  table->order_by ? " ORDER BY t." : "",
+									  table->order_by ? table->order_by : ""),
+							 &options) != SPI_OK_SELECT)
+		elog(ERROR, "could not read table %s", table->name);
+	MemoryContextReset(state->table_context);
+
+	trovella_sha256_hex(receiver.hash, hex);
+	trovella_sha256_add(state->total, hex, PG_SHA256_DIGEST_LENGTH * 2);
+	trovella_sha256_add(state->total, "\n", 1);
 	if (state->tables.len > 1)
 		appendStringInfoChar(&state->tables, ',');
 	appendStringInfoString(&state->tables, "{\"table\":");
 	escape_json(&state->tables, table->name);
-	appendStringInfo(&state->tables, ",\"rows\":" INT64_FORMAT ",\"sha256\":\"%s\"}", rows, hex);
+	appendStringInfo(&state->tables, ",\"rows\":" INT64_FORMAT ",\"sha256\":\"%s\"}",
+					 receiver.rows, hex);
 }
 
 /* The manifest, the last row: table_name NULL. */
@@ -312,6 +366,8 @@ trovella_export_tenant(PG_FUNCTION_ARGS)
 	state.total = trovella_sha256_begin();
 	initStringInfo(&state.tables);
 	appendStringInfoChar(&state.tables, '[');
+	state.table_context = AllocSetContextCreate(CurrentMemoryContext, "trovella export table",
+												ALLOCSET_DEFAULT_SIZES);
 	state.row_context = AllocSetContextCreate(CurrentMemoryContext, "trovella export row",
 											  ALLOCSET_DEFAULT_SIZES);
 
@@ -327,5 +383,6 @@ trovella_export_tenant(PG_FUNCTION_ARGS)
 	put_manifest(&state, tenant);
 	trovella_spi_finish(&spi);
 	MemoryContextDelete(state.row_context);
+	MemoryContextDelete(state.table_context);
 	return (Datum) 0;
 }

@@ -7,7 +7,8 @@
  * In this order, and nothing is written before the last check passed:
  *	1. the manifest: one row with table_name NULL, this format (22P04);
  *	2. the rows against it: each table's count and SHA-256, and the total
- *	   (XX001 on any difference: the export is not what was exported);
+ *	   (the SHA-256 of the tables' SHA-256s, in the manifest's order; XX001
+ *	   on any difference: the export is not what was exported);
  *	   and no audit history made on Citus (0A000) (import_manifest.c);
  *	3. the tables: each one of the export is isolated here (42P01 when it
  *	   does not exist, 55000 when it is not isolated), row-level security
@@ -116,8 +117,6 @@ verify_rows(const char *source, List *tables, int64 rows, const char *sha256)
 			len = strlen(row);
 			trovella_sha256_add(table->hash, row, len);
 			trovella_sha256_add(table->hash, "\n", 1);
-			trovella_sha256_add(total, row, len);
-			trovella_sha256_add(total, "\n", 1);
 			table->seen++;
 			seen++;
 			pfree(row);
@@ -140,6 +139,8 @@ verify_rows(const char *source, List *tables, int64 rows, const char *sha256)
 		if (strcmp(hex, table->sha256) != 0)
 			mismatch(psprintf("The rows of table %s do not have the manifest's SHA-256.",
 											  table->name));
+		trovella_sha256_add(total, hex, PG_SHA256_DIGEST_LENGTH * 2);
+		trovella_sha256_add(total, "\n", 1);
 	}
 	trovella_sha256_hex(total, hex);
 	if (seen != rows)

@@ -80,9 +80,12 @@ SELECT t ->> 'table' AS table_name, (t ->> 'rows')::int AS rows,
 FROM exp_out m, jsonb_array_elements(m.row -> 'tables') t
 WHERE m.table_name IS NULL AND (t ->> 'table' LIKE 'public.exp\_%' OR t ->> 'table' LIKE 'trovella.%')
 ORDER BY 1;
-SELECT m.row ->> 'sha256' = encode(sha256(convert_to(string_agg(o.row::text || E'\n', '' ORDER BY o.ordinal), 'UTF8')), 'hex')
+-- the total: over the tables' checksums, each followed by a newline, in
+-- the manifest's order
+SELECT m.row ->> 'sha256' = encode(sha256(convert_to(string_agg((t ->> 'sha256') || E'\n', '' ORDER BY n), 'UTF8')), 'hex')
        AS total_matches
-FROM exp_out m, exp_out o WHERE m.table_name IS NULL AND o.table_name IS NOT NULL
+FROM exp_out m, jsonb_array_elements(m.row -> 'tables') WITH ORDINALITY e(t, n)
+WHERE m.table_name IS NULL
 GROUP BY m.row;
 
 -- An unknown tenant: no row, a manifest that says so.
@@ -262,9 +265,11 @@ BEGIN
 				'sha256', (SELECT encode(sha256(convert_to(coalesce(string_agg(o.row::text || E'\n', '' ORDER BY o.ordinal), ''), 'UTF8')), 'hex')
 				           FROM %1$s o WHERE o.table_name = t ->> 'table')) ORDER BY n)
 			FROM jsonb_array_elements(m.row -> 'tables') WITH ORDINALITY e(t, n)),
-		'rows', (SELECT count(*) FROM %1$s o WHERE o.table_name IS NOT NULL),
-		'sha256', (SELECT encode(sha256(convert_to(string_agg(o.row::text || E'\n', '' ORDER BY o.ordinal), 'UTF8')), 'hex')
-		           FROM %1$s o WHERE o.table_name IS NOT NULL))
+		'rows', (SELECT count(*) FROM %1$s o WHERE o.table_name IS NOT NULL))
+	WHERE m.table_name IS NULL;
+	UPDATE %1$s m SET "row" = m.row || jsonb_build_object(
+		'sha256', (SELECT encode(sha256(convert_to(string_agg((t ->> 'sha256') || E'\n', '' ORDER BY n), 'UTF8')), 'hex')
+		           FROM jsonb_array_elements(m.row -> 'tables') WITH ORDINALITY e(t, n)))
 	WHERE m.table_name IS NULL$q$, tbl);
 END $$;
 SET ROLE regress_expx_ops;
