@@ -59,17 +59,36 @@ copy_tables() {
 		-c "COPY (SELECT * FROM bench.events WHERE tenant_id = '$T') TO STDOUT"
 }
 export_tenant() { seconds -c "COPY (SELECT * FROM trovella.export_tenant('$T')) TO STDOUT"; }
+# what the format costs whoever makes it: the same tables' rows as
+# to_jsonb(t), and the export's own rows printed from a table holding them
+# (nothing made, only jsonb's text written)
+to_jsonb_tables() {
+	seconds -c "COPY (SELECT to_jsonb(t) FROM bench.docs t WHERE tenant_id = '$T') TO STDOUT" \
+		-c "COPY (SELECT to_jsonb(t) FROM bench.notes t WHERE tenant_id = '$T') TO STDOUT" \
+		-c "COPY (SELECT to_jsonb(t) FROM bench.users t WHERE tenant_id = '$T') TO STDOUT" \
+		-c "COPY (SELECT to_jsonb(t) FROM bench.events t WHERE tenant_id = '$T') TO STDOUT"
+}
+bq -c "CREATE TABLE bench.export_rows AS SELECT * FROM trovella.export_tenant('$T')" -c "VACUUM ANALYZE bench.export_rows"
+stored_rows() { seconds -c "COPY bench.export_rows TO STDOUT"; }
 
 echo "== export ($REPS repetitions, medians; $rows rows of one tenant of five, four tables)"
-copy_s=() export_s=()
+copy_s=() export_s=() to_jsonb_s=() stored_s=()
 for rep in $(seq "$REPS"); do
 	if [ $((rep % 2)) -eq 1 ]; then copy_s+=("$(copy_tables)"); export_s+=("$(export_tenant)")
 	else export_s+=("$(export_tenant)"); copy_s+=("$(copy_tables)"); fi
+	to_jsonb_s+=("$(to_jsonb_tables)")
+	stored_s+=("$(stored_rows)")
 done
 a=$(printf '%s\n' "${copy_s[@]}" | median)
 b=$(printf '%s\n' "${export_s[@]}" | median)
+c=$(printf '%s\n' "${to_jsonb_s[@]}" | median)
+d=$(printf '%s\n' "${stored_s[@]}" | median)
 report "throughput: export_tenant / COPY (SELECT ... WHERE tenant_id) TO" "$(ratio "$a" "$b")" ">=" 0.8 \
 	"$(awk -v r="$rows" -v a="$a" -v b="$b" 'BEGIN { printf "%.0f vs %.0f rows/s", r / b, r / a }')"
+printf '%-58s %8s   (%s)\n' "the format alone: COPY (SELECT to_jsonb(t) ...) / COPY" "$(ratio "$a" "$c")" \
+	"$(awk -v r="$rows" -v c="$c" 'BEGIN { printf "%.0f rows/s", r / c }')"
+printf '%-58s %8s   (%s)\n' "the export's rows stored, COPY of that table / COPY" "$(ratio "$a" "$d")" \
+	"$(awk -v r="$rows" -v d="$d" 'BEGIN { printf "%.0f rows/s", r / d }')"
 
 # the backend's private memory (RssAnon of /proc, polled while the
 # statement runs; shared buffers are not in it): the export's rows go
