@@ -415,9 +415,11 @@ BEGIN
 				'sha256', (SELECT encode(sha256(convert_to(coalesce(string_agg(o.row::text || E'\n', '' ORDER BY o.ordinal), ''), 'UTF8')), 'hex')
 				           FROM %1$s o WHERE o.table_name = t ->> 'table')) ORDER BY n)
 			FROM jsonb_array_elements(m.row -> 'tables') WITH ORDINALITY e(t, n)),
-		'rows', (SELECT count(*) FROM %1$s o WHERE o.table_name IS NOT NULL),
-		'sha256', (SELECT encode(sha256(convert_to(string_agg(o.row::text || E'\n', '' ORDER BY o.ordinal), 'UTF8')), 'hex')
-		           FROM %1$s o WHERE o.table_name IS NOT NULL))
+		'rows', (SELECT count(*) FROM %1$s o WHERE o.table_name IS NOT NULL))
+	WHERE m.table_name IS NULL;
+	UPDATE %1$s m SET "row" = m.row || jsonb_build_object(
+		'sha256', (SELECT encode(sha256(convert_to(string_agg((t ->> 'sha256') || E'\n', '' ORDER BY n), 'UTF8')), 'hex')
+		           FROM jsonb_array_elements(m.row -> 'tables') WITH ORDINALITY e(t, n)))
 	WHERE m.table_name IS NULL$q$, tbl);
 END $$;
 SET ROLE regress_expx_ops;
