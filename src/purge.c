@@ -31,6 +31,7 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
+#include "storage/latch.h"
 #include "storage/lock.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -38,6 +39,8 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
 
 #include "citus.h"
 #include "compat.h"
@@ -47,6 +50,13 @@
 
 /* trovella.purge_batch_rows: rows deleted from a table per transaction. */
 static int	purge_batch_rows = 5000;
+
+/*
+ * trovella.purge_batch_pause: milliseconds the purge waits after a batch
+ * has committed, before the next, holding no lock and no snapshot: the
+ * CPU and the WAL it leaves to the other tenants' transactions.
+ */
+static int	purge_batch_pause = 20;
 
 /*
  * Every table trovella isolates (its policies name the tenant column),
@@ -112,6 +122,62 @@ PurgeInit(void)
 							NULL,
 							NULL,
 							NULL);
+	DefineCustomIntVariable("trovella.purge_batch_pause",
+							gettext_noop("Milliseconds trovella.purge_tenant waits after each committed batch."),
+							gettext_noop("Time left to the other tenants' transactions; 0 does not wait."),
+							&purge_batch_pause,
+							20,
+							0,
+							60000,
+							PGC_USERSET,
+							GUC_UNIT_MS,
+							NULL,
+							NULL,
+							NULL);
+}
+
+/*
+ * Wait trovella.purge_batch_pause between two batches, a cancel or a
+ * terminate served at once.
+ */
+static void
+pause_between_batches(void)
+{
+	TimestampTz until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), purge_batch_pause);
+
+	for (;;)
+	{
+		long		left = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), until);
+
+		CHECK_FOR_INTERRUPTS();
+		if (left <= 0)
+			break;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 left, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}
+
+/*
+ * The purge's counts without parallel workers, to the matching
+ * trovella_purge_serial_end(): a purge is a job in the background of the
+ * other tenants' transactions, and a parallel count of a large table takes
+ * every core from them at once.
+ */
+int
+trovella_purge_serial_begin(void)
+{
+	int			level = NewGUCNestLevel();
+
+	(void) set_config_option("max_parallel_workers_per_gather", "0", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return level;
+}
+
+void
+trovella_purge_serial_end(int level)
+{
+	AtEOXact_GUC(true, level);
 }
 
 /* The tenant's rows in the table now, read as the caller. */
@@ -120,12 +186,15 @@ count_rows(PurgeState *state, PurgeTable *table)
 {
 	Oid			argtypes[1] = {UUIDOID};
 	bool		isnull;
+	int			level;
 	char	   *sql = psprintf("SELECT pg_catalog.count(*) FROM ONLY %s WHERE %s OPERATOR(pg_catalog.=) $1",
 							   table->name, table->column);
 
+	level = trovella_purge_serial_begin();
 	if (SPI_execute_with_args(sql, 1, argtypes, &state->tenant_datum, NULL, false, 0) != SPI_OK_SELECT ||
 		SPI_processed != 1)
 		elog(ERROR, "could not count the rows of table %s", table->label);
+	trovella_purge_serial_end(level);
 	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 }
 
@@ -336,7 +405,12 @@ purge_table(PurgeState *state, PurgeTable *table, bool resumed, bool nonatomic)
 				(errmsg("trovella.purge_tenant: purged " UINT64_FORMAT " rows of %s (" INT64_FORMAT " of " INT64_FORMAT ")",
 						deleted, table->label, done, Max(total, done))));
 		if (nonatomic)
+		{
 			SPI_commit();
+			/* not after a short batch: the next finds no row, most likely */
+			if (purge_batch_pause > 0 && deleted >= (uint64) batch)
+				pause_between_batches();
+		}
 	}
 }
 

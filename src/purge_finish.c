@@ -166,11 +166,14 @@ verify(PurgeState *state)
 	{
 		VerifiedTable *table = lfirst(lc);
 		ListCell   *p;
+		int			level;
 
 		trovella_purge_require_full_view(table->relid, table->label);
+		level = trovella_purge_serial_begin();
 		if (SPI_execute_with_args(lfirst(lc2), 1, argtypes, &state->tenant_datum, NULL, false, 0) != SPI_OK_SELECT ||
 			SPI_processed != 1)
 			elog(ERROR, "could not read table %s", table->label);
+		trovella_purge_serial_end(level);
 		table->rows = int64_result(1);
 		foreach(p, state->tables)
 			table->purged |= ((PurgeTable *) lfirst(p))->relid == table->relid;

@@ -78,9 +78,22 @@ SELECT * FROM trovella.purge_run;                                    -- 42501: n
 -- The operations role: every isolated table emptied of tenant a in
 -- batches, then the verification finds the row the table trovella does
 -- not isolate holds, names it, and the purge does not finish.
+-- trovella.purge_batch_pause: a wait after each full batch, once it has
+-- committed (here 5 of them: pu_event_1a, pu_doc, pu_task twice,
+-- pu_project), 0 to 1 minute
 SET ROLE regress_purge_ops;
+\set VERBOSITY sqlstate
+SET trovella.purge_batch_pause = -1;                                 -- 22023
+SET trovella.purge_batch_pause = '2min';                             -- 22023
+SET trovella.purge_batch_pause = 'soon';                             -- 22023
+SET trovella.purge_batch_rows = 0;                                   -- 22023
+\set VERBOSITY default
 SET trovella.purge_batch_rows = 2;
+SET trovella.purge_batch_pause = '150ms';
+SELECT clock_timestamp() AS started \gset
 CALL trovella.purge_tenant(:A);
+SELECT clock_timestamp() - :'started' >= interval '750ms' AS paused_5_times;
+RESET trovella.purge_batch_pause;
 RESET ROLE;
 SELECT tenant_id, started_by, counts_before, status FROM trovella.purge_run;
 -- (history: tenant a's 3 records of its inserts, none of the purge's deletes)
@@ -123,6 +136,26 @@ SELECT (SELECT count(*) FROM pu_project WHERE tenant_id = :A) + (SELECT count(*)
        (SELECT count(*) FROM pu_event WHERE tenant_id = :B) AS b_events,
        (SELECT count(*) FROM pu_doc WHERE tenant_id = :B) AS b_docs,
        (SELECT count(*) FROM trovella.audit_history WHERE tenant_id = :B) AS b_history;
+-- A cancel (here the statement timeout) is served during a pause; the run
+-- is kept, and the next CALL resumes it and finishes.
+SET ROLE regress_purge_ops;
+SELECT trovella.suspend_tenant(:B, 'moved away');
+SET trovella.purge_batch_pause = '1min';
+SET statement_timeout = '3s';
+SET client_min_messages = warning;
+\set VERBOSITY sqlstate
+CALL trovella.purge_tenant(:B);                                      -- 57014
+\set VERBOSITY default
+RESET statement_timeout;
+RESET trovella.purge_batch_pause;
+SELECT status FROM trovella.purge_run WHERE tenant_id = :B;
+CALL trovella.purge_tenant(:B) \gset
+RESET client_min_messages;
+SELECT (:'receipt'::jsonb)->>'tenant' = :B AS b_purged,
+       (SELECT count(*) FROM pu_project WHERE tenant_id = :B) + (SELECT count(*) FROM pu_task WHERE tenant_id = :B)
+     + (SELECT count(*) FROM pu_event WHERE tenant_id = :B) + (SELECT count(*) FROM pu_doc WHERE tenant_id = :B)
+     + (SELECT count(*) FROM trovella.purge_run) AS left_of_b;
+RESET ROLE;
 -- purging again: not suspended any more
 \set VERBOSITY sqlstate
 SET ROLE regress_purge_ops;
