@@ -42,17 +42,12 @@
  */
 #include "postgres.h"
 
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include "access/xact.h"
 #include "access/parallel.h"
 #include "commands/dbcommands.h"
-#include "common/hmac.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "nodes/parsenodes.h"
-#include "storage/fd.h"
 #include "tcop/utility.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -62,28 +57,17 @@
 
 #include "citus.h"
 #include "cluster.h"
+#include "cluster_purge.h"
+#include "cluster_key.h"
 #include "compat.h"
 #include "context.h"
 
 #define SIGNED_CONTEXT_GUC	"trovella.signed_context"
 #define SIGNED_VERSION		"v3"
-#define KEY_ID_LEN			8	/* bytes of the key id, shown in hex */
-#define MAC_LEN				32	/* SHA-256 */
-#define MIN_KEY_LEN			32
-#define MAX_KEY_LEN			1024
+#define KEY_ID_LEN			CLUSTER_KEY_ID_LEN
+#define MAC_LEN				CLUSTER_MAC_LEN
 
-static char *cluster_key_file = NULL;
-static int	signed_context_lifetime = 60;	/* seconds */
 static char *signed_context = NULL;
-
-/* The key, read from cluster_key_file once per backend. */
-static bool key_loaded = false;
-static uint8 cluster_key[MAX_KEY_LEN];
-static size_t cluster_key_len = 0;
-static char key_id[KEY_ID_LEN * 2 + 1];	/* names the key, reveals nothing of it */
-
-/* True while we set the GUC ourselves on the coordinator. */
-static bool signing_here = false;
 
 /* True while a worker runs a SET LOCAL of the signed context. */
 static bool receiving = false;
@@ -98,91 +82,6 @@ static struct
 	pg_uuid_t	user_id;
 	char		refusal[200];	/* why a signed value gives no context */
 }			verified;
-
-static bool compute_hmac(const char *const *parts, int nparts, uint8 mac[MAC_LEN]);
-
-/*
- * Read the key file once.  On failure, *problem says why (never the key) and
- * false is returned: callers in a check hook cannot raise errors.
- */
-static bool
-load_cluster_key(const char **problem)
-{
-	FILE	   *file;
-	struct stat st;
-	size_t		len;
-
-	if (key_loaded)
-		return true;
-	if (cluster_key_file == NULL || cluster_key_file[0] == '\0')
-	{
-		*problem = "trovella.cluster_key_file is not set on this node (it needs trovella in shared_preload_libraries)";
-		return false;
-	}
-	file = AllocateFile(cluster_key_file, PG_BINARY_R);
-	if (file == NULL)
-	{
-		*problem = "the cluster key file cannot be opened";
-		return false;
-	}
-	if (fstat(fileno(file), &st) != 0 || !S_ISREG(st.st_mode))
-	{
-		FreeFile(file);
-		*problem = "the cluster key file is not a regular file";
-		return false;
-	}
-	if (st.st_uid != geteuid() || (st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
-	{
-		FreeFile(file);
-		*problem = "the cluster key file must belong to the server's user and be readable by it alone (chmod 600)";
-		return false;
-	}
-	len = fread(cluster_key, 1, sizeof(cluster_key), file);
-	FreeFile(file);
-	while (len > 0 && (cluster_key[len - 1] == '\n' || cluster_key[len - 1] == '\r' ||
-					   cluster_key[len - 1] == ' ' || cluster_key[len - 1] == '\t'))
-		len--;
-	if (len < MIN_KEY_LEN || len >= sizeof(cluster_key))
-	{
-		explicit_bzero(cluster_key, sizeof(cluster_key));
-		*problem = "the cluster key must be between 32 and 1023 bytes (openssl rand -hex 32)";
-		return false;
-	}
-	cluster_key_len = len;
-	{
-		const char *parts[1] = {"trovella-key-id"};
-		uint8		id[MAC_LEN];
-
-		if (!compute_hmac(parts, 1, id))
-		{
-			*problem = "the cluster key cannot be used";
-			return false;
-		}
-		hex_encode((const char *) id, KEY_ID_LEN, key_id);
-		key_id[KEY_ID_LEN * 2] = '\0';
-	}
-	key_loaded = true;
-	return true;
-}
-
-/* HMAC-SHA256 under the cluster key of the parts, each with its NUL. */
-static bool
-compute_hmac(const char *const *parts, int nparts, uint8 mac[MAC_LEN])
-{
-	pg_hmac_ctx *ctx;
-	bool		ok;
-
-	ctx = pg_hmac_create(PG_SHA256);
-	if (ctx == NULL)
-		return false;
-	ok = pg_hmac_init(ctx, cluster_key, cluster_key_len) == 0;
-	/* each part with its terminating NUL, so that no two splits collide */
-	for (int i = 0; ok && i < nparts; i++)
-		ok = pg_hmac_update(ctx, (const uint8 *) parts[i], strlen(parts[i]) + 1) == 0;
-	ok = ok && pg_hmac_final(ctx, mac, MAC_LEN) == 0;
-	pg_hmac_free(ctx);
-	return ok;
-}
 
 /* The MAC of one context for this role and database: v3 with the key id, v1 and v2 without. */
 static bool
@@ -200,7 +99,7 @@ compute_mac(const char *version, const char *tenant, const char *user,
 		parts[nparts++] = signed_key_id;
 	parts[nparts++] = GetUserNameFromId(GetUserId(), false);
 	parts[nparts] = get_database_name(MyDatabaseId);
-	return parts[nparts] != NULL && compute_hmac(parts, nparts + 1, mac);
+	return parts[nparts] != NULL && trovella_cluster_hmac(parts, nparts + 1, mac);
 }
 
 static char *
@@ -226,14 +125,10 @@ propagate_context(void)
 	uint8		mac[MAC_LEN];
 	char		mac_hex[MAC_LEN * 2 + 1];
 	char	   *value;
-	VariableSetStmt *stmt;
-	A_Const    *arg;
-	PlannedStmt *pstmt;
-	int			nest_level;
 
-	if (cluster_key_file == NULL || cluster_key_file[0] == '\0' || !trovella_citus_loaded())
+	if (!trovella_cluster_signs())
 		return;
-	if (!load_cluster_key(&problem))
+	if (!trovella_cluster_load_key(&problem))
 		ereport(ERROR,
 				(errcode(ERRCODE_CONFIG_FILE_ERROR),
 				 errmsg("trovella: cannot sign the tenant context for the Citus workers"),
@@ -244,51 +139,16 @@ propagate_context(void)
 	if (trovella_current_user(&id))
 		user = uuid_text(&id);
 	snprintf(expiry, sizeof(expiry), INT64_FORMAT,
-			 (int64) (GetCurrentTimestamp() + (int64) signed_context_lifetime * USECS_PER_SEC));
-	if (!compute_mac(SIGNED_VERSION, tenant, user, expiry, key_id, mac))
+			 (int64) trovella_cluster_signature_expiry());
+	if (!compute_mac(SIGNED_VERSION, tenant, user, expiry, trovella_cluster_key_id(), mac))
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
 				 errmsg("trovella: cannot sign the tenant context for the Citus workers")));
 	hex_encode((const char *) mac, MAC_LEN, mac_hex);
 	mac_hex[MAC_LEN * 2] = '\0';
-	value = psprintf("%s:%s:%s:%s:%s:%s", SIGNED_VERSION, tenant, user, expiry, key_id, mac_hex);
+	value = psprintf("%s:%s:%s:%s:%s:%s", SIGNED_VERSION, tenant, user, expiry, trovella_cluster_key_id(), mac_hex);
 
-	/* SET LOCAL trovella.signed_context, through Citus's utility hook */
-	stmt = makeNode(VariableSetStmt);
-	stmt->kind = VAR_SET_VALUE;
-	stmt->name = SIGNED_CONTEXT_GUC;
-	stmt->is_local = true;
-	arg = makeNode(A_Const);
-	arg->val.sval.type = T_String;
-	arg->val.sval.sval = value;
-	arg->location = -1;
-	stmt->args = list_make1(arg);
-	pstmt = makeNode(PlannedStmt);
-	pstmt->commandType = CMD_UTILITY;
-	pstmt->canSetTag = false;
-	pstmt->utilityStmt = (Node *) stmt;
-	pstmt->stmt_location = -1;
-
-	/* like a function's SET clause: propagation on for this statement only */
-	nest_level = NewGUCNestLevel();
-	(void) set_config_option("citus.propagate_set_commands", "local",
-							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
-							 true, 0, false);
-	signing_here = true;
-	PG_TRY();
-	{
-		ProcessUtility(pstmt,
-					   psprintf("SET LOCAL %s TO %s", SIGNED_CONTEXT_GUC,
-								quote_literal_cstr(value)),
-					   false, PROCESS_UTILITY_QUERY, NULL, NULL,
-					   None_Receiver, NULL);
-	}
-	PG_FINALLY();
-	{
-		signing_here = false;
-	}
-	PG_END_TRY();
-	AtEOXact_GUC(true, nest_level);
+	trovella_cluster_set_local(SIGNED_CONTEXT_GUC, value);
 }
 
 /* Parse one id of the value: empty means unset. */
@@ -297,34 +157,6 @@ parse_id(const char *text, size_t len, bool *has, pg_uuid_t *id)
 {
 	*has = len > 0;
 	return len == 0 || trovella_parse_uuid(text, id);
-}
-
-/* Whether text is len hex digits in lower case, as trovella writes them. */
-static bool
-lower_hex(const char *text, size_t len)
-{
-	for (size_t i = 0; i < len; i++)
-		if (!((text[i] >= '0' && text[i] <= '9') || (text[i] >= 'a' && text[i] <= 'f')))
-			return false;
-	return true;
-}
-
-/* Decode the MAC's hex digits (lower case only) without raising errors. */
-static bool
-decode_mac(const char *hex, size_t len, uint8 mac[MAC_LEN])
-{
-	if (len != MAC_LEN * 2 || !lower_hex(hex, len))
-		return false;
-	for (int i = 0; i < MAC_LEN; i++)
-	{
-		int			hi = trovella_hex_digit(hex[2 * i]);
-		int			lo = trovella_hex_digit(hex[2 * i + 1]);
-
-		if (hi < 0 || lo < 0)
-			return false;
-		mac[i] = (uint8) (hi << 4 | lo);
-	}
-	return true;
 }
 
 /* The value a check hook leaves for a signed context that gives none. */
@@ -370,7 +202,7 @@ check_signed_context(char **newval, void **extra, GucSource source)
 
 	verified.valid = false;
 	verified.refusal[0] = '\0';
-	if (value == NULL || value[0] == '\0' || signing_here || InitializingParallelWorker)
+	if (value == NULL || value[0] == '\0' || trovella_cluster_signing() || InitializingParallelWorker)
 		return true;
 	if (!receiving)
 	{
@@ -379,7 +211,7 @@ check_signed_context(char **newval, void **extra, GucSource source)
 		GUC_check_errhint("Call trovella.with_tenant() on the coordinator; Citus carries the context to the workers.");
 		return false;
 	}
-	if (!load_cluster_key(&problem))
+	if (!trovella_cluster_load_key(&problem))
 	{
 		GUC_check_errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE);
 		GUC_check_errmsg("trovella: this node cannot verify a signed context");
@@ -412,13 +244,13 @@ check_signed_context(char **newval, void **extra, GucSource source)
 	version[2] = '\0';
 	if (strcmp(version, "v1") == 0 && nfields == 5)
 	{
-		if (!decode_mac(field[4], field_len[4], given))
+		if (!trovella_cluster_decode_mac(field[4], field_len[4], given))
 			goto malformed;
 	}
 	else if ((strcmp(version, "v2") == 0 || strcmp(version, "v3") == 0) && nfields == 6)
 	{
-		if (field_len[4] != KEY_ID_LEN * 2 || !lower_hex(field[4], field_len[4]) ||
-			!decode_mac(field[5], field_len[5], given))
+		if (field_len[4] != KEY_ID_LEN * 2 || !trovella_cluster_lower_hex(field[4], field_len[4]) ||
+			!trovella_cluster_decode_mac(field[5], field_len[5], given))
 			goto malformed;
 		memcpy(their_key, field[4], KEY_ID_LEN * 2);
 		their_key[KEY_ID_LEN * 2] = '\0';
@@ -452,11 +284,11 @@ check_signed_context(char **newval, void **extra, GucSource source)
 		 * them would fail legitimate work, and no context fails closed.
 		 * Only a coordinator with another key is worth saying so.
 		 */
-		if (their_key[0] != '\0' && strcmp(their_key, key_id) != 0)
+		if (their_key[0] != '\0' && strcmp(their_key, trovella_cluster_key_id()) != 0)
 			snprintf(verified.refusal, sizeof(verified.refusal),
 					 "This node's cluster key (key id %s) is not the coordinator's (key id %s): "
 					 "every tenant query here fails closed until every node has the same key file.",
-					 key_id, their_key);
+					 trovella_cluster_key_id(), their_key);
 		return no_context(newval);
 	}
 	if (expires <= GetCurrentTimestamp())
@@ -489,7 +321,8 @@ void
 trovella_cluster_utility_before(Node *parsetree, ClusterUtility *state)
 {
 	state->receiving = false;
-	if (IsA(parsetree, VariableSetStmt) && !signing_here &&
+	trovella_cluster_purge_utility_before(parsetree, &state->scope);
+	if (IsA(parsetree, VariableSetStmt) && !trovella_cluster_signing() &&
 		((VariableSetStmt *) parsetree)->kind == VAR_SET_VALUE &&
 		pg_strcasecmp(((VariableSetStmt *) parsetree)->name, SIGNED_CONTEXT_GUC) == 0)
 	{
@@ -510,12 +343,14 @@ trovella_cluster_utility_done(ClusterUtility *state)
 {
 	if (state->receiving)
 		receiving = false;
+	trovella_cluster_purge_utility_done(state->scope);
 }
 
 /* After the statement succeeded: seal the context the check hook verified. */
 void
 trovella_cluster_utility_after(ClusterUtility *state)
 {
+	trovella_cluster_purge_utility_after(state->scope);
 	if (state->receiving && verified.refusal[0] != '\0')
 	{
 		trovella_context_absence(verified.refusal);
@@ -546,44 +381,9 @@ trovella_cluster_utility_after(ClusterUtility *state)
 	}
 }
 
-/*
- * For trovella.health: whether a cluster key is configured here, and why
- * this node cannot use it (NULL when it can).  Never the key itself.
- */
-const char *
-trovella_cluster_key_problem(bool *configured)
-{
-	const char *problem = NULL;
-
-	*configured = cluster_key_file != NULL && cluster_key_file[0] != '\0';
-	if (*configured && !load_cluster_key(&problem))
-		return problem;
-	return NULL;
-}
-
 void
 ClusterInit(void)
 {
-	/* a PGC_POSTMASTER setting can only come with the preload */
-	if (process_shared_preload_libraries_in_progress)
-		DefineCustomStringVariable("trovella.cluster_key_file",
-								   gettext_noop("File holding the key that signs the tenant context for Citus workers; the same content on every node."),
-								   gettext_noop("Empty: no signed context (a single server, or workers that refuse every tenant context)."),
-								   &cluster_key_file,
-								   "",
-								   PGC_POSTMASTER,
-								   GUC_SUPERUSER_ONLY,
-								   NULL, NULL, NULL);
-
-	DefineCustomIntVariable("trovella.signed_context_lifetime",
-							gettext_noop("Seconds for which workers accept a context the coordinator signed."),
-							NULL,
-							&signed_context_lifetime,
-							60, 1, 86400,
-							PGC_SUSET,
-							GUC_UNIT_S,
-							NULL, NULL, NULL);
-
 	DefineCustomStringVariable(SIGNED_CONTEXT_GUC,
 							   gettext_noop("Tenant context signed by a Citus coordinator, set by Citus on its worker connections."),
 							   NULL,

@@ -15,12 +15,10 @@
 typedef struct ClusterUtility
 {
 	bool		receiving;		/* a worker's SET LOCAL of the signed context */
+	bool		scope;			/* or of a purge's scope (cluster_purge.c) */
 } ClusterUtility;
 
 extern void ClusterInit(void);
-
-/* Whether a cluster key is configured, and why it cannot be used (NULL: it can). */
-extern const char *trovella_cluster_key_problem(bool *configured);
 
 extern void trovella_cluster_utility_before(Node *parsetree, ClusterUtility *state);
 extern void trovella_cluster_utility_done(ClusterUtility *state);

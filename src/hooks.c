@@ -250,7 +250,7 @@ run_utility(PlannedStmt *pstmt, const char *queryString,
 			DestReceiver *dest, QueryCompletion *qc,
 			StatsUtility *stats, ClusterUtility *cluster)
 {
-	if (!cluster->receiving && !stats->track)
+	if (!cluster->receiving && !cluster->scope && !stats->track)
 	{
 		next_ProcessUtility(pstmt, queryString, readOnlyTree, context,
 							params, queryEnv, dest, qc);

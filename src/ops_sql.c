@@ -16,7 +16,7 @@
 #include "utils/builtins.h"
 
 #include "citus.h"
-#include "cluster.h"
+#include "cluster_key.h"
 #include "statement.h"
 
 /* library_version(): the version of the library this backend loaded. */

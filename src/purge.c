@@ -43,6 +43,7 @@
 #include "utils/wait_event.h"
 
 #include "citus.h"
+#include "cluster_purge.h"
 #include "compat.h"
 #include "purge.h"
 #include "purge_flag.h"
@@ -260,7 +261,7 @@ list_tables(PurgeState *state, MemoryContext cxt)
 		table->name = SPI_getvalue(tuple, desc, 2);
 		table->label = SPI_getvalue(tuple, desc, 3);
 		table->column = SPI_getvalue(tuple, desc, 4);
-		table->attnum = get_attnum(table->relid, column);
+		table->column_name = column;
 		table->key = SPI_getvalue(tuple, desc, 6);
 		table->citus = trovella_citus_managed(table->relid);
 		table->before = -1;
@@ -393,9 +394,14 @@ purge_table(PurgeState *state, PurgeTable *table, bool resumed, bool nonatomic)
 
 		/* a tenant resumed meanwhile is live again: not one more batch */
 		require_suspended(state);
-		trovella_purge_flag_set(&state->tenant, table->relid, table->attnum);
+		trovella_purge_flag_set(&state->tenant, table->relid, table->column_name);
+		/* the same scope, signed, for the workers' shards of a Citus table */
+		if (table->citus)
+			trovella_cluster_purge_scope_send(&state->tenant, table->relid, table->column_name);
 		if (SPI_execute_with_args(sql, 1, argtypes, &state->tenant_datum, NULL, false, 0) != SPI_OK_DELETE)
 			elog(ERROR, "could not delete from table %s", table->label);
+		if (table->citus)
+			trovella_cluster_purge_scope_send(NULL, InvalidOid, NULL);
 		trovella_purge_flag_clear();
 		deleted = SPI_processed;
 		if (deleted == 0)

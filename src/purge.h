@@ -18,7 +18,7 @@ typedef struct PurgeTable
 	char	   *name;			/* schema-qualified, quoted: for statements */
 	char	   *label;			/* regclass text: for the receipt, NOTICEs */
 	char	   *column;			/* the tenant column, quoted */
-	AttrNumber	attnum;			/* the tenant column's number in relid */
+	char	   *column_name;	/* the tenant column, unquoted */
 	char	   *key;			/* its primary key's columns, quoted, or NULL */
 	bool		citus;			/* a Citus table: batches by key, not ctid */
 	int64		before;			/* the tenant's rows when the purge began */

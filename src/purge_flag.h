@@ -14,12 +14,21 @@
 #include "utils/uuid.h"
 
 /* Set by the purge around its own DELETE statements only. */
-extern void trovella_purge_flag_set(const pg_uuid_t *tenant_id, Oid relid, AttrNumber attnum);
+extern void trovella_purge_flag_set(const pg_uuid_t *tenant_id, Oid relid, const char *column);
 extern void trovella_purge_flag_clear(void);
 
 /*
- * Whether a purge's DELETE is running in this backend, and the row is the
- * purged tenant's, in the table it deletes from.
+ * Set on a Citus worker by cluster_purge.c only, for the scope a purge
+ * signed: the Citus table by its qualified name.
+ */
+extern void trovella_purge_flag_set_worker(const pg_uuid_t *tenant_id, const char *table,
+										   const char *column);
+extern void trovella_purge_flag_clear_worker(void);
+
+/*
+ * Whether a purge's DELETE is running in this backend (or, on a worker,
+ * for this transaction), and the row is the purged tenant's, in the table
+ * it deletes from or a placement of it.
  */
 extern bool trovella_purge_deleting_row(Relation rel, HeapTuple tuple);
 

@@ -265,6 +265,23 @@ check_suspension(const pg_uuid_t *tenant_id, const char *function_name)
 }
 
 /*
+ * Whether tenant is suspended on this node (its copy of the table, with
+ * the latest snapshot): a Citus worker receiving a purge's signed scope
+ * (cluster_purge.c).
+ */
+bool
+trovella_tenant_suspended(const pg_uuid_t *tenant_id)
+{
+	bool		citus = trovella_citus_loaded();
+	SuspensionTable *s;
+
+	if (!citus)
+		AcceptInvalidationMessages();
+	s = current_table(citus);
+	return OidIsValid(s->table) && suspension_reason(s, tenant_id) != NULL;
+}
+
+/*
  * The context check (context.h): a tenant the transaction does not have yet
  * must not be suspended.
  */

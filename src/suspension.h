@@ -9,7 +9,12 @@
 
 #include "postgres.h"
 
+#include "utils/uuid.h"
+
 extern void SuspensionInit(void);
+
+/* Whether tenant is suspended on this node (a worker receiving a purge's scope). */
+extern bool trovella_tenant_suspended(const pg_uuid_t *tenant_id);
 
 /* A relcache invalidation (hooks.c): the table may have changed. */
 extern void trovella_suspension_relcache(Oid relid);

@@ -13,6 +13,8 @@
 #include "utils/guc.h"
 
 #include "cluster.h"
+#include "cluster_key.h"
+#include "cluster_purge.h"
 #include "compat.h"
 #include "context.h"
 #include "hooks.h"
@@ -49,7 +51,9 @@ _PG_init(void)
 	StatsInit();
 	StatsCountInit();
 	StatsStoreInit();
+	ClusterKeyInit();
 	ClusterInit();				/* context observer: the Citus signer */
+	ClusterPurgeInit();
 	SoftDeleteInit();
 	PurgeInit();
 	HooksInit();
