@@ -523,7 +523,10 @@ trovella_audit_truncate(PG_FUNCTION_ARGS)
 	 * table's own, on the coordinator, records the TRUNCATE, once.
 	 */
 	if (OidIsValid(trovella_citus_shard_table(RelationGetRelid(trigdata->tg_relation), &listed)))
+	{
+		trovella_audit_refuse_shard_truncate(trigdata->tg_relation);
 		return PointerGetDatum(NULL);
+	}
 
 	/*
 	 * A Citus table truncated on a worker: the worker has no registry, and

@@ -59,6 +59,10 @@ extern void trovella_audit_refuse_citus_placing(Oid relid);
 /* On a Citus worker: a shard's registration, from its trigger's arguments (audit_citus.c). */
 extern bool trovella_audit_shard_registration(Trigger *trigger, Oid table, int32 *table_id);
 
+/* On a Citus worker, by hand: a shard left not recording, or truncated, refused (55000). */
+extern void trovella_audit_refuse_shard_gap(Oid relid);
+extern void trovella_audit_refuse_shard_truncate(Relation rel);
+
 /*
  * On Citus (audit_seal_citus.c), connected to SPI as the extension's owner:
  * seal this node's placements of the history, the coordinator's records up

@@ -2,7 +2,8 @@
  * audit_citus.c
  *		The audit trail on Citus: which tables enable_audit takes there, and
  *		how a shard's trigger on a worker, which has no registry, knows its
- *		table's registration.
+ *		table's registration; a shard's recording stopped by hand on a
+ *		worker, refused.
  */
 #include "postgres.h"
 
@@ -12,6 +13,7 @@
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 
 #include "audit.h"
@@ -116,3 +118,73 @@ trovella_audit_shard_registration(Trigger *trigger, Oid table, int32 *table_id)
 	return found;
 }
 
+
+/*
+ * Whether this backend changes shards by hand: citus.enable_manual_changes_to_shards
+ * on, outside Citus's own backends (which need no setting; Citus tells them by
+ * application name, which a client can set too: see the README).
+ */
+static bool
+manual_shard_changes(void)
+{
+	const char *setting = GetConfigOption("citus.enable_manual_changes_to_shards", true, false);
+
+	return setting != NULL && strcmp(setting, "on") == 0 && !trovella_citus_internal_backend();
+}
+
+/*
+ * On a worker, a statement changing a shard by hand must leave it with every
+ * audit trigger its table has here, enabled: a worker has no registry to
+ * record the gap in (55000 otherwise).
+ */
+void
+trovella_audit_refuse_shard_gap(Oid relid)
+{
+	Oid			argtypes[2] = {OIDOID, OIDOID};
+	Datum		values[2];
+	SpiSection	spi;
+	bool		listed;
+	bool		gap;
+	Oid			table;
+
+	if (!OidIsValid(relid) || !manual_shard_changes())
+		return;
+	table = trovella_citus_shard_table(relid, &listed);
+	if (!OidIsValid(table))
+		return;
+	values[0] = ObjectIdGetDatum(table);
+	values[1] = ObjectIdGetDatum(relid);
+	trovella_spi_connect(&spi);
+	if (SPI_execute_with_args("SELECT FROM pg_catalog.pg_trigger t"
+							  " WHERE t.tgrelid OPERATOR(pg_catalog.=) $1"
+							  " AND t.tgfoid OPERATOR(pg_catalog.=) ANY (ARRAY['trovella.audit_row()'::pg_catalog.regprocedure,"
+							  "     'trovella.audit_truncate()'::pg_catalog.regprocedure]::pg_catalog.oid[])"
+							  " AND t.tgenabled OPERATOR(pg_catalog.=) ANY ('{O,A}'::pg_catalog.\"char\"[])"
+							  " AND NOT EXISTS (SELECT FROM pg_catalog.pg_trigger s"
+							  "  WHERE s.tgrelid OPERATOR(pg_catalog.=) $2 AND s.tgfoid OPERATOR(pg_catalog.=) t.tgfoid"
+							  "  AND s.tgenabled OPERATOR(pg_catalog.=) ANY ('{O,A}'::pg_catalog.\"char\"[]))",
+							  2, argtypes, values, NULL, false, 1) != SPI_OK_SELECT)	/* (sees the statement's own change) */
+		elog(ERROR, "could not read pg_trigger");
+	gap = SPI_processed > 0;
+	trovella_spi_finish(&spi);
+	if (gap)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("trovella: shard %s of audited table %s cannot stop recording",
+						get_rel_name(relid), get_rel_name(table)),
+				 errdetail("A worker has no registry to record the gap in."),
+				 errhint("Use trovella.disable_audit() on the coordinator.")));
+}
+
+/* On a worker, a shard of an audited table truncated by hand (55000): unrecorded. */
+void
+trovella_audit_refuse_shard_truncate(Relation rel)
+{
+	if (manual_shard_changes())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("trovella: shard %s of an audited table cannot be truncated by hand",
+						RelationGetRelationName(rel)),
+				 errdetail("The coordinator records a TRUNCATE of a distributed table; a worker has no registry to record it in."),
+				 errhint("Run the TRUNCATE on the coordinator.")));
+}

@@ -233,6 +233,7 @@ trovella_audit_watch(PG_FUNCTION_ARGS)
 	trovella_spi_finish(&spi);
 	forboth(lc, tables, lc2, commands)
 	{
+		trovella_audit_refuse_shard_gap(lfirst_oid(lc));
 		/* the new table of a Citus conversion takes the old one's registration */
 		if (strcmp(lfirst(lc2), "CREATE TRIGGER") == 0 && trovella_audit_adopt(fcinfo, lfirst_oid(lc)))
 			lfirst(lc2) = "CREATE TRIGGER (a table conversion's new table)";
@@ -281,6 +282,9 @@ trovella_audit_watch_drop(PG_FUNCTION_ARGS)
 	}
 	trovella_spi_finish(&spi);
 	foreach(lc, tables)
+	{
+		trovella_audit_refuse_shard_gap(lfirst_oid(lc));
 		trovella_audit_record_status(fcinfo, lfirst_oid(lc), "DROP TRIGGER");
+	}
 	PG_RETURN_NULL();
 }

@@ -22,7 +22,7 @@ here=$(dirname "$0")
 . "$here/../tap/lib.sh"
 CITUS_KEY=1
 . "$here/cluster.sh"
-plan 32
+plan 36
 
 if ! citus_start "trovella.isolation_guard = 'error'"; then
 	ok 1 "the cluster starts"
@@ -166,3 +166,18 @@ is "$(c -c "SELECT count(*) FROM trovella.audit_history WHERE tenant_id = '$T' A
 is "$(c -c "SELECT trovella.audit_seal()")" "2" "audit_seal() on the coordinator seals them, on the new node"
 is "$(c -c "SELECT ok || ' ' || unsealed FROM trovella.audit_verify('$T', '$head')")" "true 0" \
 	"audit_verify: the tenant's history intact, against the head exported before the new node"
+
+# 6. by hand on a worker (citus.enable_manual_changes_to_shards): a shard's
+# trigger disabled or dropped, or the shard truncated, refused (55000): the
+# worker has no registry to record the gap in
+ms=$(c -c "SELECT get_shard_id_for_distribution_column('moved', '$T')")
+by_hand() { citus_psql w3 -c "SET citus.enable_manual_changes_to_shards = on" "$@"; }
+is "$(by_hand -c "ALTER TABLE moved_$ms DISABLE TRIGGER trovella_audit_$ms"; by_hand -c "ALTER TABLE moved_$ms DISABLE TRIGGER ALL";
+	by_hand -c "DROP TRIGGER trovella_audit_$ms ON moved_$ms"; by_hand -c "DROP TRIGGER trovella_audit_truncate_$ms ON moved_$ms")" \
+	"$(printf 'ERROR 55000\nERROR 55000\nERROR 55000\nERROR 55000')" \
+	"a shard's audit triggers disabled or dropped by hand on its worker: refused (55000)"
+is "$(by_hand -c "TRUNCATE moved_$ms")" "ERROR 55000" "the shard truncated by hand on its worker: refused (55000)"
+is "$(c -c "SELECT recording FROM trovella.audit_status WHERE name = 'public.moved'") $(c -c "SELECT count(*) FROM moved WHERE tenant_id = '$T'")" \
+	"t 2" "... the table still recorded, the tenant's rows still there"
+is "$(by_hand -c "ALTER TABLE moved_$ms DISABLE TRIGGER trovella_audit_$ms" -c "ALTER TABLE moved_$ms ENABLE TRIGGER trovella_audit_$ms" -c "SELECT 1")" \
+	"ERROR 55000" "(disabling refused even when enabled again in the same session: each statement is judged)"
