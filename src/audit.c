@@ -46,8 +46,7 @@
 #include "compat.h"
 #include "context.h"
 #include "policy_check.h"
-#include "purge_flag.h"
-#include "restoring.h"
+#include "row_scope.h"
 #include "statement.h"
 
 PG_FUNCTION_INFO_V1(trovella_audit_row);
@@ -454,7 +453,7 @@ trovella_audit_row(PG_FUNCTION_ARGS)
 
 	/* import_tenant's rows: the export brings the tenant's history */
 	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) &&
-		trovella_restoring_row(trigdata->tg_relation, trigdata->tg_trigtuple))
+		trovella_row_scope_row(ROW_SCOPE_IMPORT, trigdata->tg_relation, trigdata->tg_trigtuple))
 		return PointerGetDatum(NULL);
 	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
 	{
@@ -472,7 +471,7 @@ trovella_audit_row(PG_FUNCTION_ARGS)
 		r.operation = 'D';
 		oldtuple = trigdata->tg_trigtuple;
 		/* trovella.purge_tenant erases the tenant's history: no record */
-		if (trovella_purge_deleting_row(trigdata->tg_relation, oldtuple))
+		if (trovella_row_scope_row(ROW_SCOPE_PURGE, trigdata->tg_relation, oldtuple))
 			return PointerGetDatum(NULL);
 	}
 	keytuple = newtuple ? newtuple : oldtuple;

@@ -4,7 +4,7 @@
  *
  * trovella.purge_tenant deletes a distributed table's rows through the
  * coordinator, and Citus deletes them from the shards on the workers, over
- * its own connections: the scope purge_flag.c keeps in the coordinator's
+ * its own connections: the scope row_scope.c keeps in the coordinator's
  * backend (the tenant and the table whose rows soft delete deletes for good
  * and the audit records not) is not there.  So around each such DELETE the
  * purge also sets trovella.purge_scope with SET LOCAL, which Citus sends to
@@ -25,7 +25,7 @@
  * copy of trovella.suspended_tenant, a reference table): then, for as long
  * as that SET LOCAL lasts (the transaction, or a savepoint rolled back),
  * the tenant's rows of the placements here of that table are in the
- * purge's scope, by Citus's metadata (purge_flag.c), and no other row.  A
+ * purge's scope, by Citus's metadata (row_scope.c), and no other row.  A
  * value that does not verify, or has expired, is no scope and no error
  * (Citus replays the transaction's SET LOCALs also on the connections it
  * opens as another role, as for the signed context); for a tenant that is
@@ -64,7 +64,7 @@
 #include "cluster_purge.h"
 #include "compat.h"
 #include "context.h"
-#include "purge_flag.h"
+#include "row_scope.h"
 #include "suspension.h"
 
 #define PURGE_SCOPE_GUC		"trovella.purge_scope"
@@ -300,9 +300,9 @@ assign_purge_scope(const char *newval, void *extra)
 {
 	current = (ScopeExtra *) extra;
 	if (current != NULL && current->suspended)
-		trovella_purge_flag_set_worker(&current->tenant, current->table, current->column);
+		trovella_row_scope_begin_worker(&current->tenant, current->table, current->column);
 	else
-		trovella_purge_flag_clear_worker();
+		trovella_row_scope_end_worker();
 }
 
 /* Before a utility statement (hooks.c): a worker's SET LOCAL of the scope. */
@@ -344,7 +344,7 @@ trovella_cluster_purge_utility_after(bool state)
 				 errmsg("trovella: a purge's scope names a tenant that is not suspended"),
 				 errdetail("A purge erases a suspended tenant only; its scope ends with the suspension.")));
 	current->suspended = true;
-	trovella_purge_flag_set_worker(&current->tenant, current->table, current->column);
+	trovella_row_scope_begin_worker(&current->tenant, current->table, current->column);
 }
 
 void

@@ -18,7 +18,7 @@
  *	   reference them (pg_constraint), each row through
  *	   jsonb_populate_record, generated columns left out and identity
  *	   columns kept (OVERRIDING SYSTEM VALUE); trovella's row triggers keep
- *	   each of these rows as it is and record nothing (restoring.h), but
+ *	   each of these rows as it is and record nothing (row_scope.h), but
  *	   not other rows inserted meanwhile (an application's trigger); the audit
  *	   history goes in verbatim, and the record numbers' sequence is moved
  *	   past its numbers, and so are the sequences of each table's identity
@@ -44,7 +44,7 @@
 
 #include "export.h"
 #include "import_manifest.h"
-#include "restoring.h"
+#include "row_scope.h"
 #include "sqlarg.h"
 #include "statement.h"
 
@@ -384,14 +384,15 @@ move_sequences(ImportTable *table)
 static void
 insert_restoring(const char *source, ImportTable *table, Datum tenant, CallerPath *caller_path)
 {
-	trovella_restoring_begin(table->target->relid, table->target->column, tenant);
+	trovella_row_scope_begin(ROW_SCOPE_IMPORT, DatumGetUUIDP(tenant), table->target->relid,
+							 table->target->column);
 	PG_TRY();
 	{
 		insert_rows(source, table, tenant, caller_path);
 	}
 	PG_FINALLY();
 	{
-		trovella_restoring_end();
+		trovella_row_scope_end(ROW_SCOPE_IMPORT);
 	}
 	PG_END_TRY();
 }

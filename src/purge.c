@@ -46,7 +46,7 @@
 #include "cluster_purge.h"
 #include "compat.h"
 #include "purge.h"
-#include "purge_flag.h"
+#include "row_scope.h"
 #include "statement.h"
 
 /* trovella.purge_batch_rows: rows deleted from a table per transaction. */
@@ -394,7 +394,7 @@ purge_table(PurgeState *state, PurgeTable *table, bool resumed, bool nonatomic)
 
 		/* a tenant resumed meanwhile is live again: not one more batch */
 		require_suspended(state);
-		trovella_purge_flag_set(&state->tenant, table->relid, table->column_name);
+		trovella_row_scope_begin(ROW_SCOPE_PURGE, &state->tenant, table->relid, table->column_name);
 		/* the same scope, signed, for the workers' shards of a Citus table */
 		if (table->citus)
 			trovella_cluster_purge_scope_send(&state->tenant, table->relid, table->column_name);
@@ -402,7 +402,7 @@ purge_table(PurgeState *state, PurgeTable *table, bool resumed, bool nonatomic)
 			elog(ERROR, "could not delete from table %s", table->label);
 		if (table->citus)
 			trovella_cluster_purge_scope_send(NULL, InvalidOid, NULL);
-		trovella_purge_flag_clear();
+		trovella_row_scope_end(ROW_SCOPE_PURGE);
 		deleted = SPI_processed;
 		if (deleted == 0)
 			break;
@@ -512,7 +512,7 @@ trovella_purge_tenant(PG_FUNCTION_ARGS)
 	}
 	PG_FINALLY();
 	{
-		trovella_purge_flag_clear();
+		trovella_row_scope_end(ROW_SCOPE_PURGE);
 		if (locked)
 			LockRelease(&tag, ExclusiveLock, true);
 	}

@@ -23,7 +23,7 @@
 #include "utils/uuid.h"
 
 #include "context.h"
-#include "restoring.h"
+#include "row_scope.h"
 #include "row_columns.h"
 #include "row_move.h"
 
@@ -128,7 +128,7 @@ trovella_standard_columns(PG_FUNCTION_ARGS)
 	rel = trigger->tg_relation;
 	/* a row an UPDATE moves, or one import_tenant restores, keeps its columns */
 	if (TRIGGER_FIRED_BY_INSERT(trigger->tg_event) &&
-		(trovella_restoring_row(rel, trigger->tg_trigtuple) ||
+		(trovella_row_scope_row(ROW_SCOPE_IMPORT, rel, trigger->tg_trigtuple) ||
 		 trovella_row_move_insert(rel, trigger->tg_trigtuple)))
 		return PointerGetDatum(trigger->tg_trigtuple);
 	for (i = 0; i < STANDARD_COLUMNS; i++)

@@ -59,8 +59,7 @@
 #include "utils/timestamp.h"
 
 #include "index_probe.h"
-#include "purge_flag.h"
-#include "restoring.h"
+#include "row_scope.h"
 #include "row_columns.h"
 #include "row_move.h"
 #include "soft_delete.h"
@@ -356,7 +355,7 @@ trovella_soft_delete(PG_FUNCTION_ARGS)
 	old_row = trigger->tg_trigtuple;
 
 	/* a row import_tenant restores keeps deleted_* (its tenant holds no row here) */
-	if (TRIGGER_FIRED_BY_INSERT(trigger->tg_event) && trovella_restoring_row(rel, old_row))
+	if (TRIGGER_FIRED_BY_INSERT(trigger->tg_event) && trovella_row_scope_row(ROW_SCOPE_IMPORT, rel, old_row))
 		return PointerGetDatum(old_row);
 	if (TRIGGER_FIRED_BY_INSERT(trigger->tg_event) && trovella_row_move_insert(rel, old_row))
 	{
@@ -377,7 +376,7 @@ trovella_soft_delete(PG_FUNCTION_ARGS)
 	}
 	if (TRIGGER_FIRED_BY_DELETE(trigger->tg_event))
 	{
-		if (purge_depth > 0 || trovella_purge_deleting_row(rel, old_row) || trovella_row_move_delete(rel, old_row))
+		if (purge_depth > 0 || trovella_row_scope_row(ROW_SCOPE_PURGE, rel, old_row) || trovella_row_move_delete(rel, old_row))
 			return PointerGetDatum(old_row);
 		if (heap_attisnull(old_row, deleted_at, tupdesc))
 			mark_deleted(rel, &old_row->t_self);
