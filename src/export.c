@@ -14,7 +14,7 @@
  * Every statement is read-only: it runs under the calling statement's
  * snapshot, so the export is one consistent picture of the tenant.  Each
  * table is read by one statement whose rows the executor hands over one by
- * one (a DestReceiver): each becomes its jsonb there (export_row.c), and
+ * one (a DestReceiver): each becomes its jsonb there (row_jsonb.c), and
  * goes into the function's tuplestore, which spills to disk past work_mem,
  * so that the backend never holds the tenant in memory.  A table's SHA-256
  * is over its rows' text; the total over the tables' SHA-256s.
@@ -48,7 +48,7 @@
 
 #include "citus.h"
 #include "export.h"
-#include "export_row.h"
+#include "row_jsonb.h"
 #include "sqlarg.h"
 #include "statement.h"
 
@@ -194,14 +194,14 @@ put_row(ExportState *state, const char *table_name, Datum row, bool row_null)
 
 /*
  * Where the executor sends a table's rows: each one becomes its jsonb
- * (export_row.c), goes into the table's hash and the output.
+ * (row_jsonb.c), goes into the table's hash and the output.
  */
 typedef struct ExportReceiver
 {
 	DestReceiver pub;
 	ExportState *state;
 	const char *table_name;
-	ExportRowShape *shape;
+	RowJsonbShape *shape;
 	pg_cryptohash_ctx *hash;
 	int64		rows;
 } ExportReceiver;
@@ -212,7 +212,7 @@ export_startup(DestReceiver *self, int operation, TupleDesc desc)
 	ExportReceiver *receiver = (ExportReceiver *) self;
 	MemoryContext old = MemoryContextSwitchTo(receiver->state->table_context);
 
-	receiver->shape = trovella_export_row_shape(desc);
+	receiver->shape = trovella_row_jsonb_shape(desc);
 	MemoryContextSwitchTo(old);
 }
 
@@ -227,7 +227,8 @@ export_receive(TupleTableSlot *slot, DestReceiver *self)
 
 	slot_getallattrs(slot);
 	initStringInfo(&text);	/* (in row_context: freed with the row) */
-	row = trovella_export_row(receiver->shape, slot->tts_values, slot->tts_isnull, &text);
+	row = trovella_row_jsonb(receiver->shape, slot->tts_values, slot->tts_isnull,
+							 NULL, &text);
 	appendStringInfoChar(&text, '\n');
 	trovella_sha256_add(receiver->hash, text.data, text.len);
 	put_row(state, receiver->table_name, PointerGetDatum(row), false);

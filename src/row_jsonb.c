@@ -1,11 +1,15 @@
 /*
- * export_row.c
- *		A row as the jsonb that to_jsonb(row) makes of it, for export.c.
+ * row_jsonb.c
+ *		A row as the jsonb that to_jsonb(row) makes of it, for export.c (the
+ *		whole row, and its text for the format's checksums) and the audit
+ *		trigger (the whole row, or the columns an UPDATE changed).
  *
  * to_jsonb of a whole row looks up each column's type again for every row
  * (its domain's base type, whether it is an array, a composite, its
  * output function), pushes the keys in column order and then sorts them.
- * Here that is done once per table: the columns are kept in the order of
+ * Here that is done once per tuple descriptor (export: per table exported;
+ * the audit: kept per relation in audit_jsonb.c, checked against the
+ * relation's descriptor): the columns are kept in the order of
  * jsonb's keys (shorter first, then bytewise), each with what its value
  * becomes, decided as to_jsonb decides it (jsonb_categorize_type):
  *
@@ -23,9 +27,10 @@
  *	any other type			the text of its output function
  *
  * A domain is its base type.  A NULL is JSON's null.  The result is the
- * same jsonb as to_jsonb(row) (test/sql/export_row.sql compares the two
- * over every common type), under the same settings (export_tenant's SET
- * clauses fix those that output functions read).
+ * same jsonb as to_jsonb(row), byte for byte (test/sql/export_row.sql and
+ * test/sql/audit_jsonb.sql compare the two over every common type), under
+ * the same settings (export_tenant's SET clauses fix those that output
+ * functions read).
  */
 #include "postgres.h"
 
@@ -43,39 +48,41 @@
 #include "utils/uuid.h"
 
 #include "compat.h"
-#include "export_row.h"
+#include "row_jsonb.h"
 
-typedef enum ExportValueKind
+typedef enum RowValueKind
 {
-	EXPORT_INT2,
-	EXPORT_INT4,
-	EXPORT_INT8,
-	EXPORT_NUMERIC,
-	EXPORT_FLOAT,				/* number from the output function's text */
-	EXPORT_BOOL,
-	EXPORT_DATETIME,
-	EXPORT_TEXT,
-	EXPORT_UUID,
-	EXPORT_JSONB,
-	EXPORT_TO_JSONB,			/* to_jsonb of the value */
-	EXPORT_OUTPUT				/* the output function's text */
-} ExportValueKind;
+	ROW_INT2,
+	ROW_INT4,
+	ROW_INT8,
+	ROW_NUMERIC,
+	ROW_FLOAT,				/* number from the output function's text */
+	ROW_BOOL,
+	ROW_DATETIME,
+	ROW_TEXT,
+	ROW_UUID,
+	ROW_JSONB,
+	ROW_TO_JSONB,			/* to_jsonb of the value */
+	ROW_OUTPUT				/* the output function's text */
+} RowValueKind;
 
-typedef struct ExportColumn
+typedef struct RowColumn
 {
 	int			index;			/* in the row's values */
+	Oid			type;			/* as declared (what a match checks) */
 	JsonbValue	key;			/* the column's name */
 	char	   *key_text;		/* the key as JSON, then ": " */
 	int			key_text_len;
-	ExportValueKind kind;
-	Oid			base_type;		/* for EXPORT_DATETIME */
+	RowValueKind kind;
+	Oid			base_type;		/* for ROW_DATETIME */
 	FmgrInfo	function;		/* output function, or to_jsonb */
-} ExportColumn;
+} RowColumn;
 
-struct ExportRowShape
+struct RowJsonbShape
 {
+	int			natts;			/* of the descriptor, dropped ones too */
 	int			ncolumns;
-	ExportColumn columns[FLEXIBLE_ARRAY_MEMBER];
+	RowColumn columns[FLEXIBLE_ARRAY_MEMBER];
 };
 
 static void append_escaped(StringInfo out, const char *data, int len);
@@ -84,8 +91,8 @@ static void append_escaped(StringInfo out, const char *data, int len);
 static int
 key_order(const void *a, const void *b)
 {
-	const JsonbValue *ka = &((const ExportColumn *) a)->key;
-	const JsonbValue *kb = &((const ExportColumn *) b)->key;
+	const JsonbValue *ka = &((const RowColumn *) a)->key;
+	const JsonbValue *kb = &((const RowColumn *) b)->key;
 
 	if (ka->val.string.len != kb->val.string.len)
 		return ka->val.string.len < kb->val.string.len ? -1 : 1;
@@ -94,7 +101,7 @@ key_order(const void *a, const void *b)
 
 /* What a value of type (a column's, perhaps a domain) becomes. */
 static void
-choose_kind(ExportColumn *column, Oid type, int32 typmod, Oid collation)
+choose_kind(RowColumn *column, Oid type, int32 typmod, Oid collation)
 {
 	Oid			base = getBaseType(type);
 	Oid			output;
@@ -104,39 +111,39 @@ choose_kind(ExportColumn *column, Oid type, int32 typmod, Oid collation)
 	switch (base)
 	{
 		case INT2OID:
-			column->kind = EXPORT_INT2;
+			column->kind = ROW_INT2;
 			return;
 		case INT4OID:
-			column->kind = EXPORT_INT4;
+			column->kind = ROW_INT4;
 			return;
 		case INT8OID:
-			column->kind = EXPORT_INT8;
+			column->kind = ROW_INT8;
 			return;
 		case NUMERICOID:
-			column->kind = EXPORT_NUMERIC;
+			column->kind = ROW_NUMERIC;
 			return;
 		case BOOLOID:
-			column->kind = EXPORT_BOOL;
+			column->kind = ROW_BOOL;
 			return;
 		case DATEOID:
 		case TIMESTAMPOID:
 		case TIMESTAMPTZOID:
-			column->kind = EXPORT_DATETIME;
+			column->kind = ROW_DATETIME;
 			return;
 		case TEXTOID:
 		case VARCHAROID:
 		case BPCHAROID:
-			column->kind = EXPORT_TEXT;
+			column->kind = ROW_TEXT;
 			return;
 		case UUIDOID:
-			column->kind = EXPORT_UUID;
+			column->kind = ROW_UUID;
 			return;
 		case JSONBOID:
-			column->kind = EXPORT_JSONB;
+			column->kind = ROW_JSONB;
 			return;
 		case FLOAT4OID:
 		case FLOAT8OID:
-			column->kind = EXPORT_FLOAT;
+			column->kind = ROW_FLOAT;
 			break;
 		default:
 			if (base == JSONOID || OidIsValid(get_element_type(base)) ||
@@ -144,7 +151,7 @@ choose_kind(ExportColumn *column, Oid type, int32 typmod, Oid collation)
 			{
 				FuncExpr   *call;
 
-				column->kind = EXPORT_TO_JSONB;
+				column->kind = ROW_TO_JSONB;
 				fmgr_info(F_TO_JSONB, &column->function);
 				call = makeFuncExpr(F_TO_JSONB, JSONBOID,
 									list_make1(makeNullConst(type, typmod, collation)),
@@ -152,46 +159,67 @@ choose_kind(ExportColumn *column, Oid type, int32 typmod, Oid collation)
 				column->function.fn_expr = (Node *) call;
 				return;
 			}
-			column->kind = EXPORT_OUTPUT;
+			column->kind = ROW_OUTPUT;
 			break;
 	}
 	getTypeOutputInfo(base, &output, &varlena);
 	fmgr_info(output, &column->function);
 }
 
-ExportRowShape *
-trovella_export_row_shape(TupleDesc desc)
+RowJsonbShape *
+trovella_row_jsonb_shape(TupleDesc desc)
 {
-	ExportRowShape *shape = palloc0(offsetof(ExportRowShape, columns) +
-									sizeof(ExportColumn) * desc->natts);
+	RowJsonbShape *shape = palloc0(offsetof(RowJsonbShape, columns) +
+								   sizeof(RowColumn) * desc->natts);
 
+	shape->natts = desc->natts;
 	for (int i = 0; i < desc->natts; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, i);
-		ExportColumn *column;
+		RowColumn  *column;
+		StringInfoData key;
 
 		if (att->attisdropped)
 			continue;
 		column = &shape->columns[shape->ncolumns++];
 		column->index = i;
+		column->type = att->atttypid;
 		column->key.type = jbvString;
 		column->key.val.string.val = pstrdup(NameStr(att->attname));
 		column->key.val.string.len = strlen(column->key.val.string.val);
-		choose_kind(column, att->atttypid, att->atttypmod, att->attcollation);
-	}
-	for (int i = 0; i < shape->ncolumns; i++)
-	{
-		ExportColumn *column = &shape->columns[i];
-		StringInfoData key;
-
 		initStringInfo(&key);
 		append_escaped(&key, column->key.val.string.val, column->key.val.string.len);
 		appendBinaryStringInfo(&key, ": ", 2);
 		column->key_text = key.data;
 		column->key_text_len = key.len;
+		choose_kind(column, att->atttypid, att->atttypmod, att->attcollation);
 	}
-	qsort(shape->columns, shape->ncolumns, sizeof(ExportColumn), key_order);
+	qsort(shape->columns, shape->ncolumns, sizeof(RowColumn), key_order);
 	return shape;
+}
+
+bool
+trovella_row_jsonb_shape_matches(const RowJsonbShape *shape, TupleDesc desc)
+{
+	int			live = 0;
+
+	if (shape->natts != desc->natts)
+		return false;
+	for (int i = 0; i < desc->natts; i++)
+		if (!TupleDescAttr(desc, i)->attisdropped)
+			live++;
+	if (live != shape->ncolumns)
+		return false;
+	for (int i = 0; i < shape->ncolumns; i++)
+	{
+		const RowColumn *column = &shape->columns[i];
+		Form_pg_attribute att = TupleDescAttr(desc, column->index);
+
+		if (att->attisdropped || att->atttypid != column->type ||
+			strcmp(NameStr(att->attname), column->key.val.string.val) != 0)
+			return false;
+	}
+	return true;
 }
 
 /* A string value, refused past jsonb's limit as to_jsonb refuses it. */
@@ -343,7 +371,7 @@ append_scalar(StringInfo out, const JsonbValue *v)
 				appendBinaryStringInfo(out, "false", 5);
 			break;
 		default:
-			elog(ERROR, "unexpected jsonb value type %d in an exported row", (int) v->type);
+			elog(ERROR, "unexpected jsonb value type %d in a row", (int) v->type);
 	}
 }
 
@@ -402,118 +430,153 @@ append_jsonb_text(StringInfo out, Jsonb *jsonb)
 	}
 }
 
-/* An integer, as a number of the row and in its text. */
+/* An integer, as a number of the row and, where out is given, in its text. */
 static void
 set_integer(JsonbValue *v, StringInfo out, int64 value)
 {
 	v->type = jbvNumeric;
 	v->val.numeric = int64_to_numeric(value);
+	if (out == NULL)
+		return;
 	enlargeStringInfo(out, MAXINT8LEN + 1);
 	out->len += pg_lltoa(value, out->data + out->len);
 }
 
+/* A value (not NULL) of column, as to_jsonb makes it; nested: a jsonb */
+static void
+column_value(const RowColumn *column, Datum value, JsonbValue *v, Jsonb **nested)
+{
+	*nested = NULL;
+	switch (column->kind)
+	{
+		case ROW_INT2:
+		case ROW_INT4:
+		case ROW_INT8:
+			pg_unreachable();	/* (set_integer, by the caller) */
+			break;
+		case ROW_NUMERIC:
+			{
+				Numeric		number = DatumGetNumeric(value);
+
+				if (numeric_is_nan(number) || numeric_is_inf(number))
+					set_number_text(v, DatumGetCString(DirectFunctionCall1(numeric_out,
+																		   NumericGetDatum(number))));
+				else
+				{
+					v->type = jbvNumeric;
+					v->val.numeric = number;
+				}
+			}
+			break;
+		case ROW_FLOAT:
+			set_number_text(v, OutputFunctionCall(unconstify(FmgrInfo *, &column->function), value));
+			break;
+		case ROW_BOOL:
+			v->type = jbvBool;
+			v->val.boolean = DatumGetBool(value);
+			break;
+		case ROW_DATETIME:
+			{
+				char	   *datetime = JsonEncodeDateTime(NULL, value, column->base_type, NULL);
+
+				set_string(v, datetime, strlen(datetime));
+			}
+			break;
+		case ROW_TEXT:
+			{
+				text	   *t = DatumGetTextPP(value);
+
+				set_string(v, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+			}
+			break;
+		case ROW_UUID:
+			set_string(v, uuid_text(DatumGetUUIDP(value)), 2 * UUID_LEN + 4);
+			break;
+		case ROW_JSONB:
+			*nested = DatumGetJsonbP(value);
+			break;
+		case ROW_TO_JSONB:
+			*nested = DatumGetJsonbP(FunctionCall1(unconstify(FmgrInfo *, &column->function),
+												   value));
+			break;
+		case ROW_OUTPUT:
+			{
+				char	   *output = OutputFunctionCall(unconstify(FmgrInfo *, &column->function),
+														value);
+
+				set_string(v, output, strlen(output));
+			}
+			break;
+	}
+}
+
 Jsonb *
-trovella_export_row(const ExportRowShape *shape, const Datum *values, const bool *nulls,
-					StringInfo out)
+trovella_row_jsonb(const RowJsonbShape *shape, const Datum *values, const bool *nulls,
+				   const bool *include, StringInfo out)
 {
 	TrovellaJsonbBuild build;
+	bool		first = true;
 
 	memset(&build, 0, sizeof(build));
 	trovella_jsonb_push(&build, WJB_BEGIN_OBJECT, NULL);
-	appendStringInfoCharMacro(out, '{');
+	if (out != NULL)
+		appendStringInfoCharMacro(out, '{');
 	for (int i = 0; i < shape->ncolumns; i++)
 	{
-		const ExportColumn *column = &shape->columns[i];
+		const RowColumn *column = &shape->columns[i];
 		Datum		value = values[column->index];
 		JsonbValue	v;
 		Jsonb	   *nested;
 
+		if (include != NULL && !include[column->index])
+			continue;
 		trovella_jsonb_push(&build, WJB_KEY, unconstify(JsonbValue *, &column->key));
-		if (i > 0)
-			appendBinaryStringInfo(out, ", ", 2);
-		appendBinaryStringInfo(out, column->key_text, column->key_text_len);
+		if (out != NULL)
+		{
+			if (!first)
+				appendBinaryStringInfo(out, ", ", 2);
+			appendBinaryStringInfo(out, column->key_text, column->key_text_len);
+		}
+		first = false;
 		if (nulls[column->index])
 		{
 			v.type = jbvNull;
 			trovella_jsonb_push(&build, WJB_VALUE, &v);
-			appendBinaryStringInfo(out, "null", 4);
+			if (out != NULL)
+				appendBinaryStringInfo(out, "null", 4);
 			continue;
 		}
 		switch (column->kind)
 		{
-			case EXPORT_INT2:
+			case ROW_INT2:
 				set_integer(&v, out, DatumGetInt16(value));
 				trovella_jsonb_push(&build, WJB_VALUE, &v);
 				continue;
-			case EXPORT_INT4:
+			case ROW_INT4:
 				set_integer(&v, out, DatumGetInt32(value));
 				trovella_jsonb_push(&build, WJB_VALUE, &v);
 				continue;
-			case EXPORT_INT8:
+			case ROW_INT8:
 				set_integer(&v, out, DatumGetInt64(value));
 				trovella_jsonb_push(&build, WJB_VALUE, &v);
 				continue;
-			case EXPORT_NUMERIC:
-				{
-					Numeric		number = DatumGetNumeric(value);
-
-					if (numeric_is_nan(number) || numeric_is_inf(number))
-						set_number_text(&v, DatumGetCString(DirectFunctionCall1(numeric_out,
-																				NumericGetDatum(number))));
-					else
-					{
-						v.type = jbvNumeric;
-						v.val.numeric = number;
-					}
-				}
-				break;
-			case EXPORT_FLOAT:
-				set_number_text(&v, OutputFunctionCall(unconstify(FmgrInfo *, &column->function), value));
-				break;
-			case EXPORT_BOOL:
-				v.type = jbvBool;
-				v.val.boolean = DatumGetBool(value);
-				break;
-			case EXPORT_DATETIME:
-				{
-					char	   *datetime = JsonEncodeDateTime(NULL, value, column->base_type, NULL);
-
-					set_string(&v, datetime, strlen(datetime));
-				}
-				break;
-			case EXPORT_TEXT:
-				{
-					text	   *t = DatumGetTextPP(value);
-
-					set_string(&v, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
-				}
-				break;
-			case EXPORT_UUID:
-				set_string(&v, uuid_text(DatumGetUUIDP(value)), 2 * UUID_LEN + 4);
-				break;
-			case EXPORT_JSONB:
-			case EXPORT_TO_JSONB:
-				if (column->kind == EXPORT_JSONB)
-					nested = DatumGetJsonbP(value);
-				else
-					nested = DatumGetJsonbP(FunctionCall1(unconstify(FmgrInfo *, &column->function),
-														  value));
-				push_jsonb(&build, nested);
-				append_jsonb_text(out, nested);
-				continue;
-			case EXPORT_OUTPUT:
-				{
-					char	   *output = OutputFunctionCall(unconstify(FmgrInfo *, &column->function),
-															value);
-
-					set_string(&v, output, strlen(output));
-				}
+			default:
 				break;
 		}
+		column_value(column, value, &v, &nested);
+		if (nested != NULL)
+		{
+			push_jsonb(&build, nested);
+			if (out != NULL)
+				append_jsonb_text(out, nested);
+			continue;
+		}
 		trovella_jsonb_push(&build, WJB_VALUE, &v);
-		append_scalar(out, &v);
+		if (out != NULL)
+			append_scalar(out, &v);
 	}
 	trovella_jsonb_push(&build, WJB_END_OBJECT, NULL);
-	appendStringInfoCharMacro(out, '}');
+	if (out != NULL)
+		appendStringInfoCharMacro(out, '}');
 	return JsonbValueToJsonb(build.result);
 }
