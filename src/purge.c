@@ -57,7 +57,7 @@ static int	purge_batch_rows = 5000;
  * has committed, before the next, holding no lock and no snapshot: the
  * CPU and the WAL it leaves to the other tenants' transactions.
  */
-static int	purge_batch_pause = 20;
+static int	purge_batch_pause = 0;
 
 /*
  * Every table trovella isolates (its policies name the tenant column),
@@ -127,7 +127,7 @@ PurgeInit(void)
 							gettext_noop("Milliseconds trovella.purge_tenant waits after each committed batch."),
 							gettext_noop("Time left to the other tenants' transactions; 0 does not wait."),
 							&purge_batch_pause,
-							20,
+							0,
 							0,
 							60000,
 							PGC_USERSET,
