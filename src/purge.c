@@ -159,28 +159,6 @@ pause_between_batches(void)
 	}
 }
 
-/*
- * The purge's counts without parallel workers, to the matching
- * trovella_purge_serial_end(): a purge is a job in the background of the
- * other tenants' transactions, and a parallel count of a large table takes
- * every core from them at once.
- */
-int
-trovella_purge_serial_begin(void)
-{
-	int			level = NewGUCNestLevel();
-
-	(void) set_config_option("max_parallel_workers_per_gather", "0", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	return level;
-}
-
-void
-trovella_purge_serial_end(int level)
-{
-	AtEOXact_GUC(true, level);
-}
-
 /* The tenant's rows in the table now, read as the caller. */
 static int64
 count_rows(PurgeState *state, PurgeTable *table)
@@ -191,11 +169,11 @@ count_rows(PurgeState *state, PurgeTable *table)
 	char	   *sql = psprintf("SELECT pg_catalog.count(*) FROM ONLY %s WHERE %s OPERATOR(pg_catalog.=) $1",
 							   table->name, table->column);
 
-	level = trovella_purge_serial_begin();
+	level = trovella_serial_begin();
 	if (SPI_execute_with_args(sql, 1, argtypes, &state->tenant_datum, NULL, false, 0) != SPI_OK_SELECT ||
 		SPI_processed != 1)
 		elog(ERROR, "could not count the rows of table %s", table->label);
-	trovella_purge_serial_end(level);
+	trovella_serial_end(level);
 	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 }
 

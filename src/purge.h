@@ -42,8 +42,6 @@ extern void PurgeInit(void);
 extern char *trovella_purge_finish(PurgeState *state);
 
 /* The purge's counts without parallel workers: begin returns the level. */
-extern int	trovella_purge_serial_begin(void);
-extern void trovella_purge_serial_end(int level);
 
 /* 42501 when row-level security binds the caller on the table. */
 extern void trovella_purge_require_full_view(Oid relid, const char *label);

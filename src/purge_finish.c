@@ -114,12 +114,12 @@ static int64
 count_tenant_rows(PurgeState *state, VerifiedTable *table)
 {
 	Oid			argtypes[1] = {UUIDOID};
-	int			level = trovella_purge_serial_begin();
+	int			level = trovella_serial_begin();
 
 	if (SPI_execute_with_args(table->count_sql, 1, argtypes, &state->tenant_datum, NULL, false, 0) != SPI_OK_SELECT ||
 		SPI_processed != 1)
 		elog(ERROR, "could not read table %s", table->label);
-	trovella_purge_serial_end(level);
+	trovella_serial_end(level);
 	return int64_result(1);
 }
 

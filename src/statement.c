@@ -3,7 +3,8 @@
  *		Statements trovella runs itself, through SPI: always with only the
  *		system catalogs on the search path and every table visible; with the extension owner's
  *		rights, for functions that are not SECURITY DEFINER (tokens,
- *		membership); and from plans prepared once per backend.
+ *		membership); from plans prepared once per backend; and, for a
+ *		background job's scans, without parallel workers.
  */
 #include "postgres.h"
 
@@ -148,4 +149,20 @@ trovella_keep_plan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes)
 		*plan = prepared;
 	}
 	return *plan;
+}
+
+int
+trovella_serial_begin(void)
+{
+	int			level = NewGUCNestLevel();
+
+	(void) set_config_option("max_parallel_workers_per_gather", "0", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return level;
+}
+
+void
+trovella_serial_end(int level)
+{
+	AtEOXact_GUC(true, level);
 }

@@ -57,6 +57,15 @@ extern void trovella_caller_path_save(CallerPath *path);
 extern void trovella_caller_path_begin(CallerPath *path);
 extern void trovella_caller_path_end(const CallerPath *path);
 
+/*
+ * Statements run without parallel workers, from trovella_serial_begin() to
+ * the matching trovella_serial_end(): for a job in the background of the
+ * other tenants' transactions (a purge's counts), where a parallel scan of
+ * a large table would take every core from them at once.
+ */
+extern int	trovella_serial_begin(void);
+extern void trovella_serial_end(int level);
+
 /* Prepare sql and keep the plan in *plan the first time it is needed. */
 extern SPIPlanPtr trovella_keep_plan(SPIPlanPtr *plan, const char *sql,
 									 int nargs, Oid *argtypes);
