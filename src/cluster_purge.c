@@ -29,7 +29,9 @@
  * value that does not verify, or has expired, is no scope and no error
  * (Citus replays the transaction's SET LOCALs also on the connections it
  * opens as another role, as for the signed context); for a tenant that is
- * not suspended it is an error (55000).
+ * not suspended it is an error (55000).  Each row is in the scope only
+ * while the tenant is still suspended here (the latest snapshot): a
+ * transaction that received the scope keeps none past a resume.
  *
  * Why that is as narrow as the purge.  The value can be read by whoever
  * reads the statements Citus sends (citus.log_remote_commands) and replayed
@@ -300,7 +302,8 @@ assign_purge_scope(const char *newval, void *extra)
 {
 	current = (ScopeExtra *) extra;
 	if (current != NULL && current->suspended)
-		trovella_row_scope_begin_worker(&current->tenant, current->table, current->column);
+		trovella_row_scope_begin_worker(&current->tenant, current->table, current->column,
+						trovella_tenant_suspended);
 	else
 		trovella_row_scope_end_worker();
 }
@@ -344,7 +347,8 @@ trovella_cluster_purge_utility_after(bool state)
 				 errmsg("trovella: a purge's scope names a tenant that is not suspended"),
 				 errdetail("A purge erases a suspended tenant only; its scope ends with the suspension.")));
 	current->suspended = true;
-	trovella_row_scope_begin_worker(&current->tenant, current->table, current->column);
+	trovella_row_scope_begin_worker(&current->tenant, current->table, current->column,
+					trovella_tenant_suspended);
 }
 
 void

@@ -47,6 +47,7 @@ typedef struct RowScope
 	Oid			relid;			/* the table, on this node */
 	char		table[NAMEDATALEN * 2 + 8]; /* or its qualified name (a worker's) */
 	char		column[NAMEDATALEN];
+	RowScopeCheck check;		/* asked for each row in the scope, or NULL */
 	Oid			last_relid;		/* the last relation asked about, */
 	AttrNumber	last_attnum;	/* its tenant column if in scope, else 0 */
 } RowScope;
@@ -56,9 +57,10 @@ static RowScope worker_scope;	/* a purge's, on a Citus worker */
 
 static void
 scope_set(RowScope *scope, const pg_uuid_t *tenant_id, Oid relid,
-		  const char *table, const char *column)
+		  const char *table, const char *column, RowScopeCheck check)
 {
 	scope->tenant = *tenant_id;
+	scope->check = check;
 	scope->relid = relid;
 	strlcpy(scope->table, table ? table : "", sizeof(scope->table));
 	strlcpy(scope->column, column, sizeof(scope->column));
@@ -70,7 +72,7 @@ void
 trovella_row_scope_begin(RowScopeOperation operation, const pg_uuid_t *tenant_id,
 						 Oid relid, const char *column)
 {
-	scope_set(&local_scope[operation], tenant_id, relid, NULL, column);
+	scope_set(&local_scope[operation], tenant_id, relid, NULL, column, NULL);
 }
 
 void
@@ -80,9 +82,10 @@ trovella_row_scope_end(RowScopeOperation operation)
 }
 
 void
-trovella_row_scope_begin_worker(const pg_uuid_t *tenant_id, const char *table, const char *column)
+trovella_row_scope_begin_worker(const pg_uuid_t *tenant_id, const char *table, const char *column,
+				RowScopeCheck check)
 {
-	scope_set(&worker_scope, tenant_id, InvalidOid, table, column);
+	scope_set(&worker_scope, tenant_id, InvalidOid, table, column, check);
 }
 
 void
@@ -144,7 +147,10 @@ scope_row(RowScope *scope, Relation rel, HeapTuple tuple)
 	if (scope->last_attnum == InvalidAttrNumber)
 		return false;
 	value = heap_getattr(tuple, scope->last_attnum, desc, &isnull);
-	return !isnull && memcmp(DatumGetUUIDP(value), &scope->tenant, UUID_LEN) == 0;
+	if (isnull || memcmp(DatumGetUUIDP(value), &scope->tenant, UUID_LEN) != 0)
+		return false;
+	/* a worker's: the transaction that received it may outlast a resume */
+	return scope->check == NULL || scope->check(&scope->tenant);
 }
 
 bool

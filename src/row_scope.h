@@ -30,11 +30,18 @@ extern void trovella_row_scope_begin(RowScopeOperation operation, const pg_uuid_
 extern void trovella_row_scope_end(RowScopeOperation operation);
 
 /*
+ * Whether a worker's scope still holds for its tenant, asked for each row
+ * in it (cluster_purge.c: the tenant still suspended there).
+ */
+typedef bool (*RowScopeCheck) (const pg_uuid_t *tenant_id);
+
+/*
  * A purge's, on a Citus worker, set by cluster_purge.c only once verified:
- * the Citus table by its qualified name.
+ * the Citus table by its qualified name; a row is in it only while check
+ * says so.
  */
 extern void trovella_row_scope_begin_worker(const pg_uuid_t *tenant_id, const char *table,
-											const char *column);
+											const char *column, RowScopeCheck check);
 extern void trovella_row_scope_end_worker(void);
 
 /*

@@ -25,7 +25,7 @@ here=$(dirname "$0")
 . "$here/../tap/lib.sh"
 CITUS_KEY=1
 . "$here/cluster.sh"
-plan 16
+plan 18
 
 # a lifetime no test outlasts: a replay is refused for what it is, not for its age
 if ! citus_start "trovella.signed_context_lifetime = 3600"; then
@@ -147,4 +147,22 @@ for role in app own; do
 	is "$(c -c "SELECT count(*) - $before FROM trovella.audit_history WHERE tenant_id = '$A' AND operation = 'D'")" "1" \
 		"the $role role's replay is no scope: its deletion of a row of docs is recorded"
 done
+
+# a replay in a transaction the suspension let in keeps no scope past the
+# resume: the operations role sets the scope while the tenant is suspended,
+# the tenant is resumed (nothing waits for that transaction) and its rows
+# are live again; the rows deleted then are marked and recorded
+c -c "SET trovella.isolation_guard = off" -c "INSERT INTO sd VALUES ('$A', 300)" -c "INSERT INTO docs VALUES ('$A', 300)" \
+	-c "SELECT trovella.suspend_tenant('$A', 'Erased again.')" >/dev/null
+before=$(c -c "SELECT count(*) FROM trovella.audit_history WHERE tenant_id = '$A' AND operation = 'D'")
+on_shard ops sd "$A" "SET LOCAL trovella.purge_scope TO $scope_sd" "SELECT pg_sleep(4)" "DELETE FROM %s WHERE tenant_id = '$A' AND id = 300" >/dev/null &
+replay_sd=$!
+on_shard ops docs "$A" "SET LOCAL trovella.purge_scope TO $scope_docs" "SELECT pg_sleep(4)" "DELETE FROM %s WHERE tenant_id = '$A' AND id = 300" >/dev/null &
+replay_docs=$!
+sleep 2
+c -c "SELECT trovella.resume_tenant('$A')" >/dev/null
+wait $replay_sd $replay_docs
+is "$(on_shard postgres sd "$A" "SELECT count(*) FROM %s WHERE tenant_id = '$A' AND id = 300 AND deleted_at IS NOT NULL")" "1" "a scope received before the resume deletes no row for good after it: the row is marked"
+is "$(c -c "SELECT count(*) - $before FROM trovella.audit_history WHERE tenant_id = '$A' AND operation = 'D'")" "1" \
+	"a scope received before the resume skips no record after it: the deletion of docs is recorded"
 done_testing
