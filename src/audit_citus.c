@@ -162,6 +162,9 @@ trovella_audit_refuse_shard_gap(Oid relid)
 							  " AND t.tgenabled OPERATOR(pg_catalog.=) ANY ('{O,A}'::pg_catalog.\"char\"[])"
 							  " AND NOT EXISTS (SELECT FROM pg_catalog.pg_trigger s"
 							  "  WHERE s.tgrelid OPERATOR(pg_catalog.=) $2 AND s.tgfoid OPERATOR(pg_catalog.=) t.tgfoid"
+							  /* the same events, columns and arguments, no WHEN: one that never fires is no trigger */
+							  "  AND s.tgtype OPERATOR(pg_catalog.=) t.tgtype AND s.tgattr OPERATOR(pg_catalog.=) t.tgattr"
+							  "  AND s.tgargs OPERATOR(pg_catalog.=) t.tgargs AND s.tgqual IS NULL"
 							  "  AND s.tgenabled OPERATOR(pg_catalog.=) ANY ('{O,A}'::pg_catalog.\"char\"[]))",
 							  2, argtypes, values, NULL, false, 1) != SPI_OK_SELECT)	/* (sees the statement's own change) */
 		elog(ERROR, "could not read pg_trigger");

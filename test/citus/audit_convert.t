@@ -22,7 +22,7 @@ here=$(dirname "$0")
 . "$here/../tap/lib.sh"
 CITUS_KEY=1
 . "$here/cluster.sh"
-plan 36
+plan 37
 
 if ! citus_start "trovella.isolation_guard = 'error'"; then
 	ok 1 "the cluster starts"
@@ -181,3 +181,9 @@ is "$(c -c "SELECT recording FROM trovella.audit_status WHERE name = 'public.mov
 	"t 2" "... the table still recorded, the tenant's rows still there"
 is "$(by_hand -c "ALTER TABLE moved_$ms DISABLE TRIGGER trovella_audit_$ms" -c "ALTER TABLE moved_$ms ENABLE TRIGGER trovella_audit_$ms" -c "SELECT 1")" \
 	"ERROR 55000" "(disabling refused even when enabled again in the same session: each statement is judged)"
+# ... nor swapped for a trigger of the same function that never fires (WHEN
+# false) and then dropped: the drop is refused, the writes still recorded
+def=$(citus_psql w3 -c "SELECT pg_get_triggerdef(oid) FROM pg_trigger WHERE tgname = 'trovella_audit_$ms'")
+by_hand -c "$(printf '%s' "$def" | sed -E "s/TRIGGER trovella_audit_$ms /TRIGGER never_$ms /; s/FOR EACH ROW EXECUTE/FOR EACH ROW WHEN (false) EXECUTE/")" >/dev/null
+is "$(by_hand -c "DROP TRIGGER trovella_audit_$ms ON moved_$ms")" "ERROR 55000" \
+	"a shard's audit trigger dropped by hand once one of the same function that never fires (WHEN false) is there: refused (55000)"
