@@ -22,7 +22,7 @@ here=$(dirname "$0")
 . "$here/../tap/lib.sh"
 CITUS_KEY=1
 . "$here/cluster.sh"
-plan 37
+plan 38
 
 if ! citus_start "trovella.isolation_guard = 'error'"; then
 	ok 1 "the cluster starts"
@@ -187,3 +187,5 @@ def=$(citus_psql w3 -c "SELECT pg_get_triggerdef(oid) FROM pg_trigger WHERE tgna
 by_hand -c "$(printf '%s' "$def" | sed -E "s/TRIGGER trovella_audit_$ms /TRIGGER never_$ms /; s/FOR EACH ROW EXECUTE/FOR EACH ROW WHEN (false) EXECUTE/")" >/dev/null
 is "$(by_hand -c "DROP TRIGGER trovella_audit_$ms ON moved_$ms")" "ERROR 55000" \
 	"a shard's audit trigger dropped by hand once one of the same function that never fires (WHEN false) is there: refused (55000)"
+is "$(by_hand -c "$(printf '%s' "$def" | sed -E "s/CREATE TRIGGER/CREATE OR REPLACE TRIGGER/; s/FOR EACH ROW EXECUTE/FOR EACH ROW WHEN (false) EXECUTE/")")" "ERROR 55000" \
+	"... or replaced in place (CREATE OR REPLACE TRIGGER, the same name) by one that never fires: refused (55000)"
