@@ -41,10 +41,12 @@
  * the tenant's rows anyway: what it gains is to delete that one tenant's
  * rows of that one table without marks or records, while the tenant is
  * suspended (a suspended tenant is one being erased: its rows, history
- * included), until the expiry.  Not another tenant's rows, not another
- * table's, not after a resume or after the purge finished (it lifts the
- * suspension).  The value is not bound to Citus's distributed transaction
- * id: a worker cannot check it, since every role may claim any id there
+ * included), in a transaction that received the value before it
+ * expired (the expiry is checked then, not per row).  Not another
+ * tenant's rows, not another table's, not after a resume or after the
+ * purge finished (it lifts the suspension).  The value is not bound to
+ * Citus's distributed transaction id: a worker cannot check it, since
+ * every role may claim any id there
  * (assign_distributed_transaction_id is Citus's and PUBLIC's), and the
  * coordinator has none yet when it signs (Citus assigns it with the
  * DELETE's first connection).
