@@ -104,7 +104,7 @@ extern void trovella_audit_relcache(Oid relid);
  * level around a partition added to an audited distributed table.
  */
 extern void trovella_audit_note_relation(Oid relid);
-extern void trovella_audit_note_forgotten(int32 table_id);
+extern void trovella_audit_note_forgotten(int32 table_id, Oid relid);
 extern void trovella_audit_xact(XactEvent event);
 extern bool trovella_audit_adopt(FunctionCallInfo fcinfo, Oid relid);
 extern int	trovella_audit_utility_before(Node *stmt);

@@ -17,9 +17,12 @@
  *	 new table, drops the old one, renames the new one to its name and only
  *	 then gives it the old one's triggers.  The new table takes over the old
  *	 one's registration when trovella's row trigger is made on it
- *	 (audit_watch.c), where the trigger names that registration and the
- *	 table's name, and the old table was dropped in the same transaction
- *	 (by whoever had its owner's rights).
+ *	 (audit_watch.c), where the trigger is the one enable_audit makes (its
+ *	 function, events, no WHEN, no columns), names that registration and
+ *	 the table's name, and the old table was dropped in the same
+ *	 transaction while Citus managed it (pg_dist_partition listed it when
+ *	 its DROP began).  A local table dropped and made again, however its
+ *	 trigger is made, does not: its registration stays dropped.
  * - A partition created in, or attached to, an audited distributed table
  *	 gets trovella's TRUNCATE trigger (audit_sql.c), which Citus refuses to
  *	 distribute unless citus.enable_unsafe_triggers is on: it is, for that
@@ -32,6 +35,8 @@
 #include "catalog/namespace.h"
 #include "catalog/partition.h"
 #include "catalog/pg_type.h"
+#include "catalog/pg_trigger.h"
+#include "commands/trigger.h"
 #include "executor/spi.h"
 #include "nodes/parsenodes.h"
 #include "utils/array.h"
@@ -51,10 +56,15 @@ static Oid	noted[NOTED_MAX];
 static int	nnoted = 0;
 static bool noted_overflow = false;
 
-/* Registrations whose table this transaction dropped. */
+/* Registrations whose table, one Citus managed, this transaction dropped. */
 #define FORGOTTEN_MAX 32
 static int32 forgotten[FORGOTTEN_MAX];
 static int	nforgotten = 0;
+
+/* Tables Citus managed when this transaction began to drop them. */
+#define CONVERTED_MAX 32
+static Oid	converted[CONVERTED_MAX];
+static int	nconverted = 0;
 
 void
 trovella_audit_note_relation(Oid relid)
@@ -73,11 +83,50 @@ trovella_audit_note_relation(Oid relid)
 		noted_overflow = true;
 }
 
+/*
+ * The registration table_id lost its table, relid: noted for a conversion's
+ * new table to take over only where Citus managed relid when its DROP began.
+ */
 void
-trovella_audit_note_forgotten(int32 table_id)
+trovella_audit_note_forgotten(int32 table_id, Oid relid)
 {
-	if (nforgotten < FORGOTTEN_MAX)
-		forgotten[nforgotten++] = table_id;
+	for (int i = 0; i < nconverted; i++)
+		if (converted[i] == relid)
+		{
+			if (nforgotten < FORGOTTEN_MAX)
+				forgotten[nforgotten++] = table_id;
+			return;
+		}
+}
+
+/* Before DROP TABLE: note the tables Citus manages among those dropped. */
+static void
+note_converted(DropStmt *drop)
+{
+	ListCell   *lc;
+
+	foreach(lc, drop->objects)
+	{
+		Oid			relid = RangeVarGetRelid(makeRangeVarFromNameList(lfirst(lc)),
+											 NoLock, true);
+
+		if (OidIsValid(relid) && nconverted < CONVERTED_MAX &&
+			trovella_citus_managed(relid))
+			converted[nconverted++] = relid;
+	}
+}
+
+/* Whether trigger is the row trigger enable_audit makes. */
+static bool
+audit_row_trigger(const Trigger *trigger)
+{
+	return strcmp(trigger->tgname, "trovella_audit") == 0 && trigger->tgnargs == 2 &&
+		trigger->tgtype == (TRIGGER_TYPE_ROW | TRIGGER_TYPE_AFTER | TRIGGER_TYPE_INSERT |
+							TRIGGER_TYPE_UPDATE | TRIGGER_TYPE_DELETE) &&
+		trigger->tgqual == NULL && trigger->tgnattr == 0 &&
+		get_func_nargs(trigger->tgfoid) == 0 &&
+		strcmp(get_func_name(trigger->tgfoid), "audit_row") == 0 &&
+		get_func_namespace(trigger->tgfoid) == get_namespace_oid("trovella", false);
 }
 
 /* The history's relation, or InvalidOid where the extension is not at 0.5.0. */
@@ -165,6 +214,7 @@ trovella_audit_xact(XactEvent event)
 			nnoted = 0;
 			noted_overflow = false;
 			nforgotten = 0;
+			nconverted = 0;
 			break;
 		default:
 			break;
@@ -172,10 +222,11 @@ trovella_audit_xact(XactEvent event)
 }
 
 /*
- * A trigger made on relid: where its trovella row trigger names a
- * registration whose table this transaction dropped, and names it by the
- * table's name, the table takes the registration over (the new table of a
- * Citus conversion).  Returns whether it did; as the extension's owner.
+ * A trigger made on relid: where its trovella row trigger, made as
+ * enable_audit makes it, names a registration whose table, one Citus
+ * managed, this transaction dropped, and names it by the table's name, the
+ * table takes the registration over (the new table of a Citus conversion).
+ * Returns whether it did; as the extension's owner.
  */
 bool
 trovella_audit_adopt(FunctionCallInfo fcinfo, Oid relid)
@@ -190,7 +241,7 @@ trovella_audit_adopt(FunctionCallInfo fcinfo, Oid relid)
 	OwnerSection section;
 	SpiSection	spi;
 
-	if (nforgotten == 0)
+	if (nforgotten == 0 || !trovella_citus_loaded())
 		return false;
 	name = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 									  get_rel_name(relid));
@@ -200,8 +251,7 @@ trovella_audit_adopt(FunctionCallInfo fcinfo, Oid relid)
 	{
 		Trigger    *trigger = &triggers->triggers[i];
 
-		if (strcmp(trigger->tgname, "trovella_audit") == 0 && trigger->tgnargs == 2 &&
-			strcmp(trigger->tgargs[1], name) == 0)
+		if (audit_row_trigger(trigger) && strcmp(trigger->tgargs[1], name) == 0)
 			table_id = pg_strtoint32(trigger->tgargs[0]);
 	}
 	relation_close(rel, AccessShareLock);
@@ -247,6 +297,12 @@ trovella_audit_utility_before(Node *stmt)
 
 	if (stmt == NULL || !trovella_citus_loaded())
 		return -1;
+	if (IsA(stmt, DropStmt) && ((DropStmt *) stmt)->removeType == OBJECT_TABLE &&
+		OidIsValid(history_relation()))
+	{
+		note_converted((DropStmt *) stmt);
+		return -1;
+	}
 	if (IsA(stmt, CreateStmt) && ((CreateStmt *) stmt)->partbound != NULL &&
 		((CreateStmt *) stmt)->inhRelations != NIL)
 		parent = linitial(((CreateStmt *) stmt)->inhRelations);

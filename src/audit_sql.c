@@ -416,12 +416,12 @@ trovella_audit_table_drop(PG_FUNCTION_ARGS)
 	trovella_spi_connect(&spi);
 	trovella_begin_owner_section(fcinfo, &section);
 	if (SPI_execute_plan(trovella_keep_plan(&forget_plan,
-											"UPDATE trovella.audit_table SET relid = NULL, enabled = false"
-											" WHERE relid::pg_catalog.oid IN"
-											" (SELECT d.objid FROM pg_catalog.pg_event_trigger_dropped_objects() d"
+											"UPDATE trovella.audit_table t SET relid = NULL, enabled = false"
+											" FROM (SELECT DISTINCT d.objid FROM pg_catalog.pg_event_trigger_dropped_objects() d"
 											"  WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
-											"  AND d.objsubid OPERATOR(pg_catalog.=) 0)"
-											" RETURNING id",
+											"  AND d.objsubid OPERATOR(pg_catalog.=) 0) d"
+											" WHERE t.relid::pg_catalog.oid OPERATOR(pg_catalog.=) d.objid"
+											" RETURNING t.id, d.objid",
 											0, NULL),
 						 NULL, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
 		elog(ERROR, "could not update trovella.audit_table");
@@ -431,7 +431,9 @@ trovella_audit_table_drop(PG_FUNCTION_ARGS)
 		bool		isnull;
 
 		trovella_audit_note_forgotten(DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i],
-																  SPI_tuptable->tupdesc, 1, &isnull)));
+																  SPI_tuptable->tupdesc, 1, &isnull)),
+									  DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+																	 SPI_tuptable->tupdesc, 2, &isnull)));
 	}
 	trovella_end_owner_section(&section);
 	trovella_spi_finish(&spi);
