@@ -107,10 +107,15 @@ push_catalog_search_path(CatalogSearchPath *saved)
 	RestrictSearchPath();
 }
 
+/*
+ * As a function's SET clause ends: the path saved is restored, and a plain
+ * SET made inside (by an application's trigger that a statement of the
+ * section fired) is kept, as until 16, where the path is an override.
+ */
 static inline void
 pop_catalog_search_path(const CatalogSearchPath *saved)
 {
-	AtEOXact_GUC(false, *saved);
+	AtEOXact_GUC(true, *saved);
 }
 #else
 static inline void
@@ -157,10 +162,18 @@ push_caller_search_path(const char *caller_search_path, CallerSearchPath *saved)
 							 true, 0, false);
 }
 
+/*
+ * As a function's SET clause ends: a plain SET the caller's code made
+ * inside (of any setting) kept, as until 16.  A plain SET of search_path
+ * among them would be the section's path now: only the system catalogs are
+ * put back on it, at a level of its own that the section's end pops.
+ */
 static inline void
 pop_caller_search_path(const CallerSearchPath *saved)
 {
-	AtEOXact_GUC(false, *saved);
+	AtEOXact_GUC(true, *saved);
+	(void) NewGUCNestLevel();
+	RestrictSearchPath();
 }
 #else
 static inline void

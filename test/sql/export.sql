@@ -376,6 +376,25 @@ SET LOCAL search_path = regress_expx_app, public;
 SELECT * FROM trovella.import_tenant('expx_import') WHERE table_name = 'public.expx_trig';
 SELECT * FROM regress_expx_app.trig_log ORDER BY 1, 2;
 ROLLBACK;
+-- a plain SET the application's trigger makes (of any setting, search_path
+-- too) lasts, as after an INSERT of the caller's, on every major (17 on it
+-- was undone when the INSERT ended); the path it sets, the planted objects
+-- ahead of pg_catalog, changes none of import_tenant's own statements
+BEGIN;
+ALTER TABLE expx_trig DISABLE TRIGGER expx_trig_path;
+ALTER TABLE expx_trig DISABLE TRIGGER expx_trig_set;
+CREATE FUNCTION expx_trig_guc() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM pg_catalog.set_config('regress_expx.seen', NEW.id::text, false);
+	PERFORM pg_catalog.set_config('search_path', 'regress_expx_planted, pg_catalog, public', false);
+	RETURN NEW;
+END $$;
+CREATE TRIGGER expx_trig_guc AFTER INSERT ON expx_trig FOR EACH ROW EXECUTE FUNCTION expx_trig_guc();
+SET LOCAL ROLE regress_expx_ops;
+SELECT * FROM trovella.import_tenant('expx_import') WHERE table_name OPERATOR(pg_catalog.=) 'public.expx_trig';
+SELECT pg_catalog.current_setting('regress_expx.seen', true) AS trigger_set,
+       pg_catalog.current_setting('search_path') AS trigger_path;
+ROLLBACK;
 \set VERBOSITY default
 -- both, with the planted objects ahead of pg_catalog
 SET ROLE regress_expx_ops;
