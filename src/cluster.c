@@ -346,6 +346,19 @@ trovella_cluster_utility_done(ClusterUtility *state)
 	trovella_cluster_purge_utility_done(state->scope);
 }
 
+/*
+ * At a transaction's or subtransaction's end (hooks.c): receiving ends too,
+ * where an error came between its start and the statement (after which
+ * trovella_cluster_utility_done() never runs): a later set_config() of the
+ * context would otherwise pass for the SET LOCAL being received.
+ */
+void
+trovella_cluster_abort(void)
+{
+	receiving = false;
+	trovella_cluster_purge_abort();
+}
+
 /* After the statement succeeded: seal the context the check hook verified. */
 void
 trovella_cluster_utility_after(ClusterUtility *state)

@@ -23,5 +23,6 @@ extern void ClusterInit(void);
 extern void trovella_cluster_utility_before(Node *parsetree, ClusterUtility *state);
 extern void trovella_cluster_utility_done(ClusterUtility *state);
 extern void trovella_cluster_utility_after(ClusterUtility *state);
+extern void trovella_cluster_abort(void);
 
 #endif							/* TROVELLA_CLUSTER_H */

@@ -337,6 +337,13 @@ trovella_cluster_purge_utility_done(bool state)
 		receiving = false;
 }
 
+/* At a (sub)transaction's end, whatever came in between (cluster.c). */
+void
+trovella_cluster_purge_abort(void)
+{
+	receiving = false;
+}
+
 /* After it succeeded: the scope is in force if its tenant is suspended here. */
 void
 trovella_cluster_purge_utility_after(bool state)

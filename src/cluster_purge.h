@@ -26,5 +26,6 @@ extern void trovella_cluster_purge_scope_send(const pg_uuid_t *tenant, Oid relid
 extern void trovella_cluster_purge_utility_before(Node *parsetree, bool *state);
 extern void trovella_cluster_purge_utility_done(bool state);
 extern void trovella_cluster_purge_utility_after(bool state);
+extern void trovella_cluster_purge_abort(void);
 
 #endif							/* TROVELLA_CLUSTER_PURGE_H */

@@ -337,6 +337,8 @@ trovella_xact_callback(XactEvent event, void *arg)
 	trovella_isolation_defer_xact(event);
 	trovella_full_view_xact(event);
 	trovella_audit_xact(event);
+	/* no SET LOCAL runs across a (sub)transaction's end */
+	trovella_cluster_abort();
 }
 
 static void
@@ -348,6 +350,8 @@ trovella_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 	trovella_token_touch_subxact(event);
 	trovella_isolation_subxact(event);
 	trovella_full_view_subxact(event, mySubid);
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		trovella_cluster_abort();
 }
 
 static void
