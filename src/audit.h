@@ -88,6 +88,7 @@ extern void trovella_audit_record_status(FunctionCallInfo fcinfo, Oid relid, con
  */
 extern Jsonb *trovella_audit_jsonb(Relation rel, const Datum *values,
 								   const bool *nulls, const bool *include);
+extern void trovella_audit_jsonb_relcache(Oid relid);
 
 /* Write a record, numbered, with its hash (audit_store.c). */
 extern void trovella_audit_store(FunctionCallInfo fcinfo, const AuditRecord *record);

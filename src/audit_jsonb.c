@@ -17,6 +17,7 @@
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/syscache.h"
 
 #include "audit.h"
 #include "row_jsonb.h"
@@ -26,9 +27,13 @@ typedef struct AuditColumns
 	Oid			relid;			/* hash key */
 	MemoryContext context;		/* holds shape; NULL: not made yet */
 	RowJsonbShape *shape;
+	bool		stale;			/* its relation's cache was invalidated */
 } AuditColumns;
 
 static HTAB *relations = NULL;
+
+/* Whether an entry is stale: the next lookup removes those of a dropped relation. */
+static bool any_stale = false;
 
 /*
  * Each column's conversion, made in a context of its own: a lookup may
@@ -37,17 +42,75 @@ static HTAB *relations = NULL;
 static void
 make_columns(AuditColumns *entry, TupleDesc desc)
 {
-	MemoryContext context = AllocSetContextCreate(CacheMemoryContext,
+	MemoryContext context = AllocSetContextCreate(CurrentMemoryContext,
 												  "trovella audited columns",
 												  ALLOCSET_SMALL_SIZES);
 	MemoryContext old = MemoryContextSwitchTo(context);
 	RowJsonbShape *shape = trovella_row_jsonb_shape(desc);
 
 	MemoryContextSwitchTo(old);
+	/* kept only once made: an error above frees it with its parent */
+	MemoryContextSetParent(context, CacheMemoryContext);
 	if (entry->context != NULL)
 		MemoryContextDelete(entry->context);
 	entry->shape = shape;
 	entry->context = context;
+}
+
+/*
+ * Remove the entries of relations dropped since their cache was last
+ * invalidated.  Not in the invalidation callback: a caller may be using an
+ * entry then (a lookup inside trovella_row_jsonb() may process
+ * invalidations).  An entry in use is never removed here: its relation is
+ * open, and cannot be dropped while it is.
+ */
+static void
+remove_dropped(void)
+{
+	HASH_SEQ_STATUS status;
+	AuditColumns *entry;
+
+	any_stale = false;
+	hash_seq_init(&status, relations);
+	while ((entry = hash_seq_search(&status)) != NULL)
+	{
+		if (!entry->stale)
+			continue;
+		entry->stale = false;
+		if (SearchSysCacheExists1(RELOID, ObjectIdGetDatum(entry->relid)))
+			continue;
+		if (entry->context != NULL)
+			MemoryContextDelete(entry->context);
+		(void) hash_search(relations, &entry->relid, HASH_REMOVE, NULL);
+	}
+}
+
+/* A relation's cache was invalidated (hooks.c): InvalidOid, every one's. */
+void
+trovella_audit_jsonb_relcache(Oid relid)
+{
+	AuditColumns *entry;
+
+	if (relations == NULL)
+		return;
+	if (OidIsValid(relid))
+	{
+		entry = hash_search(relations, &relid, HASH_FIND, NULL);
+		if (entry != NULL)
+		{
+			entry->stale = true;
+			any_stale = true;
+		}
+	}
+	else
+	{
+		HASH_SEQ_STATUS status;
+
+		hash_seq_init(&status, relations);
+		while ((entry = hash_seq_search(&status)) != NULL)
+			entry->stale = true;
+		any_stale = true;
+	}
 }
 
 /*
@@ -71,11 +134,14 @@ relation_columns(Relation rel)
 		relations = hash_create("trovella audited columns", 32, &ctl,
 								HASH_ELEM | HASH_BLOBS);
 	}
+	else if (any_stale)
+		remove_dropped();
 	entry = hash_search(relations, &relid, HASH_ENTER, &found);
 	if (!found)
 	{
 		entry->context = NULL;
 		entry->shape = NULL;
+		entry->stale = false;
 	}
 	if (entry->context == NULL ||
 		!trovella_row_jsonb_shape_matches(entry->shape, RelationGetDescr(rel)))

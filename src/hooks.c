@@ -358,6 +358,7 @@ static void
 trovella_relcache_callback(Datum arg, Oid relid)
 {
 	trovella_membership_relcache(relid);
+	trovella_audit_jsonb_relcache(relid);
 	trovella_token_relcache(relid);
 	trovella_audit_relcache(relid);
 	trovella_full_view_relcache(relid);
