@@ -1165,7 +1165,7 @@ BEGIN
 	END IF;
 	EXECUTE 'SELECT coalesce(pg_catalog.bool_and(r.success AND r.result OPERATOR(pg_catalog.=) ''t''), false)
 	         FROM pg_catalog.run_command_on_placements($1::pg_catalog.regclass,
-	              ''SELECT trovella.audit_shard_recording(''''%s''''::pg_catalog.regclass)'') r'
+	              ''SELECT trovella.audit_shard_recording(%L::pg_catalog.regclass)'') r'
 		INTO recording USING tbl;
 	RETURN recording;
 END
@@ -2105,7 +2105,7 @@ BEGIN
 	END IF;
 	EXECUTE 'SELECT coalesce(pg_catalog.bool_and(r.success AND r.result OPERATOR(pg_catalog.=) ''t''), false)
 	         FROM pg_catalog.run_command_on_placements($1::pg_catalog.regclass,
-	              ''SELECT trovella.audit_shard_recording(''''%s''''::pg_catalog.regclass)'') r'
+	              ''SELECT trovella.audit_shard_recording(%L::pg_catalog.regclass)'') r'
 		INTO recording USING tbl;
 	RETURN recording;
 END

@@ -12,7 +12,9 @@
  *	 audited table into another colocation group than the history's are
  *	 refused (0A000) when the transaction commits: Citus's functions run no
  *	 statement trovella sees on the coordinator, but each invalidates the
- *	 table's relation cache, which is noted here and judged at pre-commit.
+ *	 table's relation cache, which is noted here; at pre-commit the tables
+ *	 whose pg_dist_partition row this transaction wrote are judged (every
+ *	 audited table where it wrote the history's: the history moved away).
  * - A Citus conversion (undistribute_table, alter_distributed_table) makes a
  *	 new table, drops the old one, renames the new one to its name and only
  *	 then gives it the old one's triggers.  The new table takes over the old
@@ -44,17 +46,16 @@
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
-#include "utils/syscache.h"
 
 #include "audit.h"
 #include "citus.h"
 #include "statement.h"
 
-/* Relations whose cache this transaction invalidated (overflow: judge every audited table). */
-#define NOTED_MAX 32
-static Oid	noted[NOTED_MAX];
-static int	nnoted = 0;
-static bool noted_overflow = false;
+/*
+ * Whether a relation's cache was invalidated in this transaction (by it or
+ * by another backend): the cheap sign that Citus's metadata may have changed.
+ */
+static bool noted = false;
 
 /* Registrations whose table, one Citus managed, this transaction dropped. */
 #define FORGOTTEN_MAX 32
@@ -69,18 +70,7 @@ static int	nconverted = 0;
 void
 trovella_audit_note_relation(Oid relid)
 {
-	if (!OidIsValid(relid))
-	{
-		noted_overflow = true;
-		return;
-	}
-	for (int i = 0; i < nnoted; i++)
-		if (noted[i] == relid)
-			return;
-	if (nnoted < NOTED_MAX)
-		noted[nnoted++] = relid;
-	else
-		noted_overflow = true;
+	noted = true;
 }
 
 /*
@@ -141,8 +131,11 @@ history_relation(void)
 }
 
 /*
- * At pre-commit: an audited table this transaction may have converted must
- * still be co-located with the history.
+ * At pre-commit: an audited table whose Citus metadata this transaction
+ * wrote must still be co-located with the history, and every audited table
+ * must be when the transaction wrote the history's own.  An invalidation
+ * only says that something may have changed, and other backends' come here
+ * too: what this transaction wrote in pg_dist_partition is what is judged.
  */
 static void
 refuse_sharded_apart(void)
@@ -152,18 +145,25 @@ refuse_sharded_apart(void)
 	Datum		values[2];
 	Datum	   *elems;
 	int			n = 0;
+	bool		all = false;
+	List	   *written;
 	List	   *apart = NIL;
 	SpiSection	spi;
 	ListCell   *lc;
 
 	if (!OidIsValid(history))
 		return;
-	elems = palloc(sizeof(Datum) * (nnoted + 1));
-	for (int i = 0; i < nnoted; i++)
-		if (SearchSysCacheExists1(RELOID, ObjectIdGetDatum(noted[i])))
-			elems[n++] = ObjectIdGetDatum(noted[i]);
+	written = trovella_citus_written_tables();
+	if (written == NIL)
+		return;
+	elems = palloc(sizeof(Datum) * list_length(written));
+	foreach(lc, written)
+	{
+		elems[n++] = ObjectIdGetDatum(lfirst_oid(lc));
+		all = all || lfirst_oid(lc) == history;
+	}
 	values[0] = PointerGetDatum(construct_array(elems, n, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
-	values[1] = BoolGetDatum(noted_overflow);
+	values[1] = BoolGetDatum(all);
 	/* at pre-commit no statement holds a snapshot for the queries */
 	PushActiveSnapshot(GetTransactionSnapshot());
 	trovella_spi_connect(&spi);
@@ -202,7 +202,7 @@ trovella_audit_xact(XactEvent event)
 	{
 		case XACT_EVENT_PRE_COMMIT:
 		case XACT_EVENT_PRE_PREPARE:
-			if ((nnoted > 0 || noted_overflow) && trovella_citus_loaded() &&
+			if (noted && trovella_citus_loaded() &&
 				FullTransactionIdIsValid(GetTopFullTransactionIdIfAny()))
 				refuse_sharded_apart();
 			break;
@@ -211,8 +211,7 @@ trovella_audit_xact(XactEvent event)
 		case XACT_EVENT_PREPARE:
 		case XACT_EVENT_PARALLEL_COMMIT:
 		case XACT_EVENT_PARALLEL_ABORT:
-			nnoted = 0;
-			noted_overflow = false;
+			noted = false;
 			nforgotten = 0;
 			nconverted = 0;
 			break;

@@ -9,6 +9,10 @@
 
 #include <errno.h>
 
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/xact.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
@@ -17,6 +21,8 @@
 #include "storage/proc.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
 
 #include "citus.h"
 #include "compat.h"
@@ -390,6 +396,48 @@ trovella_citus_sharded_apart(Oid relid, Oid other)
 	apart = SPI_processed > 0;
 	trovella_spi_finish(&spi);
 	return apart;
+}
+
+/*
+ * The tables whose row of pg_dist_partition this transaction wrote (inserted
+ * or updated, in a subtransaction still alive): those Citus distributed,
+ * converted or moved to another colocation group in it.  Read as they are
+ * now (SnapshotSelf: the last command's changes too); NIL without Citus.
+ */
+List *
+trovella_citus_written_tables(void)
+{
+	Oid			catalog;
+	Relation	rel;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	AttrNumber	att;
+	List	   *written = NIL;
+
+	if (!trovella_citus_loaded() || !OidIsValid(get_extension_oid("citus", true)))
+		return NIL;
+	catalog = get_relname_relid("pg_dist_partition", PG_CATALOG_NAMESPACE);
+	if (!OidIsValid(catalog))
+		return NIL;
+	rel = table_open(catalog, AccessShareLock);
+	att = get_attnum(catalog, "logicalrelid");
+	if (att == InvalidAttrNumber)
+		elog(ERROR, "pg_dist_partition has no column logicalrelid");
+	scan = systable_beginscan(rel, InvalidOid, false, SnapshotSelf, 0, NULL);
+	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
+	{
+		bool		isnull;
+		Datum		relid;
+
+		if (!TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetXmin(tuple->t_data)))
+			continue;
+		relid = heap_getattr(tuple, att, RelationGetDescr(rel), &isnull);
+		if (!isnull)
+			written = lappend_oid(written, DatumGetObjectId(relid));
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return written;
 }
 
 /*

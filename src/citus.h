@@ -7,6 +7,8 @@
 
 #include "postgres.h"
 
+#include "nodes/pg_list.h"
+
 /* Whether the Citus library is loaded in this backend (not a placeholder). */
 extern bool trovella_citus_loaded(void);
 
@@ -45,6 +47,9 @@ extern bool trovella_citus_reference_table(Oid relid);
 
 /* Whether relid is sharded by Citus, but not co-located with other. */
 extern bool trovella_citus_sharded_apart(Oid relid, Oid other);
+
+/* The tables whose pg_dist_partition row this transaction wrote. */
+extern List *trovella_citus_written_tables(void);
 
 /* The column Citus distributes relid by; InvalidAttrNumber if none. */
 extern AttrNumber trovella_citus_distribution_column(Oid relid);

@@ -22,7 +22,7 @@ here=$(dirname "$0")
 . "$here/../tap/lib.sh"
 CITUS_KEY=1
 . "$here/cluster.sh"
-plan 38
+plan 45
 
 if ! citus_start "trovella.isolation_guard = 'error'"; then
 	ok 1 "the cluster starts"
@@ -189,3 +189,57 @@ is "$(by_hand -c "DROP TRIGGER trovella_audit_$ms ON moved_$ms")" "ERROR 55000" 
 	"a shard's audit trigger dropped by hand once one of the same function that never fires (WHEN false) is there: refused (55000)"
 is "$(by_hand -c "$(printf '%s' "$def" | sed -E "s/CREATE TRIGGER/CREATE OR REPLACE TRIGGER/; s/FOR EACH ROW EXECUTE/FOR EACH ROW WHEN (false) EXECUTE/")")" "ERROR 55000" \
 	"... or replaced in place (CREATE OR REPLACE TRIGGER, the same name) by one that never fires: refused (55000)"
+
+# 7. a table renamed by its owner to a name with a quote: audit_status gives
+# each shard's name to the workers as a literal (%L), so nothing in the name
+# runs there with the reader's rights (before: '%s', and it did)
+for n in w1 w2 w3; do
+	citus_psql $n -c "CREATE SEQUENCE public.planted_runs" -c "GRANT ALL ON SEQUENCE public.planted_runs TO PUBLIC" \
+		-c "CREATE FUNCTION public.planted() RETURNS text LANGUAGE plpgsql IMMUTABLE AS 'BEGIN PERFORM nextval(''public.planted_runs''); RETURN ''''; END'" >/dev/null
+done
+# (the shard's name ends the name's last literal; planted() runs as a
+# worker plans the statement)
+N="'::text::regclass),public.planted(),(text '"
+c -c "CREATE ROLE own LOGIN" -c "GRANT USAGE ON SCHEMA trovella TO own" -c "GRANT CREATE ON SCHEMA public TO own" \
+	-c "ALTER TABLE moved OWNER TO own" >/dev/null
+for n in w1 w2 w3; do citus_psql $n -c "GRANT CREATE ON SCHEMA public TO own" >/dev/null; done
+moved=$(c -c "SELECT 'moved'::regclass::oid")
+is "$(CITUS_USER=own citus_psql coord -c "ALTER TABLE moved RENAME TO \"$N\"" 2>&1) $(c -c "SELECT relname FROM pg_class WHERE oid = $moved")" " $N" \
+	"the owner renames an audited distributed table to a name with a quote"
+status() { $1 -c "SELECT recording FROM trovella.audit_status WHERE table_name = $moved::regclass"; }
+before=$(status app)
+c -c "SELECT trovella.enable_audit($moved::regclass)" >/dev/null
+is "$before $(status c) $(status app)" "f t t" \
+	"audit_status, read by the application: not recorded until enable_audit is run again; then recorded, read by a superuser and by the application"
+runs=""
+for n in w1 w2 w3; do runs="$runs$(citus_psql $n -c "SELECT is_called FROM public.planted_runs")"; done
+is "$runs" "fff" "... and the function named in the table's name never ran on a worker"
+
+# 8. the history itself moved to another colocation group: every audited
+# distributed table is then apart from it; refused (before: committed)
+is "$(c -c "SELECT update_distributed_table_colocation('trovella.audit_history', colocate_with := 'none')")" "ERROR 0A000" \
+	"update_distributed_table_colocation moving the history away from its audited tables: refused (0A000)"
+is "$(c -c "SELECT count(DISTINCT colocationid) FROM pg_dist_partition WHERE logicalrelid IN ($moved, 'parted'::regclass, 'trovella.audit_history'::regclass)")" \
+	"1" "... and it stays co-located with them"
+
+# 9. an audited table already apart from the history (as an older version
+# could leave it): another session's change to it invalidates every
+# backend's cache, but an unrelated transaction that wrote no Citus metadata
+# commits (before: refused at commit, 0A000)
+is "$(c -c "SET trovella.isolation_guard = off" -c "SET citus.enable_unsafe_triggers = on" \
+	-c "CREATE TABLE stray (tenant_id uuid NOT NULL, id bigint NOT NULL, body text, PRIMARY KEY (tenant_id, id))" \
+	-c "SELECT trovella.enable_tenant_isolation('stray')" -c "SELECT trovella.enable_audit('stray')" \
+	-c "SELECT create_distributed_table('stray', 'tenant_id', colocate_with := 'trovella.audit_history')" \
+	-c "CREATE TABLE unrelated (id int)" 2>&1 | grep -c ERROR) \
+$(c -c "UPDATE trovella.audit_table SET enabled = false WHERE name = 'public.stray'" \
+	-c "SELECT FROM update_distributed_table_colocation('stray', colocate_with := 'none')" \
+	-c "UPDATE trovella.audit_table SET enabled = true WHERE name = 'public.stray'" 2>&1 | grep -c ERROR) \
+$(c -c "SELECT recording FROM trovella.audit_status WHERE name = 'public.stray'")" "0 0 f" \
+	"an audited table apart from the history (set up by hand): audit_status says it is not recorded"
+c -c "BEGIN" -c "SELECT FROM pg_sleep(3)" -c "INSERT INTO unrelated VALUES (1)" -c "COMMIT" >"$citus_dir/unrelated.out" 2>&1 &
+sleep 1
+other=$(c -c "UPDATE trovella.audit_table SET enabled = false WHERE name = 'public.stray'" -c "ALTER TABLE stray SET (fillfactor = 90)" 2>&1;
+	c -c "UPDATE trovella.audit_table SET enabled = true WHERE name = 'public.stray'" 2>&1)
+wait
+is "$other|$(cat "$citus_dir/unrelated.out")|$(c -c "SELECT count(*) FROM unrelated")" "||1" \
+	"another session alters it meanwhile: an unrelated transaction open then commits"
