@@ -194,9 +194,10 @@ is "$(by_hand -c "$(printf '%s' "$def" | sed -E "s/CREATE TRIGGER/CREATE OR REPL
 # each shard's name to the workers as a literal (%L), so nothing in the name
 # runs there with the reader's rights (before: '%s', and it did)
 for n in w1 w2 w3; do
-	citus_psql $n -c "CREATE SEQUENCE public.planted_runs" -c "GRANT ALL ON SEQUENCE public.planted_runs TO PUBLIC" \
-		-c "CREATE FUNCTION public.planted() RETURNS text LANGUAGE plpgsql IMMUTABLE AS 'BEGIN PERFORM nextval(''public.planted_runs''); RETURN ''''; END'" >/dev/null
+	citus_psql $n -c "CREATE SEQUENCE public.planted_runs" -c "GRANT ALL ON SEQUENCE public.planted_runs TO PUBLIC" >/dev/null
 done
+# (made on the coordinator, Citus makes it on every worker)
+c -c "CREATE FUNCTION public.planted() RETURNS text LANGUAGE plpgsql IMMUTABLE AS 'BEGIN PERFORM nextval(''public.planted_runs''); RETURN ''''; END'" >/dev/null
 # (the shard's name ends the name's last literal; planted() runs as a
 # worker plans the statement)
 N="'::text::regclass),public.planted(),(text '"
